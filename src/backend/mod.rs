@@ -1,0 +1,70 @@
+//! Backends start kernel processes; the kernel protocol on top is the same for all.
+//!
+//! A backend turns a [`LaunchSpec`] into a running process with three byte streams
+//! (protocol in, protocol out, diagnostics) and a handle to kill it and learn how it
+//! ended. The subprocess backend is here; a Docker backend fits the same trait because
+//! the protocol runs over the process's stdio.
+
+pub mod subprocess;
+
+use std::path::PathBuf;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::watch;
+
+use crate::kernel::ExitInfo;
+use crate::python::PythonInfo;
+use crate::sandbox::{Isolation, Limits};
+
+pub use subprocess::SubprocessBackend;
+
+/// What to start: the same for every backend.
+#[derive(Debug, Clone)]
+pub struct LaunchSpec {
+    pub python: PythonInfo,
+    /// Host folder that becomes the kernel's working directory and HOME.
+    pub workspace: PathBuf,
+    pub limits: Limits,
+    pub max_frame: usize,
+    /// Host environment variables to pass through besides the built-in allowlist.
+    pub env_passthrough: Vec<String>,
+    /// Host folders to expose read-only inside: (host path, path inside the sandbox).
+    pub readonly_mounts: Vec<(PathBuf, PathBuf)>,
+}
+
+pub struct Launched {
+    pub stdin: Box<dyn AsyncWrite + Send + Unpin>,
+    pub stdout: Box<dyn AsyncRead + Send + Unpin>,
+    pub stderr: Box<dyn AsyncRead + Send + Unpin>,
+    pub process: Box<dyn KernelProcess>,
+    /// One line on how this kernel is isolated, for `doctor` and notices.
+    pub description: String,
+    /// The uid the kernel runs as, when it differs from the caller's.
+    pub kernel_uid: Option<u32>,
+}
+
+pub trait KernelProcess: Send + Sync {
+    /// Kills the kernel and everything it started. Idempotent.
+    fn kill(&self);
+    /// Becomes `Some` once the process has exited.
+    fn exit(&self) -> watch::Receiver<Option<ExitInfo>>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error("could not start the kernel process ({program}): {source}")]
+    Spawn {
+        program: String,
+        source: std::io::Error,
+    },
+    #[error("could not prepare the kernel runtime or workspace: {0}")]
+    Prepare(#[from] std::io::Error),
+    #[error(transparent)]
+    Sandbox(#[from] crate::sandbox::SandboxError),
+}
+
+pub trait Backend: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn isolation(&self) -> Isolation;
+    /// Starts one kernel process. Must not block for long: it only spawns.
+    fn launch(&self, spec: &LaunchSpec) -> Result<Launched, LaunchError>;
+}

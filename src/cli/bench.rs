@@ -1,0 +1,270 @@
+//! `mcpr bench kernel`: medians and p99 of the kernel's hot paths, as a Markdown table
+//! for docs/PERFORMANCE.md. Measurements, never assertions.
+
+use clap::{Args, Subcommand};
+use serde_json::Value;
+use std::process::ExitCode;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::{CliError, current_project};
+use crate::event::Event;
+use crate::hostcall::HostCalls;
+use crate::kernel::{CellOptions, OutputPolicy};
+use crate::pool::KernelPool;
+use crate::sandbox::IsolationRequest;
+use crate::session::{Launcher, Session};
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Kernel round trip, session start (pooled and cold), host calls, streaming
+    Kernel(KernelBenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KernelBenchArgs {
+    #[arg(long, value_enum)]
+    isolation: Option<IsolationRequest>,
+    /// Repetitions of the `1+1` round trip
+    #[arg(long, default_value_t = 2000)]
+    round_trips: usize,
+    /// Session starts to time (each for pooled and cold)
+    #[arg(long, default_value_t = 20)]
+    starts: usize,
+    /// Echo host calls to time
+    #[arg(long, default_value_t = 20000)]
+    calls: usize,
+}
+
+pub async fn run(cmd: BenchCommand) -> Result<ExitCode, CliError> {
+    match cmd {
+        BenchCommand::Kernel(args) => kernel(args).await,
+    }
+}
+
+struct Stats {
+    median: f64,
+    p99: f64,
+    n: usize,
+}
+
+fn stats(mut samples: Vec<f64>) -> Stats {
+    samples.sort_by(f64::total_cmp);
+    let n = samples.len();
+    let at = |q: f64| samples[((n as f64 - 1.0) * q).round() as usize];
+    Stats {
+        median: at(0.5),
+        p99: at(0.99),
+        n,
+    }
+}
+
+fn row(name: &str, unit: &str, s: &Stats, target: &str) {
+    println!(
+        "| {name} | {:.3} {unit} | {:.3} {unit} | {} | {target} |",
+        s.median, s.p99, s.n
+    );
+}
+
+fn fail(e: impl std::fmt::Display) -> CliError {
+    CliError::failed(format!("benchmark failed: {e}"))
+}
+
+async fn value_of(
+    session: &mut Session,
+    code: &str,
+    opts: &CellOptions,
+) -> Result<Value, CliError> {
+    let mut value = None;
+    let mut error = None;
+    session
+        .run_cell_with(code, opts, &mut |e| match e {
+            Event::Value { json, .. } => value = json,
+            Event::Error { ename, message, .. } => error = Some(format!("{ename}: {message}")),
+            _ => {}
+        })
+        .await;
+    match (value, error) {
+        (_, Some(e)) => Err(fail(e)),
+        (Some(v), None) => Ok(v),
+        (None, None) => Err(fail(format!("cell returned no JSON value: {code}"))),
+    }
+}
+
+async fn kernel(args: KernelBenchArgs) -> Result<ExitCode, CliError> {
+    let project = current_project()?;
+    let launcher = Launcher::from_config(&project.config.kernel, args.isolation).map_err(fail)?;
+    let root = std::env::temp_dir().join(format!("mcpr-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&root).map_err(fail)?;
+    let result = kernel_in(&args, launcher, &root).await;
+    let _ = std::fs::remove_dir_all(&root);
+    result
+}
+
+async fn kernel_in(
+    args: &KernelBenchArgs,
+    launcher: Launcher,
+    root: &std::path::Path,
+) -> Result<ExitCode, CliError> {
+    let mut opts = CellOptions {
+        timeout: None,
+        ..CellOptions::default()
+    };
+    println!(
+        "Isolation: {}; Python {}; {} cores.\n",
+        launcher.isolation(),
+        launcher.python().version,
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+    println!("| measurement | median | p99 | n | target |");
+    println!("|---|---|---|---|---|");
+
+    // Cold starts: launch + greeting.
+    let mut cold = Vec::new();
+    for i in 0..args.starts {
+        let dir = root.join(format!("cold-{i}"));
+        std::fs::create_dir_all(&dir).map_err(fail)?;
+        let t = Instant::now();
+        let s = Session::start(
+            launcher.clone(),
+            HostCalls::with_builtins(),
+            format!("cold-{i}"),
+            dir,
+        )
+        .await
+        .map_err(fail)?;
+        cold.push(t.elapsed().as_secs_f64() * 1000.0);
+        s.close().await;
+    }
+    row("session start, cold", "ms", &stats(cold), "—");
+
+    // Pooled starts: take a ready kernel (waiting for the refill between takes).
+    let pool = KernelPool::new(launcher.clone(), root.join("pool"), 2);
+    let mut pooled = Vec::new();
+    for i in 0..args.starts {
+        pool.wait_full().await.map_err(fail)?;
+        let t = Instant::now();
+        let s = pool
+            .session(
+                HostCalls::with_builtins(),
+                format!("p{i}"),
+                root.join(format!("pooled-{i}")),
+            )
+            .await
+            .map_err(fail)?;
+        pooled.push(t.elapsed().as_secs_f64() * 1000.0);
+        s.close().await;
+    }
+    drop(pool);
+    row("session start, from pool", "ms", &stats(pooled), "≤ 5 ms");
+
+    let dir = root.join("warm");
+    std::fs::create_dir_all(&dir).map_err(fail)?;
+    let mut session = Session::start(
+        launcher.clone(),
+        HostCalls::with_builtins(),
+        "warm".into(),
+        dir,
+    )
+    .await
+    .map_err(fail)?;
+
+    // Warm `1+1` round trip: send the cell, get value + done.
+    let mut trips = Vec::with_capacity(args.round_trips);
+    for _ in 0..args.round_trips {
+        let t = Instant::now();
+        session.run_cell_with("1+1", &opts, &mut |_| {}).await;
+        trips.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    row(
+        "`1+1` round trip, warm",
+        "ms",
+        &stats(trips),
+        "p50 ≤ 0.5 ms",
+    );
+
+    // Echo host calls, one after another from one loop, timed inside the kernel.
+    let code = format!(
+        "import mcpr, time\n_t=[]\nfor i in range({}):\n    a=time.perf_counter(); mcpr.host_call('echo', i=i); _t.append(time.perf_counter()-a)\n[sum(_t)] + sorted(_t)",
+        args.calls
+    );
+    let v = value_of(&mut session, &code, &opts).await?;
+    let list: Vec<f64> = v
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_f64).collect())
+        .unwrap_or_default();
+    if let Some((total, each)) = list.split_first() {
+        let s = stats(each.iter().map(|x| x * 1000.0).collect());
+        row("echo host call latency, sequential", "ms", &s, "—");
+        println!(
+            "| echo host calls per second, sequential | {:.0} /s | | {} | ≥ 20,000 /s |",
+            each.len() as f64 / total,
+            each.len()
+        );
+    }
+    // And concurrently: many calls in flight from asyncio.gather.
+    let code = format!(
+        "import mcpr, asyncio, time\n_a=time.perf_counter()\nawait asyncio.gather(*(mcpr.host_call_async('echo', i=i) for i in range({})))\ntime.perf_counter()-_a",
+        args.calls
+    );
+    let secs = value_of(&mut session, &code, &opts)
+        .await?
+        .as_f64()
+        .unwrap_or(f64::NAN);
+    println!(
+        "| echo host calls per second, asyncio.gather | {:.0} /s | | {} | ≥ 20,000 /s |",
+        args.calls as f64 / secs,
+        args.calls
+    );
+
+    // First-chunk latency: the kernel prints its wall clock, the host notes arrival.
+    let code =
+        "import time\nfor _ in range(200):\n    print(repr(time.time()))\n    time.sleep(0.005)";
+    let mut delays = Vec::new();
+    session
+        .run_cell_with(code, &opts, &mut |e| {
+            if let Event::Output { text, .. } = e {
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_secs_f64();
+                for line in text.lines() {
+                    if let Ok(sent) = line.trim().parse::<f64>() {
+                        delays.push((now - sent) * 1000.0);
+                    }
+                }
+            }
+        })
+        .await;
+    row(
+        "print → output event at host",
+        "ms",
+        &stats(delays),
+        "≤ 10 ms",
+    );
+
+    // Streaming throughput: 64 MiB of lines, all inline.
+    opts.output = OutputPolicy {
+        inline_bytes: usize::MAX / 2,
+        overflow_bytes: 0,
+    };
+    let mut bytes = 0usize;
+    let t = Instant::now();
+    session
+        .run_cell_with("import sys\nline = 'x' * 1023 + '\\n'\nfor _ in range(65536):\n    sys.stdout.write(line)", &opts, &mut |e| {
+            if let Event::Output { text, .. } = e {
+                bytes += text.len();
+            }
+        })
+        .await;
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "| streamed output throughput | {:.0} MiB/s | | {} MiB | — |",
+        bytes as f64 / secs / 1048576.0,
+        bytes / 1048576
+    );
+    session.close().await;
+    let _ = Duration::ZERO;
+    Ok(ExitCode::SUCCESS)
+}

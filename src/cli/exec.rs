@@ -1,0 +1,223 @@
+//! `mcpr exec`: run cells in one fresh session and print what they do, live.
+
+use clap::Args;
+use std::io::{Read, Write};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+use super::{CliError, current_project};
+use crate::event::{CellStatus, Event, Stream};
+use crate::hostcall::HostCalls;
+use crate::project::new_session_name;
+use crate::sandbox::IsolationRequest;
+use crate::session::{Launcher, Session};
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Isolation level (default from mcpr.toml, else auto = strongest available)
+    #[arg(long, value_enum)]
+    isolation: Option<IsolationRequest>,
+    /// Wall-clock limit per cell in seconds (0 = none)
+    #[arg(long, value_name = "SECONDS")]
+    timeout: Option<f64>,
+    /// Print one JSON event per line instead of the output
+    #[arg(long)]
+    json: bool,
+    /// Run the remaining cells after one fails
+    #[arg(long)]
+    keep_going: bool,
+    /// Cells to run in order: Python code, `-` for stdin, or `@path.py`
+    #[arg(required = true, value_name = "CELL")]
+    cells: Vec<String>,
+}
+
+fn read_cells(specs: &[String]) -> Result<Vec<String>, CliError> {
+    let mut stdin_used = false;
+    specs
+        .iter()
+        .map(|spec| {
+            if spec == "-" {
+                if stdin_used {
+                    return Err(CliError::usage("`-` (stdin) can be given only once"));
+                }
+                stdin_used = true;
+                let mut code = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut code)
+                    .map_err(|e| CliError::usage(format!("cannot read a cell from stdin: {e}")))?;
+                Ok(code)
+            } else if let Some(path) = spec.strip_prefix('@') {
+                std::fs::read_to_string(path)
+                    .map_err(|e| CliError::usage(format!("cannot read cell file {path}: {e}")))
+            } else {
+                Ok(spec.clone())
+            }
+        })
+        .collect()
+}
+
+pub async fn run(args: ExecArgs) -> Result<ExitCode, CliError> {
+    let cells = read_cells(&args.cells)?;
+    let project = current_project()?;
+    let mut config = project.config.kernel.clone();
+    if let Some(t) = args.timeout {
+        if !(t >= 0.0 && t.is_finite()) {
+            return Err(CliError::usage(format!(
+                "--timeout must be a number of seconds ≥ 0, got {t}"
+            )));
+        }
+        config.timeout_seconds = t;
+    }
+    let launcher = Launcher::from_config(&config, args.isolation).map_err(CliError::failed)?;
+    let name = new_session_name();
+    let workspace = project.session_workspace(&name).map_err(CliError::failed)?;
+    let mut session = Session::start(
+        launcher.clone(),
+        HostCalls::with_builtins(),
+        name.clone(),
+        workspace.clone(),
+    )
+    .await
+    .map_err(CliError::failed)?;
+    let mut printer = Printer {
+        json: args.json,
+        workspace_shown: workspace.display().to_string(),
+    };
+    printer.show(Event::SessionStarted {
+        session: name,
+        workspace,
+        isolation: session
+            .kernel()
+            .map(|k| k.info().description.clone())
+            .unwrap_or_default(),
+        python: launcher.python().version.clone(),
+    });
+
+    // Ctrl-C interrupts the running cell; a second one within the grace period kills it.
+    let current: Arc<Mutex<CancellationToken>> = Arc::new(Mutex::new(CancellationToken::new()));
+    let watcher = {
+        let current = current.clone();
+        tokio::spawn(async move {
+            while tokio::signal::ctrl_c().await.is_ok() {
+                if let Ok(token) = current.lock() {
+                    token.cancel();
+                }
+            }
+        })
+    };
+
+    let mut failed = false;
+    let total = cells.len();
+    for (index, code) in cells.iter().enumerate() {
+        let mut opts = session.cell_options();
+        if let Ok(mut slot) = current.lock() {
+            *slot = opts.cancel.clone();
+        }
+        opts.grace = opts.grace.max(Duration::from_millis(100));
+        let status = session
+            .run_cell_with(code, &opts, &mut |e| printer.show(e))
+            .await;
+        if !status.is_success() {
+            failed = true;
+            if !args.keep_going && index + 1 < total {
+                printer.note(&format!(
+                    "skipped {} remaining cell(s) after a failure (use --keep-going to run them)",
+                    total - index - 1
+                ));
+                break;
+            }
+        }
+    }
+    watcher.abort();
+    session.close().await;
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+struct Printer {
+    json: bool,
+    workspace_shown: String,
+}
+
+impl Printer {
+    fn note(&self, text: &str) {
+        if !self.json {
+            eprintln!("[mcpr] {text}");
+        }
+    }
+
+    fn show(&mut self, event: Event) {
+        if self.json {
+            if let Ok(line) = serde_json::to_string(&event) {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{line}");
+                let _ = out.flush();
+            }
+            return;
+        }
+        match event {
+            Event::Output { stream, text, .. } => {
+                let _ = match stream {
+                    Stream::Stdout => {
+                        let mut out = std::io::stdout().lock();
+                        out.write_all(text.as_bytes()).and_then(|()| out.flush())
+                    }
+                    Stream::Stderr => {
+                        let mut err = std::io::stderr().lock();
+                        err.write_all(text.as_bytes()).and_then(|()| err.flush())
+                    }
+                };
+            }
+            Event::Value { repr, .. } => println!("{repr}"),
+            Event::Error {
+                ename,
+                message,
+                traceback,
+                ..
+            } => {
+                if traceback.trim().is_empty() || !traceback.contains(&ename) {
+                    if !traceback.trim().is_empty() {
+                        eprint!("{traceback}");
+                    }
+                    eprintln!("{ename}: {message}");
+                } else if ename == "KeyboardInterrupt" {
+                    eprint!(
+                        "{}",
+                        traceback
+                            .trim_end_matches('\n')
+                            .trim_end_matches("KeyboardInterrupt")
+                    );
+                    eprintln!("KeyboardInterrupt: {message}");
+                } else {
+                    eprint!("{traceback}");
+                }
+            }
+            Event::KernelRestarted { reason } => self.note(&reason),
+            Event::CellFinished {
+                cell,
+                status,
+                overflow,
+                ..
+            } => {
+                for o in overflow {
+                    self.note(&format!(
+                        "cell {cell} {} was {} bytes; only the first part was shown, all of it is in {}/{}",
+                        o.stream.as_str(),
+                        o.bytes,
+                        self.workspace_shown,
+                        o.path.display()
+                    ));
+                }
+                if status == CellStatus::Timeout || status == CellStatus::Cancelled {
+                    self.note(&format!("cell {cell} stopped: {status:?}").to_lowercase());
+                }
+            }
+            Event::SessionStarted { .. } | Event::CellStarted { .. } | Event::HostCall { .. } => {}
+        }
+    }
+}

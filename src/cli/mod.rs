@@ -1,0 +1,101 @@
+//! The command line: a thin layer over the headless core.
+//!
+//! Each subcommand lives in its own file and talks to the core only through its public
+//! types (sessions, events, project). Exit codes: 0 success, 1 failure, 2 usage error.
+
+mod bench;
+mod doctor;
+mod exec;
+mod init;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+use crate::project::Project;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mcpr",
+    version,
+    about = "Code-mode runtime for LLM agents: a sandboxed Python kernel, MCP tools as modules, replayable sessions",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create an mcpr project (mcpr.toml, skills/, workspace/, .replay/) in a folder
+    Init(init::InitArgs),
+    /// Report what this machine offers: Python, isolation, LLM endpoint, Docker
+    Doctor(doctor::DoctorArgs),
+    /// Run Python cells in one fresh sandboxed session, printing output live
+    Exec(exec::ExecArgs),
+    /// Measure mcpr's own speed (results belong in docs/PERFORMANCE.md)
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+/// A failure the CLI reports: `usage` errors exit with 2, others with 1.
+#[derive(Debug)]
+pub struct CliError {
+    pub message: String,
+    pub usage: bool,
+}
+
+impl CliError {
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            usage: true,
+        }
+    }
+
+    pub fn failed(message: impl std::fmt::Display) -> Self {
+        Self {
+            message: message.to_string(),
+            usage: false,
+        }
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: could not start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Init(args) => init::run(args),
+            Command::Doctor(args) => doctor::run(args).await,
+            Command::Exec(args) => exec::run(args).await,
+            Command::Bench(cmd) => bench::run(cmd).await,
+        }
+    });
+    // Kernels are killed when their handles drop; do not wait for idle blocking threads.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {}", e.message);
+            ExitCode::from(if e.usage { 2 } else { 1 })
+        }
+    }
+}
+
+/// The project for the current directory; a broken mcpr.toml is a usage error.
+fn current_project() -> Result<Project, CliError> {
+    let cwd = std::env::current_dir()
+        .map_err(|e| CliError::failed(format!("cannot read the current directory: {e}")))?;
+    Project::discover(&cwd).map_err(|e| CliError::usage(e.to_string()))
+}

@@ -1,0 +1,165 @@
+//! The one event vocabulary: everything a cell does, as serde values.
+//!
+//! The CLI's live output and `--json` lines, and later the agent loop, replay record,
+//! TUI and server, all consume these same values, so recording a session and showing
+//! it are the same data. Events are plain data: this module never performs I/O.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+impl Stream {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+        }
+    }
+}
+
+/// How a cell ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CellStatus {
+    Ok,
+    /// The cell raised an exception (including SyntaxError).
+    Error,
+    /// The cell ran past its time limit.
+    Timeout,
+    /// The host cancelled the cell.
+    Cancelled,
+    /// The kernel process died while running the cell; its state is gone.
+    KernelDied,
+}
+
+impl CellStatus {
+    pub fn is_success(self) -> bool {
+        self == CellStatus::Ok
+    }
+}
+
+/// Output that went past the inline cap and was written to a file in the workspace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Overflow {
+    pub stream: Stream,
+    /// Path relative to the session workspace (the kernel's working directory).
+    pub path: PathBuf,
+    /// Total bytes of that stream in this cell, the inline part included.
+    pub bytes: u64,
+    /// Bytes dropped because even the overflow file reached its limit.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dropped: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Result of a host call as seen from the host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallOutcome {
+    Ok(Value),
+    Error { kind: String, message: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// A session began (or continued) in a new mcpr process.
+    SessionStarted {
+        session: String,
+        /// The session's workspace folder on the host.
+        workspace: PathBuf,
+        /// The isolation in force, in words.
+        isolation: String,
+        python: String,
+    },
+    /// A fresh kernel replaced one that died or timed out; earlier state is lost.
+    KernelRestarted {
+        reason: String,
+    },
+    CellStarted {
+        cell: u64,
+        code: String,
+    },
+    Output {
+        cell: u64,
+        stream: Stream,
+        text: String,
+    },
+    HostCall {
+        cell: u64,
+        name: String,
+        args: Value,
+        outcome: CallOutcome,
+        duration_ms: f64,
+    },
+    /// The value of the cell's final expression: its repr, and the data itself when it
+    /// is JSON-serialisable.
+    Value {
+        cell: u64,
+        repr: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        json: Option<Value>,
+    },
+    Error {
+        cell: u64,
+        ename: String,
+        message: String,
+        /// Formatted traceback; line numbers are the cell's own, runtime frames hidden.
+        traceback: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        line: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        column: Option<u32>,
+    },
+    CellFinished {
+        cell: u64,
+        status: CellStatus,
+        duration_ms: f64,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        overflow: Vec<Overflow>,
+    },
+}
+
+impl Event {
+    /// The cell this event belongs to, if any.
+    pub fn cell(&self) -> Option<u64> {
+        match self {
+            Event::SessionStarted { .. } | Event::KernelRestarted { .. } => None,
+            Event::CellStarted { cell, .. }
+            | Event::Output { cell, .. }
+            | Event::HostCall { cell, .. }
+            | Event::Value { cell, .. }
+            | Event::Error { cell, .. }
+            | Event::CellFinished { cell, .. } => Some(*cell),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_serialise_with_a_type_tag() {
+        let e = Event::Output {
+            cell: 3,
+            stream: Stream::Stderr,
+            text: "x".into(),
+        };
+        let json = serde_json::to_value(&e).unwrap();
+        assert_eq!(json["type"], "output");
+        assert_eq!(json["stream"], "stderr");
+        let back: Event = serde_json::from_value(json).unwrap();
+        assert_eq!(back, e);
+    }
+}

@@ -1,0 +1,676 @@
+//! The host side of one kernel process: starts the protocol, runs cells, serves host
+//! calls, enforces time limits, and explains the kernel's death.
+//!
+//! A `Kernel` is bound to one process for its whole life and is never handed to a second
+//! session. It does not restart itself: when its process dies it says so and the owning
+//! [`crate::session::Session`] starts a fresh one.
+
+mod exit;
+pub mod output;
+pub mod protocol;
+pub mod runtime;
+
+pub use exit::{ExitInfo, signal_name};
+pub use output::OutputPolicy;
+
+use serde_json::Value;
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::backend::{KernelProcess, Launched};
+use crate::event::{CallOutcome, CellStatus, Event, Stream};
+use crate::hostcall::{HostCallError, HostCalls};
+use crate::sandbox::Limits;
+use output::OutputSpill;
+use protocol::{FrameDecoder, FrameError, HostMsg, KernelMsg, ReplyError};
+
+const STDERR_TAIL: usize = 8 * 1024;
+const INCOMING_QUEUE: usize = 256;
+
+/// Facts the kernel reported when it started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelInfo {
+    pub pid: u32,
+    pub python: String,
+    pub uid: u32,
+    pub description: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KernelError {
+    #[error("the kernel failed to start: {reason}{}", stderr_suffix(.stderr))]
+    StartFailed { reason: String, stderr: String },
+    #[error(transparent)]
+    Launch(#[from] crate::backend::LaunchError),
+}
+
+fn stderr_suffix(stderr: &str) -> String {
+    if stderr.trim().is_empty() {
+        String::new()
+    } else {
+        format!("\nkernel stderr:\n{}", stderr.trim_end())
+    }
+}
+
+/// How one cell may run.
+#[derive(Debug, Clone)]
+pub struct CellOptions {
+    pub timeout: Option<Duration>,
+    /// After the interrupt, how long before the process group is killed.
+    pub grace: Duration,
+    pub output: OutputPolicy,
+    pub cancel: CancellationToken,
+}
+
+impl Default for CellOptions {
+    fn default() -> Self {
+        Self {
+            timeout: Some(Duration::from_secs(60)),
+            grace: Duration::from_secs(2),
+            output: OutputPolicy::default(),
+            cancel: CancellationToken::new(),
+        }
+    }
+}
+
+enum Incoming {
+    Msg(KernelMsg),
+    Bad(FrameError),
+    Closed,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum StopReason {
+    Timeout,
+    Cancel,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Running,
+    Interrupted {
+        kill_at: Instant,
+        reason: StopReason,
+    },
+    Killed {
+        reason: StopReason,
+    },
+}
+
+type CallDone = (u64, String, Value, Result<Value, HostCallError>, Duration);
+
+pub struct Kernel {
+    process: Box<dyn KernelProcess>,
+    frames: mpsc::UnboundedSender<Vec<u8>>,
+    incoming: mpsc::Receiver<Incoming>,
+    stderr_tail: Arc<Mutex<VecDeque<u8>>>,
+    info: KernelInfo,
+    max_frame: usize,
+    limits: Limits,
+    /// Why the process is gone, once it is.
+    death: Option<String>,
+}
+
+impl Kernel {
+    /// Wires up a launched process and waits for its greeting.
+    pub async fn start(
+        launched: Launched,
+        limits: Limits,
+        max_frame: usize,
+        startup_timeout: Duration,
+    ) -> Result<Kernel, KernelError> {
+        let Launched {
+            stdin,
+            stdout,
+            stderr,
+            process,
+            description,
+            kernel_uid: _,
+        } = launched;
+        let (frames, frames_rx) = mpsc::unbounded_channel();
+        tokio::spawn(write_frames(stdin, frames_rx));
+        let (incoming_tx, mut incoming) = mpsc::channel(INCOMING_QUEUE);
+        tokio::spawn(read_frames(stdout, max_frame, incoming_tx));
+        let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
+        tokio::spawn(keep_tail(stderr, stderr_tail.clone()));
+
+        let greeting = tokio::time::timeout(startup_timeout, incoming.recv()).await;
+        let fail = |reason: String| async {
+            process.kill();
+            let mut exit = process.exit();
+            let _ =
+                tokio::time::timeout(Duration::from_secs(2), exit.wait_for(Option::is_some)).await;
+            let how = exit
+                .borrow()
+                .as_ref()
+                .map(|e| e.explain(&limits, None))
+                .unwrap_or_default();
+            // Give the stderr reader a moment to collect the last words.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            KernelError::StartFailed {
+                reason: if how.is_empty() {
+                    reason
+                } else {
+                    format!("{reason}; the process {how}")
+                },
+                stderr: tail_text(&stderr_tail),
+            }
+        };
+        let info = match greeting {
+            Err(_) => {
+                return Err(fail(format!("no greeting within {startup_timeout:?}")).await);
+            }
+            Ok(Some(Incoming::Msg(KernelMsg::Hello {
+                version,
+                pid,
+                python,
+                uid,
+            }))) => {
+                if version != protocol::PROTOCOL_VERSION {
+                    return Err(fail(format!(
+                        "kernel speaks protocol {version}, this mcpr speaks {}",
+                        protocol::PROTOCOL_VERSION
+                    ))
+                    .await);
+                }
+                KernelInfo {
+                    pid,
+                    python,
+                    uid,
+                    description,
+                }
+            }
+            Ok(Some(Incoming::Msg(other))) => {
+                return Err(fail(format!("expected a greeting, got {other:?}")).await);
+            }
+            Ok(Some(Incoming::Bad(e))) => return Err(fail(e.to_string()).await),
+            Ok(Some(Incoming::Closed) | None) => {
+                return Err(fail("it exited before greeting".to_string()).await);
+            }
+        };
+        Ok(Kernel {
+            process,
+            frames,
+            incoming,
+            stderr_tail,
+            info,
+            max_frame,
+            limits,
+            death: None,
+        })
+    }
+
+    pub fn info(&self) -> &KernelInfo {
+        &self.info
+    }
+
+    /// Why the kernel died, if it did.
+    pub fn death(&self) -> Option<&str> {
+        self.death.as_deref()
+    }
+
+    pub fn is_alive(&self) -> bool {
+        self.death.is_none() && self.process.exit().borrow().is_none()
+    }
+
+    fn send(&self, msg: &HostMsg) {
+        match protocol::encode(msg, self.max_frame) {
+            // A closed writer means the process is gone; the reader reports that.
+            Ok(frame) => {
+                let _ = self.frames.send(frame);
+            }
+            Err(e) => {
+                // Only a reply can be this large; tell the waiting caller instead.
+                if let HostMsg::Reply { id, .. } = msg {
+                    let fallback = HostMsg::Reply {
+                        id: *id,
+                        ok: false,
+                        value: None,
+                        error: Some(ReplyError {
+                            kind: "too_large".into(),
+                            message: e.to_string(),
+                        }),
+                    };
+                    if let Ok(frame) = protocol::encode(&fallback, self.max_frame) {
+                        let _ = self.frames.send(frame);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs one cell to the end, emitting its events. `workspace` receives overflow files.
+    pub async fn run_cell(
+        &mut self,
+        cell: u64,
+        code: &str,
+        opts: &CellOptions,
+        calls: &HostCalls,
+        workspace: &Path,
+        sink: &mut (dyn FnMut(Event) + Send),
+    ) -> CellStatus {
+        let started = Instant::now();
+        sink(Event::CellStarted {
+            cell,
+            code: code.to_string(),
+        });
+        let exec = HostMsg::Exec {
+            cell,
+            code: code.to_string(),
+        };
+        if let Err(e) = protocol::encode(&exec, self.max_frame) {
+            return finish_early(sink, cell, started, "CellTooLarge", e.to_string());
+        }
+        if let Some(death) = &self.death {
+            let message = format!("the kernel is gone ({death}); start a new session");
+            return finish_early(sink, cell, started, "KernelDied", message);
+        }
+        self.send(&exec);
+
+        let mut spill = OutputSpill::new(opts.output, workspace, cell);
+        let mut running_calls: JoinSet<CallDone> = JoinSet::new();
+        let mut phase = Phase::Running;
+        let deadline = opts.timeout.map(|t| started + t);
+        let status = loop {
+            let wake_at = match phase {
+                Phase::Running => deadline,
+                Phase::Interrupted { kill_at, .. } => Some(kill_at),
+                Phase::Killed { .. } => None,
+            };
+            let timer = async move {
+                match wake_at {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                msg = self.incoming.recv() => match msg {
+                    Some(Incoming::Msg(msg)) => {
+                        if let Some(status) = self.on_message(msg, cell, phase, opts, calls, &mut spill, &mut running_calls, sink) {
+                            break status;
+                        }
+                    }
+                    Some(Incoming::Bad(e)) => sink(Event::Output {
+                        cell,
+                        stream: Stream::Stderr,
+                        text: format!("[mcpr] ignored a malformed message from the kernel: {e}\n"),
+                    }),
+                    Some(Incoming::Closed) | None => break self.on_death(cell, phase, opts, sink).await,
+                },
+                Some(done) = running_calls.join_next(), if !running_calls.is_empty() => {
+                    if let Ok(done) = done {
+                        self.reply(cell, done, sink);
+                    }
+                }
+                () = timer => {
+                    phase = match phase {
+                        Phase::Running => {
+                            self.send(&HostMsg::Interrupt { cell: Some(cell) });
+                            Phase::Interrupted { kill_at: Instant::now() + opts.grace, reason: StopReason::Timeout }
+                        }
+                        Phase::Interrupted { reason, .. } => {
+                            self.process.kill();
+                            Phase::Killed { reason }
+                        }
+                        killed @ Phase::Killed { .. } => killed,
+                    };
+                }
+                () = opts.cancel.cancelled(), if phase == Phase::Running => {
+                    self.send(&HostMsg::Interrupt { cell: Some(cell) });
+                    phase = Phase::Interrupted { kill_at: Instant::now() + opts.grace, reason: StopReason::Cancel };
+                }
+            }
+        };
+        running_calls.abort_all();
+        let (overflow, problems) = spill.finish();
+        for problem in problems {
+            sink(Event::Output {
+                cell,
+                stream: Stream::Stderr,
+                text: format!("[mcpr] output overflow: {problem}\n"),
+            });
+        }
+        sink(Event::CellFinished {
+            cell,
+            status,
+            duration_ms: ms(started.elapsed()),
+            overflow,
+        });
+        status
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_message(
+        &self,
+        msg: KernelMsg,
+        cell: u64,
+        phase: Phase,
+        opts: &CellOptions,
+        calls: &HostCalls,
+        spill: &mut OutputSpill,
+        running_calls: &mut JoinSet<CallDone>,
+        sink: &mut (dyn FnMut(Event) + Send),
+    ) -> Option<CellStatus> {
+        match msg {
+            // Output can trail in from a previous cell's background threads; it is
+            // shown with the cell running now, which is when the user sees it.
+            KernelMsg::Out { stream, text, .. } => {
+                if let Some(text) = spill.accept(stream, text) {
+                    sink(Event::Output { cell, stream, text });
+                }
+            }
+            KernelMsg::Call { id, name, args, .. } => {
+                let call = calls.dispatch(&name, args.clone());
+                running_calls.spawn(async move {
+                    let t = Instant::now();
+                    let result = call.await;
+                    (id, name, args, result, t.elapsed())
+                });
+            }
+            KernelMsg::Value { repr, json, .. } => sink(Event::Value { cell, repr, json }),
+            KernelMsg::Error {
+                ename,
+                evalue,
+                traceback,
+                line,
+                column,
+                ..
+            } => {
+                let message = match phase {
+                    Phase::Interrupted {
+                        reason: StopReason::Timeout,
+                        ..
+                    } if ename == "KeyboardInterrupt" => format!(
+                        "interrupted: the cell exceeded its time limit of {}",
+                        human_duration(opts.timeout.unwrap_or_default())
+                    ),
+                    Phase::Interrupted {
+                        reason: StopReason::Cancel,
+                        ..
+                    } if ename == "KeyboardInterrupt" => {
+                        "interrupted: the cell was cancelled".into()
+                    }
+                    _ => evalue,
+                };
+                sink(Event::Error {
+                    cell,
+                    ename,
+                    message,
+                    traceback,
+                    line,
+                    column,
+                });
+            }
+            KernelMsg::Done { status, .. } => {
+                return Some(match (status.as_str(), phase) {
+                    ("ok", _) => CellStatus::Ok,
+                    (
+                        "interrupted",
+                        Phase::Interrupted {
+                            reason: StopReason::Timeout,
+                            ..
+                        },
+                    ) => CellStatus::Timeout,
+                    (
+                        "interrupted",
+                        Phase::Interrupted {
+                            reason: StopReason::Cancel,
+                            ..
+                        },
+                    ) => CellStatus::Cancelled,
+                    _ => CellStatus::Error,
+                });
+            }
+            KernelMsg::Hello { .. } => {}
+        }
+        None
+    }
+
+    fn reply(&self, cell: u64, done: CallDone, sink: &mut (dyn FnMut(Event) + Send)) {
+        let (id, name, args, result, took) = done;
+        let (msg, outcome) = match result {
+            Ok(value) => (
+                HostMsg::Reply {
+                    id,
+                    ok: true,
+                    value: Some(value.clone()),
+                    error: None,
+                },
+                CallOutcome::Ok(value),
+            ),
+            Err(e) => (
+                HostMsg::Reply {
+                    id,
+                    ok: false,
+                    value: None,
+                    error: Some(ReplyError {
+                        kind: e.kind.clone(),
+                        message: e.message.clone(),
+                    }),
+                },
+                CallOutcome::Error {
+                    kind: e.kind,
+                    message: e.message,
+                },
+            ),
+        };
+        self.send(&msg);
+        sink(Event::HostCall {
+            cell,
+            name,
+            args,
+            outcome,
+            duration_ms: ms(took),
+        });
+    }
+
+    async fn on_death(
+        &mut self,
+        cell: u64,
+        phase: Phase,
+        opts: &CellOptions,
+        sink: &mut (dyn FnMut(Event) + Send),
+    ) -> CellStatus {
+        let mut exit = self.process.exit();
+        if tokio::time::timeout(Duration::from_secs(2), exit.wait_for(Option::is_some))
+            .await
+            .is_err()
+        {
+            self.process.kill();
+            let _ =
+                tokio::time::timeout(Duration::from_secs(2), exit.wait_for(Option::is_some)).await;
+        }
+        // Let the stderr reader catch the process's last words (e.g. faulthandler).
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let timeout_text = human_duration(opts.timeout.unwrap_or_default());
+        let (status, killed_by_host) = match phase {
+            Phase::Killed {
+                reason: StopReason::Timeout,
+            } => (
+                CellStatus::Timeout,
+                Some(format!(
+                    "the cell exceeded its time limit of {timeout_text} and did not stop within {} of the interrupt",
+                    human_duration(opts.grace)
+                )),
+            ),
+            Phase::Killed {
+                reason: StopReason::Cancel,
+            } => (
+                CellStatus::Cancelled,
+                Some(format!(
+                    "the cell was cancelled and did not stop within {} of the interrupt",
+                    human_duration(opts.grace)
+                )),
+            ),
+            _ => (CellStatus::KernelDied, None),
+        };
+        let explanation = exit
+            .borrow()
+            .as_ref()
+            .map(|e| e.explain(&self.limits, killed_by_host.as_deref()))
+            .unwrap_or_else(|| "stopped answering".to_string());
+        let message =
+            format!("the kernel {explanation}; variables and imports of this session are lost");
+        self.death = Some(explanation);
+        sink(Event::Error {
+            cell,
+            ename: if status == CellStatus::KernelDied {
+                "KernelDied"
+            } else {
+                "KernelKilled"
+            }
+            .into(),
+            message,
+            traceback: tail_text(&self.stderr_tail),
+            line: None,
+            column: None,
+        });
+        status
+    }
+
+    /// Asks the kernel to exit, then makes sure it has.
+    pub async fn shutdown(mut self) {
+        self.send(&HostMsg::Shutdown);
+        let mut exit = self.process.exit();
+        if tokio::time::timeout(Duration::from_secs(2), exit.wait_for(Option::is_some))
+            .await
+            .is_err()
+        {
+            self.process.kill();
+        }
+        self.death.get_or_insert_with(|| "shut down".into());
+    }
+
+    /// Kills the process now (it is also killed when the `Kernel` is dropped).
+    pub fn kill(&self) {
+        self.process.kill();
+    }
+}
+
+fn finish_early(
+    sink: &mut (dyn FnMut(Event) + Send),
+    cell: u64,
+    started: Instant,
+    ename: &str,
+    message: String,
+) -> CellStatus {
+    let status = if ename == "KernelDied" {
+        CellStatus::KernelDied
+    } else {
+        CellStatus::Error
+    };
+    sink(Event::Error {
+        cell,
+        ename: ename.into(),
+        message,
+        traceback: String::new(),
+        line: None,
+        column: None,
+    });
+    sink(Event::CellFinished {
+        cell,
+        status,
+        duration_ms: ms(started.elapsed()),
+        overflow: Vec::new(),
+    });
+    status
+}
+
+pub(crate) fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+pub fn human_duration(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s >= 1.0 && s.fract() == 0.0 {
+        format!("{s:.0} s")
+    } else {
+        format!("{s:.1} s")
+    }
+}
+
+fn tail_text(tail: &Mutex<VecDeque<u8>>) -> String {
+    let bytes: Vec<u8> = match tail.lock() {
+        Ok(t) => t.iter().copied().collect(),
+        Err(poisoned) => poisoned.into_inner().iter().copied().collect(),
+    };
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+async fn write_frames(
+    mut stdin: Box<dyn AsyncWrite + Send + Unpin>,
+    mut frames: mpsc::UnboundedReceiver<Vec<u8>>,
+) {
+    while let Some(frame) = frames.recv().await {
+        if stdin.write_all(&frame).await.is_err() {
+            return;
+        }
+        // Coalesce whatever queued meanwhile into the same flush.
+        while let Ok(frame) = frames.try_recv() {
+            if stdin.write_all(&frame).await.is_err() {
+                return;
+            }
+        }
+        if stdin.flush().await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn read_frames(
+    mut stdout: Box<dyn AsyncRead + Send + Unpin>,
+    max_frame: usize,
+    tx: mpsc::Sender<Incoming>,
+) {
+    let mut decoder = FrameDecoder::new(max_frame);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match stdout.read(&mut buf).await {
+            Ok(0) | Err(_) => {
+                let _ = tx.send(Incoming::Closed).await;
+                return;
+            }
+            Ok(n) => n,
+        };
+        decoder.push(&buf[..n]);
+        while let Some(frame) = decoder.next_frame() {
+            let item = match frame.and_then(|payload| protocol::parse_kernel_msg(&payload)) {
+                Ok(msg) => Incoming::Msg(msg),
+                Err(e) => Incoming::Bad(e),
+            };
+            if tx.send(item).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+async fn keep_tail(mut stderr: Box<dyn AsyncRead + Send + Unpin>, tail: Arc<Mutex<VecDeque<u8>>>) {
+    let mut buf = vec![0u8; 8 * 1024];
+    while let Ok(n) = stderr.read(&mut buf).await {
+        if n == 0 {
+            return;
+        }
+        let mut tail = match tail.lock() {
+            Ok(t) => t,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        tail.extend(&buf[..n]);
+        let excess = tail.len().saturating_sub(STDERR_TAIL);
+        tail.drain(..excess);
+    }
+}
+
+/// The workspace path a kernel sees for a host path (for messages).
+pub fn workspace_relative(workspace: &Path, path: &Path) -> PathBuf {
+    path.strip_prefix(workspace)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|_| path.to_path_buf())
+}

@@ -1,0 +1,17 @@
+//! mcpr: a code-mode runtime for LLM agents.
+//!
+//! The core is headless: a persistent, sandboxed Python kernel ([`kernel`], [`sandbox`],
+//! [`backend`]) driven per [`session::Session`], with host calls ([`hostcall`]) as the one
+//! channel from running code back into the host, and one event vocabulary ([`event`])
+//! that every front end consumes. The CLI ([`cli`]) is a thin layer over it.
+
+pub mod backend;
+pub mod cli;
+pub mod event;
+pub mod hostcall;
+pub mod kernel;
+pub mod pool;
+pub mod project;
+pub mod python;
+pub mod sandbox;
+pub mod session;

@@ -1,0 +1,280 @@
+//! The project folder, found like git finds a repository.
+//!
+//! `skills/`, `workspace/`, `.replay/` and an optional `mcpr.toml` live in the current
+//! directory or the nearest parent holding an `mcpr.toml`. `mcpr init` creates one.
+//! Each session gets its own folder under `workspace/`. This module owns paths and the
+//! configuration file; it never starts processes.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+use crate::sandbox::{IsolationRequest, Limits};
+
+pub const CONFIG_FILE: &str = "mcpr.toml";
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub kernel: KernelConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KernelConfig {
+    /// Interpreter name or path; default `MCPR_PYTHON` or `python3` on PATH.
+    pub python: Option<String>,
+    pub isolation: IsolationRequest,
+    /// Wall-clock limit per cell; 0 means none.
+    pub timeout_seconds: f64,
+    /// Time between the interrupt and the kill of a cell that overran.
+    pub grace_seconds: f64,
+    pub output_inline_kb: usize,
+    pub output_overflow_mb: u64,
+    pub max_frame_mb: usize,
+    /// Ready kernels kept warm by long-running front ends.
+    pub pool_size: usize,
+    /// Host environment variables the kernel may see besides LANG/LC_*/TZ.
+    pub env_passthrough: Vec<String>,
+    pub limits: Limits,
+}
+
+impl Default for KernelConfig {
+    fn default() -> Self {
+        Self {
+            python: None,
+            isolation: IsolationRequest::Auto,
+            timeout_seconds: 60.0,
+            grace_seconds: 2.0,
+            output_inline_kb: 1024,
+            output_overflow_mb: 256,
+            max_frame_mb: 16,
+            pool_size: 2,
+            env_passthrough: Vec::new(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectError {
+    #[error("could not read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not valid: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("could not create {path}: {source}")]
+    Create {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "{name:?} is not a valid session name: use letters, digits, '-', '_' and '.', not starting with '.' (at most 64 characters)"
+    )]
+    BadSessionName { name: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub root: PathBuf,
+    /// The mcpr.toml that configured this project, if there is one.
+    pub config_file: Option<PathBuf>,
+    pub config: Config,
+}
+
+impl Project {
+    /// The nearest folder from `start` upwards holding an mcpr.toml, else `start` itself.
+    pub fn discover(start: &Path) -> Result<Project, ProjectError> {
+        let start = std::path::absolute(start).unwrap_or_else(|_| start.to_path_buf());
+        for dir in start.ancestors() {
+            let file = dir.join(CONFIG_FILE);
+            if file.is_file() {
+                let config = load_config(&file)?;
+                return Ok(Project {
+                    root: dir.to_path_buf(),
+                    config_file: Some(file),
+                    config,
+                });
+            }
+        }
+        Ok(Project {
+            root: start,
+            config_file: None,
+            config: Config::default(),
+        })
+    }
+
+    /// Creates the project layout in `dir`; existing files are left as they are.
+    pub fn init(dir: &Path) -> Result<Vec<PathBuf>, ProjectError> {
+        let mut created = Vec::new();
+        for sub in ["skills", "workspace", ".replay"] {
+            let path = dir.join(sub);
+            if !path.exists() {
+                std::fs::create_dir_all(&path).map_err(|source| ProjectError::Create {
+                    path: path.clone(),
+                    source,
+                })?;
+                created.push(path);
+            }
+        }
+        let files = [
+            (dir.join(CONFIG_FILE), default_config_text()),
+            (
+                dir.join(".replay/.gitignore"),
+                "# session records are local\n*\n!.gitignore\n".to_string(),
+            ),
+            (
+                dir.join("workspace/.gitignore"),
+                "# session workspaces are local\n*\n!.gitignore\n".to_string(),
+            ),
+        ];
+        for (path, text) in files {
+            if !path.exists() {
+                std::fs::write(&path, text).map_err(|source| ProjectError::Create {
+                    path: path.clone(),
+                    source,
+                })?;
+                created.push(path);
+            }
+        }
+        Ok(created)
+    }
+
+    pub fn workspace_root(&self) -> PathBuf {
+        self.root.join("workspace")
+    }
+
+    pub fn skills_dir(&self) -> PathBuf {
+        self.root.join("skills")
+    }
+
+    pub fn replay_dir(&self) -> PathBuf {
+        self.root.join(".replay")
+    }
+
+    /// The workspace folder of session `name`, created if missing.
+    pub fn session_workspace(&self, name: &str) -> Result<PathBuf, ProjectError> {
+        validate_session_name(name)?;
+        let path = self.workspace_root().join(name);
+        std::fs::create_dir_all(&path).map_err(|source| ProjectError::Create {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(path)
+    }
+}
+
+pub fn validate_session_name(name: &str) -> Result<(), ProjectError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ProjectError::BadSessionName {
+            name: name.to_string(),
+        })
+    }
+}
+
+/// A fresh session name: `YYYYMMDD-HHMMSS-xxxx`.
+pub fn new_session_name() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let now = jiff::Zoned::now();
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(now.timestamp().as_nanosecond() as u128);
+    h.write_u32(std::process::id());
+    format!(
+        "{}-{:04x}",
+        now.strftime("%Y%m%d-%H%M%S"),
+        h.finish() & 0xffff
+    )
+}
+
+fn load_config(path: &Path) -> Result<Config, ProjectError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ProjectError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| ProjectError::Invalid {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+fn default_config_text() -> String {
+    let d = KernelConfig::default();
+    let l = d.limits;
+    format!(
+        r#"# mcpr project configuration. Every key is optional; these are the defaults.
+
+[kernel]
+# python = "python3"          # interpreter name or path (default: $MCPR_PYTHON, then python3)
+isolation = "auto"             # none | namespaces | auto (strongest available)
+timeout_seconds = {timeout}    # wall clock per cell; 0 = no limit
+grace_seconds = {grace}        # interrupt first, kill after this long
+output_inline_kb = {inline}    # output beyond this goes to workspace/<session>/.mcpr/output/
+output_overflow_mb = {overflow}
+max_frame_mb = {frame}
+pool_size = {pool}
+env_passthrough = []           # host variables the sandbox may see (never put secrets here)
+
+[kernel.limits]
+memory_mb = {mem}
+cpu_seconds = {cpu}
+file_size_mb = {fsize}
+open_files = {files}
+processes = {procs}
+"#,
+        timeout = d.timeout_seconds,
+        grace = d.grace_seconds,
+        inline = d.output_inline_kb,
+        overflow = d.output_overflow_mb,
+        frame = d.max_frame_mb,
+        pool = d.pool_size,
+        mem = l.memory_mb,
+        cpu = l.cpu_seconds,
+        fsize = l.file_size_mb,
+        files = l.open_files,
+        procs = l.processes,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_writes_a_config_that_parses_to_the_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        Project::init(dir.path()).unwrap();
+        let nested = dir.path().join("workspace/a/b");
+        std::fs::create_dir_all(&nested).unwrap();
+        let project = Project::discover(&nested).unwrap();
+        assert_eq!(project.root, dir.path());
+        assert_eq!(project.config, Config::default());
+        assert!(dir.path().join(".replay/.gitignore").is_file());
+    }
+
+    #[test]
+    fn a_bad_config_names_the_file_and_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(CONFIG_FILE), "[kernel]\ntimeout_secs = 3\n").unwrap();
+        let err = Project::discover(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("mcpr.toml"), "{err}");
+        assert!(err.contains("timeout_secs"), "{err}");
+    }
+
+    #[test]
+    fn session_names_are_checked() {
+        assert!(validate_session_name("my-run_1.2").is_ok());
+        for bad in ["", ".hidden", "a/b", "..", "x y"] {
+            assert!(validate_session_name(bad).is_err(), "{bad}");
+        }
+        assert!(validate_session_name(&new_session_name()).is_ok());
+    }
+}

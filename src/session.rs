@@ -1,0 +1,232 @@
+//! A session: one workspace folder, a sequence of cells, and the kernel running them.
+//!
+//! The session numbers cells, owns the kernel, and replaces a kernel that died or had
+//! to be killed, telling the next cell (via [`Event::KernelRestarted`]) that earlier
+//! state was lost. A kernel is never shared between sessions.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::backend::{Backend, LaunchSpec, SubprocessBackend};
+use crate::event::{CellStatus, Event};
+use crate::hostcall::HostCalls;
+use crate::kernel::{CellOptions, Kernel, KernelError, OutputPolicy};
+use crate::project::KernelConfig;
+use crate::python::{PythonError, PythonInfo, wanted_python};
+use crate::sandbox::{Isolation, IsolationRequest, Limits};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Python(#[from] PythonError),
+    #[error(transparent)]
+    Launch(#[from] crate::backend::LaunchError),
+}
+
+/// Everything needed to start kernels the same way again and again.
+#[derive(Clone)]
+pub struct Launcher {
+    backend: Arc<dyn Backend>,
+    python: PythonInfo,
+    limits: Limits,
+    max_frame: usize,
+    env_passthrough: Vec<String>,
+    readonly_mounts: Vec<(PathBuf, PathBuf)>,
+    pub startup_timeout: Duration,
+    /// Defaults for each cell (timeout, grace, output caps).
+    pub cell_defaults: CellOptions,
+}
+
+impl Launcher {
+    /// A subprocess launcher from project configuration; `isolation` overrides it.
+    pub fn from_config(
+        config: &KernelConfig,
+        isolation: Option<IsolationRequest>,
+    ) -> Result<Launcher, SetupError> {
+        let python = PythonInfo::resolve(&wanted_python(config.python.as_deref()))?;
+        let backend = SubprocessBackend::new(isolation.unwrap_or(config.isolation))?;
+        let timeout =
+            (config.timeout_seconds > 0.0).then(|| Duration::from_secs_f64(config.timeout_seconds));
+        Ok(Launcher {
+            backend: Arc::new(backend),
+            python,
+            limits: config.limits,
+            max_frame: config.max_frame_mb.max(1) * 1024 * 1024,
+            env_passthrough: config.env_passthrough.clone(),
+            readonly_mounts: Vec::new(),
+            startup_timeout: Duration::from_secs(20),
+            cell_defaults: CellOptions {
+                timeout,
+                grace: Duration::from_secs_f64(config.grace_seconds.max(0.0)),
+                output: OutputPolicy {
+                    inline_bytes: config.output_inline_kb * 1024,
+                    overflow_bytes: config.output_overflow_mb * 1024 * 1024,
+                },
+                ..CellOptions::default()
+            },
+        })
+    }
+
+    pub fn isolation(&self) -> Isolation {
+        self.backend.isolation()
+    }
+
+    pub fn python(&self) -> &PythonInfo {
+        &self.python
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Starts a kernel whose working directory is `workspace`.
+    pub async fn start(&self, workspace: &Path) -> Result<Kernel, KernelError> {
+        let spec = LaunchSpec {
+            python: self.python.clone(),
+            workspace: workspace.to_path_buf(),
+            limits: self.limits,
+            max_frame: self.max_frame,
+            env_passthrough: self.env_passthrough.clone(),
+            readonly_mounts: self.readonly_mounts.clone(),
+        };
+        let launched = self.backend.launch(&spec)?;
+        Kernel::start(launched, self.limits, self.max_frame, self.startup_timeout).await
+    }
+}
+
+pub struct Session {
+    name: String,
+    workspace: PathBuf,
+    launcher: Launcher,
+    calls: HostCalls,
+    kernel: Option<Kernel>,
+    next_cell: u64,
+}
+
+impl Session {
+    /// Starts a session with a fresh (cold) kernel in `workspace`.
+    pub async fn start(
+        launcher: Launcher,
+        calls: HostCalls,
+        name: String,
+        workspace: PathBuf,
+    ) -> Result<Session, KernelError> {
+        let kernel = launcher.start(&workspace).await?;
+        Ok(Session::with_kernel(
+            launcher, calls, name, workspace, kernel,
+        ))
+    }
+
+    pub(crate) fn with_kernel(
+        launcher: Launcher,
+        calls: HostCalls,
+        name: String,
+        workspace: PathBuf,
+        kernel: Kernel,
+    ) -> Session {
+        Session {
+            name,
+            workspace,
+            launcher,
+            calls,
+            kernel: Some(kernel),
+            next_cell: 1,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn workspace(&self) -> &Path {
+        &self.workspace
+    }
+
+    pub fn kernel(&self) -> Option<&Kernel> {
+        self.kernel.as_ref()
+    }
+
+    pub fn calls_mut(&mut self) -> &mut HostCalls {
+        &mut self.calls
+    }
+
+    /// Default options for a cell of this session (a fresh cancel token each time).
+    pub fn cell_options(&self) -> CellOptions {
+        CellOptions {
+            cancel: tokio_util::sync::CancellationToken::new(),
+            ..self.launcher.cell_defaults.clone()
+        }
+    }
+
+    /// Runs one cell with the session's default options.
+    pub async fn run_cell(
+        &mut self,
+        code: &str,
+        sink: &mut (dyn FnMut(Event) + Send),
+    ) -> CellStatus {
+        let opts = self.cell_options();
+        self.run_cell_with(code, &opts, sink).await
+    }
+
+    pub async fn run_cell_with(
+        &mut self,
+        code: &str,
+        opts: &CellOptions,
+        sink: &mut (dyn FnMut(Event) + Send),
+    ) -> CellStatus {
+        let cell = self.next_cell;
+        self.next_cell += 1;
+        let lost = match &self.kernel {
+            Some(k) if k.is_alive() => None,
+            Some(k) => Some(k.death().unwrap_or("exited").to_string()),
+            None => Some("it was not running".to_string()),
+        };
+        if let Some(why) = lost {
+            sink(Event::KernelRestarted {
+                reason: format!(
+                    "started a fresh kernel because the previous one {why}; variables and imports from earlier cells are lost (files in the workspace remain)"
+                ),
+            });
+            self.kernel = None;
+            let started = Instant::now();
+            match self.launcher.start(&self.workspace).await {
+                Ok(k) => self.kernel = Some(k),
+                Err(e) => {
+                    sink(Event::CellStarted {
+                        cell,
+                        code: code.to_string(),
+                    });
+                    sink(Event::Error {
+                        cell,
+                        ename: "KernelStartFailed".into(),
+                        message: e.to_string(),
+                        traceback: String::new(),
+                        line: None,
+                        column: None,
+                    });
+                    sink(Event::CellFinished {
+                        cell,
+                        status: CellStatus::KernelDied,
+                        duration_ms: crate::kernel::ms(started.elapsed()),
+                        overflow: Vec::new(),
+                    });
+                    return CellStatus::KernelDied;
+                }
+            }
+        }
+        let Some(kernel) = self.kernel.as_mut() else {
+            return CellStatus::KernelDied;
+        };
+        kernel
+            .run_cell(cell, code, opts, &self.calls, &self.workspace, sink)
+            .await
+    }
+
+    /// Shuts the kernel down cleanly; the workspace stays.
+    pub async fn close(mut self) {
+        if let Some(k) = self.kernel.take() {
+            k.shutdown().await;
+        }
+    }
+}
