@@ -40,7 +40,7 @@ impl ExitInfo {
     /// A sentence on what happened and the likely cause.
     pub fn explain(&self, limits: &Limits, killed_by_host: Option<&str>) -> String {
         if let Some(why) = killed_by_host {
-            return format!("killed by mcpr: {why}");
+            return format!("was killed by mcpr: {why}");
         }
         if let Some(sig) = self.signal {
             let name = signal_name(sig);
@@ -63,7 +63,7 @@ impl ExitInfo {
                 ),
                 _ => "an unexpected signal".to_string(),
             };
-            return format!("killed by {name} — {cause}");
+            return format!("was killed by {name} — {cause}");
         }
         match (self.code, &self.wait_error) {
             (Some(code), _) => format!("exited with status {code}"),
@@ -88,7 +88,7 @@ mod tests {
         let e = ExitInfo::from_status(Some(137), None, true);
         assert_eq!(e.signal, Some(9));
         let text = e.explain(&Limits::default(), None);
-        assert!(text.starts_with("killed by SIGKILL"), "{text}");
+        assert!(text.starts_with("was killed by SIGKILL"), "{text}");
         assert!(text.contains("512 MiB"), "{text}");
         assert_eq!(
             ExitInfo::from_status(Some(137), None, false).code,

@@ -51,11 +51,29 @@ impl BwrapCommand {
                 Err(_) => {}
             }
         }
-        push(&[&"--proc", &"/proc", &"--dev", &"/dev", &"--tmpfs", &"/tmp"]);
+        push(&[&"--proc", &"/proc", &"--dev", &"/dev"]);
+        // World-writable and sticky, like a real /tmp: the kernel may run as another uid.
+        push(&[&"--perms", &"1777", &"--tmpfs", &"/tmp"]);
+        let mut made: Vec<&Path> = Vec::new();
         for root in &self.readonly_same_path {
-            if !SYSTEM_DIRS.iter().any(|d| root.starts_with(d)) {
-                push(&[&"--ro-bind", root, root]);
+            if SYSTEM_DIRS.iter().any(|d| root.starts_with(d)) {
+                continue;
             }
+            // Create the folders leading to the mount ourselves, enterable by any uid
+            // (bwrap would copy e.g. /root's 0700 and lock the kernel out).
+            let mut ancestors: Vec<&Path> = root
+                .ancestors()
+                .skip(1)
+                .filter(|a| a.parent().is_some())
+                .collect();
+            ancestors.reverse();
+            for dir in ancestors {
+                if !made.contains(&dir) {
+                    push(&[&"--perms", &"0755", &"--dir", &dir]);
+                    made.push(dir);
+                }
+            }
+            push(&[&"--ro-bind", root, root]);
         }
         for (host, inside) in &self.readonly_at {
             push(&[&"--ro-bind", host, inside]);

@@ -82,6 +82,7 @@ class Channel:
         self._wfd = wfd
         self._lock = threading.Lock()
         self.max_frame = max_frame
+        self.owner_pid = os.getpid()
 
     def encode(self, msg):
         data = json.dumps(msg, ensure_ascii=False, separators=(",", ":"), default=repr)
@@ -93,6 +94,11 @@ class Channel:
         return _HEADER.pack(len(data)) + data
 
     def send(self, msg):
+        if os.getpid() != self.owner_pid:
+            # A process forked by user code shares this fd; only the kernel may frame.
+            if msg.get("t") == "out":
+                os.write(2 if msg.get("stream") == "stderr" else 1, msg["text"].encode("utf-8", "replace"))
+            return
         frame = self.encode(msg)
         with self._lock:
             _write_all(self._wfd, frame)
@@ -395,6 +401,20 @@ class Kernel:
             else:
                 self._inbox.put(msg)
 
+    def _after_fork_in_child(self):
+        # No reader or flusher thread survives fork: the child writes to fd 1/2 directly.
+        sys.stdout = open(1, "w", buffering=1, closefd=False, encoding="utf-8", errors="replace")
+        sys.stderr = open(2, "w", buffering=1, closefd=False, encoding="utf-8", errors="replace")
+
+    def _leave_if_forked_child(self, code):
+        """User code forked and the child fell back into the runtime: end it there."""
+        if os.getpid() != self.channel.owner_pid:
+            try:
+                sys.stdout.flush()
+                sys.stderr.flush()
+            finally:
+                os._exit(code)
+
     def _on_sigint(self, signum, frame):
         # An interrupt that lands after its cell finished must not hit the runtime.
         if self._in_user_code:
@@ -487,12 +507,21 @@ class Kernel:
                     self._running = None
             self._report_value(value)
         except KeyboardInterrupt as exc:
+            self._leave_if_forked_child(130)
             status = "interrupted"
             self._report_error(exc, filename)
         except BaseException as exc:  # SystemExit too: a cell must not end the kernel
+            if os.getpid() != self.channel.owner_pid:
+                exit_code = 1
+                if isinstance(exc, SystemExit):
+                    exit_code = exc.code if isinstance(exc.code, int) else 0
+                else:
+                    print(f"[forked child {os.getpid()}] {type(exc).__name__}: {exc}", file=sys.stderr)
+                self._leave_if_forked_child(exit_code)
             status = "error"
             self._report_error(exc, filename)
         finally:
+            self._leave_if_forked_child(0)
             self.flush_all()
             self.channel.send({"t": "done", "cell": self.cell, "status": status})
 
@@ -568,6 +597,7 @@ def main(argv=None):
     if "" not in sys.path:
         sys.path.insert(0, "")
     signal.signal(signal.SIGINT, kernel._on_sigint)
+    os.register_at_fork(after_in_child=kernel._after_fork_in_child)
 
     kernel.channel.send(
         {
