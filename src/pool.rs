@@ -28,6 +28,8 @@ struct Shared {
     wanted: Notify,
     filled: Notify,
     last_error: Mutex<Option<String>>,
+    /// The folder of a kernel being started, removed if the pool goes away meanwhile.
+    starting: Mutex<Option<PathBuf>>,
 }
 
 pub struct KernelPool {
@@ -46,6 +48,7 @@ impl KernelPool {
             wanted: Notify::new(),
             filled: Notify::new(),
             last_error: Mutex::new(None),
+            starting: Mutex::new(None),
         });
         let refill = tokio::spawn(refill_loop(shared.clone()));
         shared.wanted.notify_one();
@@ -100,6 +103,9 @@ impl KernelPool {
 impl Drop for KernelPool {
     fn drop(&mut self) {
         self.refill.abort();
+        if let Some(dir) = lock(&self.shared.starting).take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
         for ready in lock(&self.shared.ready).drain(..) {
             ready.kernel.kill();
             let _ = std::fs::remove_dir_all(&ready.dir);
@@ -119,7 +125,10 @@ async fn refill_loop(shared: Arc<Shared>) {
                 shared.filled.notify_waiters();
                 break;
             }
-            match shared.launcher.start(&dir).await {
+            *lock(&shared.starting) = Some(dir.clone());
+            let started = shared.launcher.start(&dir).await;
+            lock(&shared.starting).take();
+            match started {
                 Ok(kernel) => lock(&shared.ready).push_back(Ready { kernel, dir }),
                 Err(e) => {
                     let _ = std::fs::remove_dir_all(&dir);

@@ -217,6 +217,7 @@ impl Backend for SubprocessBackend {
                 KernelUser::Unprivileged { uid, .. } => Some(uid),
                 KernelUser::Inherit => None,
             },
+            host_pid: Some(pid),
         })
     }
 }

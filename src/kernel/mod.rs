@@ -36,7 +36,10 @@ const INCOMING_QUEUE: usize = 256;
 /// Facts the kernel reported when it started.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KernelInfo {
+    /// The kernel's pid as it sees itself (inside a PID namespace, a small number).
     pub pid: u32,
+    /// The launched process as the host sees it.
+    pub host_pid: Option<u32>,
     pub python: String,
     pub uid: u32,
     pub description: String,
@@ -85,13 +88,15 @@ enum Incoming {
     Closed,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 enum StopReason {
     Timeout,
     Cancel,
+    /// The kernel broke the protocol in a way that cannot be skipped safely.
+    Protocol(String),
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 enum Phase {
     Running,
     Interrupted {
@@ -132,6 +137,7 @@ impl Kernel {
             process,
             description,
             kernel_uid: _,
+            host_pid,
         } = launched;
         let (frames, frames_rx) = mpsc::unbounded_channel();
         tokio::spawn(write_frames(stdin, frames_rx));
@@ -181,6 +187,7 @@ impl Kernel {
                 }
                 KernelInfo {
                     pid,
+                    host_pid,
                     python,
                     uid,
                     description,
@@ -278,9 +285,9 @@ impl Kernel {
         let mut phase = Phase::Running;
         let deadline = opts.timeout.map(|t| started + t);
         let status = loop {
-            let wake_at = match phase {
+            let wake_at = match &phase {
                 Phase::Running => deadline,
-                Phase::Interrupted { kill_at, .. } => Some(kill_at),
+                Phase::Interrupted { kill_at, .. } => Some(*kill_at),
                 Phase::Killed { .. } => None,
             };
             let timer = async move {
@@ -293,8 +300,16 @@ impl Kernel {
                 biased;
                 msg = self.incoming.recv() => match msg {
                     Some(Incoming::Msg(msg)) => {
-                        if let Some(status) = self.on_message(msg, cell, phase, opts, calls, &mut spill, &mut running_calls, sink) {
+                        if let Some(status) = self.on_message(msg, cell, &phase, opts, calls, &mut spill, &mut running_calls, sink) {
                             break status;
+                        }
+                    }
+                    // A length over the limit means the stream is corrupt: skipping that
+                    // many bytes could swallow real frames, so stop the kernel instead.
+                    Some(Incoming::Bad(e @ FrameError::TooLarge { .. })) => {
+                        if !matches!(phase, Phase::Killed { .. }) {
+                            self.process.kill();
+                            phase = Phase::Killed { reason: StopReason::Protocol(format!("it sent a {e}")) };
                         }
                     }
                     Some(Incoming::Bad(e)) => sink(Event::Output {
@@ -310,7 +325,7 @@ impl Kernel {
                     }
                 }
                 () = timer => {
-                    phase = match phase {
+                    phase = match phase.clone() {
                         Phase::Running => {
                             self.send(&HostMsg::Interrupt { cell: Some(cell) });
                             Phase::Interrupted { kill_at: Instant::now() + opts.grace, reason: StopReason::Timeout }
@@ -319,7 +334,7 @@ impl Kernel {
                             self.process.kill();
                             Phase::Killed { reason }
                         }
-                        killed @ Phase::Killed { .. } => killed,
+                        killed => killed,
                     };
                 }
                 () = opts.cancel.cancelled(), if phase == Phase::Running => {
@@ -351,7 +366,7 @@ impl Kernel {
         &self,
         msg: KernelMsg,
         cell: u64,
-        phase: Phase,
+        phase: &Phase,
         opts: &CellOptions,
         calls: &HostCalls,
         spill: &mut OutputSpill,
@@ -397,6 +412,11 @@ impl Kernel {
                     } if ename == "KeyboardInterrupt" => {
                         "interrupted: the cell was cancelled".into()
                     }
+                    _ if ename == "MemoryError" => format!(
+                        "{evalue}{}the kernel reached its memory limit of {} MiB (kernel.limits.memory_mb)",
+                        if evalue.is_empty() { "" } else { " — " },
+                        self.limits.memory_mb
+                    ),
                     _ => evalue,
                 };
                 sink(Event::Error {
@@ -491,6 +511,9 @@ impl Kernel {
         tokio::time::sleep(Duration::from_millis(20)).await;
         let timeout_text = human_duration(opts.timeout.unwrap_or_default());
         let (status, killed_by_host) = match phase {
+            Phase::Killed {
+                reason: StopReason::Protocol(why),
+            } => (CellStatus::KernelDied, Some(why)),
             Phase::Killed {
                 reason: StopReason::Timeout,
             } => (

@@ -1,0 +1,196 @@
+//! The `mcpr` binary as a user runs it.
+
+mod common;
+
+use common::mcpr_bin;
+use mcpr::event::Event;
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn mcpr(dir: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(mcpr_bin())
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn exec_prints_the_value_of_the_last_cell() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = mcpr(dir.path(), &["exec", "x = 41", "x + 1"]);
+    assert_eq!(text(&out.stdout), "42\n", "stderr: {}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn exec_exit_codes_say_success_failure_and_usage() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = mcpr(dir.path(), &["exec", "1/0", "print('not reached')"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("ZeroDivisionError: division by zero"), "{err}");
+    assert!(err.contains("skipped 1 remaining cell"), "{err}");
+    assert!(!text(&out.stdout).contains("not reached"));
+
+    let out = mcpr(
+        dir.path(),
+        &["exec", "--keep-going", "1/0", "print('reached')"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stdout), "reached\n");
+
+    assert_eq!(mcpr(dir.path(), &["exec"]).status.code(), Some(2));
+    assert_eq!(
+        mcpr(dir.path(), &["exec", "--isolation", "bogus", "1"])
+            .status
+            .code(),
+        Some(2)
+    );
+    let out = mcpr(dir.path(), &["exec", "@does-not-exist.py"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("cannot read cell file does-not-exist.py"));
+    let out = mcpr(dir.path(), &["exec", "--timeout", "-1", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn exec_reads_cells_from_files_and_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("cell.py"), "y = 'from file'\n").unwrap();
+    let mut child = Command::new(mcpr_bin())
+        .args(["exec", "@cell.py", "-"])
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"print(y, 'and stdin')\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(text(&out.stdout), "from file and stdin\n");
+}
+
+#[test]
+fn exec_json_emits_one_event_per_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = mcpr(
+        dir.path(),
+        &[
+            "exec",
+            "--json",
+            "print('hi')",
+            "import mcpr\nmcpr.host_call('echo', v=1)",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let events: Vec<Event> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(
+        matches!(events[0], Event::SessionStarted { .. }),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Output { text, .. } if text == "hi\n"))
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::HostCall { name, .. } if name == "echo"))
+    );
+    let finished = events
+        .iter()
+        .filter(|e| matches!(e, Event::CellFinished { .. }))
+        .count();
+    assert_eq!(finished, 2);
+}
+
+#[test]
+fn help_lists_every_command() {
+    let out = Command::new(mcpr_bin()).arg("--help").output().unwrap();
+    let help = text(&out.stdout);
+    for cmd in ["init", "doctor", "exec", "bench"] {
+        assert!(
+            help.contains(&format!("  {cmd} ")),
+            "{cmd} missing from:\n{help}"
+        );
+    }
+}
+
+#[test]
+fn init_creates_a_project_found_from_subfolders() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = mcpr(dir.path(), &["init"]);
+    assert!(out.status.success());
+    for p in ["mcpr.toml", "skills", "workspace", ".replay"] {
+        assert!(dir.path().join(p).exists(), "{p}");
+    }
+    let sub = dir.path().join("deep/er");
+    std::fs::create_dir_all(&sub).unwrap();
+    let out = mcpr(&sub, &["exec", "open('marker.txt', 'w').write('x')"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let sessions: Vec<_> = std::fs::read_dir(dir.path().join("workspace"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().join("marker.txt").is_file())
+        .collect();
+    assert_eq!(
+        sessions.len(),
+        1,
+        "the session workspace lives in the project root"
+    );
+    // Running init again changes nothing.
+    assert!(text(&mcpr(dir.path(), &["init"]).stdout).contains("already an mcpr project"));
+}
+
+#[test]
+fn a_broken_config_is_a_usage_error_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("mcpr.toml"),
+        "[kernel]\nisolation = \"maximum\"\n",
+    )
+    .unwrap();
+    let out = mcpr(dir.path(), &["exec", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("mcpr.toml") && err.contains("maximum"),
+        "{err}"
+    );
+}
+
+#[test]
+fn doctor_reports_each_item_with_a_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = mcpr(dir.path(), &["doctor", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let checks: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let items: Vec<&str> = checks.iter().filter_map(|c| c["item"].as_str()).collect();
+    for item in [
+        "python",
+        "bubblewrap",
+        "namespaces",
+        "isolation",
+        "llm",
+        "docker",
+    ] {
+        assert!(items.contains(&item), "{item} missing: {items:?}");
+    }
+    let isolation = checks.iter().find(|c| c["item"] == "isolation").unwrap();
+    assert_eq!(isolation["verdict"], "ok", "{isolation}");
+    assert!(isolation["detail"].as_str().unwrap().contains("namespaces"));
+}

@@ -1,0 +1,149 @@
+//! Helpers shared by the integration tests: real kernels, real processes.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use mcpr::event::{CellStatus, Event, Stream};
+use mcpr::hostcall::HostCalls;
+use mcpr::project::KernelConfig;
+use mcpr::sandbox::{IsolationRequest, SandboxProbe};
+use mcpr::session::{Launcher, Session};
+
+/// A launcher at `level` with short limits suited to tests.
+pub fn launcher(level: IsolationRequest) -> Launcher {
+    if level == IsolationRequest::Namespaces
+        && let Err(why) = &SandboxProbe::get().namespaces
+    {
+        panic!(
+            "these tests need the namespaces sandbox, which is unavailable here: {why}. Install bubblewrap (apt-get install bubblewrap)"
+        );
+    }
+    let config = KernelConfig {
+        timeout_seconds: 20.0,
+        grace_seconds: 1.0,
+        ..KernelConfig::default()
+    };
+    Launcher::from_config(&config, Some(level)).expect("launcher")
+}
+
+pub struct TestSession {
+    pub session: Session,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestSession {
+    pub async fn new(level: IsolationRequest) -> TestSession {
+        Self::with_calls(level, HostCalls::with_builtins()).await
+    }
+
+    pub async fn with_calls(level: IsolationRequest, calls: HostCalls) -> TestSession {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ws = dir.path().join("workspace").join("s");
+        std::fs::create_dir_all(&ws).unwrap();
+        let session = Session::start(launcher(level), calls, "s".into(), ws)
+            .await
+            .expect("session starts");
+        TestSession { session, dir }
+    }
+
+    pub fn workspace(&self) -> &Path {
+        self.session.workspace()
+    }
+
+    pub async fn run(&mut self, code: &str) -> Run {
+        let opts = self.session.cell_options();
+        self.run_with(code, &opts).await
+    }
+
+    pub async fn run_with(&mut self, code: &str, opts: &mcpr::kernel::CellOptions) -> Run {
+        let started = Instant::now();
+        let mut events = Vec::new();
+        let status = self
+            .session
+            .run_cell_with(code, opts, &mut |e| events.push((started.elapsed(), e)))
+            .await;
+        Run { status, events }
+    }
+}
+
+/// (ename, message, traceback, line, column) of a cell's error.
+pub type ErrorParts = (String, String, String, Option<u32>, Option<u32>);
+
+pub struct Run {
+    pub status: CellStatus,
+    /// Each event with the time it reached the host, from the start of the cell.
+    pub events: Vec<(Duration, Event)>,
+}
+
+impl Run {
+    pub fn stream(&self, which: Stream) -> String {
+        self.events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Event::Output { stream, text, .. } if *stream == which => Some(text.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn stdout(&self) -> String {
+        self.stream(Stream::Stdout)
+    }
+
+    pub fn value(&self) -> Option<serde_json::Value> {
+        self.events.iter().find_map(|(_, e)| match e {
+            Event::Value { json, .. } => json.clone(),
+            _ => None,
+        })
+    }
+
+    pub fn repr(&self) -> Option<String> {
+        self.events.iter().find_map(|(_, e)| match e {
+            Event::Value { repr, .. } => Some(repr.clone()),
+            _ => None,
+        })
+    }
+
+    /// (ename, message, traceback, line, column) of the cell's error.
+    pub fn error(&self) -> Option<ErrorParts> {
+        self.events.iter().find_map(|(_, e)| match e {
+            Event::Error {
+                ename,
+                message,
+                traceback,
+                line,
+                column,
+                ..
+            } => Some((
+                ename.clone(),
+                message.clone(),
+                traceback.clone(),
+                *line,
+                *column,
+            )),
+            _ => None,
+        })
+    }
+
+    pub fn restarted(&self) -> Option<String> {
+        self.events.iter().find_map(|(_, e)| match e {
+            Event::KernelRestarted { reason } => Some(reason.clone()),
+            _ => None,
+        })
+    }
+
+    pub fn assert_ok(&self) -> &Self {
+        assert_eq!(
+            self.status,
+            CellStatus::Ok,
+            "cell failed: {:?}",
+            self.error()
+        );
+        self
+    }
+}
+
+pub fn mcpr_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_mcpr"))
+}
