@@ -217,3 +217,22 @@ async fn oversized_messages_are_refused_on_both_sides() {
     assert_eq!(ename, "CellTooLarge");
     assert_eq!(s.run("'fine'").await.value(), Some(json!("fine")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_kernel_is_killed_at_the_time_limit() {
+    let mut s = TestSession::new(Auto).await;
+    let mut opts = s.session.cell_options();
+    opts.timeout = Some(Duration::from_millis(300));
+    opts.grace = Duration::from_millis(300);
+    let r = s
+        .run_with(
+            "import os, signal\nos.kill(os.getpid(), signal.SIGSTOP)",
+            &opts,
+        )
+        .await;
+    assert_eq!(r.status, CellStatus::Timeout);
+    assert!(r.events.last().unwrap().0 < Duration::from_secs(5));
+    let r = s.run("'fresh'").await;
+    assert!(r.restarted().is_some());
+    assert_eq!(r.value(), Some(json!("fresh")));
+}

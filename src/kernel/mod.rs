@@ -19,7 +19,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -31,7 +30,8 @@ use output::OutputSpill;
 use protocol::{FrameDecoder, FrameError, HostMsg, KernelMsg, ReplyError};
 
 const STDERR_TAIL: usize = 8 * 1024;
-const INCOMING_QUEUE: usize = 256;
+/// Longest a write to the kernel's stdin may take before the kernel is deemed frozen.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Facts the kernel reported when it started.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,10 +110,18 @@ enum Phase {
 
 type CallDone = (u64, String, Value, Result<Value, HostCallError>, Duration);
 
+/// What the cell loop does after one kernel message.
+enum Handled {
+    Continue,
+    /// A host call finished at once: answer it.
+    Reply(CallDone),
+    Finished(CellStatus),
+}
+
 pub struct Kernel {
     process: Box<dyn KernelProcess>,
-    frames: mpsc::UnboundedSender<Vec<u8>>,
-    incoming: mpsc::Receiver<Incoming>,
+    stdin: Box<dyn AsyncWrite + Send + Unpin>,
+    reader: FrameReader,
     stderr_tail: Arc<Mutex<VecDeque<u8>>>,
     info: KernelInfo,
     max_frame: usize,
@@ -139,14 +147,11 @@ impl Kernel {
             kernel_uid: _,
             host_pid,
         } = launched;
-        let (frames, frames_rx) = mpsc::unbounded_channel();
-        tokio::spawn(write_frames(stdin, frames_rx));
-        let (incoming_tx, mut incoming) = mpsc::channel(INCOMING_QUEUE);
-        tokio::spawn(read_frames(stdout, max_frame, incoming_tx));
+        let mut reader = FrameReader::new(stdout, max_frame);
         let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
         tokio::spawn(keep_tail(stderr, stderr_tail.clone()));
 
-        let greeting = tokio::time::timeout(startup_timeout, incoming.recv()).await;
+        let greeting = tokio::time::timeout(startup_timeout, reader.next()).await;
         let fail = |reason: String| async {
             process.kill();
             let mut exit = process.exit();
@@ -172,12 +177,12 @@ impl Kernel {
             Err(_) => {
                 return Err(fail(format!("no greeting within {startup_timeout:?}")).await);
             }
-            Ok(Some(Incoming::Msg(KernelMsg::Hello {
+            Ok(Incoming::Msg(KernelMsg::Hello {
                 version,
                 pid,
                 python,
                 uid,
-            }))) => {
+            })) => {
                 if version != protocol::PROTOCOL_VERSION {
                     return Err(fail(format!(
                         "kernel speaks protocol {version}, this mcpr speaks {}",
@@ -193,18 +198,18 @@ impl Kernel {
                     description,
                 }
             }
-            Ok(Some(Incoming::Msg(other))) => {
+            Ok(Incoming::Msg(other)) => {
                 return Err(fail(format!("expected a greeting, got {other:?}")).await);
             }
-            Ok(Some(Incoming::Bad(e))) => return Err(fail(e.to_string()).await),
-            Ok(Some(Incoming::Closed) | None) => {
+            Ok(Incoming::Bad(e)) => return Err(fail(e.to_string()).await),
+            Ok(Incoming::Closed) => {
                 return Err(fail("it exited before greeting".to_string()).await);
             }
         };
         Ok(Kernel {
             process,
-            frames,
-            incoming,
+            stdin,
+            reader,
             stderr_tail,
             info,
             max_frame,
@@ -226,15 +231,14 @@ impl Kernel {
         self.death.is_none() && self.process.exit().borrow().is_none()
     }
 
-    fn send(&self, msg: &HostMsg) {
-        match protocol::encode(msg, self.max_frame) {
-            // A closed writer means the process is gone; the reader reports that.
-            Ok(frame) => {
-                let _ = self.frames.send(frame);
-            }
-            Err(e) => {
-                // Only a reply can be this large; tell the waiting caller instead.
-                if let HostMsg::Reply { id, .. } = msg {
+    /// Writes one frame to the kernel. A kernel that stops reading (frozen, stopped)
+    /// cannot stall the host: after [`WRITE_TIMEOUT`] it is killed and reported dead.
+    async fn send(&mut self, msg: &HostMsg) {
+        let frame = match protocol::encode(msg, self.max_frame) {
+            Ok(frame) => frame,
+            // Only a reply can be this large; tell the waiting caller instead.
+            Err(e) => match msg {
+                HostMsg::Reply { id, .. } => {
                     let fallback = HostMsg::Reply {
                         id: *id,
                         ok: false,
@@ -244,11 +248,23 @@ impl Kernel {
                             message: e.to_string(),
                         }),
                     };
-                    if let Ok(frame) = protocol::encode(&fallback, self.max_frame) {
-                        let _ = self.frames.send(frame);
+                    match protocol::encode(&fallback, self.max_frame) {
+                        Ok(frame) => frame,
+                        Err(_) => return,
                     }
                 }
-            }
+                _ => return,
+            },
+        };
+        let write = async {
+            self.stdin.write_all(&frame).await?;
+            self.stdin.flush().await
+        };
+        match tokio::time::timeout(WRITE_TIMEOUT, write).await {
+            Ok(Ok(())) => {}
+            // A closed pipe means the process is gone; the reader reports that.
+            Ok(Err(_)) => {}
+            Err(_) => self.process.kill(),
         }
     }
 
@@ -278,7 +294,7 @@ impl Kernel {
             let message = format!("the kernel is gone ({death}); start a new session");
             return finish_early(sink, cell, started, "KernelDied", message);
         }
-        self.send(&exec);
+        self.send(&exec).await;
 
         let mut spill = OutputSpill::new(opts.output, workspace, cell);
         let mut running_calls: JoinSet<CallDone> = JoinSet::new();
@@ -298,36 +314,38 @@ impl Kernel {
             };
             tokio::select! {
                 biased;
-                msg = self.incoming.recv() => match msg {
-                    Some(Incoming::Msg(msg)) => {
-                        if let Some(status) = self.on_message(msg, cell, &phase, opts, calls, &mut spill, &mut running_calls, sink) {
-                            break status;
+                msg = self.reader.next() => match msg {
+                    Incoming::Msg(msg) => {
+                        match self.on_message(msg, cell, &phase, opts, calls, &mut spill, &mut running_calls, sink) {
+                            Handled::Continue => {}
+                            Handled::Reply(done) => self.reply(cell, done, sink).await,
+                            Handled::Finished(status) => break status,
                         }
                     }
                     // A length over the limit means the stream is corrupt: skipping that
                     // many bytes could swallow real frames, so stop the kernel instead.
-                    Some(Incoming::Bad(e @ FrameError::TooLarge { .. })) => {
+                    Incoming::Bad(e @ FrameError::TooLarge { .. }) => {
                         if !matches!(phase, Phase::Killed { .. }) {
                             self.process.kill();
                             phase = Phase::Killed { reason: StopReason::Protocol(format!("it sent a {e}")) };
                         }
                     }
-                    Some(Incoming::Bad(e)) => sink(Event::Output {
+                    Incoming::Bad(e) => sink(Event::Output {
                         cell,
                         stream: Stream::Stderr,
                         text: format!("[mcpr] ignored a malformed message from the kernel: {e}\n"),
                     }),
-                    Some(Incoming::Closed) | None => break self.on_death(cell, phase, opts, sink).await,
+                    Incoming::Closed => break self.on_death(cell, phase, opts, sink).await,
                 },
                 Some(done) = running_calls.join_next(), if !running_calls.is_empty() => {
                     if let Ok(done) = done {
-                        self.reply(cell, done, sink);
+                        self.reply(cell, done, sink).await;
                     }
                 }
                 () = timer => {
                     phase = match phase.clone() {
                         Phase::Running => {
-                            self.send(&HostMsg::Interrupt { cell: Some(cell) });
+                            self.send(&HostMsg::Interrupt { cell: Some(cell) }).await;
                             Phase::Interrupted { kill_at: Instant::now() + opts.grace, reason: StopReason::Timeout }
                         }
                         Phase::Interrupted { reason, .. } => {
@@ -338,7 +356,7 @@ impl Kernel {
                     };
                 }
                 () = opts.cancel.cancelled(), if phase == Phase::Running => {
-                    self.send(&HostMsg::Interrupt { cell: Some(cell) });
+                    self.send(&HostMsg::Interrupt { cell: Some(cell) }).await;
                     phase = Phase::Interrupted { kill_at: Instant::now() + opts.grace, reason: StopReason::Cancel };
                 }
             }
@@ -372,7 +390,7 @@ impl Kernel {
         spill: &mut OutputSpill,
         running_calls: &mut JoinSet<CallDone>,
         sink: &mut (dyn FnMut(Event) + Send),
-    ) -> Option<CellStatus> {
+    ) -> Handled {
         match msg {
             // Output can trail in from a previous cell's background threads; it is
             // shown with the cell running now, which is when the user sees it.
@@ -382,9 +400,16 @@ impl Kernel {
                 }
             }
             KernelMsg::Call { id, name, args, .. } => {
-                let call = calls.dispatch(&name, args.clone());
+                let t = Instant::now();
+                let mut call = calls.dispatch(&name, args.clone());
+                // Most handlers (echo, cached look-ups) finish at once: answer inline and
+                // save a task hop; the rest run concurrently. A future polled with a no-op
+                // waker re-registers its real waker when the task polls it again.
+                let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+                if let std::task::Poll::Ready(result) = call.as_mut().poll(&mut cx) {
+                    return Handled::Reply((id, name, args, result, t.elapsed()));
+                }
                 running_calls.spawn(async move {
-                    let t = Instant::now();
                     let result = call.await;
                     (id, name, args, result, t.elapsed())
                 });
@@ -429,7 +454,7 @@ impl Kernel {
                 });
             }
             KernelMsg::Done { status, .. } => {
-                return Some(match (status.as_str(), phase) {
+                return Handled::Finished(match (status.as_str(), phase) {
                     ("ok", _) => CellStatus::Ok,
                     (
                         "interrupted",
@@ -450,10 +475,10 @@ impl Kernel {
             }
             KernelMsg::Hello { .. } => {}
         }
-        None
+        Handled::Continue
     }
 
-    fn reply(&self, cell: u64, done: CallDone, sink: &mut (dyn FnMut(Event) + Send)) {
+    async fn reply(&mut self, cell: u64, done: CallDone, sink: &mut (dyn FnMut(Event) + Send)) {
         let (id, name, args, result, took) = done;
         let (msg, outcome) = match result {
             Ok(value) => (
@@ -481,7 +506,7 @@ impl Kernel {
                 },
             ),
         };
-        self.send(&msg);
+        self.send(&msg).await;
         sink(Event::HostCall {
             cell,
             name,
@@ -560,7 +585,7 @@ impl Kernel {
 
     /// Asks the kernel to exit, then makes sure it has.
     pub async fn shutdown(mut self) {
-        self.send(&HostMsg::Shutdown);
+        self.send(&HostMsg::Shutdown).await;
         let mut exit = self.process.exit();
         if tokio::time::timeout(Duration::from_secs(2), exit.wait_for(Option::is_some))
             .await
@@ -627,49 +652,49 @@ fn tail_text(tail: &Mutex<VecDeque<u8>>) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
-async fn write_frames(
-    mut stdin: Box<dyn AsyncWrite + Send + Unpin>,
-    mut frames: mpsc::UnboundedReceiver<Vec<u8>>,
-) {
-    while let Some(frame) = frames.recv().await {
-        if stdin.write_all(&frame).await.is_err() {
-            return;
-        }
-        // Coalesce whatever queued meanwhile into the same flush.
-        while let Ok(frame) = frames.try_recv() {
-            if stdin.write_all(&frame).await.is_err() {
-                return;
-            }
-        }
-        if stdin.flush().await.is_err() {
-            return;
-        }
-    }
+/// Reads and decodes frames from the kernel's stdout. Driven by the cell loop itself (no
+/// task in between), so each frame costs no cross-thread hand-off. Cancel-safe: bytes
+/// are decoded as soon as a read returns, before the next await.
+struct FrameReader {
+    stdout: Box<dyn AsyncRead + Send + Unpin>,
+    decoder: FrameDecoder,
+    ready: VecDeque<Incoming>,
+    buf: Vec<u8>,
+    closed: bool,
 }
 
-async fn read_frames(
-    mut stdout: Box<dyn AsyncRead + Send + Unpin>,
-    max_frame: usize,
-    tx: mpsc::Sender<Incoming>,
-) {
-    let mut decoder = FrameDecoder::new(max_frame);
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = match stdout.read(&mut buf).await {
-            Ok(0) | Err(_) => {
-                let _ = tx.send(Incoming::Closed).await;
-                return;
+impl FrameReader {
+    fn new(stdout: Box<dyn AsyncRead + Send + Unpin>, max_frame: usize) -> Self {
+        Self {
+            stdout,
+            decoder: FrameDecoder::new(max_frame),
+            ready: VecDeque::new(),
+            buf: vec![0u8; 64 * 1024],
+            closed: false,
+        }
+    }
+
+    async fn next(&mut self) -> Incoming {
+        loop {
+            if let Some(item) = self.ready.pop_front() {
+                return item;
             }
-            Ok(n) => n,
-        };
-        decoder.push(&buf[..n]);
-        while let Some(frame) = decoder.next_frame() {
-            let item = match frame.and_then(|payload| protocol::parse_kernel_msg(&payload)) {
-                Ok(msg) => Incoming::Msg(msg),
-                Err(e) => Incoming::Bad(e),
-            };
-            if tx.send(item).await.is_err() {
-                return;
+            if self.closed {
+                return Incoming::Closed;
+            }
+            match self.stdout.read(&mut self.buf).await {
+                Ok(0) | Err(_) => self.closed = true,
+                Ok(n) => {
+                    self.decoder.push(&self.buf[..n]);
+                    while let Some(frame) = self.decoder.next_frame() {
+                        self.ready.push_back(
+                            match frame.and_then(|payload| protocol::parse_kernel_msg(&payload)) {
+                                Ok(msg) => Incoming::Msg(msg),
+                                Err(e) => Incoming::Bad(e),
+                            },
+                        );
+                    }
+                }
             }
         }
     }

@@ -60,20 +60,6 @@ def _write_all(fd, data):
         view = view[n:]
 
 
-def _read_exact(fd, n):
-    parts = []
-    while n:
-        try:
-            data = os.read(fd, min(n, 1 << 20))
-        except InterruptedError:
-            continue
-        if not data:
-            return None
-        parts.append(data)
-        n -= len(data)
-    return b"".join(parts)
-
-
 class Channel:
     """Framed JSON messages over two fds; send is safe from any thread."""
 
@@ -83,6 +69,7 @@ class Channel:
         self._lock = threading.Lock()
         self.max_frame = max_frame
         self.owner_pid = os.getpid()
+        self._rbuf = bytearray()
 
     def encode(self, msg):
         data = json.dumps(msg, ensure_ascii=False, separators=(",", ":"), default=repr)
@@ -104,16 +91,24 @@ class Channel:
             _write_all(self._wfd, frame)
 
     def recv(self):
-        header = _read_exact(self._rfd, 4)
-        if header is None:
-            return None
-        (n,) = _HEADER.unpack(header)
-        if n > self.max_frame:
-            raise FrameTooLarge(f"host sent a {n}-byte frame; limit {self.max_frame}")
-        body = _read_exact(self._rfd, n)
-        if body is None:
-            return None
-        return json.loads(body)
+        """The next message from the host, or None at end of input. Reader thread only."""
+        buf = self._rbuf
+        while True:
+            if len(buf) >= 4:
+                (n,) = _HEADER.unpack_from(buf)
+                if n > self.max_frame:
+                    raise FrameTooLarge(f"host sent a {n}-byte frame; limit {self.max_frame}")
+                if len(buf) >= 4 + n:
+                    body = bytes(buf[4 : 4 + n])
+                    del buf[: 4 + n]
+                    return json.loads(body)
+            try:
+                data = os.read(self._rfd, 1 << 16)
+            except InterruptedError:
+                continue
+            if not data:
+                return None
+            buf += data
 
 
 class _BinaryOut:

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Set up mcpr on this machine and run it on defaults that need no account or key:
+# installs bubblewrap when missing (for the namespaces sandbox), builds the release binary,
+# reports what the machine offers, and runs the example cells in a sandboxed session.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v bwrap >/dev/null; then
+  echo "== installing bubblewrap (the namespaces sandbox)"
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap
+  elif command -v sudo >/dev/null; then
+    sudo apt-get update -qq && sudo apt-get install -y -qq bubblewrap
+  else
+    echo "   could not install bubblewrap; mcpr will run with --isolation none" >&2
+  fi
+fi
+
+echo "== building mcpr"
+cargo build --release --quiet
+mcpr=target/release/mcpr
+
+echo "== mcpr doctor"
+"$mcpr" doctor
+
+echo "== mcpr exec @examples/hello.py 'summary'"
+"$mcpr" exec @examples/hello.py 'summary'
