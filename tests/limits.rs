@@ -236,3 +236,24 @@ async fn a_frozen_kernel_is_killed_at_the_time_limit() {
     assert!(r.restarted().is_some());
     assert_eq!(r.value(), Some(json!("fresh")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cell_blocked_in_a_host_call_is_interrupted_and_keeps_its_state() {
+    let mut s = TestSession::new(Auto).await;
+    s.run("kept = 'yes'").await.assert_ok();
+    let mut opts = s.session.cell_options();
+    opts.timeout = Some(Duration::from_millis(400));
+    opts.grace = Duration::from_secs(10);
+    // The main thread is itself reading the channel while it waits for the reply.
+    let r = s
+        .run_with("import mcpr\nmcpr.host_call('sleep', seconds=30)", &opts)
+        .await;
+    assert_eq!(r.status, CellStatus::Timeout);
+    assert_eq!(r.error().unwrap().0, "KeyboardInterrupt");
+    assert!(r.events.last().unwrap().0 < Duration::from_secs(5));
+    // Calls from a thread and from asyncio still work afterwards, and state survived.
+    let r = s
+        .run("import mcpr, threading, asyncio\nres = []\nt = threading.Thread(target=lambda: res.append(mcpr.host_call('echo', v=1)['v']))\nt.start(); t.join()\nres.append((await mcpr.host_call_async('echo', v=2))['v'])\n[kept, res]")
+        .await;
+    assert_eq!(r.value(), Some(json!(["yes", [1, 2]])), "{:?}", r.error());
+}

@@ -218,6 +218,20 @@ async fn kernel_in(
         args.calls
     );
 
+    // The floor for any sequential call: two processes bouncing 40 bytes over pipes.
+    let code = format!(
+        "import os, time\nr1, w1 = os.pipe(); r2, w2 = os.pipe()\nif os.fork() == 0:\n    for _ in range({n}):\n        os.read(r1, 100); os.write(w2, b'y' * 40)\n    os._exit(0)\nt = time.perf_counter()\nfor _ in range({n}):\n    os.write(w1, b'x' * 40); os.read(r2, 100)\n{n} / (time.perf_counter() - t)",
+        n = args.calls
+    );
+    let rate = value_of(&mut session, &code, &opts)
+        .await?
+        .as_f64()
+        .unwrap_or(f64::NAN);
+    println!(
+        "| floor: bare pipe ping-pong between two processes | {rate:.0} /s | | {} | — |",
+        args.calls
+    );
+
     // First-chunk latency: the kernel prints its wall clock, the host notes arrival.
     let code =
         "import time\nfor _ in range(200):\n    print(repr(time.time()))\n    time.sleep(0.005)";

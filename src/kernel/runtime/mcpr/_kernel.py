@@ -22,6 +22,7 @@ import signal
 import struct
 import sys
 import threading
+import time
 import traceback
 import types
 
@@ -70,6 +71,8 @@ class Channel:
         self.max_frame = max_frame
         self.owner_pid = os.getpid()
         self._rbuf = bytearray()
+        self._poll = select.poll()
+        self._poll.register(rfd, select.POLLIN)
 
     def encode(self, msg):
         data = json.dumps(msg, ensure_ascii=False, separators=(",", ":"), default=repr)
@@ -90,25 +93,39 @@ class Channel:
         with self._lock:
             _write_all(self._wfd, frame)
 
-    def recv(self):
-        """The next message from the host, or None at end of input. Reader thread only."""
-        buf = self._rbuf
+    def read_some(self):
+        """One read from the host into the buffer; False at end of input.
+
+        Only the holder of the kernel's read lock may call this (or pop_frame)."""
         while True:
-            if len(buf) >= 4:
-                (n,) = _HEADER.unpack_from(buf)
-                if n > self.max_frame:
-                    raise FrameTooLarge(f"host sent a {n}-byte frame; limit {self.max_frame}")
-                if len(buf) >= 4 + n:
-                    body = bytes(buf[4 : 4 + n])
-                    del buf[: 4 + n]
-                    return json.loads(body)
             try:
                 data = os.read(self._rfd, 1 << 16)
             except InterruptedError:
                 continue
             if not data:
-                return None
-            buf += data
+                return False
+            self._rbuf += data
+            return True
+
+    def pop_frame(self):
+        """The next complete message in the buffer, or None."""
+        buf = self._rbuf
+        if len(buf) < 4:
+            return None
+        (n,) = _HEADER.unpack_from(buf)
+        if n > self.max_frame:
+            raise FrameTooLarge(f"host sent a {n}-byte frame; limit {self.max_frame}")
+        if len(buf) < 4 + n:
+            return None
+        body = bytes(buf[4 : 4 + n])
+        del buf[: 4 + n]
+        return json.loads(body)
+
+    def readable(self, timeout_ms):
+        """Wait until the host has sent something (or the timeout passes)."""
+        if self._rbuf:
+            return True
+        return bool(self._poll.poll(timeout_ms))
 
 
 class _BinaryOut:
@@ -219,6 +236,10 @@ class _Waiter:
         self.reply = reply
         self.lock.release()
 
+    def wait(self, timeout):
+        if self.lock.acquire(timeout=timeout):
+            self.lock.release()
+
 
 class _AsyncWaiter:
     __slots__ = ("loop", "future")
@@ -306,6 +327,9 @@ class Kernel:
         self._pending = {}
         self._pending_lock = threading.Lock()
         self._inbox = queue.SimpleQueue()
+        self._read_lock = threading.Lock()
+        self._callers_reading = 0
+        self._last_caller_read = 0.0
         self._state_lock = threading.Lock()
         self._running = None  # cell id currently executing user code
         self._in_user_code = False
@@ -353,7 +377,22 @@ class Kernel:
             self._pending[call_id] = waiter
         try:
             self.channel.send({"t": "call", "id": call_id, "cell": self.cell, "name": name, "args": args})
-            waiter.lock.acquire()
+            # Read the reply ourselves when nobody else is reading: handing it over from
+            # another thread costs a GIL hand-off per call. Otherwise whoever is reading
+            # (the reader thread, another caller) resolves the waiter.
+            while waiter.reply is None:
+                if self._read_lock.acquire(blocking=False):
+                    self._callers_reading += 1
+                    try:
+                        while waiter.reply is None:
+                            if not self._pump():
+                                raise HostCallError("the host closed the channel", "closed")
+                    finally:
+                        self._callers_reading -= 1
+                        self._last_caller_read = time.monotonic()
+                        self._read_lock.release()
+                else:
+                    waiter.wait(0.002)
         finally:
             with self._pending_lock:
                 self._pending.pop(call_id, None)
@@ -373,28 +412,52 @@ class Kernel:
         return _reply_value(reply)
 
     # -- reader thread -----------------------------------------------------------------
-    def _reader(self):
+    def _pump(self):
+        """Read once and dispatch every complete message. Caller holds the read lock."""
+        if not self.channel.read_some():
+            self._inbox.put({"t": "shutdown"})
+            return False
         while True:
             try:
-                msg = self.channel.recv()
+                msg = self.channel.pop_frame()
             except (FrameTooLarge, ValueError) as exc:
                 self._inbox.put({"t": "fatal", "message": str(exc)})
-                return
+                return False
             if msg is None:
-                self._inbox.put({"t": "shutdown"})
-                return
-            kind = msg.get("t")
-            if kind == "reply":
-                with self._pending_lock:
-                    waiter = self._pending.get(msg.get("id"))
-                if waiter is not None:
-                    waiter.resolve(msg)
-            elif kind == "interrupt":
-                with self._state_lock:
-                    if self._running is not None and msg.get("cell") in (None, self._running):
-                        signal.pthread_kill(self.main_ident, signal.SIGINT)
-            else:
-                self._inbox.put(msg)
+                return True
+            self._dispatch(msg)
+
+    def _dispatch(self, msg):
+        kind = msg.get("t")
+        if kind == "reply":
+            with self._pending_lock:
+                waiter = self._pending.get(msg.get("id"))
+            if waiter is not None:
+                waiter.resolve(msg)
+        elif kind == "interrupt":
+            with self._state_lock:
+                if self._running is not None and msg.get("cell") in (None, self._running):
+                    signal.pthread_kill(self.main_ident, signal.SIGINT)
+        else:
+            self._inbox.put(msg)
+
+    def _reader(self):
+        """Reads whenever no host caller is reading: exec, interrupts, async replies."""
+        while True:
+            # Callers in a tight loop keep the channel; stepping aside for a moment
+            # avoids contending with them for every reply.
+            if self._callers_reading or time.monotonic() - self._last_caller_read < 0.005:
+                time.sleep(0.002)
+                continue
+            if not self.channel.readable(50):
+                continue
+            if not self._read_lock.acquire(blocking=False):
+                continue
+            try:
+                if self.channel.readable(0) and not self._pump():
+                    return
+            finally:
+                self._read_lock.release()
 
     def _after_fork_in_child(self):
         # No reader or flusher thread survives fork: the child writes to fd 1/2 directly.
