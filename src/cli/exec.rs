@@ -81,6 +81,18 @@ pub async fn run(args: ExecArgs) -> Result<ExitCode, CliError> {
     )
     .await
     .map_err(CliError::failed)?;
+    if launcher.isolation() == crate::sandbox::Isolation::None
+        && args.isolation != Some(IsolationRequest::None)
+    {
+        let why = crate::sandbox::SandboxProbe::get()
+            .namespaces
+            .clone()
+            .err()
+            .unwrap_or_default();
+        eprintln!(
+            "[mcpr] warning: running without isolation ({why}); `mcpr doctor` says how to enable it"
+        );
+    }
     let mut printer = Printer {
         json: args.json,
         workspace_shown: workspace.display().to_string(),

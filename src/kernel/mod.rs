@@ -15,7 +15,7 @@ pub use output::OutputPolicy;
 
 use serde_json::Value;
 use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -714,11 +714,4 @@ async fn keep_tail(mut stderr: Box<dyn AsyncRead + Send + Unpin>, tail: Arc<Mute
         let excess = tail.len().saturating_sub(STDERR_TAIL);
         tail.drain(..excess);
     }
-}
-
-/// The workspace path a kernel sees for a host path (for messages).
-pub fn workspace_relative(workspace: &Path, path: &Path) -> PathBuf {
-    path.strip_prefix(workspace)
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|_| path.to_path_buf())
 }

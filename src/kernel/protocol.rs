@@ -121,7 +121,8 @@ pub enum FrameError {
 
 /// Incremental frame decoder: push bytes in any split, pull complete frames out.
 ///
-/// Memory stays bounded by `max_frame` plus one pushed chunk whatever the input.
+/// Memory stays bounded by `max_frame` plus one pushed chunk whatever the input, provided
+/// frames are drained with `next_frame` after each `push` (as the host's reader does).
 #[derive(Debug)]
 pub struct FrameDecoder {
     max_frame: usize,
