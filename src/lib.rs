@@ -15,3 +15,4 @@ pub mod project;
 pub mod python;
 pub mod sandbox;
 pub mod session;
+pub mod tools;
