@@ -1,6 +1,8 @@
-//! Tools from real MCP servers, exposed to code in the kernel.
+//! Tools from real MCP servers, exposed to code in the kernel as typed Python modules.
 //!
-//! So far: the server configuration ([`config`]). Connections through the official
-//! `rmcp` SDK, the generated `tools.<server>` Python modules and discovery build on it.
+//! [`config`] reads the `mcpServers` configuration; [`catalog`] keeps each server's tool
+//! list and searches it; [`codegen`] writes the `tools.<server>` modules.
 
+pub mod catalog;
+pub mod codegen;
 pub mod config;
