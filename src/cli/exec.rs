@@ -13,6 +13,7 @@ use crate::hostcall::HostCalls;
 use crate::project::new_session_name;
 use crate::sandbox::IsolationRequest;
 use crate::session::{Launcher, Session};
+use crate::tools::hub::ToolHub;
 
 #[derive(Debug, Args)]
 pub struct ExecArgs {
@@ -28,6 +29,9 @@ pub struct ExecArgs {
     /// Run the remaining cells after one fails
     #[arg(long)]
     keep_going: bool,
+    /// MCP servers to offer as `tools.<server>` (default: .mcp.json, then ~/.config/mcpr/mcp.json)
+    #[arg(long, value_name = "FILE")]
+    mcp_config: Option<std::path::PathBuf>,
     /// Cells to run in order: Python code, `-` for stdin, or `@path.py`
     #[arg(required = true, value_name = "CELL")]
     cells: Vec<String>,
@@ -70,17 +74,22 @@ pub async fn run(args: ExecArgs) -> Result<ExitCode, CliError> {
         }
         config.timeout_seconds = t;
     }
+    let mcp = super::mcp_config(args.mcp_config.as_deref(), &project)?;
     let launcher = Launcher::from_config(&config, args.isolation).map_err(CliError::failed)?;
     let name = new_session_name();
     let workspace = project.session_workspace(&name).map_err(CliError::failed)?;
-    let mut session = Session::start(
-        launcher.clone(),
-        HostCalls::with_builtins(),
-        name.clone(),
-        workspace.clone(),
-    )
-    .await
-    .map_err(CliError::failed)?;
+    let mut calls = HostCalls::with_builtins();
+    let hub = ToolHub::new(mcp, workspace.clone());
+    hub.register(&mut calls);
+    hub.prepare_workspace().await.map_err(|e| {
+        CliError::failed(format!(
+            "could not write the tools package into {}: {e}",
+            workspace.display()
+        ))
+    })?;
+    let mut session = Session::start(launcher.clone(), calls, name.clone(), workspace.clone())
+        .await
+        .map_err(CliError::failed)?;
     if launcher.isolation() == crate::sandbox::Isolation::None
         && args.isolation != Some(IsolationRequest::None)
     {
@@ -144,6 +153,7 @@ pub async fn run(args: ExecArgs) -> Result<ExitCode, CliError> {
     }
     watcher.abort();
     session.close().await;
+    hub.shutdown().await;
     Ok(if failed {
         ExitCode::FAILURE
     } else {

@@ -93,6 +93,21 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// The MCP configuration (explicit file, else discovered); its problems are usage errors.
+fn mcp_config(
+    explicit: Option<&std::path::Path>,
+    project: &Project,
+) -> Result<crate::tools::config::McpConfig, CliError> {
+    let cwd = std::env::current_dir()
+        .map_err(|e| CliError::failed(format!("cannot read the current directory: {e}")))?;
+    let config = crate::tools::config::McpConfig::discover(explicit, &cwd, &project.root)
+        .map_err(|e| CliError::usage(e.to_string()))?;
+    for warning in &config.warnings {
+        eprintln!("[mcpr] warning: {warning}");
+    }
+    Ok(config)
+}
+
 /// The project for the current directory; a broken mcpr.toml is a usage error.
 fn current_project() -> Result<Project, CliError> {
     let cwd = std::env::current_dir()

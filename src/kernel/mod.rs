@@ -644,7 +644,7 @@ pub fn human_duration(d: Duration) -> String {
     }
 }
 
-fn tail_text(tail: &Mutex<VecDeque<u8>>) -> String {
+pub(crate) fn tail_text(tail: &Mutex<VecDeque<u8>>) -> String {
     let bytes: Vec<u8> = match tail.lock() {
         Ok(t) => t.iter().copied().collect(),
         Err(poisoned) => poisoned.into_inner().iter().copied().collect(),
@@ -700,7 +700,10 @@ impl FrameReader {
     }
 }
 
-async fn keep_tail(mut stderr: Box<dyn AsyncRead + Send + Unpin>, tail: Arc<Mutex<VecDeque<u8>>>) {
+pub(crate) async fn keep_tail(
+    mut stderr: Box<dyn AsyncRead + Send + Unpin>,
+    tail: Arc<Mutex<VecDeque<u8>>>,
+) {
     let mut buf = vec![0u8; 8 * 1024];
     while let Ok(n) = stderr.read(&mut buf).await {
         if n == 0 {

@@ -1,8 +1,18 @@
 //! Tools from real MCP servers, exposed to code in the kernel as typed Python modules.
 //!
-//! [`config`] reads the `mcpServers` configuration; [`catalog`] keeps each server's tool
-//! list and searches it; [`codegen`] writes the `tools.<server>` modules.
+//! [`config`] reads the `mcpServers` configuration; [`client`] connects to one server
+//! through `rmcp`; [`catalog`] keeps each server's tool list and searches it;
+//! [`codegen`] writes the `tools.<server>` modules; [`hub`] ties them to a session's
+//! workspace and host calls.
 
 pub mod catalog;
+pub mod client;
 pub mod codegen;
 pub mod config;
+pub mod hub;
+
+/// Installs the ring TLS provider for HTTPS transports (once per process).
+pub fn install_tls_provider() {
+    // Fails only when a provider is already installed, which is what we want.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
