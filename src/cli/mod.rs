@@ -4,6 +4,7 @@
 //! types (sessions, events, project). Exit codes: 0 success, 1 failure, 2 usage error.
 
 mod bench;
+mod demo_server;
 mod doctor;
 mod exec;
 mod init;
@@ -33,6 +34,8 @@ enum Command {
     Doctor(doctor::DoctorArgs),
     /// Run Python cells in one fresh sandboxed session, printing output live
     Exec(exec::ExecArgs),
+    /// Serve the demo MCP tools (calculator, weather, notes, text) over stdio
+    DemoServer(demo_server::DemoServerArgs),
     /// Measure mcpr's own speed (results belong in docs/PERFORMANCE.md)
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -80,6 +83,7 @@ pub fn main() -> ExitCode {
             Command::Doctor(args) => doctor::run(args).await,
             Command::Exec(args) => exec::run(args).await,
             Command::Bench(cmd) => bench::run(cmd).await,
+            Command::DemoServer(args) => demo_server::run(args).await,
         }
     });
     // Kernels are killed when their handles drop; do not wait for idle blocking threads.

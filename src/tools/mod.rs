@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod client;
 pub mod codegen;
 pub mod config;
+pub mod demo;
 pub mod hub;
 
 /// Installs the ring TLS provider for HTTPS transports (once per process).
