@@ -8,6 +8,7 @@ mod demo_server;
 mod doctor;
 mod exec;
 mod init;
+mod tools;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -34,6 +35,8 @@ enum Command {
     Doctor(doctor::DoctorArgs),
     /// Run Python cells in one fresh sandboxed session, printing output live
     Exec(exec::ExecArgs),
+    /// List, search, describe and call the tools of the configured MCP servers
+    Tools(tools::ToolsArgs),
     /// Serve the demo MCP tools (calculator, weather, notes, text) over stdio
     DemoServer(demo_server::DemoServerArgs),
     /// Measure mcpr's own speed (results belong in docs/PERFORMANCE.md)
@@ -84,6 +87,7 @@ pub fn main() -> ExitCode {
             Command::Exec(args) => exec::run(args).await,
             Command::Bench(cmd) => bench::run(cmd).await,
             Command::DemoServer(args) => demo_server::run(args).await,
+            Command::Tools(args) => tools::run(args).await,
         }
     });
     // Kernels are killed when their handles drop; do not wait for idle blocking threads.

@@ -64,7 +64,7 @@ fn params(schema: &Value) -> Vec<Param> {
             }
             seen.push(ident.clone());
             let is_required = required.contains(&key.as_str());
-            let annotation = py_type(prop);
+            let annotation = py_type_in(prop, schema);
             let default = if is_required {
                 None
             } else {
@@ -184,6 +184,35 @@ fn docstring(text: &str) -> String {
 
 /// The Python annotation for a JSON Schema.
 pub fn py_type(schema: &Value) -> String {
+    py_type_in(schema, schema)
+}
+
+/// Like [`py_type`], resolving local `$ref`s (`#/$defs/..`, `#/definitions/..`) in `root`.
+fn py_type_in(schema: &Value, root: &Value) -> String {
+    py_type_depth(schema, root, 0)
+}
+
+fn py_type_depth(schema: &Value, root: &Value, depth: u32) -> String {
+    if depth > 8 {
+        return "Any".into();
+    }
+    if let Some(target) = schema.get("$ref").and_then(Value::as_str) {
+        return match target
+            .strip_prefix("#/")
+            .map(|p| root.pointer(&format!("/{p}")))
+        {
+            Some(Some(resolved)) => py_type_depth(resolved, root, depth + 1),
+            _ => "Any".into(),
+        };
+    }
+    if let Some([only]) = schema
+        .get("allOf")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+    {
+        return py_type_depth(only, root, depth + 1);
+    }
+    let py_type = |s: &Value| py_type_depth(s, root, depth + 1);
     if let Some(options) = schema.get("enum").and_then(Value::as_array) {
         let lits: Vec<String> = options.iter().map(py_literal).collect();
         return format!("Literal[{}]", lits.join(", "));
@@ -197,18 +226,18 @@ pub fn py_type(schema: &Value) -> String {
         }
     }
     match schema.get("type") {
-        Some(Value::String(t)) => simple_type(t, schema),
+        Some(Value::String(t)) => simple_type(t, schema, &py_type),
         Some(Value::Array(types)) => union(
             types
                 .iter()
                 .filter_map(Value::as_str)
-                .map(|t| simple_type(t, schema)),
+                .map(|t| simple_type(t, schema, &py_type)),
         ),
         _ => "Any".into(),
     }
 }
 
-fn simple_type(t: &str, schema: &Value) -> String {
+fn simple_type(t: &str, schema: &Value, py_type: &dyn Fn(&Value) -> String) -> String {
     match t {
         "string" => "str".into(),
         "integer" => "int".into(),
@@ -293,6 +322,16 @@ mod tests {
             "Literal[\"a\", \"b\"]"
         );
         assert_eq!(py_type(&json!({"$ref": "#/$defs/X"})), "Any");
+        let root =
+            json!({"$defs": {"Units": {"type": "string", "enum": ["celsius", "fahrenheit"]}}});
+        assert_eq!(
+            py_type_in(&json!({"$ref": "#/$defs/Units"}), &root),
+            "Literal[\"celsius\", \"fahrenheit\"]"
+        );
+        assert_eq!(
+            py_type_in(&json!({"allOf": [{"$ref": "#/$defs/Units"}]}), &root),
+            "Literal[\"celsius\", \"fahrenheit\"]"
+        );
     }
 
     #[test]

@@ -190,6 +190,19 @@ impl ToolHub {
             .ok_or_else(|| self.unknown_server(server))?
             .clone();
         let module = client.config().module.clone();
+        let catalog = self.catalog(server).await?;
+        let Some(info) = catalog.tool(tool) else {
+            let names: Vec<&str> = catalog.tools.iter().map(|t| t.name.as_str()).collect();
+            return Err(HostCallError::new(
+                "unknown_tool",
+                format!(
+                    "server {server:?} has no tool {tool:?}; it has: {}",
+                    names.join(", ")
+                ),
+            ));
+        };
+        let tool = info.name.clone();
+        let tool = tool.as_str();
         let (result, notice) = client.call(tool, args).await.map_err(server_error)?;
         // A catalog read from the cache is checked against the live server once.
         let stale = self
