@@ -101,7 +101,10 @@ impl ServerClient {
         let mut slot = self.live.lock().await;
         let mut restarted = None;
         if let Some(live) = slot.as_ref() {
-            if !live.service.is_closed() {
+            let alive = !live.service.is_closed()
+                && !live.peer.is_transport_closed()
+                && live.pgid.is_none_or(process_running);
+            if alive {
                 return Ok((live.clone(), None));
             }
             restarted = Some(format!(
@@ -293,6 +296,18 @@ impl Drop for ServerClient {
         {
             kill_group(pgid);
         }
+    }
+}
+
+/// True unless the process is gone or a zombie (dead but not yet reaped).
+fn process_running(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the parenthesised command name, which may contain spaces.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next())
+            .is_some_and(|state| state != 'Z' && state != 'X'),
+        Err(_) => false,
     }
 }
 

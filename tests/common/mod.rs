@@ -30,6 +30,7 @@ pub fn launcher(level: IsolationRequest) -> Launcher {
 pub struct TestSession {
     pub session: Session,
     pub dir: tempfile::TempDir,
+    pub hub: Option<std::sync::Arc<mcpr::tools::hub::ToolHub>>,
 }
 
 impl TestSession {
@@ -44,7 +45,35 @@ impl TestSession {
         let session = Session::start(launcher(level), calls, "s".into(), ws)
             .await
             .expect("session starts");
-        TestSession { session, dir }
+        TestSession {
+            session,
+            dir,
+            hub: None,
+        }
+    }
+
+    /// A session whose kernel can import the servers of `mcp_json` as `tools.<name>`.
+    pub async fn with_tools(level: IsolationRequest, mcp_json: &str) -> TestSession {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ws = dir.path().join("workspace").join("s");
+        std::fs::create_dir_all(&ws).unwrap();
+        let config_path = dir.path().join(".mcp.json");
+        std::fs::write(&config_path, mcp_json).unwrap();
+        let config = mcpr::tools::config::McpConfig::load(&config_path).expect("valid MCP config");
+        let hub = mcpr::tools::hub::ToolHub::new(config, ws.clone());
+        let mut calls = HostCalls::with_builtins();
+        hub.register(&mut calls);
+        hub.prepare_workspace()
+            .await
+            .expect("tools package written");
+        let session = Session::start(launcher(level), calls, "s".into(), ws)
+            .await
+            .expect("session starts");
+        TestSession {
+            session,
+            dir,
+            hub: Some(hub),
+        }
     }
 
     pub fn workspace(&self) -> &Path {
@@ -146,4 +175,33 @@ impl Run {
 
 pub fn mcpr_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_mcpr"))
+}
+
+/// A server from the project's `.venv` (made by scripts/setup-mcp-servers.sh).
+pub fn venv_server(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(".venv/bin")
+        .join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: run scripts/setup-mcp-servers.sh (CI runs it from .ci/run)",
+        path.display()
+    );
+    path.display().to_string()
+}
+
+pub fn venv_python() -> String {
+    venv_server("python")
+}
+
+/// An `mcpServers` entry starting our demo server with its notes in `db`.
+pub fn demo_entry(db: &Path) -> serde_json::Value {
+    serde_json::json!({"command": mcpr_bin(), "args": ["demo-server", "--notes-db", db]})
+}
+
+/// Calls logged by the demo server in its database: side effects counted at the server.
+pub fn demo_calls_logged(db: &Path) -> i64 {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row("SELECT count(*) FROM calls", [], |r| r.get(0))
+        .unwrap()
 }

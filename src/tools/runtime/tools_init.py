@@ -145,7 +145,30 @@ def _call(server, tool, args, optional=()):
             return _finish(mcpr.host_call("tools.call", payload))
         except mcpr.HostCallError as exc:
             raise ToolError(str(exc), exc.kind, server, tool) from None
-    return _acall(payload, server, tool)
+    return _PendingCall(_acall(payload, server, tool), f"{server}.{tool}")
+
+
+class _PendingCall:
+    """A tool call made from async code: `await` it (alone or in asyncio.gather)."""
+
+    def __init__(self, coro, name):
+        self._coro = coro
+        self._name = name
+
+    def __await__(self):
+        return self._coro.__await__()
+
+    def _misuse(self, *_args):
+        self._coro.close()
+        raise TypeError(
+            f"tools call {self._name} was made in async code and not awaited: "
+            f"write `await {self._name.split('.')[-1]}(...)`"
+        )
+
+    __getattr__ = __getitem__ = __iter__ = __len__ = __contains__ = __bool__ = _misuse
+
+    def __repr__(self):
+        return f"<pending tool call {self._name}: await it>"
 
 
 async def _acall(payload, server, tool):

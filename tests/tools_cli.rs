@@ -1,0 +1,247 @@
+//! `mcpr tools …` and `mcpr exec --mcp-config` as a user runs them, and the lifecycle of
+//! server processes around mcpr's own.
+
+mod common;
+
+use common::{demo_entry, mcpr_bin, venv_server};
+use serde_json::json;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn write_config(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("mcp.json");
+    let cfg = json!({"mcpServers": {
+        "time": {"command": venv_server("mcp-server-time")},
+        "git": {"command": venv_server("mcp-server-git")},
+        "demo": demo_entry(&dir.join("notes.db")),
+    }});
+    std::fs::write(&path, cfg.to_string()).unwrap();
+    path
+}
+
+fn mcpr(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(mcpr_bin())
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// True once the process is gone (or only a zombie awaiting its reaper).
+fn gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => true,
+    }
+}
+
+fn wait_gone(pid: u32) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        if gone(pid) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+#[test]
+fn exec_uses_configured_tools_as_in_the_readme() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path());
+    let (code, out, err) = mcpr(
+        dir.path(),
+        &[
+            "exec",
+            "--mcp-config",
+            cfg.to_str().unwrap(),
+            "from tools.time import get_current_time; print(get_current_time(timezone=\"UTC\")['timezone'])",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "UTC\n");
+    // Without --mcp-config, ./.mcp.json is found.
+    std::fs::copy(&cfg, dir.path().join(".mcp.json")).unwrap();
+    let (code, out, err) = mcpr(
+        dir.path(),
+        &[
+            "exec",
+            "from tools.demo import calculate; calculate('2^10')['result']",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "1024.0\n");
+}
+
+#[test]
+fn tools_commands_list_search_describe_and_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path());
+    let c = cfg.to_str().unwrap();
+    let (code, out, err) = mcpr(
+        dir.path(),
+        &["tools", "list", "--server", "time", "--mcp-config", c],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("time (tools.time): 2 tools") && out.contains("get_current_time"),
+        "{out}"
+    );
+    let (code, out, _) = mcpr(
+        dir.path(),
+        &[
+            "tools",
+            "search",
+            "commit history",
+            "--json",
+            "--mcp-config",
+            c,
+        ],
+    );
+    assert_eq!(code, 0);
+    let hits: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(hits[0]["tool"], "git_log");
+    let (code, out, _) = mcpr(
+        dir.path(),
+        &["tools", "describe", "convert_time", "--mcp-config", c],
+    );
+    assert_eq!(code, 0);
+    assert!(out.starts_with("from tools.time import convert_time\n\ndef convert_time(source_timezone: str, time: str, target_timezone: str)"), "{out}");
+    let (code, out, err) = mcpr(
+        dir.path(),
+        &[
+            "tools",
+            "call",
+            "demo",
+            "get_weather",
+            "--args",
+            "{\"city\": \"Cairo\"}",
+            "--mcp-config",
+            c,
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["temperature"],
+        31.0
+    );
+    let (code, _, err) = mcpr(
+        dir.path(),
+        &[
+            "tools",
+            "call",
+            "demo",
+            "get_weather",
+            "--args",
+            "{\"city\": \"Atlantis\"}",
+            "--mcp-config",
+            c,
+        ],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("no weather data for \"Atlantis\"") && err.contains("tool_error"),
+        "{err}"
+    );
+    let (code, _, err) = mcpr(
+        dir.path(),
+        &["tools", "call", "demo", "nope", "--mcp-config", c],
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("has no tool \"nope\"; it has: add_note"),
+        "{err}"
+    );
+    let (code, _, err) = mcpr(
+        dir.path(),
+        &[
+            "tools",
+            "call",
+            "demo",
+            "calculate",
+            "--args",
+            "not json",
+            "--mcp-config",
+            c,
+        ],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("--args is not valid JSON"), "{err}");
+}
+
+#[test]
+fn a_bad_config_names_the_file_the_server_and_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".mcp.json"),
+        r#"{"mcpServers": {"git": {"command": "x", "env": {"TOKEN": "${MCPR_UNSET_VARIABLE}"}}}}"#,
+    )
+    .unwrap();
+    let (code, _, err) = mcpr(dir.path(), &["exec", "1"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(".mcp.json, server \"git\": env.TOKEN: ${MCPR_UNSET_VARIABLE} is not set"),
+        "{err}"
+    );
+    std::fs::write(dir.path().join(".mcp.json"), r#"{"mcpServers": [1]}"#).unwrap();
+    let (code, _, err) = mcpr(dir.path(), &["tools", "list"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("\"mcpServers\" must be an object"), "{err}");
+}
+
+#[test]
+fn no_server_process_outlives_mcpr() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path());
+    let c = cfg.to_str().unwrap();
+    // A normal exit.
+    let (code, out, err) = mcpr(
+        dir.path(),
+        &[
+            "exec",
+            "--mcp-config",
+            c,
+            "from tools.demo import server_info; server_info()['pid']",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let pid: u32 = out.trim().parse().unwrap();
+    assert!(wait_gone(pid), "demo server {pid} survived mcpr's exit");
+
+    // mcpr killed with SIGKILL in the middle of a cell: the servers die with it.
+    let mut child = Command::new(mcpr_bin())
+        .args(["exec", "--json", "--mcp-config", c, "from tools.demo import server_info\nfrom tools.time import get_current_time\nget_current_time(timezone='UTC')\nprint(server_info()['pid'], flush=True)\nimport time\ntime.sleep(60)"])
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let pid: u32 = loop {
+        let line = lines.next().expect("an output event").unwrap();
+        let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if event["type"] == "output" {
+            break event["text"].as_str().unwrap().trim().parse().unwrap();
+        }
+    };
+    let children: Vec<u32> =
+        std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", child.id()))
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(wait_gone(pid), "demo server {pid} survived kill -9 of mcpr");
+    for c in children {
+        assert!(wait_gone(c), "child {c} of mcpr survived kill -9");
+    }
+}
