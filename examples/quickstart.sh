@@ -25,3 +25,7 @@ echo "== mcpr doctor"
 
 echo "== mcpr exec @examples/hello.py 'summary'"
 "$mcpr" exec @examples/hello.py 'summary'
+
+echo "== MCP tools: the demo server and, when set up, mcp-server-time and mcp-server-git"
+bash scripts/setup-mcp-servers.sh || echo "   (could not install the PyPI servers; the demo server still works)"
+"$mcpr" exec --mcp-config examples/mcp.json 'import tools; print(tools.search("weather", limit=1))' 'from tools.demo import get_weather; [get_weather(c)["temperature"] for c in ("Paris", "Oslo")]'

@@ -15,4 +15,5 @@ pub mod project;
 pub mod python;
 pub mod sandbox;
 pub mod session;
+pub mod tokens;
 pub mod tools;

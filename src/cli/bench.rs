@@ -18,6 +18,17 @@ use crate::session::{Launcher, Session};
 pub enum BenchCommand {
     /// Kernel round trip, session start (pooled and cold), host calls, streaming
     Kernel(KernelBenchArgs),
+    /// Tool-call overhead through the kernel, and prompt size against function calling
+    Tools(ToolsBenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ToolsBenchArgs {
+    #[arg(long, value_enum)]
+    isolation: Option<IsolationRequest>,
+    /// Tool calls to time on each path
+    #[arg(long, default_value_t = 1000)]
+    calls: usize,
 }
 
 #[derive(Debug, Args)]
@@ -38,6 +49,7 @@ pub struct KernelBenchArgs {
 pub async fn run(cmd: BenchCommand) -> Result<ExitCode, CliError> {
     match cmd {
         BenchCommand::Kernel(args) => kernel(args).await,
+        BenchCommand::Tools(args) => tools(args).await,
     }
 }
 
@@ -280,5 +292,122 @@ async fn kernel_in(
     );
     session.close().await;
     let _ = Duration::ZERO;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn tools(args: ToolsBenchArgs) -> Result<ExitCode, CliError> {
+    use crate::tools::config::McpConfig;
+    use crate::tools::hub::ToolHub;
+    use serde_json::json;
+
+    let project = current_project()?;
+    let launcher = Launcher::from_config(&project.config.kernel, args.isolation).map_err(fail)?;
+    let root = std::env::temp_dir().join(format!("mcpr-bench-tools-{}", std::process::id()));
+    let workspace = root.join("ws");
+    std::fs::create_dir_all(&workspace).map_err(fail)?;
+    let exe = std::env::current_exe().map_err(fail)?;
+    let cfg =
+        json!({"mcpServers": {"demo": {"command": exe, "args": ["demo-server"]}}}).to_string();
+    let config = McpConfig::parse(&cfg, &root.join("mcp.json"), &|_| None).map_err(fail)?;
+    let hub = ToolHub::new(config, workspace.clone());
+    let mut calls = HostCalls::with_builtins();
+    hub.register(&mut calls);
+    hub.prepare_workspace().await.map_err(fail)?;
+    let result = tools_in(&args, launcher, &hub, calls, workspace).await;
+    hub.shutdown().await;
+    let _ = std::fs::remove_dir_all(&root);
+    result
+}
+
+async fn tools_in(
+    args: &ToolsBenchArgs,
+    launcher: Launcher,
+    hub: &std::sync::Arc<crate::tools::hub::ToolHub>,
+    calls: HostCalls,
+    workspace: std::path::PathBuf,
+) -> Result<ExitCode, CliError> {
+    use crate::tools::instructions::TOOL_INSTRUCTIONS;
+    use serde_json::json;
+
+    let catalog = hub.catalog("demo").await.map_err(|e| fail(e.message))?;
+    println!(
+        "Isolation: {}; demo server tools: {}.\n",
+        launcher.isolation(),
+        catalog.tools.len()
+    );
+
+    // Prompt size: mcpr's fixed instructions against the same tools as function schemas.
+    let fixed = crate::tokens::count(TOOL_INSTRUCTIONS);
+    println!(
+        "| tools configured | mcpr fixed tool instructions | as function-calling schemas | ratio |"
+    );
+    println!("|---|---|---|---|");
+    for n in [1usize, 10, 100, 1000] {
+        let schemas: Vec<Value> = (0..n)
+            .map(|i| {
+                let t = &catalog.tools[i % catalog.tools.len()];
+                let name = if i < catalog.tools.len() { t.name.clone() } else { format!("{}_{}", t.name, i) };
+                json!({"type": "function", "function": {"name": name, "description": t.description, "parameters": t.input_schema}})
+            })
+            .collect();
+        let text = serde_json::to_string(&schemas).map_err(fail)?;
+        let schema_tokens = crate::tokens::count(&text);
+        println!(
+            "| {n} | {fixed} tokens | {schema_tokens} tokens | {:.1}× |",
+            schema_tokens as f64 / fixed as f64
+        );
+    }
+
+    // Call overhead: host → server directly, then cell → host → server.
+    let mut direct = Vec::with_capacity(args.calls);
+    for _ in 0..args.calls {
+        let t = Instant::now();
+        hub.call("demo", "calculate", json!({"expression": "1+1"}))
+            .await
+            .map_err(|e| fail(e.message))?;
+        direct.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    let mut session = Session::start(launcher, calls, "bench".into(), workspace)
+        .await
+        .map_err(fail)?;
+    let opts = CellOptions {
+        timeout: None,
+        ..CellOptions::default()
+    };
+    let code = format!(
+        "import time\nfrom tools.demo import calculate\ncalculate('1+1')\n_t = []\nfor _ in range({}):\n    a = time.perf_counter(); calculate('1+1'); _t.append(time.perf_counter() - a)\n[sum(_t)] + sorted(_t)",
+        args.calls
+    );
+    let v = value_of(&mut session, &code, &opts).await?;
+    session.close().await;
+    let list: Vec<f64> = v
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_f64).collect())
+        .unwrap_or_default();
+    println!("\n| path | median | p99 | n | calls per second |");
+    println!("|---|---|---|---|---|");
+    let d = stats(direct.clone());
+    let total: f64 = direct.iter().sum::<f64>() / 1000.0;
+    println!(
+        "| host → demo server (rmcp over stdio, the server's own work included) | {:.3} ms | {:.3} ms | {} | {:.0} |",
+        d.median,
+        d.p99,
+        d.n,
+        d.n as f64 / total
+    );
+    if let Some((total, each)) = list.split_first() {
+        let c = stats(each.iter().map(|x| x * 1000.0).collect());
+        println!(
+            "| cell → host → demo server → cell | {:.3} ms | {:.3} ms | {} | {:.0} |",
+            c.median,
+            c.p99,
+            c.n,
+            each.len() as f64 / total
+        );
+        println!(
+            "\nmcpr's own share of a call from code (median): {:.3} ms.",
+            c.median - d.median
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

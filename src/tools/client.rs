@@ -138,7 +138,10 @@ impl ServerClient {
                 let mut cmd = tokio::process::Command::new(&program);
                 cmd.args(args).envs(env).kill_on_drop(true).process_group(0);
                 if let Some(dir) = cwd {
-                    cmd.current_dir(dir);
+                    match &self.base_dir {
+                        Some(base) if dir.is_relative() => cmd.current_dir(base.join(dir)),
+                        _ => cmd.current_dir(dir),
+                    };
                 }
                 // SAFETY: prctl is async-signal-safe and takes no pointers.
                 unsafe {

@@ -11,6 +11,7 @@ pub mod codegen;
 pub mod config;
 pub mod demo;
 pub mod hub;
+pub mod instructions;
 
 /// Installs the ring TLS provider for HTTPS transports (once per process).
 pub fn install_tls_provider() {
