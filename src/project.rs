@@ -16,6 +16,7 @@ pub const CONFIG_FILE: &str = "mcpr.toml";
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub kernel: KernelConfig,
+    pub tools: crate::tools::hub::ToolSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -209,6 +210,7 @@ fn load_config(path: &Path) -> Result<Config, ProjectError> {
 fn default_config_text() -> String {
     let d = KernelConfig::default();
     let l = d.limits;
+    let t = crate::tools::hub::ToolSettings::default();
     format!(
         r#"# mcpr project configuration. Every key is optional; these are the defaults.
 
@@ -229,6 +231,11 @@ cpu_seconds = {cpu}
 file_size_mb = {fsize}
 open_files = {files}
 processes = {procs}
+
+[tools]
+call_timeout_seconds = {call_timeout}
+start_timeout_seconds = {start_timeout}
+large_result_kb = {large}          # larger tool results are saved in the workspace, passed as a handle
 "#,
         timeout = d.timeout_seconds,
         grace = d.grace_seconds,
@@ -241,6 +248,9 @@ processes = {procs}
         fsize = l.file_size_mb,
         files = l.open_files,
         procs = l.processes,
+        call_timeout = t.call_timeout_seconds,
+        start_timeout = t.start_timeout_seconds,
+        large = t.large_result_kb,
     )
 }
 

@@ -330,3 +330,43 @@ async fn a_server_that_fails_to_start_is_reported_and_others_keep_working() {
     assert_eq!(r.value(), Some(json!(42.0)));
     s.hub.unwrap().shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_calls_time_out_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(".mcp.json");
+    std::fs::write(
+        &path,
+        config(json!({"demo": demo_entry(&dir.path().join("n.db"))})),
+    )
+    .unwrap();
+    let settings = mcpr::tools::hub::ToolSettings {
+        call_timeout_seconds: 0.5,
+        ..Default::default()
+    };
+    let hub = mcpr::tools::hub::ToolHub::with_settings(
+        mcpr::tools::config::McpConfig::load(&path).unwrap(),
+        dir.path().to_path_buf(),
+        &settings,
+    );
+    let started = std::time::Instant::now();
+    let err = hub
+        .call("demo", "sleep", json!({"seconds": 5}))
+        .await
+        .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(err.kind, "timeout");
+    assert!(
+        err.message
+            .contains("call to demo.sleep timed out after 0.5 s"),
+        "{}",
+        err.message
+    );
+    // The server is still usable afterwards.
+    let (v, _) = hub
+        .call("demo", "calculate", json!({"expression": "3*3"}))
+        .await
+        .unwrap();
+    assert_eq!(v["result"], 9.0);
+    hub.shutdown().await;
+}

@@ -79,7 +79,7 @@ pub async fn run(args: ExecArgs) -> Result<ExitCode, CliError> {
     let name = new_session_name();
     let workspace = project.session_workspace(&name).map_err(CliError::failed)?;
     let mut calls = HostCalls::with_builtins();
-    let hub = ToolHub::new(mcp, workspace.clone());
+    let hub = ToolHub::with_settings(mcp, workspace.clone(), &project.config.tools);
     hub.register(&mut calls);
     hub.prepare_workspace().await.map_err(|e| {
         CliError::failed(format!(

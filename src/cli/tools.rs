@@ -59,7 +59,7 @@ pub async fn run(args: ToolsArgs) -> Result<ExitCode, CliError> {
     }
     // Results and images of `tools call` are saved in a scratch folder, shown in the output.
     let scratch = std::env::temp_dir().join(format!("mcpr-tools-{}", std::process::id()));
-    let hub = ToolHub::new(config, scratch.clone());
+    let hub = ToolHub::with_settings(config, scratch.clone(), &project.config.tools);
     let result = run_with(&hub, args.command).await;
     hub.shutdown().await;
     if !matches!(result, Ok(true)) {

@@ -29,12 +29,12 @@ pub enum ServerError {
         stderr: String,
     },
     #[error(
-        "call to {server}.{tool} timed out after {seconds} s (raise tools.call_timeout_seconds if it is legitimately slow)"
+        "call to {server}.{tool} timed out after {seconds} s (raise tools.call_timeout_seconds in mcpr.toml if it is legitimately slow)"
     )]
     Timeout {
         server: String,
         tool: String,
-        seconds: u64,
+        seconds: f64,
     },
     #[error("MCP server {server:?} failed during {what}: {reason}{}", stderr_note(.stderr))]
     Failed {
@@ -269,7 +269,7 @@ impl ServerClient {
             .map_err(|_| ServerError::Timeout {
                 server: self.config.name.clone(),
                 tool: tool.to_string(),
-                seconds: self.call_timeout.as_secs(),
+                seconds: self.call_timeout.as_secs_f64(),
             })?
             .map_err(|e| self.failed(&format!("tools/call {tool}"), e.to_string()))?;
         let value = serde_json::to_value(result)

@@ -26,6 +26,28 @@ const TOOLS_PACKAGE: &str = include_str!("runtime/tools_init.py");
 /// Where results and binary content are saved, relative to the workspace.
 pub const RESULTS_DIR: &str = ".mcpr/results";
 
+/// The `[tools]` section of mcpr.toml.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ToolSettings {
+    /// Longest a tool call may take.
+    pub call_timeout_seconds: f64,
+    /// Longest a server may take to start and answer the MCP handshake.
+    pub start_timeout_seconds: f64,
+    /// Results larger than this are saved in the workspace and passed as a handle.
+    pub large_result_kb: usize,
+}
+
+impl Default for ToolSettings {
+    fn default() -> Self {
+        Self {
+            call_timeout_seconds: 60.0,
+            start_timeout_seconds: 30.0,
+            large_result_kb: 16,
+        }
+    }
+}
+
 pub struct ToolHub {
     config: McpConfig,
     clients: BTreeMap<String, Arc<ServerClient>>,
@@ -39,6 +61,15 @@ pub struct ToolHub {
 
 impl ToolHub {
     pub fn new(config: McpConfig, workspace: PathBuf) -> Arc<ToolHub> {
+        ToolHub::with_settings(config, workspace, &ToolSettings::default())
+    }
+
+    pub fn with_settings(
+        config: McpConfig,
+        workspace: PathBuf,
+        settings: &ToolSettings,
+    ) -> Arc<ToolHub> {
+        let seconds = |s: f64| std::time::Duration::from_secs_f64(s.clamp(0.001, 86_400.0));
         let base_dir = config
             .source
             .as_ref()
@@ -48,10 +79,10 @@ impl ToolHub {
             .servers
             .iter()
             .map(|s| {
-                (
-                    s.module.clone(),
-                    Arc::new(ServerClient::new(s.clone(), base_dir.clone())),
-                )
+                let mut client = ServerClient::new(s.clone(), base_dir.clone());
+                client.call_timeout = seconds(settings.call_timeout_seconds);
+                client.start_timeout = seconds(settings.start_timeout_seconds);
+                (s.module.clone(), Arc::new(client))
             })
             .collect();
         Arc::new(ToolHub {
@@ -60,7 +91,7 @@ impl ToolHub {
             catalogs: tokio::sync::Mutex::new(BTreeMap::new()),
             fresh: std::sync::Mutex::new(BTreeSet::new()),
             workspace,
-            large_result_bytes: 16 * 1024,
+            large_result_bytes: settings.large_result_kb * 1024,
             saved: AtomicU64::new(0),
         })
     }
