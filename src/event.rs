@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::PathBuf;
 
+use crate::llm::{ChatMessage, Usage};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stream {
@@ -128,13 +130,68 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         overflow: Vec<Overflow>,
     },
+    /// The agent took a task in plain words.
+    StepStarted { step: u64, task: String },
+    /// A piece of the model's answer as it streams in.
+    LlmToken { step: u64, text: String },
+    /// One complete exchange with the model: for code, or for `ask_llm` from code.
+    LlmCall {
+        step: u64,
+        purpose: LlmPurpose,
+        provider: String,
+        model: String,
+        request: Vec<ChatMessage>,
+        response: String,
+        usage: Usage,
+        duration_ms: f64,
+        attempts: u32,
+    },
+    /// The model failed to answer (after its retries).
+    LlmFailed { step: u64, purpose: LlmPurpose, message: String },
+    /// Code taken from the model's answer, about to run.
+    CodeGenerated { step: u64, attempt: u32, code: String },
+    StepFinished(StepSummary),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LlmPurpose {
+    Code,
+    AskLlm,
+}
+
+/// How a step went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepSummary {
+    pub step: u64,
+    pub success: bool,
+    /// The model's final words, when it answered without code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<String>,
+    /// What the last run printed (bounded), value included.
+    pub output: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub attempts: u32,
+    pub llm_calls: u32,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub llm_ms: f64,
+    pub exec_ms: f64,
 }
 
 impl Event {
     /// The cell this event belongs to, if any.
     pub fn cell(&self) -> Option<u64> {
         match self {
-            Event::SessionStarted { .. } | Event::KernelRestarted { .. } => None,
+            Event::SessionStarted { .. }
+            | Event::KernelRestarted { .. }
+            | Event::StepStarted { .. }
+            | Event::LlmToken { .. }
+            | Event::LlmCall { .. }
+            | Event::LlmFailed { .. }
+            | Event::CodeGenerated { .. }
+            | Event::StepFinished(_) => None,
             Event::CellStarted { cell, .. }
             | Event::Output { cell, .. }
             | Event::HostCall { cell, .. }

@@ -5,11 +5,13 @@
 //! channel from running code back into the host, and one event vocabulary ([`event`])
 //! that every front end consumes. The CLI ([`cli`]) is a thin layer over it.
 
+pub mod agent;
 pub mod backend;
 pub mod cli;
 pub mod event;
 pub mod hostcall;
 pub mod kernel;
+pub mod llm;
 pub mod pool;
 pub mod project;
 pub mod python;

@@ -102,6 +102,8 @@ pub struct Session {
     calls: HostCalls,
     kernel: Option<Kernel>,
     next_cell: u64,
+    /// Run quietly in every kernel this session starts (e.g. to install `ask_llm`).
+    startup_code: Option<String>,
 }
 
 impl Session {
@@ -132,6 +134,34 @@ impl Session {
             calls,
             kernel: Some(kernel),
             next_cell: 1,
+            startup_code: None,
+        }
+    }
+
+    /// Code run quietly now and in every later kernel of this session. Its failure is
+    /// returned (as the error event's message) rather than shown as a cell.
+    pub async fn set_startup_code(&mut self, code: String) -> Result<(), String> {
+        self.startup_code = Some(code);
+        self.run_startup_code().await
+    }
+
+    async fn run_startup_code(&mut self) -> Result<(), String> {
+        let (Some(code), Some(kernel)) = (self.startup_code.clone(), self.kernel.as_mut()) else {
+            return Ok(());
+        };
+        let mut error = None;
+        let opts = self.launcher.cell_defaults.clone();
+        // Startup cells are numbered 0: they are not part of the user's sequence.
+        let status = kernel
+            .run_cell(0, &code, &opts, &self.calls, &self.workspace, &mut |e| {
+                if let Event::Error { ename, message, .. } = e {
+                    error = Some(format!("{ename}: {message}"));
+                }
+            })
+            .await;
+        match (status.is_success(), error) {
+            (true, _) => Ok(()),
+            (false, e) => Err(e.unwrap_or_else(|| format!("session startup code ended {status:?}"))),
         }
     }
 
@@ -191,7 +221,16 @@ impl Session {
             self.kernel = None;
             let started = Instant::now();
             match self.launcher.start(&self.workspace).await {
-                Ok(k) => self.kernel = Some(k),
+                Ok(k) => {
+                    self.kernel = Some(k);
+                    if let Err(e) = self.run_startup_code().await {
+                        sink(Event::Output {
+                            cell,
+                            stream: crate::event::Stream::Stderr,
+                            text: format!("[mcpr] session startup code failed in the new kernel: {e}\n"),
+                        });
+                    }
+                }
                 Err(e) => {
                     sink(Event::CellStarted {
                         cell,

@@ -1,14 +1,14 @@
 //! `mcpr exec`: run cells in one fresh session and print what they do, live.
 
 use clap::Args;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::{CliError, current_project};
-use crate::event::{CellStatus, Event, Stream};
+use crate::event::Event;
 use crate::hostcall::HostCalls;
 use crate::project::new_session_name;
 use crate::sandbox::IsolationRequest;
@@ -102,7 +102,7 @@ pub async fn run(args: ExecArgs) -> Result<ExitCode, CliError> {
             "[mcpr] warning: running without isolation ({why}); `mcpr doctor` says how to enable it"
         );
     }
-    let mut printer = Printer {
+    let mut printer = super::printer::Printer {
         json: args.json,
         workspace_shown: workspace.display().to_string(),
     };
@@ -161,85 +161,3 @@ pub async fn run(args: ExecArgs) -> Result<ExitCode, CliError> {
     })
 }
 
-struct Printer {
-    json: bool,
-    workspace_shown: String,
-}
-
-impl Printer {
-    fn note(&self, text: &str) {
-        if !self.json {
-            eprintln!("[mcpr] {text}");
-        }
-    }
-
-    fn show(&mut self, event: Event) {
-        if self.json {
-            if let Ok(line) = serde_json::to_string(&event) {
-                let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "{line}");
-                let _ = out.flush();
-            }
-            return;
-        }
-        match event {
-            Event::Output { stream, text, .. } => {
-                let _ = match stream {
-                    Stream::Stdout => {
-                        let mut out = std::io::stdout().lock();
-                        out.write_all(text.as_bytes()).and_then(|()| out.flush())
-                    }
-                    Stream::Stderr => {
-                        let mut err = std::io::stderr().lock();
-                        err.write_all(text.as_bytes()).and_then(|()| err.flush())
-                    }
-                };
-            }
-            Event::Value { repr, .. } => println!("{repr}"),
-            Event::Error {
-                ename,
-                message,
-                traceback,
-                ..
-            } => {
-                if traceback.trim().is_empty() || !traceback.contains(&ename) {
-                    if !traceback.trim().is_empty() {
-                        eprint!("{traceback}");
-                    }
-                    eprintln!("{ename}: {message}");
-                } else if ename == "KeyboardInterrupt" {
-                    eprint!(
-                        "{}",
-                        traceback
-                            .trim_end_matches('\n')
-                            .trim_end_matches("KeyboardInterrupt")
-                    );
-                    eprintln!("KeyboardInterrupt: {message}");
-                } else {
-                    eprint!("{traceback}");
-                }
-            }
-            Event::KernelRestarted { reason } => self.note(&reason),
-            Event::CellFinished {
-                cell,
-                status,
-                overflow,
-                ..
-            } => {
-                for o in overflow {
-                    self.note(&format!(
-                        "cell {cell} {} was {} bytes; only the first part was shown, all of it is in {}/{}",
-                        o.stream.as_str(),
-                        o.bytes,
-                        self.workspace_shown,
-                        o.path.display()
-                    ));
-                }
-                if status == CellStatus::Timeout || status == CellStatus::Cancelled {
-                    self.note(&format!("cell {cell} stopped: {status:?}").to_lowercase());
-                }
-            }
-            Event::SessionStarted { .. } | Event::CellStarted { .. } | Event::HostCall { .. } => {}
-        }
-    }
-}

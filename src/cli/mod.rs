@@ -8,6 +8,7 @@ mod demo_server;
 mod doctor;
 mod exec;
 mod init;
+mod printer;
 mod tools;
 
 use clap::{Parser, Subcommand};
