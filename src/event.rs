@@ -131,9 +131,15 @@ pub enum Event {
         overflow: Vec<Overflow>,
     },
     /// The agent took a task in plain words.
-    StepStarted { step: u64, task: String },
+    StepStarted {
+        step: u64,
+        task: String,
+    },
     /// A piece of the model's answer as it streams in.
-    LlmToken { step: u64, text: String },
+    LlmToken {
+        step: u64,
+        text: String,
+    },
     /// One complete exchange with the model: for code, or for `ask_llm` from code.
     LlmCall {
         step: u64,
@@ -147,9 +153,17 @@ pub enum Event {
         attempts: u32,
     },
     /// The model failed to answer (after its retries).
-    LlmFailed { step: u64, purpose: LlmPurpose, message: String },
+    LlmFailed {
+        step: u64,
+        purpose: LlmPurpose,
+        message: String,
+    },
     /// Code taken from the model's answer, about to run.
-    CodeGenerated { step: u64, attempt: u32, code: String },
+    CodeGenerated {
+        step: u64,
+        attempt: u32,
+        code: String,
+    },
     StepFinished(StepSummary),
 }
 

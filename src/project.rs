@@ -17,6 +17,8 @@ pub const CONFIG_FILE: &str = "mcpr.toml";
 pub struct Config {
     pub kernel: KernelConfig,
     pub tools: crate::tools::hub::ToolSettings,
+    pub llm: crate::llm::select::LlmSettings,
+    pub agent: crate::agent::AgentSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -211,6 +213,7 @@ fn default_config_text() -> String {
     let d = KernelConfig::default();
     let l = d.limits;
     let t = crate::tools::hub::ToolSettings::default();
+    let a = crate::agent::AgentSettings::default();
     format!(
         r#"# mcpr project configuration. Every key is optional; these are the defaults.
 
@@ -236,6 +239,21 @@ processes = {procs}
 call_timeout_seconds = {call_timeout}
 start_timeout_seconds = {start_timeout}
 large_result_kb = {large}          # larger tool results are saved in the workspace, passed as a handle
+
+[llm]
+# provider = "openai"          # openai | manual | script:FILE (default: chosen as `mcpr run` explains)
+# base_url = "http://127.0.0.1:8080/v1"
+# model = "local"
+# timeout_seconds = 300
+# max_retries = 3
+
+[agent]
+max_attempts = {attempts}               # tries per step: the first and its fixes
+output_excerpt_bytes = {excerpt}     # output shown back to the model
+history_steps = {history}
+tools_in_prompt = {tools_k}
+ask_llm_max_calls = {ask_calls}
+ask_llm_max_tokens = {ask_tokens}
 "#,
         timeout = d.timeout_seconds,
         grace = d.grace_seconds,
@@ -251,6 +269,12 @@ large_result_kb = {large}          # larger tool results are saved in the worksp
         call_timeout = t.call_timeout_seconds,
         start_timeout = t.start_timeout_seconds,
         large = t.large_result_kb,
+        attempts = a.max_attempts,
+        excerpt = a.output_excerpt_bytes,
+        history = a.history_steps,
+        tools_k = a.tools_in_prompt,
+        ask_calls = a.ask_llm_max_calls,
+        ask_tokens = a.ask_llm_max_tokens,
     )
 }
 

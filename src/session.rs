@@ -161,7 +161,9 @@ impl Session {
             .await;
         match (status.is_success(), error) {
             (true, _) => Ok(()),
-            (false, e) => Err(e.unwrap_or_else(|| format!("session startup code ended {status:?}"))),
+            (false, e) => {
+                Err(e.unwrap_or_else(|| format!("session startup code ended {status:?}")))
+            }
         }
     }
 
@@ -227,7 +229,9 @@ impl Session {
                         sink(Event::Output {
                             cell,
                             stream: crate::event::Stream::Stderr,
-                            text: format!("[mcpr] session startup code failed in the new kernel: {e}\n"),
+                            text: format!(
+                                "[mcpr] session startup code failed in the new kernel: {e}\n"
+                            ),
                         });
                     }
                 }

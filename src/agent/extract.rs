@@ -10,7 +10,11 @@ pub fn extract_code(answer: &str) -> Option<String> {
             .iter()
             .filter(|(lang, _)| lang.as_deref().is_none_or(is_python_tag))
             .collect();
-        let code: Vec<&str> = python.iter().map(|(_, c)| c.trim_end()).filter(|c| !c.trim().is_empty()).collect();
+        let code: Vec<&str> = python
+            .iter()
+            .map(|(_, c)| c.trim_end())
+            .filter(|c| !c.trim().is_empty())
+            .collect();
         return (!code.is_empty()).then(|| code.join("\n\n") + "\n");
     }
     let trimmed = answer.trim();
@@ -18,7 +22,10 @@ pub fn extract_code(answer: &str) -> Option<String> {
 }
 
 fn is_python_tag(tag: &str) -> bool {
-    matches!(tag.to_ascii_lowercase().as_str(), "python" | "py" | "python3" | "ipython" | "")
+    matches!(
+        tag.to_ascii_lowercase().as_str(),
+        "python" | "py" | "python3" | "ipython" | ""
+    )
 }
 
 /// (language tag, body) of each ``` or ~~~ fenced block. An unclosed fence runs to the end.
@@ -30,7 +37,10 @@ fn fenced_blocks(text: &str) -> Vec<(Option<String>, String)> {
         let fence = ["```", "~~~"].into_iter().find(|f| stripped.starts_with(f));
         match (&mut current, fence) {
             (None, Some(f)) => {
-                let tag = stripped[f.len()..].trim().split_whitespace().next().map(str::to_string);
+                let tag = stripped[f.len()..]
+                    .split_whitespace()
+                    .next()
+                    .map(str::to_string);
                 current = Some((f.to_string(), tag, String::new()));
             }
             (Some((open, _, _)), Some(f)) if f == open && stripped.trim() == f => {
@@ -53,13 +63,17 @@ fn fenced_blocks(text: &str) -> Vec<(Option<String>, String)> {
 /// An unfenced answer counts as code when Python itself would mostly accept its lines:
 /// the first meaningful line reads as a statement, not as a sentence.
 fn looks_like_python(text: &str) -> bool {
-    let first = text.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with('#'));
+    let first = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'));
     let Some(first) = first else {
         // Only comments: not an answer worth running.
         return false;
     };
     const STARTS: &[&str] = &[
-        "import ", "from ", "def ", "class ", "for ", "while ", "if ", "with ", "try:", "print(", "async ", "await ", "return ", "@",
+        "import ", "from ", "def ", "class ", "for ", "while ", "if ", "with ", "try:", "print(",
+        "async ", "await ", "return ", "@",
     ];
     if STARTS.iter().any(|s| first.starts_with(s)) {
         return true;
@@ -70,7 +84,9 @@ fn looks_like_python(text: &str) -> bool {
         Some((lhs, rhs)) if !rhs.starts_with('=') && !lhs.ends_with(['!', '<', '>']) => {
             let lhs = lhs.trim().trim_end_matches(['+', '-', '*', '/']).trim();
             !lhs.is_empty()
-                && lhs.chars().all(|c| c.is_alphanumeric() || "_,.[]'\" ".contains(c))
+                && lhs
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || "_,.[]'\" ".contains(c))
                 && (!lhs.contains(' ') || lhs.contains(','))
         }
         _ => false,
@@ -85,9 +101,15 @@ mod tests {
 
     #[test]
     fn fenced_with_and_without_tag() {
-        assert_eq!(extract_code("Here:\n```python\nprint(1)\n```\nDone.").as_deref(), Some("print(1)\n"));
+        assert_eq!(
+            extract_code("Here:\n```python\nprint(1)\n```\nDone.").as_deref(),
+            Some("print(1)\n")
+        );
         assert_eq!(extract_code("```\nx = 2\n```").as_deref(), Some("x = 2\n"));
-        assert_eq!(extract_code("~~~py\nx = 3\n~~~").as_deref(), Some("x = 3\n"));
+        assert_eq!(
+            extract_code("~~~py\nx = 3\n~~~").as_deref(),
+            Some("x = 3\n")
+        );
     }
 
     #[test]
@@ -98,8 +120,14 @@ mod tests {
 
     #[test]
     fn unfenced_code_and_prose() {
-        assert_eq!(extract_code("import os\nprint(os.getcwd())").as_deref(), Some("import os\nprint(os.getcwd())\n"));
-        assert_eq!(extract_code("total = sum(range(10))\nprint(total)").as_deref(), Some("total = sum(range(10))\nprint(total)\n"));
+        assert_eq!(
+            extract_code("import os\nprint(os.getcwd())").as_deref(),
+            Some("import os\nprint(os.getcwd())\n")
+        );
+        assert_eq!(
+            extract_code("total = sum(range(10))\nprint(total)").as_deref(),
+            Some("total = sum(range(10))\nprint(total)\n")
+        );
         assert_eq!(extract_code("The answer is 42."), None);
         assert_eq!(extract_code("Paris has 18 degrees and it is cloudy."), None);
         assert_eq!(extract_code(""), None);
@@ -107,11 +135,17 @@ mod tests {
 
     #[test]
     fn unclosed_fence_runs_to_the_end() {
-        assert_eq!(extract_code("```python\nprint('cut off')\n").as_deref(), Some("print('cut off')\n"));
+        assert_eq!(
+            extract_code("```python\nprint('cut off')\n").as_deref(),
+            Some("print('cut off')\n")
+        );
     }
 
     #[test]
     fn indented_fences_inside_prose() {
-        assert_eq!(extract_code("Steps:\n  ```python\n  x = 1\n  ```\n").as_deref(), Some("  x = 1\n"));
+        assert_eq!(
+            extract_code("Steps:\n  ```python\n  x = 1\n  ```\n").as_deref(),
+            Some("  x = 1\n")
+        );
     }
 }

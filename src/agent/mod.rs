@@ -1,2 +1,390 @@
-//! The agent loop.
+//! The agent loop: a task in plain words becomes code that runs in the session's kernel,
+//! with the model fixing its own errors, and code can call the model back (`ask_llm`).
+//!
+//! One step: build the prompt (fixed part, relevant tools, context description, earlier
+//! steps), ask the model (streaming), take the code from its answer, run it; on an error
+//! send the traceback and bounded output back and try again, up to `max_attempts`. An
+//! answer without code ends the step as the final answer. Everything is reported as
+//! events; the agent keeps no state the events do not show.
+
+pub mod ask;
 pub mod extract;
+pub mod prompt;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::event::{CellStatus, Event, LlmPurpose, StepSummary};
+use crate::llm::{ChatMessage, Provider};
+use crate::session::Session;
+use crate::tools::hub::ToolHub;
+use ask::AskState;
+
+/// The `[agent]` section of mcpr.toml.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentSettings {
+    /// Tries per step (the first and its fixes).
+    pub max_attempts: u32,
+    /// Bytes of a run's output shown back to the model (head and tail).
+    pub output_excerpt_bytes: usize,
+    /// Earlier steps kept in the prompt.
+    pub history_steps: usize,
+    /// Tools named in the prompt, by relevance to the task.
+    pub tools_in_prompt: usize,
+    pub ask_llm_max_calls: u32,
+    pub ask_llm_max_tokens: u64,
+}
+
+impl Default for AgentSettings {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            output_excerpt_bytes: 2000,
+            history_steps: 5,
+            tools_in_prompt: 5,
+            ask_llm_max_calls: 50,
+            ask_llm_max_tokens: 200_000,
+        }
+    }
+}
+
+/// The input given with `--context`: where it is and what the prompt may say about it.
+#[derive(Debug, Clone)]
+pub struct ContextInput {
+    /// Path relative to the workspace.
+    pub rel_path: PathBuf,
+    pub description: String,
+}
+
+impl ContextInput {
+    /// Places `file` in the workspace (a hard link when possible, else a copy) and
+    /// describes it by size and kind only.
+    pub fn install(file: &Path, workspace: &Path) -> std::io::Result<ContextInput> {
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "context".into());
+        let rel = PathBuf::from("context").join(&name);
+        let dest = workspace.join(&rel);
+        std::fs::create_dir_all(workspace.join("context"))?;
+        let _ = std::fs::remove_file(&dest);
+        if std::fs::hard_link(file, &dest).is_err() {
+            std::fs::copy(file, &dest)?;
+        }
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o644));
+        let size = std::fs::metadata(&dest)?.len();
+        let kind = sniff_kind(&dest);
+        Ok(ContextInput {
+            rel_path: rel,
+            description: format!("{} of {kind}", human_size(size)),
+        })
+    }
+
+    fn kind_word(&self) -> &str {
+        self.description.split(" of ").nth(1).unwrap_or("text")
+    }
+}
+
+fn human_size(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 30 => format!("{:.1} GB", b as f64 / (1u64 << 30) as f64),
+        b if b >= 1 << 20 => format!("{:.1} MB", b as f64 / (1u64 << 20) as f64),
+        b if b >= 1 << 10 => format!("{:.1} KB", b as f64 / 1024.0),
+        b => format!("{b} bytes"),
+    }
+}
+
+fn sniff_kind(path: &Path) -> String {
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    let mut head = [0u8; 512];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+        .unwrap_or(0);
+    let start = head[..n].iter().find(|b| !b.is_ascii_whitespace()).copied();
+    match (ext.as_str(), start) {
+        ("json", _) | (_, Some(b'{' | b'[')) => "JSON text".into(),
+        ("jsonl" | "ndjson", _) => "JSON Lines text".into(),
+        ("csv", _) => "CSV text".into(),
+        ("tsv", _) => "TSV text".into(),
+        ("md", _) => "Markdown text".into(),
+        _ if std::str::from_utf8(&head[..n]).is_ok() => "text".into(),
+        _ => "binary data".into(),
+    }
+}
+
+fn count_llm_call(summary: &mut StepSummary, event: &Event) {
+    if let Event::LlmCall { usage, .. } = event {
+        summary.llm_calls += 1;
+        summary.prompt_tokens += usage.prompt_tokens;
+        summary.completion_tokens += usage.completion_tokens;
+    }
+}
+
+pub struct Agent {
+    provider: Arc<dyn Provider>,
+    session: Session,
+    hub: Option<Arc<ToolHub>>,
+    settings: AgentSettings,
+    ask: Arc<AskState>,
+    context: Option<ContextInput>,
+    history: Vec<(String, Option<String>, String)>,
+    step: u64,
+}
+
+impl Agent {
+    /// Wraps a started session. `ask` must be registered on the session's host calls.
+    pub async fn new(
+        provider: Arc<dyn Provider>,
+        mut session: Session,
+        ask: Arc<AskState>,
+        hub: Option<Arc<ToolHub>>,
+        settings: AgentSettings,
+        context: Option<ContextInput>,
+    ) -> Result<Agent, String> {
+        let mut startup = String::from(
+            "import builtins as _b, mcpr as _m\n_b.ask_llm = _m.ask_llm\n_b.ask_llm_async = _m.ask_llm_async\n",
+        );
+        if let Some(c) = &context {
+            startup.push_str(&format!(
+                "_b.CONTEXT_DATA = _m.ContextData({:?}, {:?})\n",
+                c.rel_path.to_string_lossy(),
+                c.kind_word()
+            ));
+        }
+        startup.push_str("del _b, _m\n");
+        session
+            .set_startup_code(startup)
+            .await
+            .map_err(|e| format!("could not prepare the kernel for the agent: {e}"))?;
+        Ok(Agent {
+            provider,
+            session,
+            hub,
+            settings,
+            ask,
+            context,
+            history: Vec::new(),
+            step: 0,
+        })
+    }
+
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    pub fn provider(&self) -> &Arc<dyn Provider> {
+        &self.provider
+    }
+
+    async fn relevant_tools(&self, task: &str) -> Vec<String> {
+        let Some(hub) = &self.hub else {
+            return Vec::new();
+        };
+        if self.settings.tools_in_prompt == 0 || hub.config().servers.is_empty() {
+            return Vec::new();
+        }
+        let (catalogs, _) = hub.all_catalogs().await;
+        crate::tools::catalog::search(&catalogs, task, self.settings.tools_in_prompt)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|h| {
+                format!(
+                    "from tools.{} import {}  # {}",
+                    h.module, h.function, h.description
+                )
+            })
+            .collect()
+    }
+
+    /// Runs one task to the end.
+    pub async fn run_step(
+        &mut self,
+        task: &str,
+        sink: &mut (dyn FnMut(Event) + Send),
+    ) -> StepSummary {
+        self.step += 1;
+        let step = self.step;
+        self.ask.begin_step(step);
+        sink(Event::StepStarted {
+            step,
+            task: task.to_string(),
+        });
+        let tools = self.relevant_tools(task).await;
+        let with_tools = self
+            .hub
+            .as_ref()
+            .is_some_and(|h| !h.config().servers.is_empty());
+        let keep = self
+            .history
+            .len()
+            .saturating_sub(self.settings.history_steps);
+        let mut messages = prompt::build(&prompt::PromptParts {
+            tool_instructions: with_tools.then_some(crate::tools::instructions::TOOL_INSTRUCTIONS),
+            relevant_tools: &tools,
+            context: self.context.as_ref().map(|c| c.description.as_str()),
+            history: &self.history[keep..],
+            task,
+        });
+        let mut summary = StepSummary {
+            step,
+            success: false,
+            answer: None,
+            output: String::new(),
+            error: None,
+            attempts: 0,
+            llm_calls: 0,
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            llm_ms: 0.0,
+            exec_ms: 0.0,
+        };
+        let mut last_code = None;
+        while summary.attempts < self.settings.max_attempts.max(1) {
+            summary.attempts += 1;
+            let started = Instant::now();
+            let result = self
+                .provider
+                .complete(&messages, &mut |t| {
+                    sink(Event::LlmToken {
+                        step,
+                        text: t.to_string(),
+                    })
+                })
+                .await;
+            summary.llm_ms += started.elapsed().as_secs_f64() * 1000.0;
+            let response = match result {
+                Ok(r) => r,
+                Err(e) => {
+                    sink(Event::LlmFailed {
+                        step,
+                        purpose: LlmPurpose::Code,
+                        message: e.to_string(),
+                    });
+                    summary.error = Some(e.to_string());
+                    break;
+                }
+            };
+            summary.llm_calls += 1;
+            summary.prompt_tokens += response.usage.prompt_tokens;
+            summary.completion_tokens += response.usage.completion_tokens;
+            sink(Event::LlmCall {
+                step,
+                purpose: LlmPurpose::Code,
+                provider: self.provider.kind().into(),
+                model: response.model.clone(),
+                request: messages.clone(),
+                response: response.content.clone(),
+                usage: response.usage,
+                duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+                attempts: response.attempts,
+            });
+            let Some(code) = extract::extract_code(&response.content) else {
+                summary.success = true;
+                summary.answer = Some(response.content.trim().to_string());
+                summary.error = None;
+                break;
+            };
+            sink(Event::CodeGenerated {
+                step,
+                attempt: summary.attempts,
+                code: code.clone(),
+            });
+            let (status, output, error) = self.run_code(&code, sink, &mut summary).await;
+            last_code = Some(code.clone());
+            summary.output = prompt::excerpt(&output, self.settings.output_excerpt_bytes);
+            if status.is_success() {
+                summary.success = true;
+                summary.error = None;
+                break;
+            }
+            let error = error.unwrap_or_else(|| format!("the run ended with status {status:?}"));
+            summary.error = Some(error.clone());
+            messages.push(ChatMessage::assistant(response.content));
+            messages.push(ChatMessage::user(format!(
+                "The code failed:\n{}\nOutput before the failure:\n{}\nFix it: answer with the corrected code.",
+                prompt::excerpt(&error, self.settings.output_excerpt_bytes),
+                if output.is_empty() { "(none)".to_string() } else { summary.output.clone() }
+            )));
+        }
+        for e in self.ask.drain() {
+            count_llm_call(&mut summary, &e);
+            sink(e);
+        }
+        let remembered = summary
+            .answer
+            .clone()
+            .unwrap_or_else(|| summary.output.clone());
+        let code = if summary.answer.is_some() {
+            None
+        } else {
+            last_code
+        };
+        self.history.push((
+            task.to_string(),
+            code,
+            prompt::excerpt(&remembered, self.settings.output_excerpt_bytes),
+        ));
+        sink(Event::StepFinished(summary.clone()));
+        summary
+    }
+
+    /// Runs code; returns status, everything printed (value included), and the error text.
+    async fn run_code(
+        &mut self,
+        code: &str,
+        sink: &mut (dyn FnMut(Event) + Send),
+        summary: &mut StepSummary,
+    ) -> (CellStatus, String, Option<String>) {
+        let started = Instant::now();
+        let mut output = String::new();
+        let mut error = None;
+        let ask = self.ask.clone();
+        let status = self
+            .session
+            .run_cell(code, &mut |e| {
+                match &e {
+                    // The model sees both streams, as a person at a terminal would.
+                    Event::Output { text, .. } => output.push_str(text),
+                    Event::Value { repr, .. } => {
+                        output.push_str(repr);
+                        output.push('\n');
+                    }
+                    Event::Error {
+                        ename,
+                        message,
+                        traceback,
+                        ..
+                    } => {
+                        error = Some(if traceback.trim().is_empty() {
+                            format!("{ename}: {message}")
+                        } else {
+                            traceback.clone()
+                        });
+                    }
+                    _ => {}
+                }
+                sink(e);
+                // ask_llm exchanges show up as they finish, next to the call that made them.
+                for record in ask.drain() {
+                    count_llm_call(summary, &record);
+                    sink(record);
+                }
+            })
+            .await;
+        summary.exec_ms += started.elapsed().as_secs_f64() * 1000.0;
+        (status, output, error)
+    }
+
+    pub async fn close(self) {
+        self.session.close().await;
+        if let Some(hub) = self.hub {
+            hub.shutdown().await;
+        }
+    }
+}

@@ -160,4 +160,3 @@ pub async fn run(args: ExecArgs) -> Result<ExitCode, CliError> {
         ExitCode::SUCCESS
     })
 }
-

@@ -9,6 +9,7 @@ mod doctor;
 mod exec;
 mod init;
 mod printer;
+mod run;
 mod tools;
 
 use clap::{Parser, Subcommand};
@@ -34,6 +35,8 @@ enum Command {
     Init(init::InitArgs),
     /// Report what this machine offers: Python, isolation, LLM endpoint, Docker
     Doctor(doctor::DoctorArgs),
+    /// Do a task in plain words: a model writes code, mcpr runs it, errors feed back
+    Run(run::RunArgs),
     /// Run Python cells in one fresh sandboxed session, printing output live
     Exec(exec::ExecArgs),
     /// List, search, describe and call the tools of the configured MCP servers
@@ -86,6 +89,7 @@ pub fn main() -> ExitCode {
             Command::Init(args) => init::run(args),
             Command::Doctor(args) => doctor::run(args).await,
             Command::Exec(args) => exec::run(args).await,
+            Command::Run(args) => run::run(args).await,
             Command::Bench(cmd) => bench::run(cmd).await,
             Command::DemoServer(args) => demo_server::run(args).await,
             Command::Tools(args) => tools::run(args).await,

@@ -90,7 +90,9 @@ impl Printer {
             Event::CodeGenerated { attempt, .. } => {
                 eprintln!("\n[mcpr] running the code (attempt {attempt})");
             }
-            Event::LlmFailed { message, .. } => self.note(&format!("the model did not answer: {message}")),
+            Event::LlmFailed { message, .. } => {
+                self.note(&format!("the model did not answer: {message}"))
+            }
             Event::StepFinished(s) => {
                 if let Some(answer) = &s.answer {
                     println!("{answer}");

@@ -6,8 +6,8 @@
 //! any account. [`select`] decides which to use and says why. Providers never see the
 //! kernel; they only turn messages into text.
 
-pub mod openai;
 pub mod offline;
+pub mod openai;
 pub mod select;
 
 use serde::{Deserialize, Serialize};
@@ -30,13 +30,22 @@ pub struct ChatMessage {
 
 impl ChatMessage {
     pub fn system(content: impl Into<String>) -> Self {
-        Self { role: Role::System, content: content.into() }
+        Self {
+            role: Role::System,
+            content: content.into(),
+        }
     }
     pub fn user(content: impl Into<String>) -> Self {
-        Self { role: Role::User, content: content.into() }
+        Self {
+            role: Role::User,
+            content: content.into(),
+        }
     }
     pub fn assistant(content: impl Into<String>) -> Self {
-        Self { role: Role::Assistant, content: content.into() }
+        Self {
+            role: Role::Assistant,
+            content: content.into(),
+        }
     }
 }
 
@@ -52,7 +61,10 @@ impl Usage {
     /// Counts the tokens of an exchange (o200k_base), for servers that report none.
     pub fn estimate(messages: &[ChatMessage], answer: &str) -> Usage {
         // A few tokens of framing per message, as chat templates add.
-        let prompt = messages.iter().map(|m| crate::tokens::count(&m.content) as u64 + 4).sum();
+        let prompt = messages
+            .iter()
+            .map(|m| crate::tokens::count(&m.content) as u64 + 4)
+            .sum();
         Usage {
             prompt_tokens: prompt,
             completion_tokens: crate::tokens::count(answer) as u64,
@@ -72,14 +84,28 @@ pub struct LlmResponse {
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum LlmError {
-    #[error("the LLM endpoint {endpoint} refused the API key (HTTP 401): check OPENAI_API_KEY or --api-key")]
+    #[error(
+        "the LLM endpoint {endpoint} refused the API key (HTTP 401): check OPENAI_API_KEY or --api-key"
+    )]
     BadKey { endpoint: String },
-    #[error("the LLM endpoint {endpoint} does not know model {model:?}: {message}. Pick one with --model (list them at {endpoint}/models)")]
-    UnknownModel { endpoint: String, model: String, message: String },
-    #[error("the LLM endpoint {endpoint} is unreachable: {message}. Is the server running? Set --base-url or OPENAI_BASE_URL")]
+    #[error(
+        "the LLM endpoint {endpoint} does not know model {model:?}: {message}. Pick one with --model (list them at {endpoint}/models)"
+    )]
+    UnknownModel {
+        endpoint: String,
+        model: String,
+        message: String,
+    },
+    #[error(
+        "the LLM endpoint {endpoint} is unreachable: {message}. Is the server running? Set --base-url or OPENAI_BASE_URL"
+    )]
     Unreachable { endpoint: String, message: String },
     #[error("the LLM endpoint {endpoint} failed after {attempts} attempts: {message}")]
-    GaveUp { endpoint: String, attempts: u32, message: String },
+    GaveUp {
+        endpoint: String,
+        attempts: u32,
+        message: String,
+    },
     #[error("the LLM endpoint {endpoint} rejected the request: {message}")]
     Rejected { endpoint: String, message: String },
     #[error("{0}")]

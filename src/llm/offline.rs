@@ -22,11 +22,15 @@ impl ScriptProvider {
     /// A `.json` file holds an array of strings; any other file holds responses separated
     /// by lines that are exactly `%%%`.
     pub fn load(path: &Path) -> Result<ScriptProvider, LlmError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| LlmError::Offline(format!("cannot read script {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            LlmError::Offline(format!("cannot read script {}: {e}", path.display()))
+        })?;
         let responses: Vec<String> = if path.extension().is_some_and(|e| e == "json") {
             serde_json::from_str(&text).map_err(|e| {
-                LlmError::Offline(format!("script {} must be a JSON array of strings: {e}", path.display()))
+                LlmError::Offline(format!(
+                    "script {} must be a JSON array of strings: {e}",
+                    path.display()
+                ))
             })?
         } else {
             let mut out = vec![String::new()];
@@ -39,7 +43,11 @@ impl ScriptProvider {
             }
             out.into_iter().map(|r| r.trim().to_string()).collect()
         };
-        Ok(ScriptProvider { path: path.to_path_buf(), responses: Mutex::new(responses.into()), used: Mutex::new(0) })
+        Ok(ScriptProvider {
+            path: path.to_path_buf(),
+            responses: Mutex::new(responses.into()),
+            used: Mutex::new(0),
+        })
     }
 }
 
@@ -52,10 +60,21 @@ impl Provider for ScriptProvider {
         self.path.display().to_string()
     }
 
-    fn complete<'a>(&'a self, messages: &'a [ChatMessage], on_token: &'a mut (dyn FnMut(&str) + Send)) -> LlmFuture<'a> {
+    fn complete<'a>(
+        &'a self,
+        messages: &'a [ChatMessage],
+        on_token: &'a mut (dyn FnMut(&str) + Send),
+    ) -> LlmFuture<'a> {
         Box::pin(async move {
-            let next = self.responses.lock().map_err(|_| LlmError::Offline("script state poisoned".into()))?.pop_front();
-            let mut used = self.used.lock().map_err(|_| LlmError::Offline("script state poisoned".into()))?;
+            let next = self
+                .responses
+                .lock()
+                .map_err(|_| LlmError::Offline("script state poisoned".into()))?
+                .pop_front();
+            let mut used = self
+                .used
+                .lock()
+                .map_err(|_| LlmError::Offline("script state poisoned".into()))?;
             let Some(content) = next else {
                 return Err(LlmError::Offline(format!(
                     "script {} has no response left (all {} were used); add more, separated by lines of {SCRIPT_SEPARATOR}",
@@ -65,7 +84,12 @@ impl Provider for ScriptProvider {
             };
             *used += 1;
             on_token(&content);
-            Ok(LlmResponse { usage: Usage::estimate(messages, &content), content, model: self.model(), attempts: 1 })
+            Ok(LlmResponse {
+                usage: Usage::estimate(messages, &content),
+                content,
+                model: self.model(),
+                attempts: 1,
+            })
         })
     }
 }
@@ -82,23 +106,48 @@ impl Provider for ManualProvider {
         "you".into()
     }
 
-    fn complete<'a>(&'a self, messages: &'a [ChatMessage], on_token: &'a mut (dyn FnMut(&str) + Send)) -> LlmFuture<'a> {
+    fn complete<'a>(
+        &'a self,
+        messages: &'a [ChatMessage],
+        on_token: &'a mut (dyn FnMut(&str) + Send),
+    ) -> LlmFuture<'a> {
         Box::pin(async move {
-            let last = messages.last().map(|m| m.content.clone()).unwrap_or_default();
+            let last = messages
+                .last()
+                .map(|m| m.content.clone())
+                .unwrap_or_default();
             let content = tokio::task::spawn_blocking(move || read_answer(&last))
                 .await
                 .map_err(|e| LlmError::Offline(e.to_string()))?
-                .map_err(|e| LlmError::Offline(format!("cannot read your answer from stdin: {e}")))?;
+                .map_err(|e| {
+                    LlmError::Offline(format!("cannot read your answer from stdin: {e}"))
+                })?;
             on_token(&content);
-            Ok(LlmResponse { usage: Usage::estimate(messages, &content), content, model: "you".into(), attempts: 1 })
+            Ok(LlmResponse {
+                usage: Usage::estimate(messages, &content),
+                content,
+                model: "you".into(),
+                attempts: 1,
+            })
         })
     }
 }
 
 fn read_answer(prompt: &str) -> std::io::Result<String> {
     let mut err = std::io::stderr().lock();
-    let excerpt: String = prompt.lines().rev().take(12).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
-    writeln!(err, "\n--- the model's turn (manual mode) ---\n{excerpt}\n--- type Python code; end with a line holding only '.', or '.' alone to finish ---")?;
+    let excerpt: String = prompt
+        .lines()
+        .rev()
+        .take(12)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect::<Vec<_>>()
+        .join("\n");
+    writeln!(
+        err,
+        "\n--- the model's turn (manual mode) ---\n{excerpt}\n--- type Python code; end with a line holding only '.', or '.' alone to finish ---"
+    )?;
     let stdin = std::io::stdin();
     let mut answer = String::new();
     for line in stdin.lock().lines() {

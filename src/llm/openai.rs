@@ -1,6 +1,11 @@
 //! The `openai` provider: chat completions through async-openai against any
-//! OpenAI-compatible endpoint, streaming, with retries on 429, 5xx, timeouts and dropped
-//! streams, and clear errors for a bad key, an unknown model or an unreachable server.
+//! OpenAI-compatible endpoint, streaming, with clear errors for a bad key, an unknown model
+//! or an unreachable server.
+//!
+//! Retries come in two layers, both bounded: async-openai retries 429, 5xx and connect
+//! errors up to 3 times with exponential backoff (at most 8 s apart); this provider then
+//! retries the whole request, up to `max_attempts`, for what remains (timeouts, malformed
+//! or broken streams, and failures that outlasted the inner retries).
 
 use async_openai::Client;
 use async_openai::config::OpenAIConfig;
@@ -43,8 +48,14 @@ impl OpenAiProvider {
             .timeout(settings.timeout)
             .connect_timeout(Duration::from_secs(10))
             .build()
-            .map_err(|e| LlmError::Rejected { endpoint: settings.base_url.clone(), message: e.to_string() })?;
-        Ok(OpenAiProvider { client: Client::with_config(config).with_http_client(http), settings })
+            .map_err(|e| LlmError::Rejected {
+                endpoint: settings.base_url.clone(),
+                message: e.to_string(),
+            })?;
+        Ok(OpenAiProvider {
+            client: Client::with_config(config).with_http_client(http),
+            settings,
+        })
     }
 
     fn endpoint(&self) -> String {
@@ -57,8 +68,14 @@ impl OpenAiProvider {
         messages: &[ChatMessage],
         on_token: &mut (dyn FnMut(&str) + Send),
     ) -> Result<(String, String, Option<Usage>), (bool, LlmError)> {
-        let request = build_request(&self.settings, messages).map_err(|e| (false, self.classify(e).1))?;
-        let mut stream = self.client.chat().create_stream(request).await.map_err(|e| self.classify(e))?;
+        let request =
+            build_request(&self.settings, messages).map_err(|e| (false, self.classify(e).1))?;
+        let mut stream = self
+            .client
+            .chat()
+            .create_stream(request)
+            .await
+            .map_err(|e| self.classify(e))?;
         let mut content = String::new();
         let mut model = self.settings.model.clone();
         let mut usage = None;
@@ -96,31 +113,104 @@ impl OpenAiProvider {
                 let message = resp.api_error.message.clone();
                 match status {
                     401 | 403 => (false, LlmError::BadKey { endpoint }),
-                    404 => (false, LlmError::UnknownModel { endpoint, model: self.settings.model.clone(), message }),
-                    408 | 409 | 429 | 500..=599 => (true, LlmError::GaveUp { endpoint, attempts: 0, message: format!("HTTP {status}: {message}") }),
-                    _ if resp.api_error.code.as_deref() == Some("model_not_found") => {
-                        (false, LlmError::UnknownModel { endpoint, model: self.settings.model.clone(), message })
-                    }
-                    _ => (false, LlmError::Rejected { endpoint, message: format!("HTTP {status}: {message}") }),
+                    404 => (
+                        false,
+                        LlmError::UnknownModel {
+                            endpoint,
+                            model: self.settings.model.clone(),
+                            message,
+                        },
+                    ),
+                    408 | 409 | 429 | 500..=599 => (
+                        true,
+                        LlmError::GaveUp {
+                            endpoint,
+                            attempts: 0,
+                            message: format!("HTTP {status}: {message}"),
+                        },
+                    ),
+                    _ if resp.api_error.code.as_deref() == Some("model_not_found") => (
+                        false,
+                        LlmError::UnknownModel {
+                            endpoint,
+                            model: self.settings.model.clone(),
+                            message,
+                        },
+                    ),
+                    _ => (
+                        false,
+                        LlmError::Rejected {
+                            endpoint,
+                            message: format!("HTTP {status}: {message}"),
+                        },
+                    ),
                 }
             }
-            OpenAIError::Reqwest(err) if err.is_connect() => (true, LlmError::Unreachable { endpoint, message: root_cause(&err) }),
-            OpenAIError::Reqwest(err) => (true, LlmError::GaveUp { endpoint, attempts: 0, message: root_cause(&err) }),
+            OpenAIError::Reqwest(err) if err.is_connect() => (
+                true,
+                LlmError::Unreachable {
+                    endpoint,
+                    message: root_cause(&err),
+                },
+            ),
+            OpenAIError::Reqwest(err) => (
+                true,
+                LlmError::GaveUp {
+                    endpoint,
+                    attempts: 0,
+                    message: root_cause(&err),
+                },
+            ),
             OpenAIError::StreamError(err) => {
                 let text = err.to_string();
-                let status = text.split_whitespace().find_map(|w| w.parse::<u16>().ok().filter(|s| (400..600).contains(s)));
+                let status = text
+                    .split_whitespace()
+                    .find_map(|w| w.parse::<u16>().ok().filter(|s| (400..600).contains(s)));
                 match status {
                     Some(401 | 403) => (false, LlmError::BadKey { endpoint }),
-                    Some(404) => (false, LlmError::UnknownModel { endpoint, model: self.settings.model.clone(), message: text }),
-                    Some(s) if s < 500 && s != 429 && s != 408 => (false, LlmError::Rejected { endpoint, message: text }),
-                    _ => (true, LlmError::GaveUp { endpoint, attempts: 0, message: format!("stream failed: {text}") }),
+                    Some(404) => (
+                        false,
+                        LlmError::UnknownModel {
+                            endpoint,
+                            model: self.settings.model.clone(),
+                            message: text,
+                        },
+                    ),
+                    Some(s) if s < 500 && s != 429 && s != 408 => (
+                        false,
+                        LlmError::Rejected {
+                            endpoint,
+                            message: text,
+                        },
+                    ),
+                    _ => (
+                        true,
+                        LlmError::GaveUp {
+                            endpoint,
+                            attempts: 0,
+                            message: format!("stream failed: {text}"),
+                        },
+                    ),
                 }
             }
             OpenAIError::JSONDeserialize(err, body) => (
                 true,
-                LlmError::GaveUp { endpoint, attempts: 0, message: format!("malformed response ({err}): {}", body.chars().take(200).collect::<String>()) },
+                LlmError::GaveUp {
+                    endpoint,
+                    attempts: 0,
+                    message: format!(
+                        "malformed response ({err}): {}",
+                        body.chars().take(200).collect::<String>()
+                    ),
+                },
             ),
-            other => (false, LlmError::Rejected { endpoint, message: other.to_string() }),
+            other => (
+                false,
+                LlmError::Rejected {
+                    endpoint,
+                    message: other.to_string(),
+                },
+            ),
         }
     }
 }
@@ -142,16 +232,28 @@ fn build_request(
     let mut out: Vec<ChatCompletionRequestMessage> = Vec::with_capacity(messages.len());
     for m in messages {
         out.push(match m.role {
-            Role::System => ChatCompletionRequestSystemMessageArgs::default().content(m.content.as_str()).build()?.into(),
-            Role::User => ChatCompletionRequestUserMessageArgs::default().content(m.content.as_str()).build()?.into(),
-            Role::Assistant => ChatCompletionRequestAssistantMessageArgs::default().content(m.content.as_str()).build()?.into(),
+            Role::System => ChatCompletionRequestSystemMessageArgs::default()
+                .content(m.content.as_str())
+                .build()?
+                .into(),
+            Role::User => ChatCompletionRequestUserMessageArgs::default()
+                .content(m.content.as_str())
+                .build()?
+                .into(),
+            Role::Assistant => ChatCompletionRequestAssistantMessageArgs::default()
+                .content(m.content.as_str())
+                .build()?
+                .into(),
         });
     }
     let mut args = CreateChatCompletionRequestArgs::default();
     args.model(settings.model.as_str())
         .messages(out)
         .stream(true)
-        .stream_options(ChatCompletionStreamOptions { include_usage: Some(true), include_obfuscation: None });
+        .stream_options(ChatCompletionStreamOptions {
+            include_usage: Some(true),
+            include_obfuscation: None,
+        });
     if let Some(t) = settings.temperature {
         args.temperature(t);
     }
@@ -170,7 +272,11 @@ impl Provider for OpenAiProvider {
         self.settings.model.clone()
     }
 
-    fn complete<'a>(&'a self, messages: &'a [ChatMessage], on_token: &'a mut (dyn FnMut(&str) + Send)) -> LlmFuture<'a> {
+    fn complete<'a>(
+        &'a self,
+        messages: &'a [ChatMessage],
+        on_token: &'a mut (dyn FnMut(&str) + Send),
+    ) -> LlmFuture<'a> {
         Box::pin(async move {
             let mut delay = Duration::from_millis(250);
             let max = self.settings.max_attempts.max(1);
@@ -178,7 +284,12 @@ impl Provider for OpenAiProvider {
                 match self.attempt(messages, on_token).await {
                     Ok((content, model, usage)) => {
                         let usage = usage.unwrap_or_else(|| Usage::estimate(messages, &content));
-                        return Ok(LlmResponse { content, model, usage, attempts: attempt });
+                        return Ok(LlmResponse {
+                            content,
+                            model,
+                            usage,
+                            attempts: attempt,
+                        });
                     }
                     Err((true, err)) if attempt < max => {
                         tokio::time::sleep(delay).await;
@@ -187,13 +298,23 @@ impl Provider for OpenAiProvider {
                     }
                     Err((_, err)) => {
                         return Err(match err {
-                            LlmError::GaveUp { endpoint, message, .. } => LlmError::GaveUp { endpoint, attempts: attempt, message },
+                            LlmError::GaveUp {
+                                endpoint, message, ..
+                            } => LlmError::GaveUp {
+                                endpoint,
+                                attempts: attempt,
+                                message,
+                            },
                             other => other,
                         });
                     }
                 }
             }
-            Err(LlmError::GaveUp { endpoint: self.endpoint(), attempts: max, message: "no attempt was made".into() })
+            Err(LlmError::GaveUp {
+                endpoint: self.endpoint(),
+                attempts: max,
+                message: "no attempt was made".into(),
+            })
         })
     }
 }

@@ -1,0 +1,167 @@
+//! `mcpr run`: a task in plain words; the model writes code, mcpr runs it, errors feed back.
+
+use clap::Args;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use super::{CliError, current_project, mcp_config};
+use crate::agent::ask::{AskLimits, AskState};
+use crate::agent::{Agent, ContextInput};
+use crate::event::Event;
+use crate::hostcall::HostCalls;
+use crate::llm::select::{LlmChoice, select};
+use crate::project::new_session_name;
+use crate::sandbox::IsolationRequest;
+use crate::session::{Launcher, Session};
+use crate::tools::hub::ToolHub;
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// What to do, in plain words
+    task: String,
+    /// Provider: openai, manual, or script:FILE (default: see `mcpr doctor`)
+    #[arg(long, value_name = "PROVIDER")]
+    llm: Option<String>,
+    /// Model name (default: OPENAI_MODEL, [llm] model, or the server's first model)
+    #[arg(long)]
+    model: Option<String>,
+    /// OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1
+    #[arg(long, value_name = "URL")]
+    base_url: Option<String>,
+    /// A large input the code can read as CONTEXT_DATA (never pasted into the prompt)
+    #[arg(long, value_name = "FILE")]
+    context: Option<PathBuf>,
+    /// Session name (its workspace folder under workspace/)
+    #[arg(long, value_name = "NAME")]
+    session: Option<String>,
+    /// Tries per task: the first and its fixes
+    #[arg(long, value_name = "N")]
+    max_attempts: Option<u32>,
+    /// Print one JSON event per line
+    #[arg(long)]
+    json: bool,
+    #[arg(long, value_enum)]
+    isolation: Option<IsolationRequest>,
+    /// Wall-clock limit per code run in seconds (0 = none)
+    #[arg(long, value_name = "SECONDS")]
+    timeout: Option<f64>,
+    /// MCP servers to offer as tools (default: .mcp.json, then ~/.config/mcpr/mcp.json)
+    #[arg(long, value_name = "FILE")]
+    mcp_config: Option<PathBuf>,
+}
+
+pub async fn run(args: RunArgs) -> Result<ExitCode, CliError> {
+    let project = current_project()?;
+    if args.task.trim().is_empty() {
+        return Err(CliError::usage(
+            "the task is empty: say what to do, e.g. mcpr run \"count the lines of README.md\"",
+        ));
+    }
+    if let Some(file) = &args.context
+        && !file.is_file()
+    {
+        return Err(CliError::usage(format!(
+            "--context {}: no such file",
+            file.display()
+        )));
+    }
+    if args.max_attempts == Some(0) {
+        return Err(CliError::usage("--max-attempts must be at least 1"));
+    }
+    let mut kernel = project.config.kernel.clone();
+    if let Some(t) = args.timeout {
+        if !(t >= 0.0 && t.is_finite()) {
+            return Err(CliError::usage(format!(
+                "--timeout must be a number of seconds ≥ 0, got {t}"
+            )));
+        }
+        kernel.timeout_seconds = t;
+    }
+    let mut settings = project.config.agent.clone();
+    if let Some(n) = args.max_attempts {
+        settings.max_attempts = n;
+    }
+    let mcp = mcp_config(args.mcp_config.as_deref(), &project)?;
+    let choice = LlmChoice {
+        provider: args.llm.clone(),
+        base_url: args.base_url.clone(),
+        model: args.model.clone(),
+        api_key: None,
+    };
+    let selected = select(&choice, &project.config.llm).await.map_err(|e| {
+        if args
+            .llm
+            .as_deref()
+            .is_some_and(|p| p.starts_with("script:") || !matches!(p, "openai" | "manual"))
+        {
+            CliError::usage(e.to_string())
+        } else {
+            CliError::failed(e.to_string())
+        }
+    })?;
+    let launcher = Launcher::from_config(&kernel, args.isolation).map_err(CliError::failed)?;
+    let name = match args.session.clone() {
+        Some(n) => n,
+        None => new_session_name(),
+    };
+    let workspace = project
+        .session_workspace(&name)
+        .map_err(|e| CliError::usage(e.to_string()))?;
+    let context = match &args.context {
+        Some(file) => Some(ContextInput::install(file, &workspace).map_err(|e| {
+            CliError::failed(format!("could not place --context in the workspace: {e}"))
+        })?),
+        None => None,
+    };
+    let mut calls = HostCalls::with_builtins();
+    let hub = ToolHub::with_settings(mcp, workspace.clone(), &project.config.tools);
+    hub.register(&mut calls);
+    hub.prepare_workspace().await.map_err(|e| {
+        CliError::failed(format!(
+            "could not write the tools package into {}: {e}",
+            workspace.display()
+        ))
+    })?;
+    let ask = AskState::new(
+        selected.provider.clone(),
+        AskLimits {
+            max_calls_per_step: settings.ask_llm_max_calls,
+            max_tokens_per_step: settings.ask_llm_max_tokens,
+        },
+    );
+    ask.register(&mut calls);
+    let session = Session::start(launcher.clone(), calls, name.clone(), workspace.clone())
+        .await
+        .map_err(CliError::failed)?;
+    let mut printer = super::printer::Printer {
+        json: args.json,
+        workspace_shown: workspace.display().to_string(),
+    };
+    printer.note(&format!("model: {}", selected.reason));
+    printer.show(Event::SessionStarted {
+        session: name,
+        workspace,
+        isolation: session
+            .kernel()
+            .map(|k| k.info().description.clone())
+            .unwrap_or_default(),
+        python: launcher.python().version.clone(),
+    });
+    let mut agent = Agent::new(
+        selected.provider,
+        session,
+        ask,
+        Some(hub),
+        settings,
+        context,
+    )
+    .await
+    .map_err(CliError::failed)?;
+    let summary = agent.run_step(&args.task, &mut |e| printer.show(e)).await;
+    agent.close().await;
+    Ok(if summary.success {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

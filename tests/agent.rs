@@ -1,0 +1,420 @@
+//! The agent loop against a real HTTP server speaking the OpenAI chat-completions API
+//! (tests/fixtures/openai_server.py), through the `mcpr run` binary.
+
+mod common;
+
+use common::mcpr_bin;
+use mcpr::event::{Event, LlmPurpose};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+struct FakeOpenAi {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl FakeOpenAi {
+    fn start(dir: &Path, plan: Value) -> FakeOpenAi {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let plan_path = dir.join("plan.json");
+        std::fs::write(&plan_path, plan.to_string()).unwrap();
+        let log = dir.join("requests.jsonl");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/openai_server.py");
+        let child = Command::new("python3")
+            .arg(script)
+            .arg(port.to_string())
+            .arg(&plan_path)
+            .arg(&log)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        FakeOpenAi { child, port, log }
+    }
+
+    fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}/v1", self.port)
+    }
+
+    /// Bodies of the chat-completion requests received, parsed.
+    fn requests(&self) -> Vec<(u64, Value)> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                let entry: Value = serde_json::from_str(l).unwrap();
+                let body =
+                    serde_json::from_str(entry["body"].as_str().unwrap()).unwrap_or(Value::Null);
+                (entry["bytes"].as_u64().unwrap(), body)
+            })
+            .collect()
+    }
+}
+
+impl Drop for FakeOpenAi {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct RunResult {
+    code: i32,
+    events: Vec<Event>,
+    stderr: String,
+}
+
+fn mcpr_run(dir: &Path, server: &FakeOpenAi, extra: &[&str], task: &str) -> RunResult {
+    let out = Command::new(mcpr_bin())
+        .args([
+            "run",
+            "--json",
+            "--llm",
+            "openai",
+            "--base-url",
+            &server.base_url(),
+            "--model",
+            "test-model",
+        ])
+        .args(extra)
+        .arg(task)
+        .current_dir(dir)
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("OPENAI_BASE_URL")
+        .output()
+        .unwrap();
+    let events = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    RunResult {
+        code: out.status.code().unwrap_or(-1),
+        events,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn project(llm: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("mcpr.toml"), format!("[llm]\n{llm}\n")).unwrap();
+    dir
+}
+
+fn summary(r: &RunResult) -> &mcpr::event::StepSummary {
+    r.events
+        .iter()
+        .find_map(|e| match e {
+            Event::StepFinished(s) => Some(s),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no step summary; stderr: {}", r.stderr))
+}
+
+fn output(r: &RunResult) -> String {
+    r.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Output { text, .. } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn code_runs_and_tokens_stream() {
+    let dir = project("");
+    let server = FakeOpenAi::start(
+        dir.path(),
+        json!([{"content": "Sure.\n```python\nprint(6 * 7)\n```"}]),
+    );
+    let r = mcpr_run(dir.path(), &server, &[], "multiply six by seven");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(output(&r), "42\n");
+    let tokens = r
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::LlmToken { .. }))
+        .count();
+    assert!(tokens >= 3, "the answer streamed in pieces: {tokens}");
+    let s = summary(&r);
+    assert!(s.success);
+    assert_eq!((s.attempts, s.llm_calls), (1, 1));
+    assert!(s.prompt_tokens > 0 && s.completion_tokens > 0);
+    // The request carried the fixed prompt and the task, and asked for usage.
+    let (_, body) = &server.requests()[0];
+    assert_eq!(body["model"], "test-model");
+    assert_eq!(body["stream"], true);
+    assert_eq!(body["stream_options"]["include_usage"], true);
+    assert_eq!(
+        body["messages"].as_array().unwrap().last().unwrap()["content"],
+        "multiply six by seven"
+    );
+}
+
+#[test]
+fn errors_feed_back_until_the_code_works() {
+    let dir = project("");
+    let server = FakeOpenAi::start(
+        dir.path(),
+        json!([
+            {"content": "```python\nresult = 10 / 0\n```"},
+            {"content": "```python\nresult = 10 / 2\nprint(result)\n```"}
+        ]),
+    );
+    let r = mcpr_run(dir.path(), &server, &[], "divide ten by something");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let s = summary(&r);
+    assert_eq!((s.success, s.attempts, s.llm_calls), (true, 2, 2));
+    assert_eq!(s.output, "5.0\n");
+    let requests = server.requests();
+    let fix = requests[1].1["messages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(fix.contains("ZeroDivisionError: division by zero"), "{fix}");
+    assert!(fix.contains("line 1"), "{fix}");
+    let codes = r
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::CodeGenerated { .. }))
+        .count();
+    assert_eq!(codes, 2, "every attempt is kept in the step");
+}
+
+#[test]
+fn attempts_are_bounded_and_prose_is_a_final_answer() {
+    let dir = project("");
+    let bad = json!({"content": "```python\nraise ValueError('still broken')\n```"});
+    let server = FakeOpenAi::start(dir.path(), json!([bad, bad, bad]));
+    let r = mcpr_run(dir.path(), &server, &["--max-attempts", "2"], "fail");
+    assert_eq!(r.code, 1);
+    let s = summary(&r);
+    assert_eq!((s.success, s.attempts), (false, 2));
+    assert!(
+        s.error
+            .as_deref()
+            .unwrap()
+            .contains("ValueError: still broken")
+    );
+    drop(server);
+
+    let server = FakeOpenAi::start(
+        dir.path(),
+        json!([{"content": "The capital of France is Paris."}]),
+    );
+    let r = mcpr_run(dir.path(), &server, &[], "capital of France?");
+    assert_eq!(r.code, 0);
+    assert_eq!(
+        summary(&r).answer.as_deref(),
+        Some("The capital of France is Paris.")
+    );
+}
+
+#[test]
+fn retries_on_429_5xx_malformed_and_slow_responses() {
+    let dir = project("timeout_seconds = 1\nmax_retries = 4");
+    let server = FakeOpenAi::start(
+        dir.path(),
+        json!([
+            {"status": 429, "message": "slow down"},
+            {"status": 503, "message": "overloaded"},
+            {"malformed": true},
+            {"delay": 2.5, "content": "too late"},
+            {"content": "```python\nprint('made it')\n```"}
+        ]),
+    );
+    let r = mcpr_run(dir.path(), &server, &[], "try hard");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(output(&r), "made it\n");
+    // 429 and 503 are retried inside async-openai; the malformed and the slow stream by
+    // mcpr's own loop, which counts its attempts.
+    let attempts = r.events.iter().find_map(|e| match e {
+        Event::LlmCall { attempts, .. } => Some(*attempts),
+        _ => None,
+    });
+    assert_eq!(attempts, Some(3));
+    assert_eq!(server.requests().len(), 5);
+}
+
+#[test]
+fn clear_errors_for_bad_key_unknown_model_and_unreachable_endpoint() {
+    let dir = project("max_retries = 1");
+    let server = FakeOpenAi::start(
+        dir.path(),
+        json!([{"status": 401, "message": "Incorrect API key"}]),
+    );
+    let r = mcpr_run(dir.path(), &server, &[], "x");
+    assert_eq!(r.code, 1);
+    assert!(
+        summary(&r)
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("refused the API key (HTTP 401)"),
+        "{:?}",
+        summary(&r).error
+    );
+    assert_eq!(server.requests().len(), 1, "a bad key is not retried");
+    drop(server);
+
+    let server = FakeOpenAi::start(
+        dir.path(),
+        json!([{"status": 404, "message": "The model `nope` does not exist", "code": "model_not_found"}]),
+    );
+    let r = mcpr_run(dir.path(), &server, &[], "x");
+    let e = summary(&r).error.clone().unwrap();
+    assert!(
+        e.contains("does not know model \"test-model\"") && e.contains("--model"),
+        "{e}"
+    );
+    drop(server);
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = Command::new(mcpr_bin())
+        .args([
+            "run",
+            "--json",
+            "--llm",
+            "openai",
+            "--model",
+            "m",
+            "--base-url",
+            &format!("http://127.0.0.1:{closed}/v1"),
+            "x",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text.contains("is unreachable") && text.contains("Is the server running?"),
+        "{text}"
+    );
+}
+
+#[test]
+fn usage_is_estimated_when_the_server_reports_none() {
+    let dir = project("");
+    let server = FakeOpenAi::start(
+        dir.path(),
+        json!([{"content": "All good, nothing to run.", "usage": false}]),
+    );
+    let r = mcpr_run(dir.path(), &server, &[], "say something");
+    let usage = r.events.iter().find_map(|e| match e {
+        Event::LlmCall { usage, .. } => Some(*usage),
+        _ => None,
+    });
+    let usage = usage.unwrap();
+    assert!(
+        usage.estimated && usage.prompt_tokens > 100 && usage.completion_tokens > 3,
+        "{usage:?}"
+    );
+}
+
+#[test]
+fn ask_llm_from_code_concurrently_and_within_its_budget() {
+    let dir = project("");
+    std::fs::write(
+        dir.path().join("mcpr.toml"),
+        "[agent]\nask_llm_max_calls = 4\n",
+    )
+    .unwrap();
+    let code = "from concurrent.futures import ThreadPoolExecutor\nwith ThreadPoolExecutor(4) as pool:\n    answers = list(pool.map(lambda w: ask_llm('Is this a fruit? yes/no', w), ['apple', 'brick', 'pear', 'car']))\nprint(sorted(answers))\ntry:\n    ask_llm('one more')\nexcept Exception as e:\n    print(type(e).__name__, str(e).split(' (')[0])";
+    let server = FakeOpenAi::start(
+        dir.path(),
+        json!([{"content": format!("```python\n{code}\n```")}, {"content": "yes"}, {"content": "no"}, {"content": "yes"}, {"content": "no"}]),
+    );
+    let r = mcpr_run(dir.path(), &server, &[], "which are fruits");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        output(&r),
+        "['no', 'no', 'yes', 'yes']\nHostCallError ask_llm was called more than 4 times in this step\n"
+    );
+    let asks: Vec<&Event> = r
+        .events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::LlmCall {
+                    purpose: LlmPurpose::AskLlm,
+                    ..
+                }
+            )
+        })
+        .collect();
+    assert_eq!(asks.len(), 4, "every ask_llm exchange is recorded");
+    if let Event::LlmCall { request, .. } = asks[0] {
+        assert!(request[1].content.contains("Data:\n"), "{request:?}");
+    }
+    assert_eq!(summary(&r).llm_calls, 5);
+    // The data reached the model as data.
+    let bodies: Vec<String> = server
+        .requests()
+        .iter()
+        .map(|(_, b)| b.to_string())
+        .collect();
+    assert!(bodies[1..].iter().any(|b| b.contains("brick")));
+}
+
+#[test]
+fn a_50_mb_context_never_reaches_a_request() {
+    let dir = project("");
+    let big = dir.path().join("big.json");
+    {
+        use std::io::Write;
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&big).unwrap());
+        f.write_all(b"[").unwrap();
+        let record = b"{\"id\": 1, \"secret_marker\": \"ZQXJ-CONTEXT-MARKER\", \"pad\": \"....................................................................................\"},\n";
+        for _ in 0..(50 * 1024 * 1024 / record.len()) {
+            f.write_all(record).unwrap();
+        }
+        f.write_all(b"{\"id\": 2}]").unwrap();
+    }
+    let code = "data = CONTEXT_DATA.json()\nprint(len(data), len(CONTEXT_DATA) > 50_000_000, CONTEXT_DATA.read(0, 8))";
+    let server = FakeOpenAi::start(
+        dir.path(),
+        json!([{"content": format!("```python\n{code}\n```")}]),
+    );
+    let r = mcpr_run(
+        dir.path(),
+        &server,
+        &["--context", big.to_str().unwrap()],
+        "how many records?",
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(output(&r).ends_with("True [{\"id\": \n"), "{}", output(&r));
+    for (bytes, body) in server.requests() {
+        assert!(bytes < 64 * 1024, "a request of {bytes} bytes");
+        assert!(!body.to_string().contains("ZQXJ-CONTEXT-MARKER"));
+    }
+    let system = server.requests()[0].1["messages"][0]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        system.contains("`CONTEXT_DATA` (50.0 MB of JSON text)"),
+        "{system}"
+    );
+}
