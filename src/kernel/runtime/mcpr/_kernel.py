@@ -301,6 +301,8 @@ class FdCapture:
                 return
             text = decoder.decode(data)
             if text:
+                # What Python printed before this reached the fd must be sent first.
+                self._kernel.flush_streams()
                 self._kernel.send_output(name, text)
 
     def drain_now(self):
@@ -361,12 +363,15 @@ class Kernel:
             self.stdout.flush()
             self.stderr.flush()
 
-    def flush_all(self):
+    def flush_streams(self):
         for stream in (self.stdout, self.stderr):
             try:
                 stream.flush()
             except Exception:
                 pass
+
+    def flush_all(self):
+        self.flush_streams()
         self.fds.drain_now()
 
     # -- host calls --------------------------------------------------------------------
