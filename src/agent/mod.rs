@@ -118,6 +118,15 @@ fn sniff_kind(path: &Path) -> String {
     }
 }
 
+/// Where the agent gets reusable code from, and where it hands code that worked. The
+/// skill library implements it; without one the agent simply has no skills.
+pub trait SkillSource: Send + Sync {
+    /// Prompt lines for the skills most relevant to `task`, at most `k`, best first.
+    fn relevant(&self, task: &str, k: usize) -> Vec<String>;
+    /// Called after a successful step with the task and the code that solved it.
+    fn on_success(&self, summary: &StepSummary, task: &str, code: &str);
+}
+
 fn count_llm_call(summary: &mut StepSummary, event: &Event) {
     if let Event::LlmCall { usage, .. } = event {
         summary.llm_calls += 1;
@@ -135,6 +144,7 @@ pub struct Agent {
     context: Option<ContextInput>,
     history: Vec<(String, Option<String>, String)>,
     step: u64,
+    skills: Option<Arc<dyn SkillSource>>,
 }
 
 impl Agent {
@@ -171,7 +181,14 @@ impl Agent {
             context,
             history: Vec::new(),
             step: 0,
+            skills: None,
         })
+    }
+
+    /// Lets the agent use (and feed) a skill library.
+    pub fn with_skills(mut self, skills: Arc<dyn SkillSource>) -> Agent {
+        self.skills = Some(skills);
+        self
     }
 
     pub fn session(&self) -> &Session {
@@ -216,6 +233,11 @@ impl Agent {
             task: task.to_string(),
         });
         let tools = self.relevant_tools(task).await;
+        let skills = self
+            .skills
+            .as_ref()
+            .map(|s| s.relevant(task, self.settings.tools_in_prompt))
+            .unwrap_or_default();
         let with_tools = self
             .hub
             .as_ref()
@@ -227,6 +249,7 @@ impl Agent {
         let mut messages = prompt::build(&prompt::PromptParts {
             tool_instructions: with_tools.then_some(crate::tools::instructions::TOOL_INSTRUCTIONS),
             relevant_tools: &tools,
+            relevant_skills: &skills,
             context: self.context.as_ref().map(|c| c.description.as_str()),
             history: &self.history[keep..],
             task,

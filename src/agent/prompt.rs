@@ -5,8 +5,8 @@
 use crate::llm::ChatMessage;
 
 pub const SYSTEM_PROMPT: &str = r#"You complete tasks by writing Python that runs in a persistent, sandboxed kernel: variables and imports stay between steps, the working directory is your workspace, and there is no network.
-Answer with one ```python block; it runs as is. Print only what matters (counts, short summaries, the answer), not raw data.
-If the code fails you will see the error; answer with corrected code. When the task is done and nothing more needs running, answer in plain words without code.
+Answer with one ```python block that does the work and prints the result; it runs as is. Never state a result your code did not compute. Print only what matters (counts, short summaries, the answer), not raw data.
+If the code fails you will see the error; answer with corrected code. Answer in plain words, without code, only when the task needs no computation, files, data or tools.
 `ask_llm(prompt, data=None) -> str` (no import needed) asks a language model for judgement over data: classify, summarise, extract. Call it from your code, in loops, or from threads for many items."#;
 
 /// What the prompt builder knows about the run.
@@ -15,6 +15,8 @@ pub struct PromptParts<'a> {
     pub tool_instructions: Option<&'a str>,
     /// Lines like `from tools.demo import get_weather  # Current weather for a city`.
     pub relevant_tools: &'a [String],
+    /// Lines like `from skills.weather_report import run  # Weather summary for cities`.
+    pub relevant_skills: &'a [String],
     /// E.g. "50.0 MB of JSON text".
     pub context: Option<&'a str>,
     /// Earlier steps: (task, code, output excerpt).
@@ -44,6 +46,14 @@ pub fn build(parts: &PromptParts<'_>) -> Vec<ChatMessage> {
                 system.push_str(line);
                 system.push('\n');
             }
+        }
+    }
+    if !parts.relevant_skills.is_empty() {
+        system.push_str("\n\nSkills (code that solved earlier tasks; import and call `run`):\n");
+        for line in parts.relevant_skills {
+            system.push_str("    ");
+            system.push_str(line);
+            system.push('\n');
         }
     }
     if let Some(c) = parts.context {

@@ -10,6 +10,12 @@ pub struct Printer {
     pub workspace_shown: String,
 }
 
+/// Whether the model's streamed words are already in front of the user on this terminal.
+fn streamed_to_same_terminal() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal() && std::io::stderr().is_terminal()
+}
+
 impl Printer {
     pub fn note(&self, text: &str) {
         if !self.json {
@@ -93,8 +99,12 @@ impl Printer {
             Event::LlmFailed { message, .. } => {
                 self.note(&format!("the model did not answer: {message}"))
             }
+            Event::LlmCall { .. } => eprintln!(),
             Event::StepFinished(s) => {
-                if let Some(answer) = &s.answer {
+                // The answer belongs on stdout, unless the user just watched it stream there.
+                if let Some(answer) = &s.answer
+                    && !streamed_to_same_terminal()
+                {
                     println!("{answer}");
                 }
                 let outcome = if s.success { "done" } else { "failed" };
@@ -113,8 +123,7 @@ impl Printer {
             Event::SessionStarted { .. }
             | Event::CellStarted { .. }
             | Event::HostCall { .. }
-            | Event::StepStarted { .. }
-            | Event::LlmCall { .. } => {}
+            | Event::StepStarted { .. } => {}
         }
     }
 }

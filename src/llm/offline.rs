@@ -160,3 +160,118 @@ fn read_answer(prompt: &str) -> std::io::Result<String> {
     }
     Ok(answer)
 }
+
+/// Serves the exchanges of an earlier session, in order, without asking any model. A
+/// request that differs from the recorded one is a divergence, reported rather than
+/// answered, so a replay never silently drifts from what happened.
+pub struct RecordedProvider {
+    kind_of_original: String,
+    exchanges: Mutex<std::collections::VecDeque<(Vec<ChatMessage>, LlmResponse)>>,
+    served: Mutex<usize>,
+}
+
+impl RecordedProvider {
+    pub fn new(
+        original_kind: impl Into<String>,
+        exchanges: Vec<(Vec<ChatMessage>, LlmResponse)>,
+    ) -> RecordedProvider {
+        RecordedProvider {
+            kind_of_original: original_kind.into(),
+            exchanges: Mutex::new(exchanges.into()),
+            served: Mutex::new(0),
+        }
+    }
+
+    /// The provider that originally answered (for display).
+    pub fn original_kind(&self) -> &str {
+        &self.kind_of_original
+    }
+}
+
+impl Provider for RecordedProvider {
+    fn kind(&self) -> &'static str {
+        "recorded"
+    }
+
+    fn model(&self) -> String {
+        format!("recorded {}", self.kind_of_original)
+    }
+
+    fn complete<'a>(
+        &'a self,
+        messages: &'a [ChatMessage],
+        on_token: &'a mut (dyn FnMut(&str) + Send),
+    ) -> LlmFuture<'a> {
+        Box::pin(async move {
+            let poisoned = || LlmError::Offline("recorded exchanges poisoned".into());
+            let mut served = self.served.lock().map_err(|_| poisoned())?;
+            let next = self.exchanges.lock().map_err(|_| poisoned())?.pop_front();
+            let Some((request, response)) = next else {
+                return Err(LlmError::Offline(format!(
+                    "divergence: the record has no LLM exchange after the {} served",
+                    *served
+                )));
+            };
+            if request != messages {
+                let at = request
+                    .iter()
+                    .zip(messages)
+                    .position(|(a, b)| a != b)
+                    .unwrap_or(request.len().min(messages.len()));
+                return Err(LlmError::Offline(format!(
+                    "divergence at LLM exchange {}: message {at} differs from the record (recorded {} messages, asked with {})",
+                    *served + 1,
+                    request.len(),
+                    messages.len()
+                )));
+            }
+            *served += 1;
+            on_token(&response.content);
+            Ok(response)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn scripts_split_on_separator_lines_and_run_out_clearly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.txt");
+        std::fs::write(&path, "one\n%%%\n```python\nx = 1\n```\n").unwrap();
+        let p = ScriptProvider::load(&path).unwrap();
+        let m = [ChatMessage::user("hi")];
+        assert_eq!(p.complete(&m, &mut |_| {}).await.unwrap().content, "one");
+        assert_eq!(
+            p.complete(&m, &mut |_| {}).await.unwrap().content,
+            "```python\nx = 1\n```"
+        );
+        let err = p.complete(&m, &mut |_| {}).await.unwrap_err().to_string();
+        assert!(err.contains("no response left (all 2 were used)"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn recorded_exchanges_replay_and_divergence_is_reported() {
+        let asked = vec![ChatMessage::user("task")];
+        let answer = LlmResponse {
+            content: "42".into(),
+            model: "m".into(),
+            usage: Usage::default(),
+            attempts: 1,
+        };
+        let p = RecordedProvider::new("openai", vec![(asked.clone(), answer.clone())]);
+        assert_eq!(p.complete(&asked, &mut |_| {}).await.unwrap(), answer);
+        let p = RecordedProvider::new("openai", vec![(asked, answer)]);
+        let err = p
+            .complete(&[ChatMessage::user("other task")], &mut |_| {})
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("divergence at LLM exchange 1: message 0 differs"),
+            "{err}"
+        );
+    }
+}

@@ -70,7 +70,7 @@ class ContextData:
     """A large input given to the run (`mcpr run --context FILE`), read lazily from disk.
 
     len() is its size in bytes. Read it with .text(), .read(offset, n) (bytes offset,
-    decoded), .lines() (a lazy iterator) or .json().
+    decoded), .lines() or plain iteration (lazily, line by line, like a file) or .json().
     """
 
     def __init__(self, path, kind="text"):
@@ -102,6 +102,10 @@ class ContextData:
 
         with open(self.path, encoding="utf-8") as f:
             return json.load(f)
+
+    def __iter__(self):
+        # Like a file: one line at a time, without its newline.
+        return self.lines()
 
     def __len__(self):
         return self.size
