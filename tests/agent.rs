@@ -418,3 +418,79 @@ fn a_50_mb_context_never_reaches_a_request() {
         "{system}"
     );
 }
+
+/// A skill source that records what the agent asks and hands it.
+struct RecordingSkills {
+    asked: std::sync::Mutex<Vec<String>>,
+    kept: std::sync::Mutex<Vec<(String, String)>>,
+}
+
+impl mcpr::agent::SkillSource for RecordingSkills {
+    fn relevant(&self, task: &str, _k: usize) -> Vec<String> {
+        self.asked.lock().unwrap().push(task.to_string());
+        vec!["from skills.double import run  # Double a number".to_string()]
+    }
+
+    fn on_success(&self, _summary: &mcpr::event::StepSummary, task: &str, code: &str) {
+        self.kept
+            .lock()
+            .unwrap()
+            .push((task.to_string(), code.to_string()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_skill_seam_feeds_the_prompt_and_receives_working_code() {
+    use mcpr::agent::ask::{AskLimits, AskState};
+    use mcpr::agent::{Agent, AgentSettings};
+    use mcpr::llm::Provider;
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("script.txt");
+    std::fs::write(&script, "```python\nprint(21 * 2)\n```\n").unwrap();
+    let provider: Arc<dyn Provider> =
+        Arc::new(mcpr::llm::offline::ScriptProvider::load(&script).unwrap());
+    let ws = dir.path().join("ws");
+    std::fs::create_dir_all(&ws).unwrap();
+    let mut calls = mcpr::hostcall::HostCalls::with_builtins();
+    let ask = AskState::new(provider.clone(), AskLimits::default());
+    ask.register(&mut calls);
+    let session = mcpr::session::Session::start(
+        common::launcher(mcpr::sandbox::IsolationRequest::Auto),
+        calls,
+        "s".into(),
+        ws,
+    )
+    .await
+    .unwrap();
+    let skills = Arc::new(RecordingSkills {
+        asked: Default::default(),
+        kept: Default::default(),
+    });
+    let mut agent = Agent::new(provider, session, ask, None, AgentSettings::default(), None)
+        .await
+        .unwrap()
+        .with_skills(skills.clone());
+    let mut events = Vec::new();
+    let summary = agent.run_step("double 21", &mut |e| events.push(e)).await;
+    assert!(summary.success);
+    assert_eq!(summary.output, "42\n");
+    assert_eq!(skills.asked.lock().unwrap().as_slice(), ["double 21"]);
+    assert_eq!(
+        skills.kept.lock().unwrap().as_slice(),
+        [("double 21".to_string(), "print(21 * 2)\n".to_string())]
+    );
+    let system = events
+        .iter()
+        .find_map(|e| match e {
+            Event::LlmCall { request, .. } => Some(request[0].content.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(
+        system.contains("from skills.double import run  # Double a number"),
+        "{system}"
+    );
+    agent.close().await;
+}

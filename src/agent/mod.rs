@@ -348,6 +348,11 @@ impl Agent {
         } else {
             last_code
         };
+        if summary.success
+            && let (Some(skills), Some(code)) = (&self.skills, &code)
+        {
+            skills.on_success(&summary, task, code);
+        }
         self.history.push((
             task.to_string(),
             code,
