@@ -68,8 +68,10 @@ start() {
     return
   fi
   install
+  # The adjusted template makes native function calling work (see its header).
   nohup "$venv/bin/llama-server-vulkan" -m "$model" --host 127.0.0.1 --port "$port" \
-    -c 8192 -np 1 -t "$(nproc)" -a local --no-webui > "$dir/server.log" 2>&1 &
+    -c 8192 -np 1 -t "$(nproc)" -a local --no-webui \
+    --jinja --chat-template-file examples/qwen2.5-fenced-tool-calls.jinja > "$dir/server.log" 2>&1 &
   echo $! > "$pidfile"
   for _ in $(seq 1 240); do
     if curl -sf "http://127.0.0.1:$port/health" > /dev/null 2>&1; then

@@ -136,3 +136,42 @@ fn an_error_goes_back_to_the_model_and_it_answers_with_new_code() {
         fix_request.last()
     );
 }
+
+#[test]
+#[ignore = "needs a local model server: examples/local-llm.sh start"]
+fn native_function_calls_come_back_as_tool_calls() {
+    // The shipped chat template lets llama-server parse the model's calls (see
+    // examples/qwen2.5-fenced-tool-calls.jinja); the benchmark's JSON baseline needs this.
+    let body = json!({
+        "model": "local",
+        "temperature": 0,
+        "messages": [{"role": "user", "content": "What is the weather in Paris?"}],
+        "tools": [{"type": "function", "function": {
+            "name": "get_weather",
+            "description": "Current weather for a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+        }}]
+    });
+    let out = Command::new("curl")
+        .args([
+            "-sf",
+            &format!("{}/chat/completions", endpoint()),
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+        ])
+        .arg(body.to_string())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reply: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let call = &reply["choices"][0]["message"]["tool_calls"][0]["function"];
+    assert_eq!(call["name"], "get_weather", "{reply}");
+    let args: serde_json::Value =
+        serde_json::from_str(call["arguments"].as_str().unwrap()).unwrap();
+    assert_eq!(args["city"], "Paris");
+}
