@@ -336,6 +336,11 @@ async fn tools_in(
         catalog.tools.len()
     );
 
+    // The agent's fixed prompt: the same whatever is configured.
+    let plain = crate::tokens::count(&crate::agent::prompt::fixed_part(false));
+    let with_tools = crate::tokens::count(&crate::agent::prompt::fixed_part(true));
+    println!("Agent fixed prompt: {plain} tokens; with the tool instructions: {with_tools} tokens.\n");
+
     // Prompt size: mcpr's fixed instructions against the same tools as function schemas.
     let fixed = crate::tokens::count(TOOL_INSTRUCTIONS);
     println!(
