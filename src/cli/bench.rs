@@ -339,7 +339,9 @@ async fn tools_in(
     // The agent's fixed prompt: the same whatever is configured.
     let plain = crate::tokens::count(&crate::agent::prompt::fixed_part(false));
     let with_tools = crate::tokens::count(&crate::agent::prompt::fixed_part(true));
-    println!("Agent fixed prompt: {plain} tokens; with the tool instructions: {with_tools} tokens.\n");
+    println!(
+        "Agent fixed prompt: {plain} tokens; with the tool instructions: {with_tools} tokens.\n"
+    );
 
     // Prompt size: mcpr's fixed instructions against the same tools as function schemas.
     let fixed = crate::tokens::count(TOOL_INSTRUCTIONS);

@@ -9,11 +9,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::{CliError, current_project};
 use crate::event::Event;
-use crate::hostcall::HostCalls;
 use crate::project::new_session_name;
 use crate::sandbox::IsolationRequest;
 use crate::session::{Launcher, Session};
-use crate::tools::hub::ToolHub;
 
 #[derive(Debug, Args)]
 pub struct ExecArgs {
@@ -65,28 +63,12 @@ fn read_cells(specs: &[String]) -> Result<Vec<String>, CliError> {
 pub async fn run(args: ExecArgs) -> Result<ExitCode, CliError> {
     let cells = read_cells(&args.cells)?;
     let project = current_project()?;
-    let mut config = project.config.kernel.clone();
-    if let Some(t) = args.timeout {
-        if !(t >= 0.0 && t.is_finite()) {
-            return Err(CliError::usage(format!(
-                "--timeout must be a number of seconds ≥ 0, got {t}"
-            )));
-        }
-        config.timeout_seconds = t;
-    }
+    let config = super::kernel_config(&project, args.timeout)?;
     let mcp = super::mcp_config(args.mcp_config.as_deref(), &project)?;
     let launcher = Launcher::from_config(&config, args.isolation).map_err(CliError::failed)?;
     let name = new_session_name();
     let workspace = project.session_workspace(&name).map_err(CliError::failed)?;
-    let mut calls = HostCalls::with_builtins();
-    let hub = ToolHub::with_settings(mcp, workspace.clone(), &project.config.tools);
-    hub.register(&mut calls);
-    hub.prepare_workspace().await.map_err(|e| {
-        CliError::failed(format!(
-            "could not write the tools package into {}: {e}",
-            workspace.display()
-        ))
-    })?;
+    let (calls, hub) = super::session_tools(&project, mcp, &workspace).await?;
     let mut session = Session::start(launcher.clone(), calls, name.clone(), workspace.clone())
         .await
         .map_err(CliError::failed)?;

@@ -121,6 +121,52 @@ fn mcp_config(
     Ok(config)
 }
 
+/// The project's kernel settings with a `--timeout` override applied.
+fn kernel_config(
+    project: &Project,
+    timeout: Option<f64>,
+) -> Result<crate::project::KernelConfig, CliError> {
+    let mut config = project.config.kernel.clone();
+    if let Some(t) = timeout {
+        if !(t >= 0.0 && t.is_finite()) {
+            return Err(CliError::usage(format!(
+                "--timeout must be a number of seconds ≥ 0, got {t}"
+            )));
+        }
+        config.timeout_seconds = t;
+    }
+    Ok(config)
+}
+
+/// Host calls with the built-ins and the configured MCP tools, the `tools` package
+/// written into `workspace`.
+async fn session_tools(
+    project: &Project,
+    mcp: crate::tools::config::McpConfig,
+    workspace: &std::path::Path,
+) -> Result<
+    (
+        crate::hostcall::HostCalls,
+        std::sync::Arc<crate::tools::hub::ToolHub>,
+    ),
+    CliError,
+> {
+    let mut calls = crate::hostcall::HostCalls::with_builtins();
+    let hub = crate::tools::hub::ToolHub::with_settings(
+        mcp,
+        workspace.to_path_buf(),
+        &project.config.tools,
+    );
+    hub.register(&mut calls);
+    hub.prepare_workspace().await.map_err(|e| {
+        CliError::failed(format!(
+            "could not write the tools package into {}: {e}",
+            workspace.display()
+        ))
+    })?;
+    Ok((calls, hub))
+}
+
 /// The project for the current directory; a broken mcpr.toml is a usage error.
 fn current_project() -> Result<Project, CliError> {
     let cwd = std::env::current_dir()

@@ -8,12 +8,10 @@ use super::{CliError, current_project, mcp_config};
 use crate::agent::ask::{AskLimits, AskState};
 use crate::agent::{Agent, ContextInput};
 use crate::event::Event;
-use crate::hostcall::HostCalls;
 use crate::llm::select::{LlmChoice, select};
 use crate::project::new_session_name;
 use crate::sandbox::IsolationRequest;
 use crate::session::{Launcher, Session};
-use crate::tools::hub::ToolHub;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -68,15 +66,7 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     if args.max_attempts == Some(0) {
         return Err(CliError::usage("--max-attempts must be at least 1"));
     }
-    let mut kernel = project.config.kernel.clone();
-    if let Some(t) = args.timeout {
-        if !(t >= 0.0 && t.is_finite()) {
-            return Err(CliError::usage(format!(
-                "--timeout must be a number of seconds ≥ 0, got {t}"
-            )));
-        }
-        kernel.timeout_seconds = t;
-    }
+    let kernel = super::kernel_config(&project, args.timeout)?;
     let mut settings = project.config.agent.clone();
     if let Some(n) = args.max_attempts {
         settings.max_attempts = n;
@@ -113,15 +103,7 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         })?),
         None => None,
     };
-    let mut calls = HostCalls::with_builtins();
-    let hub = ToolHub::with_settings(mcp, workspace.clone(), &project.config.tools);
-    hub.register(&mut calls);
-    hub.prepare_workspace().await.map_err(|e| {
-        CliError::failed(format!(
-            "could not write the tools package into {}: {e}",
-            workspace.display()
-        ))
-    })?;
+    let (mut calls, hub) = super::session_tools(&project, mcp, &workspace).await?;
     let ask = AskState::new(
         selected.provider.clone(),
         AskLimits {
