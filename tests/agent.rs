@@ -494,3 +494,116 @@ async fn the_skill_seam_feeds_the_prompt_and_receives_working_code() {
     );
     agent.close().await;
 }
+
+#[test]
+fn manual_mode_runs_what_the_user_types() {
+    use std::io::Write;
+    let dir = project("");
+    let mut child = Command::new(mcpr_bin())
+        .args(["run", "--llm", "manual", "say hello"])
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"print('hello from the user')\n.\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hello from the user\n"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("manual mode (you type the code), chosen by --llm")
+    );
+}
+
+#[test]
+fn the_provider_is_chosen_from_the_environment_and_the_reason_is_said() {
+    let dir = project("");
+    let server = FakeOpenAi::start(
+        dir.path(),
+        json!([{"content": "```python\nprint('via env')\n```"}]),
+    );
+    let out = Command::new(mcpr_bin())
+        .args(["run", "--model", "test-model", "x"])
+        .current_dir(dir.path())
+        .env("OPENAI_BASE_URL", server.base_url())
+        .env_remove("OPENAI_API_KEY")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "via env\n");
+    assert!(
+        err.contains(&format!(
+            "the endpoint {}, configured by OPENAI_BASE_URL, model test-model",
+            server.base_url()
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_ask_llm_token_budget_is_enforced() {
+    let dir = project("");
+    std::fs::write(
+        dir.path().join("mcpr.toml"),
+        "[agent]\nask_llm_max_tokens = 200\n",
+    )
+    .unwrap();
+    let code = "try:\n    ask_llm('summarise', 'word ' * 1000)\nexcept Exception as e:\n    print(str(e).split(';')[0])";
+    let server = FakeOpenAi::start(
+        dir.path(),
+        json!([{"content": format!("```python\n{code}\n```")}]),
+    );
+    let r = mcpr_run(dir.path(), &server, &[], "summarise");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        output(&r).starts_with("ask_llm would exceed this step's token budget"),
+        "{}",
+        output(&r)
+    );
+    assert_eq!(
+        server.requests().len(),
+        1,
+        "the over-budget call never reached the model"
+    );
+}
+
+#[test]
+fn usage_errors_exit_with_2() {
+    let dir = project("");
+    for args in [
+        vec!["run", "--llm", "manual", ""],
+        vec!["run", "--llm", "manual", "--context", "missing.json", "x"],
+        vec!["run", "--llm", "script:missing.txt", "x"],
+        vec!["run", "--llm", "bogus", "x"],
+        vec!["run", "--llm", "manual", "--max-attempts", "0", "x"],
+    ] {
+        let out = Command::new(mcpr_bin())
+            .args(&args)
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
