@@ -179,6 +179,20 @@ impl Session {
         self.kernel.as_ref()
     }
 
+    /// The event announcing this session: name, workspace, isolation in force, Python.
+    pub fn started_event(&self) -> Event {
+        Event::SessionStarted {
+            session: self.name.clone(),
+            workspace: self.workspace.clone(),
+            isolation: self
+                .kernel
+                .as_ref()
+                .map(|k| k.info().description.clone())
+                .unwrap_or_default(),
+            python: self.launcher.python().version.clone(),
+        }
+    }
+
     pub fn calls_mut(&mut self) -> &mut HostCalls {
         &mut self.calls
     }

@@ -41,20 +41,12 @@ pub fn build(parts: &PromptParts<'_>) -> Vec<ChatMessage> {
         system.push_str(t);
         if !parts.relevant_tools.is_empty() {
             system.push_str("\nLikely useful for this task:\n");
-            for line in parts.relevant_tools {
-                system.push_str("    ");
-                system.push_str(line);
-                system.push('\n');
-            }
+            push_indented(&mut system, parts.relevant_tools);
         }
     }
     if !parts.relevant_skills.is_empty() {
         system.push_str("\n\nSkills (code that solved earlier tasks; import and call `run`):\n");
-        for line in parts.relevant_skills {
-            system.push_str("    ");
-            system.push_str(line);
-            system.push('\n');
-        }
+        push_indented(&mut system, parts.relevant_skills);
     }
     if let Some(c) = parts.context {
         system.push_str(&format!(
@@ -78,6 +70,14 @@ pub fn build(parts: &PromptParts<'_>) -> Vec<ChatMessage> {
     }
     messages.push(ChatMessage::user(parts.task.to_string()));
     messages
+}
+
+fn push_indented(out: &mut String, lines: &[String]) {
+    for line in lines {
+        out.push_str("    ");
+        out.push_str(line);
+        out.push('\n');
+    }
 }
 
 /// The head and tail of a long text, with the middle left out.

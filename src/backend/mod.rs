@@ -38,8 +38,6 @@ pub struct Launched {
     pub process: Box<dyn KernelProcess>,
     /// One line on how this kernel is isolated, for `doctor` and notices.
     pub description: String,
-    /// The uid the kernel runs as, when it differs from the caller's.
-    pub kernel_uid: Option<u32>,
     /// The process mcpr started, as the host sees it (None where there is no host pid).
     pub host_pid: Option<u32>,
 }

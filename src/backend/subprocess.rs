@@ -213,10 +213,6 @@ impl Backend for SubprocessBackend {
                 exit: exit_rx,
             }),
             description: self.describe(user),
-            kernel_uid: match user {
-                KernelUser::Unprivileged { uid, .. } => Some(uid),
-                KernelUser::Inherit => None,
-            },
             host_pid: Some(pid),
         })
     }

@@ -8,7 +8,6 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::{CliError, current_project};
-use crate::event::Event;
 use crate::project::new_session_name;
 use crate::sandbox::IsolationRequest;
 use crate::session::{Launcher, Session};
@@ -88,15 +87,7 @@ pub async fn run(args: ExecArgs) -> Result<ExitCode, CliError> {
         json: args.json,
         workspace_shown: workspace.display().to_string(),
     };
-    printer.show(Event::SessionStarted {
-        session: name,
-        workspace,
-        isolation: session
-            .kernel()
-            .map(|k| k.info().description.clone())
-            .unwrap_or_default(),
-        python: launcher.python().version.clone(),
-    });
+    printer.show(session.started_event());
 
     // Ctrl-C interrupts the running cell; a second one within the grace period kills it.
     let current: Arc<Mutex<CancellationToken>> = Arc::new(Mutex::new(CancellationToken::new()));

@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use super::{CliError, current_project, mcp_config};
 use crate::agent::ask::{AskLimits, AskState};
 use crate::agent::{Agent, ContextInput};
-use crate::event::Event;
 use crate::llm::select::{LlmChoice, select};
 use crate::project::new_session_name;
 use crate::sandbox::IsolationRequest;
@@ -120,15 +119,7 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         workspace_shown: workspace.display().to_string(),
     };
     printer.note(&format!("model: {}", selected.reason));
-    printer.show(Event::SessionStarted {
-        session: name,
-        workspace,
-        isolation: session
-            .kernel()
-            .map(|k| k.info().description.clone())
-            .unwrap_or_default(),
-        python: launcher.python().version.clone(),
-    });
+    printer.show(session.started_event());
     let mut agent = Agent::new(
         selected.provider,
         session,

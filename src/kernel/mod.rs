@@ -144,7 +144,6 @@ impl Kernel {
             stderr,
             process,
             description,
-            kernel_uid: _,
             host_pid,
         } = launched;
         let mut reader = FrameReader::new(stdout, max_frame);
