@@ -15,6 +15,7 @@ pub mod llm;
 pub mod pool;
 pub mod project;
 pub mod python;
+pub mod record;
 pub mod sandbox;
 pub mod session;
 pub mod tokens;

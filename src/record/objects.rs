@@ -1,0 +1,1 @@
+//! Content-addressed object store (being written).

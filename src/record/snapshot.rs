@@ -1,0 +1,1 @@
+//! Workspace snapshots (being written).
