@@ -49,10 +49,14 @@ where
     }
 }
 
+/// Serves any call no named handler takes (given the name and the arguments).
+pub type FallbackHandler = Arc<dyn Fn(&str, Value) -> CallFuture + Send + Sync>;
+
 /// The handlers a session offers, by name.
 #[derive(Clone, Default)]
 pub struct HostCalls {
     handlers: BTreeMap<String, Arc<dyn HostCallHandler>>,
+    fallback: Option<FallbackHandler>,
 }
 
 impl HostCalls {
@@ -84,11 +88,21 @@ impl HostCalls {
         self.handlers.keys().map(String::as_str)
     }
 
+    /// Host calls answered by one handler whatever their name (replay serves recorded
+    /// results this way).
+    pub fn with_fallback(fallback: FallbackHandler) -> Self {
+        Self {
+            handlers: BTreeMap::new(),
+            fallback: Some(fallback),
+        }
+    }
+
     /// Starts the call; an unknown name fails with kind `unknown` listing what exists.
     pub fn dispatch(&self, name: &str, args: Value) -> CallFuture {
-        match self.handlers.get(name) {
-            Some(handler) => handler.call(args),
-            None => {
+        match (self.handlers.get(name), &self.fallback) {
+            (Some(handler), _) => handler.call(args),
+            (None, Some(fallback)) => fallback(name, args),
+            (None, None) => {
                 let known: Vec<&str> = self.names().collect();
                 let message = format!(
                     "no host call named {name:?}; available: {}",

@@ -17,6 +17,7 @@ pub mod project;
 pub mod python;
 pub mod record;
 pub mod sandbox;
+pub mod secrets;
 pub mod session;
 pub mod tokens;
 pub mod tools;

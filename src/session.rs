@@ -171,6 +171,11 @@ impl Session {
         &self.name
     }
 
+    /// The code run quietly in each of this session's kernels, if any.
+    pub fn startup_code(&self) -> Option<&str> {
+        self.startup_code.as_deref()
+    }
+
     pub fn workspace(&self) -> &Path {
         &self.workspace
     }
@@ -195,6 +200,18 @@ impl Session {
 
     pub fn calls_mut(&mut self) -> &mut HostCalls {
         &mut self.calls
+    }
+
+    /// Puts `calls` in place of the session's host calls and returns the old ones.
+    pub fn replace_calls(&mut self, calls: HostCalls) -> HostCalls {
+        std::mem::replace(&mut self.calls, calls)
+    }
+
+    /// Stops the kernel; the next cell starts a fresh one (and says so).
+    pub async fn restart_kernel(&mut self) {
+        if let Some(k) = self.kernel.take() {
+            k.shutdown().await;
+        }
     }
 
     /// Default options for a cell of this session (a fresh cancel token each time).

@@ -195,6 +195,27 @@ impl Agent {
         &self.session
     }
 
+    pub fn session_mut(&mut self) -> &mut Session {
+        &mut self.session
+    }
+
+    /// Continues after earlier steps (restored from the record): their tasks, code and
+    /// results become the prompt's history, and the next step gets the id `next_step`.
+    pub fn continue_after(
+        &mut self,
+        earlier: Vec<(String, Option<String>, String)>,
+        next_step: u64,
+    ) {
+        let keep = earlier.len().saturating_sub(self.settings.history_steps);
+        self.history = earlier.into_iter().skip(keep).collect();
+        self.step = next_step.saturating_sub(1);
+    }
+
+    /// Makes the next step's id `id` (ids come from the session record).
+    pub fn set_next_step(&mut self, id: u64) {
+        self.step = id.saturating_sub(1);
+    }
+
     pub fn provider(&self) -> &Arc<dyn Provider> {
         &self.provider
     }

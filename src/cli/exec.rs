@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{CliError, current_project};
 use crate::project::new_session_name;
+use crate::record::log::StepKind;
 use crate::sandbox::IsolationRequest;
 use crate::session::{Launcher, Session};
 
@@ -29,9 +30,102 @@ pub struct ExecArgs {
     /// MCP servers to offer as `tools.<server>` (default: .mcp.json, then ~/.config/mcpr/mcp.json)
     #[arg(long, value_name = "FILE")]
     mcp_config: Option<std::path::PathBuf>,
+    /// Append to this session, continuing with the state of its last step (created when new)
+    #[arg(long, value_name = "NAME")]
+    session: Option<String>,
     /// Cells to run in order: Python code, `-` for stdin, or `@path.py`
     #[arg(required = true, value_name = "CELL")]
     cells: Vec<String>,
+}
+
+/// `mcpr resume`: continue a recorded session in this process.
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// The session to continue
+    session: String,
+    /// Cells to run (as for `mcpr exec`); without any, cells are read from stdin: on a
+    /// terminal one at a time, each ended by an empty line
+    #[arg(value_name = "CELL")]
+    cells: Vec<String>,
+    #[arg(long, value_enum)]
+    isolation: Option<IsolationRequest>,
+    #[arg(long, value_name = "SECONDS")]
+    timeout: Option<f64>,
+    #[arg(long)]
+    json: bool,
+    #[arg(long)]
+    keep_going: bool,
+    #[arg(long, value_name = "FILE")]
+    mcp_config: Option<std::path::PathBuf>,
+}
+
+pub async fn resume(args: ResumeArgs) -> Result<ExitCode, CliError> {
+    let project = current_project()?;
+    let dir = super::record::replay_dir(&project)?;
+    if !dir.exists(&args.session) {
+        return Err(CliError::usage(format!(
+            "no recorded session named {:?} (see `mcpr replay list`)",
+            args.session
+        )));
+    }
+    let interactive = args.cells.is_empty();
+    let exec = ExecArgs {
+        isolation: args.isolation,
+        timeout: args.timeout,
+        json: args.json,
+        keep_going: args.keep_going,
+        mcp_config: args.mcp_config,
+        session: Some(args.session),
+        cells: args.cells,
+    };
+    execute(exec, interactive).await
+}
+
+/// The cells to run: given up front, or read one by one as the user types them.
+enum Cells {
+    Given(std::vec::IntoIter<String>),
+    Typed { terminal: bool, done: bool },
+}
+
+impl Cells {
+    fn remaining(&self) -> usize {
+        match self {
+            Cells::Given(rest) => rest.len(),
+            Cells::Typed { .. } => 0,
+        }
+    }
+
+    fn next(&mut self) -> Option<String> {
+        match self {
+            Cells::Given(rest) => rest.next(),
+            Cells::Typed { terminal, done } => {
+                if *done {
+                    return None;
+                }
+                if !*terminal {
+                    *done = true;
+                    let mut code = String::new();
+                    std::io::stdin().read_to_string(&mut code).ok()?;
+                    return (!code.trim().is_empty()).then_some(code);
+                }
+                let mut code = String::new();
+                loop {
+                    eprint!("{}", if code.is_empty() { ">>> " } else { "... " });
+                    let mut line = String::new();
+                    match std::io::stdin().read_line(&mut line) {
+                        Ok(0) | Err(_) => {
+                            *done = true;
+                            break;
+                        }
+                        Ok(_) if line.trim().is_empty() && !code.is_empty() => break,
+                        Ok(_) if line.trim().is_empty() => continue,
+                        Ok(_) => code.push_str(&line),
+                    }
+                }
+                (!code.trim().is_empty()).then_some(code)
+            }
+        }
+    }
 }
 
 fn read_cells(specs: &[String]) -> Result<Vec<String>, CliError> {
@@ -60,13 +154,28 @@ fn read_cells(specs: &[String]) -> Result<Vec<String>, CliError> {
 }
 
 pub async fn run(args: ExecArgs) -> Result<ExitCode, CliError> {
-    let cells = read_cells(&args.cells)?;
+    execute(args, false).await
+}
+
+async fn execute(args: ExecArgs, interactive: bool) -> Result<ExitCode, CliError> {
+    let mut cells = if interactive {
+        use std::io::IsTerminal;
+        Cells::Typed {
+            terminal: std::io::stdin().is_terminal(),
+            done: false,
+        }
+    } else {
+        Cells::Given(read_cells(&args.cells)?.into_iter())
+    };
     let project = current_project()?;
     let config = super::kernel_config(&project, args.timeout)?;
     let mcp = super::mcp_config(args.mcp_config.as_deref(), &project)?;
+    let secrets = crate::secrets::Secrets::with_env(mcp.secret_values().iter().cloned());
     let launcher = Launcher::from_config(&config, args.isolation).map_err(CliError::failed)?;
-    let name = new_session_name();
-    let workspace = project.session_workspace(&name).map_err(CliError::failed)?;
+    let name = args.session.clone().unwrap_or_else(new_session_name);
+    let workspace = project
+        .session_workspace(&name)
+        .map_err(|e| CliError::usage(e.to_string()))?;
     let (calls, hub) = super::session_tools(&project, mcp, &workspace).await?;
     let mut session = Session::start(launcher.clone(), calls, name.clone(), workspace.clone())
         .await
@@ -88,6 +197,13 @@ pub async fn run(args: ExecArgs) -> Result<ExitCode, CliError> {
         workspace_shown: workspace.display().to_string(),
     };
     printer.show(session.started_event());
+    let (mut recorder, _) =
+        super::record::continue_session(&project, &mut session, secrets, &printer).await?;
+    if recorder.head() > 0 {
+        // An old snapshot may hold an older tools package; write the current one.
+        hub.prepare_workspace().await.map_err(CliError::failed)?;
+    }
+    let mut record_warned = false;
 
     // Ctrl-C interrupts the running cell; a second one within the grace period kills it.
     let current: Arc<Mutex<CancellationToken>> = Arc::new(Mutex::new(CancellationToken::new()));
@@ -103,22 +219,28 @@ pub async fn run(args: ExecArgs) -> Result<ExitCode, CliError> {
     };
 
     let mut failed = false;
-    let total = cells.len();
-    for (index, code) in cells.iter().enumerate() {
+    while let Some(code) = cells.next() {
         let mut opts = session.cell_options();
         if let Ok(mut slot) = current.lock() {
             *slot = opts.cancel.clone();
         }
         opts.grace = opts.grace.max(Duration::from_millis(100));
+        recorder.begin_step(StepKind::Cell, None, session.startup_code());
         let status = session
-            .run_cell_with(code, &opts, &mut |e| printer.show(e))
+            .run_cell_with(&code, &opts, &mut |e| {
+                recorder.event(&e);
+                printer.show(e)
+            })
             .await;
+        if let Err(e) = recorder.end_step(status.is_success(), Vec::new(), Vec::new()) {
+            super::record::note_record_error(&printer, &mut record_warned, e);
+        }
         if !status.is_success() {
             failed = true;
-            if !args.keep_going && index + 1 < total {
+            let rest = cells.remaining();
+            if !args.keep_going && !interactive && rest > 0 {
                 printer.note(&format!(
-                    "skipped {} remaining cell(s) after a failure (use --keep-going to run them)",
-                    total - index - 1
+                    "skipped {rest} remaining cell(s) after a failure (use --keep-going to run them)"
                 ));
                 break;
             }

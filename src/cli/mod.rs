@@ -9,6 +9,8 @@ mod doctor;
 mod exec;
 mod init;
 mod printer;
+mod record;
+mod replay;
 mod run;
 mod tools;
 
@@ -37,8 +39,14 @@ enum Command {
     Doctor(doctor::DoctorArgs),
     /// Do a task in plain words: a model writes code, mcpr runs it, errors feed back
     Run(run::RunArgs),
-    /// Run Python cells in one fresh sandboxed session, printing output live
+    /// Run Python cells in a sandboxed session, printing output live
     Exec(exec::ExecArgs),
+    /// Browse, rewind, compare, export and import recorded sessions
+    Replay(replay::ReplayArgs),
+    /// Branch a new session off a recorded one at a step (the parent is untouched)
+    Fork(replay::ForkArgs),
+    /// Continue a recorded session in this process: its state is rebuilt from the record
+    Resume(exec::ResumeArgs),
     /// List, search, describe and call the tools of the configured MCP servers
     Tools(tools::ToolsArgs),
     /// Serve the demo MCP tools (calculator, weather, notes, text) over stdio
@@ -90,6 +98,9 @@ pub fn main() -> ExitCode {
             Command::Doctor(args) => doctor::run(args).await,
             Command::Exec(args) => exec::run(args).await,
             Command::Run(args) => run::run(args).await,
+            Command::Replay(args) => replay::run(args).await,
+            Command::Fork(args) => replay::fork(args),
+            Command::Resume(args) => exec::resume(args).await,
             Command::Bench(cmd) => bench::run(cmd).await,
             Command::DemoServer(args) => demo_server::run(args).await,
             Command::Tools(args) => tools::run(args).await,

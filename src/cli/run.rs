@@ -7,8 +7,11 @@ use std::process::ExitCode;
 use super::{CliError, current_project, mcp_config};
 use crate::agent::ask::{AskLimits, AskState};
 use crate::agent::{Agent, ContextInput};
+use crate::event::Event;
 use crate::llm::select::{LlmChoice, select};
 use crate::project::new_session_name;
+use crate::record::log::StepKind;
+use crate::record::replay::HistoryStep;
 use crate::sandbox::IsolationRequest;
 use crate::session::{Launcher, Session};
 
@@ -28,7 +31,7 @@ pub struct RunArgs {
     /// A large input the code can read as CONTEXT_DATA (never pasted into the prompt)
     #[arg(long, value_name = "FILE")]
     context: Option<PathBuf>,
-    /// Session name (its workspace folder under workspace/)
+    /// Continue this session (created when new): its state is rebuilt from the record
     #[arg(long, value_name = "NAME")]
     session: Option<String>,
     /// Tries per task: the first and its fixes
@@ -71,6 +74,7 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         settings.max_attempts = n;
     }
     let mcp = mcp_config(args.mcp_config.as_deref(), &project)?;
+    let secrets = crate::secrets::Secrets::with_env(mcp.secret_values().iter().cloned());
     let choice = LlmChoice {
         provider: args.llm.clone(),
         base_url: args.base_url.clone(),
@@ -130,11 +134,46 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     )
     .await
     .map_err(CliError::failed)?;
-    let summary = agent.run_step(&args.task, &mut |e| printer.show(e)).await;
+    let (mut recorder, earlier) =
+        super::record::continue_session(&project, agent.session_mut(), secrets, &printer).await?;
+    agent.continue_after(
+        earlier.iter().filter_map(agent_history).collect(),
+        recorder.next_step(),
+    );
+    let step = recorder.begin_step(
+        StepKind::Task,
+        Some(args.task.clone()),
+        agent.session().startup_code(),
+    );
+    agent.set_next_step(step);
+    let summary = agent
+        .run_step(&args.task, &mut |e| {
+            recorder.event(&e);
+            printer.show(e)
+        })
+        .await;
+    if let Err(e) = recorder.end_step(summary.success, Vec::new(), Vec::new()) {
+        super::record::note_record_error(&printer, &mut false, e);
+    }
     agent.close().await;
     Ok(if summary.success {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// What the agent remembers of a recorded task step: the task, its last code, the result.
+fn agent_history(h: &HistoryStep) -> Option<(String, Option<String>, String)> {
+    let task = h.step.begin.task.clone()?;
+    let code = h.step.events.iter().rev().find_map(|e| match e {
+        Event::CodeGenerated { code, .. } => Some(code.clone()),
+        _ => None,
+    });
+    let summary = h.step.events.iter().rev().find_map(|e| match e {
+        Event::StepFinished(s) => Some(s.clone()),
+        _ => None,
+    })?;
+    let code = if summary.answer.is_some() { None } else { code };
+    Some((task, code, summary.answer.unwrap_or(summary.output)))
 }

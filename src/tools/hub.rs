@@ -57,6 +57,8 @@ pub struct ToolHub {
     workspace: PathBuf,
     pub large_result_bytes: usize,
     saved: AtomicU64,
+    /// Configured secret values: removed from results before they reach the sandbox.
+    secrets: crate::secrets::Secrets,
 }
 
 impl ToolHub {
@@ -85,7 +87,9 @@ impl ToolHub {
                 (s.module.clone(), Arc::new(client))
             })
             .collect();
+        let secrets = crate::secrets::Secrets::new(config.secret_values().iter().cloned());
         Arc::new(ToolHub {
+            secrets,
             config,
             clients,
             catalogs: tokio::sync::Mutex::new(BTreeMap::new()),
@@ -234,7 +238,12 @@ impl ToolHub {
         };
         let tool = info.name.clone();
         let tool = tool.as_str();
-        let (result, notice) = client.call(tool, args).await.map_err(server_error)?;
+        let (result, notice) = client
+            .call(tool, args)
+            .await
+            .map_err(|e| self.redact_error(server_error(e)))?;
+        // A server may echo its own credentials; they must not reach the sandbox.
+        let result = self.secrets.redact_value(result);
         // A catalog read from the cache is checked against the live server once.
         let stale = self
             .fresh
@@ -246,6 +255,10 @@ impl ToolHub {
         }
         let value = self.convert(server, tool, result)?;
         Ok((value, notice))
+    }
+
+    fn redact_error(&self, e: HostCallError) -> HostCallError {
+        HostCallError::new(e.kind, self.secrets.redact(&e.message))
     }
 
     fn convert(&self, server: &str, tool: &str, result: Value) -> Result<Value, HostCallError> {

@@ -1,0 +1,632 @@
+//! The session log: one append-only JSON Lines file per session, the record's source of
+//! truth.
+//!
+//! Lines, each a JSON object with a `type`:
+//! - `session` (first line): format version, id, name, creation time, the fork point when
+//!   the session was forked, and the snapshot of the workspace before its first step;
+//! - `step`: a step begins (its id, its parent step, the task or cell);
+//! - `event`: one [`Event`] of that step, as the front ends saw it;
+//! - `end`: the step finished (status, durations, skills, the workspace snapshot);
+//! - `head`: the session was rewound; the next step continues from this step.
+//!
+//! Step ids grow by one per step and are never reused. A step with no `end` line was
+//! interrupted (mcpr was killed mid-step): it is shown but never replayed. The file is
+//! fsynced at step boundaries. A torn last line (a crash mid-write) is reported and
+//! skipped; a writer first ends it with a newline so nothing after it is lost.
+//!
+//! Strings longer than [`INLINE_STRING_MAX`] are stored once in the object store and
+//! appear in the line as `{"$object": "<sha256>", "bytes": N}`; readers resolve them.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::io::{BufRead, Read, Write};
+use std::path::{Path, PathBuf};
+
+use super::objects::ObjectStore;
+use crate::event::{CellStatus, Event};
+pub use crate::secrets::Secrets;
+
+pub const FORMAT_VERSION: u32 = 1;
+/// Strings longer than this go to the object store.
+pub const INLINE_STRING_MAX: usize = 16 * 1024;
+
+/// Where a fork branched off: the parent session and the step its prefix ends with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForkPoint {
+    pub session: String,
+    pub step: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Line {
+    Session(SessionHeader),
+    Step(StepBegin),
+    Event { step: u64, event: Value },
+    End(StepEnd),
+    Head { step: u64, time: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionHeader {
+    pub format: u32,
+    pub id: String,
+    pub name: String,
+    pub created: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fork: Option<ForkPoint>,
+    /// Snapshot of the workspace before the first own step.
+    pub base: String,
+    pub mcpr: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepKind {
+    /// One cell of code given by the user (`mcpr exec`).
+    Cell,
+    /// A task in plain words done by the agent (`mcpr run`).
+    Task,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepBegin {
+    pub step: u64,
+    /// The step this one continues from; 0 for the first step of a session's tree.
+    pub parent: u64,
+    pub kind: StepKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
+    /// The code the session ran quietly in each kernel (e.g. to install `ask_llm`);
+    /// replay installs the same before re-running the step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub startup: Option<String>,
+    pub started: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepEnd {
+    pub step: u64,
+    pub success: bool,
+    pub duration_ms: f64,
+    /// Manifest of the workspace at the end of the step.
+    pub snapshot: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skills_used: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skills_created: Vec<String>,
+}
+
+/// One step as read back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub begin: StepBegin,
+    pub events: Vec<Event>,
+    /// None when the step was interrupted.
+    pub end: Option<StepEnd>,
+}
+
+/// One cell of a step, as recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedCell {
+    pub code: String,
+    pub status: Option<CellStatus>,
+    pub duration_ms: f64,
+    /// The kernel was replaced just before this cell: earlier Python state was gone.
+    pub fresh_kernel: bool,
+    pub calls: Vec<(String, Value, crate::event::CallOutcome)>,
+    /// Output and value text, in order.
+    pub output: String,
+}
+
+impl Step {
+    pub fn id(&self) -> u64 {
+        self.begin.step
+    }
+
+    pub fn complete(&self) -> bool {
+        self.end.is_some()
+    }
+
+    /// The cells the step ran, in order, with their host calls.
+    pub fn cells(&self) -> Vec<RecordedCell> {
+        let mut cells: Vec<RecordedCell> = Vec::new();
+        let mut fresh = false;
+        let mut current: Option<u64> = None;
+        for event in &self.events {
+            match event {
+                Event::KernelRestarted { .. } => fresh = true,
+                Event::CellStarted { cell, code } => {
+                    current = Some(*cell);
+                    cells.push(RecordedCell {
+                        code: code.clone(),
+                        status: None,
+                        duration_ms: 0.0,
+                        fresh_kernel: std::mem::take(&mut fresh),
+                        calls: Vec::new(),
+                        output: String::new(),
+                    });
+                }
+                _ => {}
+            }
+            let (Some(cell), Some(last)) = (current, cells.last_mut()) else {
+                continue;
+            };
+            if event.cell() != Some(cell) {
+                continue;
+            }
+            match event {
+                Event::HostCall {
+                    name,
+                    args,
+                    outcome,
+                    ..
+                } => last
+                    .calls
+                    .push((name.clone(), args.clone(), outcome.clone())),
+                Event::Output { text, .. } => last.output.push_str(text),
+                Event::Value { repr, .. } => {
+                    last.output.push_str(repr);
+                    last.output.push('\n');
+                }
+                Event::Error { ename, message, .. } => {
+                    last.output.push_str(&format!("{ename}: {message}\n"));
+                }
+                Event::CellFinished {
+                    status,
+                    duration_ms,
+                    ..
+                } => {
+                    last.status = Some(*status);
+                    last.duration_ms = *duration_ms;
+                }
+                _ => {}
+            }
+        }
+        cells
+    }
+
+    /// The task in words, or the (first) cell's code.
+    pub fn title(&self) -> String {
+        match &self.begin.task {
+            Some(t) => t.clone(),
+            None => self
+                .events
+                .iter()
+                .find_map(|e| match e {
+                    Event::CellStarted { code, .. } => Some(code.clone()),
+                    _ => None,
+                })
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// A problem found while reading a log; reading goes on past it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogWarning {
+    pub line: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for LogWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+/// A session log as read from its file.
+#[derive(Debug, Clone)]
+pub struct SessionLog {
+    pub path: PathBuf,
+    pub header: SessionHeader,
+    /// Own steps, in file order.
+    pub steps: Vec<Step>,
+    /// The step the next one continues from (0: none yet; for a fork: its fork step).
+    pub head: u64,
+    pub warnings: Vec<LogWarning>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("could not read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a session log: its first line must be a `session` line ({message})")]
+    NoHeader { path: PathBuf, message: String },
+    #[error("{path} uses record format {found}; this mcpr reads format {FORMAT_VERSION}")]
+    Format { path: PathBuf, found: u32 },
+}
+
+/// How much of each event to bring back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// Everything, with stored strings fetched from the object store.
+    Full,
+    /// Steps and their code only: events other than cell starts are dropped (what the
+    /// index needs).
+    Outline,
+}
+
+impl SessionLog {
+    pub fn read(path: &Path, store: &ObjectStore, detail: Detail) -> Result<SessionLog, LogError> {
+        let io = |source| LogError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut file = std::fs::File::open(path).map_err(io)?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).map_err(io)?;
+        Self::parse(path, &bytes, store, detail)
+    }
+
+    fn parse(
+        path: &Path,
+        bytes: &[u8],
+        store: &ObjectStore,
+        detail: Detail,
+    ) -> Result<SessionLog, LogError> {
+        let mut warnings = Vec::new();
+        let mut header = None;
+        let mut steps: Vec<Step> = Vec::new();
+        let mut head = None;
+        let torn = !bytes.is_empty() && !bytes.ends_with(b"\n");
+        let total = bytes.split(|b| *b == b'\n').count();
+        for (index, raw) in bytes.split(|b| *b == b'\n').enumerate() {
+            let number = index + 1;
+            if raw.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let last = number == total;
+            let value: Value = match serde_json::from_slice(raw) {
+                Ok(v) => v,
+                Err(e) => {
+                    warnings.push(LogWarning {
+                        line: number,
+                        message: if last && torn {
+                            format!(
+                                "incomplete last line ({} bytes) skipped: mcpr probably stopped while writing it",
+                                raw.len()
+                            )
+                        } else {
+                            format!("unreadable line skipped: {e}")
+                        },
+                    });
+                    continue;
+                }
+            };
+            let line: Line = match serde_json::from_value(value) {
+                Ok(l) => l,
+                Err(e) => {
+                    warnings.push(LogWarning {
+                        line: number,
+                        message: format!("line of unknown shape skipped: {e}"),
+                    });
+                    continue;
+                }
+            };
+            match line {
+                Line::Session(h) => {
+                    if header.is_some() {
+                        warnings.push(LogWarning {
+                            line: number,
+                            message: "second `session` line ignored".into(),
+                        });
+                    } else {
+                        if h.format > FORMAT_VERSION {
+                            return Err(LogError::Format {
+                                path: path.to_path_buf(),
+                                found: h.format,
+                            });
+                        }
+                        header = Some(h);
+                    }
+                }
+                Line::Step(begin) => steps.push(Step {
+                    begin,
+                    events: Vec::new(),
+                    end: None,
+                }),
+                Line::Event { step, event } => {
+                    let Some(target) = steps.iter_mut().rev().find(|s| s.id() == step) else {
+                        warnings.push(LogWarning {
+                            line: number,
+                            message: format!("event of unknown step {step} skipped"),
+                        });
+                        continue;
+                    };
+                    let keep = match detail {
+                        Detail::Full => true,
+                        Detail::Outline => {
+                            event.get("type").and_then(Value::as_str) == Some("cell_started")
+                        }
+                    };
+                    if !keep {
+                        continue;
+                    }
+                    match resolve(event, store)
+                        .and_then(|v| serde_json::from_value::<Event>(v).map_err(|e| e.to_string()))
+                    {
+                        Ok(e) => target.events.push(e),
+                        Err(message) => warnings.push(LogWarning {
+                            line: number,
+                            message: format!("event skipped: {message}"),
+                        }),
+                    }
+                }
+                Line::End(end) => match steps.iter_mut().rev().find(|s| s.id() == end.step) {
+                    Some(s) => {
+                        head = Some(end.step);
+                        s.end = Some(end);
+                    }
+                    None => warnings.push(LogWarning {
+                        line: number,
+                        message: format!("end of unknown step {} skipped", end.step),
+                    }),
+                },
+                Line::Head { step, .. } => head = Some(step),
+            }
+        }
+        let header = header.ok_or_else(|| LogError::NoHeader {
+            path: path.to_path_buf(),
+            message: "none found".into(),
+        })?;
+        for s in steps.iter().filter(|s| !s.complete()) {
+            warnings.push(LogWarning {
+                line: 0,
+                message: format!(
+                    "step {} was interrupted (no end recorded); it is shown but never replayed",
+                    s.id()
+                ),
+            });
+        }
+        let head = head.unwrap_or_else(|| header.fork.as_ref().map_or(0, |f| f.step));
+        Ok(SessionLog {
+            path: path.to_path_buf(),
+            header,
+            steps,
+            head,
+            warnings,
+        })
+    }
+
+    pub fn step(&self, id: u64) -> Option<&Step> {
+        self.steps.iter().find(|s| s.id() == id)
+    }
+
+    /// The next free step id (forks number their own steps after their fork point).
+    pub fn next_step_id(&self) -> u64 {
+        let own = self.steps.iter().map(Step::id).max().unwrap_or(0);
+        own.max(self.header.fork.as_ref().map_or(0, |f| f.step)) + 1
+    }
+
+    /// Steps no other own step continues from: the ends of the branches.
+    pub fn leaves(&self) -> Vec<u64> {
+        let complete: Vec<&Step> = self.steps.iter().filter(|s| s.complete()).collect();
+        complete
+            .iter()
+            .filter(|s| !complete.iter().any(|c| c.begin.parent == s.id()))
+            .map(|s| s.id())
+            .collect()
+    }
+}
+
+/// Replaces `{"$object": hash, "bytes": n}` with the stored string.
+fn resolve(value: Value, store: &ObjectStore) -> Result<Value, String> {
+    match value {
+        Value::Object(map) => {
+            if map.len() == 2
+                && let (Some(Value::String(hash)), Some(_)) = (map.get("$object"), map.get("bytes"))
+            {
+                let bytes = store
+                    .get(hash)
+                    .map_err(|e| format!("stored string {hash}: {e}"))?;
+                return Ok(Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+            }
+            map.into_iter()
+                .map(|(k, v)| resolve(v, store).map(|v| (k, v)))
+                .collect::<Result<_, _>>()
+                .map(Value::Object)
+        }
+        Value::Array(items) => items
+            .into_iter()
+            .map(|v| resolve(v, store))
+            .collect::<Result<_, _>>()
+            .map(Value::Array),
+        other => Ok(other),
+    }
+}
+
+/// Replaces long strings with object references (after redaction).
+fn offload(value: Value, store: &ObjectStore, secrets: &Secrets) -> std::io::Result<Value> {
+    Ok(match value {
+        Value::String(s) if s.len() > INLINE_STRING_MAX => {
+            let s = secrets.redact(&s);
+            let hash = store.put(s.as_bytes())?;
+            serde_json::json!({"$object": hash, "bytes": s.len()})
+        }
+        Value::String(s) => Value::String(secrets.redact(&s)),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| offload(v, store, secrets).map(|v| (k, v)))
+                .collect::<std::io::Result<_>>()?,
+        ),
+        Value::Array(items) => Value::Array(
+            items
+                .into_iter()
+                .map(|v| offload(v, store, secrets))
+                .collect::<std::io::Result<_>>()?,
+        ),
+        other => other,
+    })
+}
+
+/// Appends lines to one session's log; holds an exclusive lock on it while open.
+pub struct LogWriter {
+    path: PathBuf,
+    file: std::fs::File,
+    store: ObjectStore,
+    secrets: Secrets,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("could not write the session record {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "session record {path} is in use by another mcpr process; wait for it to finish or use another --session name"
+    )]
+    Busy { path: PathBuf },
+}
+
+impl LogWriter {
+    /// Creates a new log with its `session` line; fails if the file exists.
+    pub fn create(
+        path: &Path,
+        header: &SessionHeader,
+        store: ObjectStore,
+        secrets: Secrets,
+    ) -> Result<LogWriter, WriteError> {
+        let io = |source| WriteError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .create_new(true)
+            .open(path)
+            .map_err(io)?;
+        let mut writer = LogWriter::locked(path, file, store, secrets)?;
+        writer.append(&Line::Session(header.clone()))?;
+        writer.sync()?;
+        if let Some(dir) = path.parent() {
+            // The new name must survive a crash too.
+            let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+        }
+        Ok(writer)
+    }
+
+    /// Opens an existing log for appending. A torn last line is ended with a newline first.
+    pub fn open(
+        path: &Path,
+        store: ObjectStore,
+        secrets: Secrets,
+    ) -> Result<LogWriter, WriteError> {
+        let io = |source| WriteError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .append(true)
+            .open(path)
+            .map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        let mut writer = LogWriter::locked(path, file, store, secrets)?;
+        if len > 0 {
+            use std::os::unix::fs::FileExt;
+            let mut last = [0u8; 1];
+            writer.file.read_exact_at(&mut last, len - 1).map_err(io)?;
+            if last[0] != b'\n' {
+                writer.file.write_all(b"\n").map_err(io)?;
+                writer.sync()?;
+            }
+        }
+        Ok(writer)
+    }
+
+    fn locked(
+        path: &Path,
+        file: std::fs::File,
+        store: ObjectStore,
+        secrets: Secrets,
+    ) -> Result<LogWriter, WriteError> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: flock on a descriptor we own and keep open; the lock ends when it closes.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc != 0 {
+            let err = std::io::Error::last_os_error();
+            return Err(if err.kind() == std::io::ErrorKind::WouldBlock {
+                WriteError::Busy {
+                    path: path.to_path_buf(),
+                }
+            } else {
+                WriteError::Io {
+                    path: path.to_path_buf(),
+                    source: err,
+                }
+            });
+        }
+        Ok(LogWriter {
+            path: path.to_path_buf(),
+            file,
+            store,
+            secrets,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn store(&self) -> &ObjectStore {
+        &self.store
+    }
+
+    /// Appends one line (secrets redacted, long strings offloaded); not yet synced.
+    pub fn append(&mut self, line: &Line) -> Result<(), WriteError> {
+        let io = |source| WriteError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        let value = serde_json::to_value(line).map_err(|e| io(std::io::Error::other(e)))?;
+        let value = offload(value, &self.store, &self.secrets).map_err(io)?;
+        let mut text = serde_json::to_string(&value).map_err(|e| io(std::io::Error::other(e)))?;
+        text.push('\n');
+        self.file.write_all(text.as_bytes()).map_err(io)
+    }
+
+    pub fn append_event(&mut self, step: u64, event: &Event) -> Result<(), WriteError> {
+        let event = serde_json::to_value(event).map_err(|e| WriteError::Io {
+            path: self.path.clone(),
+            source: std::io::Error::other(e),
+        })?;
+        self.append(&Line::Event { step, event })
+    }
+
+    /// Makes everything appended so far durable.
+    pub fn sync(&mut self) -> Result<(), WriteError> {
+        self.file.sync_data().map_err(|source| WriteError::Io {
+            path: self.path.clone(),
+            source,
+        })
+    }
+}
+
+/// A fresh session id: 16 hex digits from the time, the process and the name.
+pub fn new_session_id(name: &str) -> String {
+    let seed = format!(
+        "{name}\0{}\0{}",
+        jiff::Timestamp::now().as_nanosecond(),
+        std::process::id()
+    );
+    super::objects::sha256_hex(seed.as_bytes())[..16].to_string()
+}
+
+pub fn now() -> String {
+    jiff::Timestamp::now().to_string()
+}
+
+/// Reads the lines of a log without interpreting them (export copies them verbatim).
+pub fn raw_lines(path: &Path) -> std::io::Result<Vec<String>> {
+    let file = std::fs::File::open(path)?;
+    std::io::BufReader::new(file).lines().collect()
+}
