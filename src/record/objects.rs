@@ -1,1 +1,401 @@
-//! Content-addressed object store (being written).
+//! Content-addressed object store: the bytes a record refers to by SHA-256 (large payloads,
+//! workspace file contents, snapshot manifests), kept under `.replay/objects/`.
+//!
+//! An object appears under its hash only once it is complete and synced to disk, and is
+//! read-only from then on, so no reader ever sees half an object. The store never deletes
+//! or rewrites an object.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sha2::{Digest, Sha256};
+
+/// Objects never change once written; making them read-only guards against tools (or
+/// users) editing a file in place and silently breaking its hash.
+const OBJECT_MODE: u32 = 0o444;
+
+/// Read size for streaming files through the hasher.
+const CHUNK: usize = 64 * 1024;
+
+/// A folder of immutable objects, each stored at `<root>/<2 hex>/<62 hex>` of its SHA-256.
+#[derive(Debug, Clone)]
+pub struct ObjectStore {
+    root: PathBuf,
+}
+
+impl ObjectStore {
+    /// Opens (creating) the store rooted at `root`.
+    pub fn open(root: &Path) -> io::Result<ObjectStore> {
+        fs::create_dir_all(root).map_err(|e| context(e, "cannot create the object store", root))?;
+        Ok(ObjectStore {
+            root: root.to_path_buf(),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Stores bytes; returns the lowercase hex SHA-256. Storing existing content is a no-op.
+    pub fn put(&self, bytes: &[u8]) -> io::Result<String> {
+        let hash = sha256_hex(bytes);
+        let dest = self.path(&hash)?;
+        if dest.is_file() {
+            return Ok(hash);
+        }
+        let mut temp = TempFile::create_in(&self.root)?;
+        temp.file
+            .write_all(bytes)
+            .map_err(|e| context(e, "cannot write", &temp.path))?;
+        temp.install(&dest)?;
+        Ok(hash)
+    }
+
+    /// Stores a file's content without holding it in memory: the file is hashed while it is
+    /// copied to a temporary file in the store, which then moves into place. Returns the
+    /// hash and the number of bytes stored.
+    pub fn put_file(&self, path: &Path) -> io::Result<(String, u64)> {
+        let mut source = File::open(path).map_err(|e| context(e, "cannot read", path))?;
+        let mut temp = TempFile::create_in(&self.root)?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; CHUNK];
+        let mut size = 0u64;
+        loop {
+            let n = match source.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(context(e, "cannot read", path)),
+            };
+            hasher.update(&buf[..n]);
+            temp.file
+                .write_all(&buf[..n])
+                .map_err(|e| context(e, "cannot write", &temp.path))?;
+            size += n as u64;
+        }
+        let hash = hex(&hasher.finalize());
+        let dest = self.path(&hash)?;
+        if !dest.is_file() {
+            temp.install(&dest)?;
+        }
+        Ok((hash, size))
+    }
+
+    pub fn get(&self, hash: &str) -> io::Result<Vec<u8>> {
+        let path = self.path(hash)?;
+        fs::read(&path).map_err(|e| self.read_error(hash, &path, e))
+    }
+
+    pub fn contains(&self, hash: &str) -> bool {
+        self.path(hash).is_ok_and(|path| path.is_file())
+    }
+
+    /// Fails as `get` would if the object is absent, without reading it: lets a caller
+    /// check a whole set of objects before it starts changing anything.
+    pub(crate) fn require(&self, hash: &str) -> io::Result<()> {
+        let path = self.path(hash)?;
+        match fs::metadata(&path) {
+            Ok(meta) if meta.is_file() => Ok(()),
+            Ok(_) => Err(self.missing(hash)),
+            Err(e) => Err(self.read_error(hash, &path, e)),
+        }
+    }
+
+    /// Path of an object: root/<first 2 hex>/<remaining 62 hex>. Anything but 64 lowercase
+    /// hex digits is refused, so a hash read from a record can never name a path elsewhere.
+    pub fn path(&self, hash: &str) -> io::Result<PathBuf> {
+        if !is_hash(hash) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{hash:?} is not an object hash (64 lowercase hex digits)"),
+            ));
+        }
+        Ok(self.root.join(&hash[..2]).join(&hash[2..]))
+    }
+
+    /// Writes an object's content to `dest` (temp file beside dest + rename), creating
+    /// parents, so `dest` never holds a partial copy.
+    pub fn copy_to(&self, hash: &str, dest: &Path) -> io::Result<()> {
+        let path = self.path(hash)?;
+        let mut source = File::open(&path).map_err(|e| self.read_error(hash, &path, e))?;
+        let dir = match dest.parent() {
+            Some(dir) => dir,
+            None => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("cannot write object {hash} to {}", dest.display()),
+                ));
+            }
+        };
+        fs::create_dir_all(dir).map_err(|e| context(e, "cannot create", dir))?;
+        let mut temp = TempFile::create_in(dir)?;
+        io::copy(&mut source, &mut temp.file)
+            .map_err(|e| context(e, "cannot write", &temp.path))?;
+        temp.rename_to(dest)
+    }
+
+    /// All object hashes present, sorted (for export). Temporary files are not objects.
+    pub fn list(&self) -> io::Result<Vec<String>> {
+        let mut hashes = Vec::new();
+        for shard in read_dir(&self.root)? {
+            let shard = shard.map_err(|e| context(e, "cannot list", &self.root))?;
+            let Some(prefix) = shard.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            if prefix.len() != 2 || !shard.path().is_dir() {
+                continue;
+            }
+            for object in read_dir(&shard.path())? {
+                let object = object.map_err(|e| context(e, "cannot list", &shard.path()))?;
+                if let Some(rest) = object.file_name().to_str() {
+                    let hash = format!("{prefix}{rest}");
+                    if is_hash(&hash) {
+                        hashes.push(hash);
+                    }
+                }
+            }
+        }
+        hashes.sort();
+        Ok(hashes)
+    }
+
+    fn missing(&self, hash: &str) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            format!(
+                "object {hash} is missing: the record's object store at {} is incomplete \
+                 (copy the whole .replay folder, objects included)",
+                self.root.display()
+            ),
+        )
+    }
+
+    fn read_error(&self, hash: &str, path: &Path, e: io::Error) -> io::Error {
+        if e.kind() == io::ErrorKind::NotFound {
+            self.missing(hash)
+        } else {
+            context(e, &format!("cannot read object {hash} at"), path)
+        }
+    }
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+/// Hashes a file by streaming it; returns (hash, bytes read).
+pub fn sha256_file(path: &Path) -> io::Result<(String, u64)> {
+    let mut file = File::open(path).map_err(|e| context(e, "cannot read", path))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; CHUNK];
+    let mut size = 0u64;
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                hasher.update(&buf[..n]);
+                size += n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(context(e, "cannot read", path)),
+        }
+    }
+    Ok((hex(&hasher.finalize()), size))
+}
+
+/// A name no other writer in this or another process is using at the same time, for
+/// files that are renamed into place once complete.
+pub(crate) fn temp_name() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!(".mcpr-tmp-{}-{n}", std::process::id())
+}
+
+/// Adds what was being done, and to which path, to an I/O error a user may see.
+pub(crate) fn context(e: io::Error, what: &str, path: &Path) -> io::Error {
+    io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
+}
+
+/// A file written under a temporary name, removed on drop unless it was renamed into place.
+struct TempFile {
+    path: PathBuf,
+    file: File,
+    kept: bool,
+}
+
+impl TempFile {
+    fn create_in(dir: &Path) -> io::Result<TempFile> {
+        loop {
+            let path = dir.join(temp_name());
+            match OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(file) => {
+                    return Ok(TempFile {
+                        path,
+                        file,
+                        kept: false,
+                    });
+                }
+                // Left behind by an earlier process that had the same pid.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(context(e, "cannot create", &path)),
+            }
+        }
+    }
+
+    /// Makes the file an object: synced before the rename so that a crash can leave at
+    /// worst a stray temporary file, never a truncated object under its hash.
+    fn install(self, dest: &Path) -> io::Result<()> {
+        self.file
+            .sync_all()
+            .map_err(|e| context(e, "cannot sync", &self.path))?;
+        self.file
+            .set_permissions(fs::Permissions::from_mode(OBJECT_MODE))
+            .map_err(|e| context(e, "cannot make read-only", &self.path))?;
+        if let Some(shard) = dest.parent() {
+            fs::create_dir_all(shard).map_err(|e| context(e, "cannot create", shard))?;
+        }
+        self.rename_to(dest)
+    }
+
+    fn rename_to(mut self, dest: &Path) -> io::Result<()> {
+        fs::rename(&self.path, dest).map_err(|e| context(e, "cannot move a file to", dest))?;
+        self.kept = true;
+        Ok(())
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.kept {
+            // Best effort: a leftover temporary file is never mistaken for an object.
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+fn read_dir(dir: &Path) -> io::Result<fs::ReadDir> {
+    fs::read_dir(dir).map_err(|e| context(e, "cannot list", dir))
+}
+
+fn is_hash(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    fn store() -> (tempfile::TempDir, ObjectStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ObjectStore::open(&dir.path().join("objects")).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn put_then_get_round_trips_and_names_the_object_by_its_sha256() {
+        let (_dir, store) = store();
+        let hash = store.put(b"hello").unwrap();
+        assert_eq!(
+            hash,
+            "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+        );
+        assert_eq!(store.get(&hash).unwrap(), b"hello");
+        assert!(store.contains(&hash));
+        let path = store.path(&hash).unwrap();
+        assert_eq!(path, store.root().join("2c").join(&hash[2..]));
+        assert_eq!(fs::metadata(&path).unwrap().mode() & 0o7777, 0o444);
+    }
+
+    #[test]
+    fn putting_the_same_content_twice_keeps_one_object_and_no_temporary_files() {
+        let (_dir, store) = store();
+        let first = store.put(b"same").unwrap();
+        let second = store.put(b"same").unwrap();
+        assert_eq!(first, second);
+        assert_eq!(store.list().unwrap(), vec![first]);
+        let stray: Vec<_> = fs::read_dir(store.root())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|name| name.to_string_lossy().starts_with(".mcpr-tmp"))
+            .collect();
+        assert!(stray.is_empty(), "temporary files left: {stray:?}");
+    }
+
+    #[test]
+    fn put_file_of_a_large_file_matches_put_of_its_bytes() {
+        let (dir, store) = store();
+        let bytes: Vec<u8> = (0..5 * 1024 * 1024 + 17)
+            .map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        let path = dir.path().join("big.bin");
+        fs::write(&path, &bytes).unwrap();
+        let (hash, size) = store.put_file(&path).unwrap();
+        assert_eq!(size, bytes.len() as u64);
+        assert_eq!(hash, sha256_hex(&bytes));
+        assert_eq!(sha256_file(&path).unwrap(), (hash.clone(), size));
+        assert_eq!(store.put(&bytes).unwrap(), hash);
+        assert_eq!(store.get(&hash).unwrap(), bytes);
+        assert_eq!(store.list().unwrap(), vec![hash]);
+    }
+
+    #[test]
+    fn hashes_that_are_not_64_lowercase_hex_digits_are_refused() {
+        let (_dir, store) = store();
+        let upper = "2CF24DBA5FB0A30E26E83B2AC5B9E29E1B161E5C1FA7425E73043362938B9824";
+        for bad in ["", "abc", "../../etc/passwd", upper, &"g".repeat(64)] {
+            let err = store.path(bad).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{bad:?}");
+            assert!(!store.contains(bad));
+            assert_eq!(
+                store.get(bad).unwrap_err().kind(),
+                io::ErrorKind::InvalidInput
+            );
+        }
+    }
+
+    #[test]
+    fn a_missing_object_says_which_and_that_the_store_is_incomplete() {
+        let (dir, store) = store();
+        let hash = sha256_hex(b"never stored");
+        let err = store.get(&hash).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        let message = err.to_string();
+        assert!(message.contains(&hash), "{message}");
+        assert!(message.contains("object store"), "{message}");
+        assert!(message.contains("incomplete"), "{message}");
+        let err = store.copy_to(&hash, &dir.path().join("out")).unwrap_err();
+        assert!(err.to_string().contains(&hash));
+        assert_eq!(
+            store.require(&hash).unwrap_err().kind(),
+            io::ErrorKind::NotFound
+        );
+        assert!(!dir.path().join("out").exists());
+    }
+
+    #[test]
+    fn copy_to_creates_parents_and_replaces_an_existing_file() {
+        let (dir, store) = store();
+        let hash = store.put(b"content").unwrap();
+        let dest = dir.path().join("a/b/c.txt");
+        store.copy_to(&hash, &dest).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"content");
+        let other = store.put(b"other").unwrap();
+        store.copy_to(&other, &dest).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"other");
+        assert_eq!(fs::read_dir(dest.parent().unwrap()).unwrap().count(), 1);
+    }
+}

@@ -1,1 +1,890 @@
-//! Workspace snapshots (being written).
+//! Workspace snapshots: at each step boundary a session's workspace becomes a manifest
+//! (relative path → file content, directory or symlink) stored as an object, and any
+//! snapshot can be restored onto the workspace again.
+//!
+//! Snapshots never follow symlinks and write only to the object store; restores write
+//! only inside the workspace. `__pycache__` directories and special files (fifos,
+//! sockets, devices) are neither recorded nor removed.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{self, Metadata};
+use std::io;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use super::objects::{self, ObjectStore, context};
+
+/// Bytecode caches are rebuilt by Python at will; recording them would only add noise.
+const SKIPPED_DIR: &str = "__pycache__";
+
+/// Filesystems stamp mtimes from a coarse clock (milliseconds, whole seconds on some), so
+/// a file rewritten with the same length within one tick of being looked at would seem
+/// unchanged. A file modified this close to the start of a snapshot is hashed again next
+/// time instead of being trusted (git's "racily clean" entries).
+const RACY_WINDOW_NS: i64 = 2_000_000_000;
+
+/// What a workspace held at one moment. Keys are paths relative to the workspace,
+/// '/'-separated; a BTreeMap so that equal workspaces serialize to equal bytes and hash
+/// to the same object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Manifest {
+    pub entries: BTreeMap<String, Entry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Entry {
+    File { hash: String, size: u64, mode: u32 },
+    Dir { mode: u32 },
+    Symlink { target: String },
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SnapshotStats {
+    pub files: u64,
+    pub bytes: u64,
+    /// Files read and hashed because the stat cache could not vouch for them.
+    pub hashed_files: u64,
+    pub hashed_bytes: u64,
+}
+
+/// `removed` counts every path deleted, a directory's contents included. A file whose
+/// content was already right counts as `unchanged` even if its mode was corrected.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RestoreStats {
+    pub written: u64,
+    pub removed: u64,
+    pub unchanged: u64,
+}
+
+/// Takes and restores snapshots, remembering what it hashed so that unchanged files cost
+/// a `stat` and nothing more.
+#[derive(Default)]
+pub struct Snapshotter {
+    /// Per (workspace, store root): a cached hash is only worth reusing if the object it
+    /// names is in the store being written.
+    cache: HashMap<(PathBuf, PathBuf), HashMap<String, Cached>>,
+}
+
+struct Cached {
+    stat: Stat,
+    hash: String,
+}
+
+/// The parts of a file's metadata that change whenever its content may have. ctime is
+/// included because tools that preserve mtimes (`cp -p`, `rsync -t`) still move it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stat {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime_ns: i64,
+    ctime_ns: i64,
+}
+
+impl Stat {
+    fn of(meta: &Metadata) -> Stat {
+        let ns = |secs: i64, nsec: i64| secs.saturating_mul(1_000_000_000).saturating_add(nsec);
+        Stat {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            len: meta.len(),
+            mtime_ns: ns(meta.mtime(), meta.mtime_nsec()),
+            ctime_ns: ns(meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+
+    fn is_racy(&self, since_ns: i64) -> bool {
+        self.mtime_ns.saturating_add(RACY_WINDOW_NS) >= since_ns
+    }
+}
+
+impl Snapshotter {
+    pub fn new() -> Snapshotter {
+        Snapshotter::default()
+    }
+
+    /// Snapshots `workspace` into `store`; returns the manifest's object hash.
+    pub fn snapshot(
+        &mut self,
+        workspace: &Path,
+        store: &ObjectStore,
+    ) -> io::Result<(String, SnapshotStats)> {
+        let started_ns = now_ns();
+        let key = (workspace.to_path_buf(), store.root().to_path_buf());
+        let known = self.cache.remove(&key).unwrap_or_default();
+        let mut seen = HashMap::new();
+        let mut stats = SnapshotStats::default();
+        let manifest = scan(workspace, |path, abs, meta| {
+            let stat = Stat::of(meta);
+            let (hash, size) = match known.get(path) {
+                Some(cached) if cached.stat == stat => (cached.hash.clone(), stat.len),
+                _ => {
+                    let (hash, size) = store.put_file(abs)?;
+                    stats.hashed_files += 1;
+                    stats.hashed_bytes += size;
+                    (hash, size)
+                }
+            };
+            stats.files += 1;
+            stats.bytes += size;
+            // A length that moved while we read means the file changed under us.
+            if size == stat.len && !stat.is_racy(started_ns) {
+                let hash = hash.clone();
+                seen.insert(path.to_owned(), Cached { stat, hash });
+            }
+            Ok((hash, size))
+        });
+        let manifest = match manifest {
+            Ok(manifest) => manifest,
+            Err(e) => {
+                self.cache.insert(key, known);
+                return Err(e);
+            }
+        };
+        self.cache.insert(key, seen);
+        let hash = store.put(&serde_json::to_vec(&manifest)?)?;
+        Ok((hash, stats))
+    }
+
+    /// Makes `workspace` equal to the snapshot `manifest_hash`: removes what the manifest
+    /// lacks, creates dirs and symlinks, writes files whose content differs and restores
+    /// modes. Every path is checked and every object required before anything changes.
+    pub fn restore(
+        &mut self,
+        workspace: &Path,
+        store: &ObjectStore,
+        manifest_hash: &str,
+    ) -> io::Result<RestoreStats> {
+        let manifest = load_manifest(store, manifest_hash)?;
+        check_paths(&manifest, manifest_hash)?;
+        for entry in manifest.entries.values() {
+            if let Entry::File { hash, .. } = entry {
+                store.require(hash)?;
+            }
+        }
+        let started_ns = now_ns();
+        fs::create_dir_all(workspace).map_err(|e| context(e, "cannot create", workspace))?;
+        let root_mode = fs::metadata(workspace)
+            .map_err(|e| context(e, "cannot read", workspace))?
+            .permissions()
+            .mode();
+        make_owner_rwx(workspace, root_mode)?;
+        let key = (workspace.to_path_buf(), store.root().to_path_buf());
+        let mut cache = self.cache.remove(&key).unwrap_or_default();
+        let mut restore = Restore {
+            workspace,
+            store,
+            manifest: &manifest,
+            cache: &mut cache,
+            started_ns,
+            stats: RestoreStats::default(),
+        };
+        let result = restore.run();
+        let stats = restore.stats;
+        self.cache.insert(key, cache);
+        // Put back even after a failure: the workspace's own mode is not in the manifest.
+        let reset_root = if root_mode & 0o700 == 0o700 {
+            Ok(())
+        } else {
+            set_mode(workspace, root_mode & 0o7777)
+        };
+        result?;
+        reset_root?;
+        Ok(stats)
+    }
+}
+
+pub fn load_manifest(store: &ObjectStore, hash: &str) -> io::Result<Manifest> {
+    let bytes = store.get(hash)?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("object {hash} is not a snapshot manifest: {e}"),
+        )
+    })
+}
+
+/// The manifest of the workspace as it is now, hashing every file (no store writes): for
+/// tests and checks.
+pub fn current_manifest(workspace: &Path) -> io::Result<Manifest> {
+    scan(workspace, |_, abs, _| objects::sha256_file(abs))
+}
+
+/// One restore in progress.
+struct Restore<'a> {
+    workspace: &'a Path,
+    store: &'a ObjectStore,
+    manifest: &'a Manifest,
+    cache: &'a mut HashMap<String, Cached>,
+    started_ns: i64,
+    stats: RestoreStats,
+}
+
+impl Restore<'_> {
+    fn run(&mut self) -> io::Result<()> {
+        self.remove_unwanted()?;
+        let manifest = self.manifest;
+        for (path, entry) in &manifest.entries {
+            let abs = self.workspace.join(path);
+            let current = match fs::symlink_metadata(&abs) {
+                Ok(meta) => Some(meta),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+                Err(e) => return Err(context(e, "cannot read", &abs)),
+            };
+            match entry {
+                Entry::Dir { .. } => self.put_dir(&abs, current)?,
+                Entry::File { hash, size, mode } => {
+                    self.put_file(path, &abs, current, hash, *size, *mode)?;
+                }
+                Entry::Symlink { target } => self.put_symlink(&abs, current, target)?,
+            }
+        }
+        // Children before parents: a directory without owner write or search permission
+        // would otherwise stop the changes below it.
+        for (path, entry) in manifest.entries.iter().rev() {
+            if let Entry::Dir { mode } = entry {
+                set_mode(&self.workspace.join(path), *mode)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes whatever the manifest lacks or holds as another kind, and opens up the
+    /// directories that stay so that their contents can change.
+    fn remove_unwanted(&mut self) -> io::Result<()> {
+        let (manifest, cache) = (self.manifest, &mut *self.cache);
+        let removed = &mut self.stats.removed;
+        walk(self.workspace, |rel, abs, meta| {
+            let wanted = rel.to_str().and_then(|path| manifest.entries.get(path));
+            let kind = meta.file_type();
+            let keep = match wanted {
+                Some(Entry::Dir { .. }) => kind.is_dir(),
+                Some(Entry::File { .. }) => kind.is_file(),
+                Some(Entry::Symlink { .. }) => kind.is_symlink(),
+                None => false,
+            };
+            if !keep {
+                *removed += remove_tree(abs)?;
+                if let Some(path) = rel.to_str() {
+                    cache.remove(path);
+                }
+                return Ok(false);
+            }
+            if kind.is_dir() {
+                make_owner_rwx(abs, meta.permissions().mode())?;
+            }
+            Ok(true)
+        })
+    }
+
+    fn put_dir(&mut self, abs: &Path, current: Option<Metadata>) -> io::Result<()> {
+        if let Some(meta) = &current {
+            if meta.is_dir() {
+                self.stats.unchanged += 1;
+                return Ok(());
+            }
+            self.stats.removed += remove_tree(abs)?;
+        }
+        fs::create_dir(abs).map_err(|e| context(e, "cannot create", abs))?;
+        let mode = fs::symlink_metadata(abs)
+            .map_err(|e| context(e, "cannot read", abs))?
+            .permissions()
+            .mode();
+        make_owner_rwx(abs, mode)?;
+        self.stats.written += 1;
+        Ok(())
+    }
+
+    fn put_file(
+        &mut self,
+        path: &str,
+        abs: &Path,
+        current: Option<Metadata>,
+        hash: &str,
+        size: u64,
+        mode: u32,
+    ) -> io::Result<()> {
+        if let Some(meta) = &current {
+            if meta.is_file() && self.holds(path, abs, meta, hash, size)? {
+                if meta.permissions().mode() & 0o7777 != mode {
+                    set_mode(abs, mode)?;
+                }
+                self.stats.unchanged += 1;
+                return Ok(());
+            }
+            if meta.is_dir() {
+                self.stats.removed += remove_tree(abs)?;
+            }
+        }
+        self.cache.remove(path);
+        self.store.copy_to(hash, abs)?;
+        set_mode(abs, mode)?;
+        self.stats.written += 1;
+        Ok(())
+    }
+
+    /// Whether the file at `abs` already has the content `hash`, hashing it only when its
+    /// length matches and the stat cache cannot answer.
+    fn holds(
+        &mut self,
+        path: &str,
+        abs: &Path,
+        meta: &Metadata,
+        hash: &str,
+        size: u64,
+    ) -> io::Result<bool> {
+        if meta.len() != size {
+            return Ok(false);
+        }
+        let stat = Stat::of(meta);
+        if let Some(cached) = self.cache.get(path)
+            && cached.stat == stat
+        {
+            return Ok(cached.hash == hash);
+        }
+        let (actual, read) = objects::sha256_file(abs)?;
+        if read == stat.len && !stat.is_racy(self.started_ns) {
+            let cached = Cached {
+                stat,
+                hash: actual.clone(),
+            };
+            self.cache.insert(path.to_owned(), cached);
+        }
+        Ok(actual == hash)
+    }
+
+    fn put_symlink(
+        &mut self,
+        abs: &Path,
+        current: Option<Metadata>,
+        target: &str,
+    ) -> io::Result<()> {
+        if let Some(meta) = &current {
+            if meta.file_type().is_symlink()
+                && fs::read_link(abs).is_ok_and(|existing| existing == Path::new(target))
+            {
+                self.stats.unchanged += 1;
+                return Ok(());
+            }
+            if meta.is_dir() {
+                self.stats.removed += remove_tree(abs)?;
+            }
+        }
+        // Made under a temporary name and renamed, like files, so the path is never absent.
+        let dir = abs.parent().unwrap_or(self.workspace);
+        let temp = dir.join(objects::temp_name());
+        std::os::unix::fs::symlink(target, &temp)
+            .map_err(|e| context(e, "cannot create", &temp))?;
+        if let Err(e) = fs::rename(&temp, abs) {
+            let _ = fs::remove_file(&temp);
+            return Err(context(e, "cannot create symlink", abs));
+        }
+        self.stats.written += 1;
+        Ok(())
+    }
+}
+
+/// Refuses a manifest that could make a restore write outside the workspace: absolute
+/// paths, `..` (or `.`, or empty) components, and entries whose parent is not recorded as
+/// a directory (a symlink recorded as `a` must not carry a file `a/b` out of the tree).
+fn check_paths(manifest: &Manifest, hash: &str) -> io::Result<()> {
+    let refuse = |path: &str, why: &str| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "snapshot {hash} holds the unsafe path {path:?} ({why}); \
+                 the record is corrupt or was edited, so nothing was restored"
+            ),
+        )
+    };
+    for path in manifest.entries.keys() {
+        let relative = !path.is_empty()
+            && path
+                .split('/')
+                .all(|part| !matches!(part, "" | "." | "..") && !part.contains('\0'));
+        if !relative {
+            return Err(refuse(
+                path,
+                "paths must be relative to the workspace, without '..'",
+            ));
+        }
+        if let Some((parent, _)) = path.rsplit_once('/')
+            && !matches!(manifest.entries.get(parent), Some(Entry::Dir { .. }))
+        {
+            return Err(refuse(
+                path,
+                "its parent is not a directory of the snapshot",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Builds the manifest of `workspace`, asking `file` for each regular file's (hash, size).
+fn scan<F>(workspace: &Path, mut file: F) -> io::Result<Manifest>
+where
+    F: FnMut(&str, &Path, &Metadata) -> io::Result<(String, u64)>,
+{
+    let mut manifest = Manifest::default();
+    walk(workspace, |rel, abs, meta| {
+        let path = utf8(rel, rel)?;
+        let mode = meta.permissions().mode() & 0o7777;
+        let kind = meta.file_type();
+        let entry = if kind.is_symlink() {
+            let target = fs::read_link(abs).map_err(|e| context(e, "cannot read", abs))?;
+            let target = utf8(&target, rel)?.to_owned();
+            Entry::Symlink { target }
+        } else if kind.is_dir() {
+            Entry::Dir { mode }
+        } else {
+            let (hash, size) = file(path, abs, meta)?;
+            Entry::File { hash, size, mode }
+        };
+        manifest.entries.insert(path.to_owned(), entry);
+        Ok(true)
+    })?;
+    Ok(manifest)
+}
+
+/// Visits everything under `root` depth first, parents before children, without following
+/// symlinks, skipping `__pycache__` directories and special files. `visit` gets the path
+/// relative to `root`, the full path and its metadata, and says whether to descend into a
+/// directory; it runs before the directory is read, so it may still change its mode.
+fn walk<F>(root: &Path, mut visit: F) -> io::Result<()>
+where
+    F: FnMut(&Path, &Path, &Metadata) -> io::Result<bool>,
+{
+    walk_under(root, Path::new(""), &mut visit)
+}
+
+fn walk_under<F>(root: &Path, rel: &Path, visit: &mut F) -> io::Result<()>
+where
+    F: FnMut(&Path, &Path, &Metadata) -> io::Result<bool>,
+{
+    let dir = root.join(rel);
+    let mut names = Vec::new();
+    for entry in fs::read_dir(&dir).map_err(|e| context(e, "cannot list", &dir))? {
+        names.push(
+            entry
+                .map_err(|e| context(e, "cannot list", &dir))?
+                .file_name(),
+        );
+    }
+    names.sort();
+    for name in names {
+        let rel = rel.join(&name);
+        let abs = root.join(&rel);
+        let meta = match fs::symlink_metadata(&abs) {
+            Ok(meta) => meta,
+            // Deleted since the listing: it is simply not part of the workspace any more.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(context(e, "cannot read", &abs)),
+        };
+        let kind = meta.file_type();
+        let wanted = kind.is_file() || kind.is_symlink() || (kind.is_dir() && name != SKIPPED_DIR);
+        if wanted && visit(&rel, &abs, &meta)? && kind.is_dir() {
+            walk_under(root, &rel, visit)?;
+        }
+    }
+    Ok(())
+}
+
+/// Deletes a file, symlink or whole directory tree, opening up read-only directories on
+/// the way; returns how many paths were removed.
+fn remove_tree(path: &Path) -> io::Result<u64> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(context(e, "cannot read", path)),
+    };
+    if !meta.is_dir() {
+        fs::remove_file(path).map_err(|e| context(e, "cannot remove", path))?;
+        return Ok(1);
+    }
+    make_owner_rwx(path, meta.permissions().mode())?;
+    let mut removed = 0;
+    for entry in fs::read_dir(path).map_err(|e| context(e, "cannot list", path))? {
+        let entry = entry.map_err(|e| context(e, "cannot list", path))?;
+        removed += remove_tree(&entry.path())?;
+    }
+    fs::remove_dir(path).map_err(|e| context(e, "cannot remove", path))?;
+    Ok(removed + 1)
+}
+
+/// Lets the owner list, enter and change a directory for the length of a restore; its
+/// recorded mode is set again at the end.
+fn make_owner_rwx(dir: &Path, mode: u32) -> io::Result<()> {
+    if mode & 0o700 == 0o700 {
+        return Ok(());
+    }
+    set_mode(dir, (mode | 0o700) & 0o7777)
+}
+
+fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .map_err(|e| context(e, &format!("cannot set mode {mode:o} on"), path))
+}
+
+/// Manifest keys and symlink targets are JSON strings, so a name that is not UTF-8 cannot
+/// be recorded faithfully; refusing beats restoring a different name.
+fn utf8<'a>(path: &'a Path, entry: &Path) -> io::Result<&'a str> {
+    path.to_str().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "cannot snapshot {}: the name is not UTF-8; rename it",
+                entry.display()
+            ),
+        )
+    })
+}
+
+/// Nanoseconds since the epoch; a clock set before 1970 gives 0, which only makes every
+/// file count as racy (hashed again), never wrongly trusted.
+fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_nanos()).ok())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs::File;
+    use std::os::unix::fs::symlink;
+    use std::time::Duration;
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        workspace: PathBuf,
+        store: ObjectStore,
+    }
+
+    fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let workspace = dir.path().join("workspace");
+        fs::create_dir(&workspace).unwrap();
+        let store = ObjectStore::open(&dir.path().join("objects")).unwrap();
+        Fixture {
+            _dir: dir,
+            workspace,
+            store,
+        }
+    }
+
+    fn write(root: &Path, path: &str, content: &str) {
+        let path = root.join(path);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, content).unwrap();
+    }
+
+    fn chmod(root: &Path, path: &str, mode: u32) {
+        fs::set_permissions(root.join(path), fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    /// Moves every file's mtime an hour back, out of the racy window, as if the files had
+    /// been written long before the snapshot.
+    fn backdate(root: &Path) {
+        let past = SystemTime::now() - Duration::from_secs(3600);
+        walk(root, |_, abs, meta| {
+            if meta.is_file() {
+                File::open(abs)?.set_modified(past)?;
+            }
+            Ok(true)
+        })
+        .unwrap();
+    }
+
+    fn assert_matches(workspace: &Path, store: &ObjectStore, hash: &str) {
+        assert_eq!(
+            current_manifest(workspace).unwrap(),
+            load_manifest(store, hash).unwrap()
+        );
+    }
+
+    #[test]
+    fn restore_undoes_edits_additions_deletions_symlinks_and_mode_changes() {
+        let Fixture {
+            _dir,
+            workspace: ws,
+            store,
+        } = fixture();
+        write(&ws, "a.txt", "alpha");
+        write(&ws, "sub/b.txt", "beta");
+        write(&ws, "run.sh", "#!/bin/sh\n");
+        chmod(&ws, "run.sh", 0o755);
+        write(&ws, "frozen/f.txt", "fixed");
+        chmod(&ws, "frozen/f.txt", 0o444);
+        chmod(&ws, "frozen", 0o555);
+        symlink("a.txt", ws.join("old-link")).unwrap();
+        write(&ws, "__pycache__/a.cpython-312.pyc", "bytecode");
+        let mut snapshotter = Snapshotter::new();
+        let (first, stats) = snapshotter.snapshot(&ws, &store).unwrap();
+        assert_eq!(stats.files, 4);
+        let manifest = load_manifest(&store, &first).unwrap();
+        assert!(manifest.entries.keys().all(|k| !k.contains("__pycache__")));
+        assert_eq!(
+            manifest.entries["old-link"],
+            Entry::Symlink {
+                target: "a.txt".into()
+            }
+        );
+        assert_eq!(manifest.entries["frozen"], Entry::Dir { mode: 0o555 });
+        assert_matches(&ws, &store, &first);
+
+        write(&ws, "a.txt", "alpha, edited");
+        write(&ws, "c.txt", "new");
+        fs::remove_file(ws.join("sub/b.txt")).unwrap();
+        write(&ws, "new/deep/d.txt", "deep");
+        symlink("/etc/passwd", ws.join("new-link")).unwrap();
+        fs::remove_file(ws.join("old-link")).unwrap();
+        symlink("c.txt", ws.join("old-link")).unwrap();
+        chmod(&ws, "run.sh", 0o600);
+        chmod(&ws, "frozen", 0o755);
+        write(&ws, "frozen/g.txt", "sneaked in");
+        chmod(&ws, "frozen", 0o500);
+        let (second, _) = snapshotter.snapshot(&ws, &store).unwrap();
+        assert_ne!(first, second);
+
+        let stats = snapshotter.restore(&ws, &store, &first).unwrap();
+        assert_matches(&ws, &store, &first);
+        assert_eq!(fs::read_to_string(ws.join("a.txt")).unwrap(), "alpha");
+        assert!(!ws.join("new").exists());
+        assert!(fs::symlink_metadata(ws.join("new-link")).is_err());
+        assert_eq!(
+            fs::read_link(ws.join("old-link")).unwrap(),
+            Path::new("a.txt")
+        );
+        assert_eq!(
+            fs::metadata(ws.join("run.sh"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o7777,
+            0o755
+        );
+        assert!(ws.join("__pycache__/a.cpython-312.pyc").is_file());
+        // c.txt, new, new/deep, new/deep/d.txt, new-link, frozen/g.txt
+        assert_eq!(stats.removed, 6);
+        // a.txt, sub/b.txt, old-link
+        assert_eq!(stats.written, 3);
+
+        snapshotter.restore(&ws, &store, &second).unwrap();
+        assert_matches(&ws, &store, &second);
+        snapshotter.restore(&ws, &store, &first).unwrap();
+        assert_matches(&ws, &store, &first);
+
+        // A fresh process, with no stat cache, restores the same.
+        Snapshotter::new().restore(&ws, &store, &second).unwrap();
+        assert_matches(&ws, &store, &second);
+        // Lets the temporary folder be deleted when the tests do not run as root.
+        chmod(&ws, "frozen", 0o755);
+    }
+
+    #[test]
+    fn restoring_onto_an_equal_workspace_writes_nothing() {
+        let Fixture {
+            _dir,
+            workspace: ws,
+            store,
+        } = fixture();
+        write(&ws, "a.txt", "alpha");
+        write(&ws, "sub/b.txt", "beta");
+        symlink("a.txt", ws.join("link")).unwrap();
+        let (hash, _) = Snapshotter::new().snapshot(&ws, &store).unwrap();
+        let stats = Snapshotter::new().restore(&ws, &store, &hash).unwrap();
+        assert_eq!((stats.written, stats.removed, stats.unchanged), (0, 0, 4));
+    }
+
+    #[test]
+    fn restore_creates_a_missing_workspace() {
+        let Fixture {
+            _dir,
+            workspace: ws,
+            store,
+        } = fixture();
+        write(&ws, "sub/b.txt", "beta");
+        let (hash, _) = Snapshotter::new().snapshot(&ws, &store).unwrap();
+        let elsewhere = ws.with_file_name("fresh/workspace");
+        Snapshotter::new()
+            .restore(&elsewhere, &store, &hash)
+            .unwrap();
+        assert_matches(&elsewhere, &store, &hash);
+    }
+
+    #[test]
+    fn unchanged_files_are_not_hashed_again() {
+        let Fixture {
+            _dir,
+            workspace: ws,
+            store,
+        } = fixture();
+        for i in 0..5 {
+            write(&ws, &format!("dir/file-{i}.txt"), &format!("content {i}"));
+        }
+        backdate(&ws);
+        let mut snapshotter = Snapshotter::new();
+        let (first, stats) = snapshotter.snapshot(&ws, &store).unwrap();
+        assert_eq!((stats.files, stats.hashed_files), (5, 5));
+
+        let (again, stats) = snapshotter.snapshot(&ws, &store).unwrap();
+        assert_eq!(again, first);
+        assert_eq!(
+            (stats.files, stats.hashed_files, stats.hashed_bytes),
+            (5, 0, 0)
+        );
+        assert_eq!(stats.bytes, 5 * "content 0".len() as u64);
+
+        write(&ws, "dir/file-3.txt", "changed content");
+        let (changed, stats) = snapshotter.snapshot(&ws, &store).unwrap();
+        assert_ne!(changed, first);
+        assert_eq!(stats.hashed_files, 1);
+        assert_eq!(stats.hashed_bytes, "changed content".len() as u64);
+    }
+
+    /// On filesystems with coarse timestamps a same-length rewrite in the same clock tick
+    /// keeps every stat field, so a recently modified file must not be trusted from cache.
+    #[test]
+    fn files_modified_just_before_a_snapshot_are_hashed_again_next_time() {
+        let Fixture {
+            _dir,
+            workspace: ws,
+            store,
+        } = fixture();
+        let mut snapshotter = Snapshotter::new();
+        write(&ws, "x.txt", "aaaa");
+        let (first, _) = snapshotter.snapshot(&ws, &store).unwrap();
+        let (again, stats) = snapshotter.snapshot(&ws, &store).unwrap();
+        assert_eq!(again, first);
+        assert_eq!(stats.hashed_files, 1);
+
+        fs::write(ws.join("x.txt"), "bbbb").unwrap();
+        let (second, stats) = snapshotter.snapshot(&ws, &store).unwrap();
+        assert_ne!(first, second);
+        assert_eq!(stats.hashed_files, 1);
+        assert_matches(&ws, &store, &second);
+    }
+
+    #[test]
+    fn a_file_can_become_a_directory_and_back() {
+        let Fixture {
+            _dir,
+            workspace: ws,
+            store,
+        } = fixture();
+        let mut snapshotter = Snapshotter::new();
+        write(&ws, "a", "a file");
+        write(&ws, "b/inner/x.txt", "in a dir");
+        let (files_first, _) = snapshotter.snapshot(&ws, &store).unwrap();
+
+        fs::remove_file(ws.join("a")).unwrap();
+        write(&ws, "a/y.txt", "now a dir");
+        fs::remove_dir_all(ws.join("b")).unwrap();
+        write(&ws, "b", "now a file");
+        let (swapped, _) = snapshotter.snapshot(&ws, &store).unwrap();
+
+        snapshotter.restore(&ws, &store, &files_first).unwrap();
+        assert_matches(&ws, &store, &files_first);
+        assert!(ws.join("a").is_file() && ws.join("b").is_dir());
+        snapshotter.restore(&ws, &store, &swapped).unwrap();
+        assert_matches(&ws, &store, &swapped);
+        assert!(ws.join("a").is_dir() && ws.join("b").is_file());
+    }
+
+    #[test]
+    fn special_files_are_neither_recorded_nor_removed() {
+        let Fixture {
+            _dir,
+            workspace: ws,
+            store,
+        } = fixture();
+        write(&ws, "a.txt", "alpha");
+        nix::unistd::mkfifo(&ws.join("pipe"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let (hash, stats) = Snapshotter::new().snapshot(&ws, &store).unwrap();
+        assert_eq!(stats.files, 1);
+        assert!(
+            !load_manifest(&store, &hash)
+                .unwrap()
+                .entries
+                .contains_key("pipe")
+        );
+        Snapshotter::new().restore(&ws, &store, &hash).unwrap();
+        assert!(fs::symlink_metadata(ws.join("pipe")).is_ok());
+    }
+
+    #[test]
+    fn manifests_reaching_outside_the_workspace_are_refused() {
+        let Fixture {
+            _dir,
+            workspace: ws,
+            store,
+        } = fixture();
+        let content = store.put(b"evil").unwrap();
+        let file = Entry::File {
+            hash: content,
+            size: 4,
+            mode: 0o644,
+        };
+        let cases: [&[(&str, Entry)]; 4] = [
+            &[("../evil", file.clone())],
+            &[("/tmp/evil", file.clone())],
+            &[("ok/../../evil", file.clone())],
+            &[
+                (
+                    "link",
+                    Entry::Symlink {
+                        target: "..".into(),
+                    },
+                ),
+                ("link/evil", file.clone()),
+            ],
+        ];
+        for entries in cases {
+            let manifest = Manifest {
+                entries: entries
+                    .iter()
+                    .cloned()
+                    .map(|(k, e)| (k.to_owned(), e))
+                    .collect(),
+            };
+            let hash = store.put(&serde_json::to_vec(&manifest).unwrap()).unwrap();
+            let err = Snapshotter::new().restore(&ws, &store, &hash).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+            let bad_key = entries.last().unwrap().0;
+            assert!(err.to_string().contains(bad_key), "{err}");
+        }
+        assert!(!ws.parent().unwrap().join("evil").exists());
+        assert_eq!(fs::read_dir(&ws).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_restore_needing_a_missing_object_changes_nothing() {
+        let Fixture {
+            _dir,
+            workspace: ws,
+            store,
+        } = fixture();
+        let manifest = Manifest {
+            entries: BTreeMap::from([(
+                "a.txt".to_owned(),
+                Entry::File {
+                    hash: objects::sha256_hex(b"gone"),
+                    size: 4,
+                    mode: 0o644,
+                },
+            )]),
+        };
+        let hash = store.put(&serde_json::to_vec(&manifest).unwrap()).unwrap();
+        write(&ws, "keep.txt", "kept");
+        let err = Snapshotter::new().restore(&ws, &store, &hash).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        assert!(err.to_string().contains("incomplete"), "{err}");
+        assert!(ws.join("keep.txt").is_file());
+    }
+}
