@@ -202,7 +202,8 @@ pub fn import(dir: &ReplayDir, input: &mut dyn BufRead) -> Result<Imported, Reco
     for (session, text) in &logs {
         let path = dir.log_path(session);
         if let Ok(existing) = std::fs::read_to_string(&path) {
-            if existing == *text {
+            // The same log, or one that has grown since the export.
+            if existing.starts_with(text.as_str()) {
                 imported.unchanged.push(session.clone());
                 continue;
             }

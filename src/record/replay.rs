@@ -149,6 +149,40 @@ fn serve(cell: &RecordedCell) -> (HostCalls, Arc<Mutex<Served>>) {
     (calls, served)
 }
 
+/// Catalog look-ups (`tools.module`, `tools.search`…): read-only, and made or not
+/// depending on which tool modules the workspace already held. One recorded but not made
+/// again is no divergence.
+fn is_discovery(name: &str) -> bool {
+    name.starts_with("tools.") && name != "tools.call"
+}
+
+/// Puts the generated tool modules the step ended with (`tools/*.py`) in the workspace
+/// before it re-runs. They are derived from the servers' catalogs and may have been
+/// written between steps (the agent reads catalogs to build its prompt); with them in
+/// place, imports need no catalog call the record may not hold.
+fn overlay_tool_modules(
+    workspace: &std::path::Path,
+    store: &ObjectStore,
+    snapshot: &str,
+) -> std::io::Result<()> {
+    let manifest = super::snapshot::load_manifest(store, snapshot)?;
+    for (path, entry) in &manifest.entries {
+        let Some(name) = path.strip_prefix("tools/") else {
+            continue;
+        };
+        if name.contains('/') || !name.ends_with(".py") || name == "__init__.py" {
+            continue;
+        }
+        if let super::snapshot::Entry::File { hash, .. } = entry {
+            let dest = workspace.join(path);
+            if !dest.exists() {
+                store.copy_to(hash, &dest)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Re-executes `history` (oldest first) in `session`, whose kernel should be fresh.
 /// `base` is the snapshot the first step started from.
 pub async fn replay(
@@ -177,6 +211,12 @@ pub async fn replay(
                     step: h.step.id(),
                     source,
                 })?;
+            overlay_tool_modules(session.workspace(), store, &end.snapshot).map_err(|source| {
+                ReplayError::Restore {
+                    step: h.step.id(),
+                    source,
+                }
+            })?;
             if let Some(code) = &h.step.begin.startup
                 && session.startup_code() != Some(code.as_str())
                 && let Err(e) = session.set_startup_code(code.clone()).await
@@ -218,7 +258,9 @@ pub async fn replay(
                 if let Some(d) = &served.divergence {
                     return Err(diverged(d.clone()));
                 }
-                if let Some((name, args, _, _)) = served.recorded.iter().find(|c| !c.3) {
+                if let Some((name, args, _, _)) =
+                    served.recorded.iter().find(|c| !c.3 && !is_discovery(&c.0))
+                {
                     return Err(diverged(format!(
                         "the recorded call {name}({}) was not made again",
                         short(args)

@@ -1,7 +1,9 @@
 //! Helpers shared by the integration tests: real kernels, real processes.
 #![allow(dead_code)]
 
+use serde_json::Value;
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mcpr::event::{CellStatus, Event, Stream};
@@ -204,4 +206,66 @@ pub fn demo_calls_logged(db: &Path) -> i64 {
     let conn = rusqlite::Connection::open(db).unwrap();
     conn.query_row("SELECT count(*) FROM calls", [], |r| r.get(0))
         .unwrap()
+}
+
+/// The OpenAI-compatible HTTP server of tests/fixtures/openai_server.py, answering from a
+/// plan and logging every request.
+pub struct FakeOpenAi {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl FakeOpenAi {
+    pub fn start(dir: &Path, plan: Value) -> FakeOpenAi {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let plan_path = dir.join("plan.json");
+        std::fs::write(&plan_path, plan.to_string()).unwrap();
+        let log = dir.join("requests.jsonl");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/openai_server.py");
+        let child = Command::new("python3")
+            .arg(script)
+            .arg(port.to_string())
+            .arg(&plan_path)
+            .arg(&log)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        FakeOpenAi { child, port, log }
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}/v1", self.port)
+    }
+
+    /// Bodies of the chat-completion requests received, parsed.
+    pub fn requests(&self) -> Vec<(u64, Value)> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                let entry: Value = serde_json::from_str(l).unwrap();
+                let body =
+                    serde_json::from_str(entry["body"].as_str().unwrap()).unwrap_or(Value::Null);
+                (entry["bytes"].as_u64().unwrap(), body)
+            })
+            .collect()
+    }
+}
+
+impl Drop for FakeOpenAi {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -1,0 +1,535 @@
+//! The session record and time travel, end to end through the `mcpr` binary: real
+//! kernels, the real demo MCP server (counting its calls in its own database), and a real
+//! HTTP server speaking the OpenAI API (logging every request).
+
+mod common;
+
+use common::{FakeOpenAi, demo_calls_logged, demo_entry, mcpr_bin, venv_python};
+use mcpr::record::log::Detail;
+use mcpr::record::recorder::ReplayDir;
+use mcpr::record::snapshot::{current_manifest, load_manifest};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+fn mcpr(dir: &Path, args: &[&str]) -> Output {
+    Command::new(mcpr_bin())
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("OPENAI_BASE_URL")
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Runs mcpr and insists it succeeded.
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let o = mcpr(dir, args);
+    assert!(
+        o.status.success(),
+        "mcpr {args:?} failed ({:?})\nstdout: {}\nstderr: {}",
+        o.status,
+        stdout(&o),
+        stderr(&o)
+    );
+    stdout(&o)
+}
+
+fn exec(dir: &Path, session: &str, code: &str) -> String {
+    ok(dir, &["exec", "--session", session, code])
+}
+
+fn replay_dir(dir: &Path) -> ReplayDir {
+    ReplayDir::open(&dir.join(".replay")).unwrap()
+}
+
+/// The workspace of `session` is hash-equal to the snapshot its step `step` recorded.
+fn assert_workspace_is_step(dir: &Path, session: &str, step: u64) {
+    let rd = replay_dir(dir);
+    let log = rd.read(session, Detail::Full).unwrap();
+    let (history, _) = rd.history(&log, Some(step)).unwrap();
+    let snapshot = &history.last().unwrap().step.end.as_ref().unwrap().snapshot;
+    let want = load_manifest(rd.store(), snapshot).unwrap();
+    let have = current_manifest(&dir.join("workspace").join(session)).unwrap();
+    assert_eq!(have, want, "workspace differs from step {step}'s snapshot");
+}
+
+fn write_mcp(dir: &Path, servers: Value) {
+    std::fs::write(
+        dir.join(".mcp.json"),
+        json!({ "mcpServers": servers }).to_string(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_named_session_keeps_its_state_and_rewind_goes_back_to_a_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    exec(d, "s", "x = 1");
+    exec(d, "s", "x += 10\nopen('f.txt', 'w').write(str(x))");
+    assert_eq!(exec(d, "s", "print(x)"), "11\n");
+    assert_workspace_is_step(d, "s", 3);
+
+    let o = mcpr(d, &["replay", "rewind", "s", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("back at step 1"), "{}", stderr(&o));
+    assert_workspace_is_step(d, "s", 1);
+    assert_eq!(
+        exec(d, "s", "import os\nprint(x, os.path.exists('f.txt'))"),
+        "1 False\n"
+    );
+
+    // The later steps stay as a branch: step 4 continues from step 1.
+    let rd = replay_dir(d);
+    let log = rd.read("s", Detail::Full).unwrap();
+    assert_eq!(log.step(4).unwrap().begin.parent, 1);
+    let mut leaves = log.leaves();
+    leaves.sort();
+    assert_eq!(leaves, vec![3, 4]);
+    let list: Value = serde_json::from_str(&ok(d, &["replay", "list", "--json"])).unwrap();
+    assert_eq!(list[0]["name"], "s");
+    assert_eq!(list[0]["steps"], 4);
+    assert_eq!(list[0]["branches"], 2);
+
+    // `replay s 3` still shows the abandoned branch.
+    let shown: Value = serde_json::from_str(&ok(d, &["replay", "s", "3", "--json"])).unwrap();
+    let steps: Vec<u64> = shown
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(steps, vec![1, 2, 3]);
+    assert_eq!(shown[2]["cells"][0]["output"], "11\n");
+}
+
+#[test]
+fn rewind_serves_tool_calls_and_ask_llm_from_the_record_without_calling_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = d.join("notes.db");
+    write_mcp(d, json!({ "demo": demo_entry(&db) }));
+    let code = "```python\nfrom tools.demo import add_note, calculate\nnote = add_note(title='t1', body='first')\nsum_ = calculate(expression='2+3')\nanswer = ask_llm('Say hi')\nprint(note['id'], sum_['result'], answer)\n```";
+    let server = FakeOpenAi::start(
+        d,
+        json!([{ "content": code }, { "content": "hi there" }, { "content": "done" }]),
+    );
+    let run = mcpr(
+        d,
+        &[
+            "run",
+            "--session",
+            "a",
+            "--llm",
+            "openai",
+            "--base-url",
+            &server.base_url(),
+            "--model",
+            "test-model",
+            "store a note and add numbers",
+        ],
+    );
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert_eq!(stdout(&run), "1 5.0 hi there\n");
+    exec(
+        d,
+        "a",
+        "from tools.demo import add_note\nsecond = add_note(title='t2', body=answer)\nprint(second['id'])",
+    );
+    let tool_calls = demo_calls_logged(&db);
+    let llm_calls = server.requests().len();
+    assert_eq!((tool_calls, llm_calls), (3, 2));
+
+    // The record holds the exchange, the code and the calls.
+    let shown: Value = serde_json::from_str(&ok(d, &["replay", "a", "--json"])).unwrap();
+    assert_eq!(shown[0]["task"], "store a note and add numbers");
+    assert_eq!(shown[0]["llm_calls"], 2);
+    let calls = shown[0]["cells"][0]["calls"].as_array().unwrap();
+    let names: Vec<&str> = calls.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"ask_llm"), "{names:?}");
+    assert_eq!(names.iter().filter(|n| **n == "tools.call").count(), 2);
+
+    // Rewinding to step 1 and continuing re-creates Python state with no calls made.
+    ok(d, &["replay", "rewind", "a", "1"]);
+    let out = exec(d, "a", "print(answer, note['title'], 'second' in dir())");
+    assert_eq!(out, "hi there t1 False\n");
+    assert_eq!(
+        demo_calls_logged(&db),
+        tool_calls,
+        "a tool was called again"
+    );
+    assert_eq!(
+        server.requests().len(),
+        llm_calls,
+        "the model was asked again"
+    );
+    assert_workspace_is_step(d, "a", 3);
+}
+
+#[test]
+fn a_call_the_record_does_not_hold_is_reported_as_a_divergence() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = d.join("notes.db");
+    write_mcp(d, json!({ "demo": demo_entry(&db) }));
+    exec(d, "d", "x = 5");
+    exec(
+        d,
+        "d",
+        "import random\nfrom tools.demo import calculate\nr = calculate(expression=f'{random.random()} * 2')",
+    );
+    let calls = demo_calls_logged(&db);
+    let o = mcpr(d, &["replay", "rewind", "d", "2"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("diverged at step 2"), "{err}");
+    assert!(err.contains("tools.call"), "{err}");
+    assert!(err.contains("where the record has"), "{err}");
+    assert_eq!(demo_calls_logged(&db), calls);
+    // Step 1 is still reachable.
+    ok(d, &["replay", "rewind", "d", "1"]);
+    assert_eq!(exec(d, "d", "print(x)"), "5\n");
+}
+
+#[test]
+fn a_fork_shares_its_prefix_and_goes_its_own_way() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    exec(d, "p", "x = 1\nopen('a.txt', 'w').write('one')");
+    exec(d, "p", "x = 2\nopen('a.txt', 'w').write('two')");
+    let parent_log = d.join(".replay/p.jsonl");
+    let before = std::fs::read(&parent_log).unwrap();
+
+    assert_eq!(ok(d, &["fork", "p", "1", "--name", "q"]), "q\n");
+    assert_eq!(
+        std::fs::read_to_string(d.join("workspace/q/a.txt")).unwrap(),
+        "one"
+    );
+    assert_eq!(exec(d, "q", "print(x)\nx = 100"), "1\n");
+    assert_eq!(exec(d, "q", "print(x)"), "100\n");
+    assert_eq!(
+        std::fs::read(&parent_log).unwrap(),
+        before,
+        "parent changed"
+    );
+    assert_eq!(exec(d, "p", "print(x)"), "2\n");
+
+    let shown: Value = serde_json::from_str(&ok(d, &["replay", "q", "--json"])).unwrap();
+    let steps: Vec<(String, u64)> = shown
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["session"].as_str().unwrap().to_string(),
+                s["step"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        vec![("p".into(), 1), ("q".into(), 2), ("q".into(), 3)]
+    );
+
+    let o = mcpr(d, &["replay", "diff", "p@2", "q@2"]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "different branches compare unequal"
+    );
+    let text = stdout(&o);
+    assert!(text.contains("p@1  shared"), "{text}");
+    assert!(text.contains("- x = 2"), "{text}");
+    assert!(text.contains("+ print(x)"), "{text}");
+    let same = mcpr(d, &["replay", "diff", "p@1", "q@1"]);
+    assert_eq!(same.status.code(), Some(0), "{}", stdout(&same));
+}
+
+#[test]
+fn killing_mcpr_mid_step_keeps_every_completed_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut child = Command::new(mcpr_bin())
+        .args([
+            "exec",
+            "--session",
+            "k",
+            "x = 41",
+            "import time\nprint('started', flush=True)\ntime.sleep(60)",
+        ])
+        .current_dir(d)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line, "started\n");
+    child.kill().unwrap(); // SIGKILL: no chance to clean up
+    child.wait().unwrap();
+
+    let o = mcpr(d, &["replay", "k", "2", "--json"]);
+    assert_eq!(o.status.code(), Some(2), "step 2 never finished");
+    assert!(stderr(&o).contains("interrupted"), "{}", stderr(&o));
+    let shown: Value = serde_json::from_str(&ok(d, &["replay", "k", "--json"])).unwrap();
+    assert_eq!(shown.as_array().unwrap().len(), 1);
+    assert_eq!(exec(d, "k", "print(x + 1)"), "42\n");
+}
+
+#[test]
+fn a_torn_last_line_is_reported_and_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    exec(d, "t", "x = 7");
+    let log = d.join(".replay/t.jsonl");
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    std::io::Write::write_all(&mut f, br#"{"type":"step","step":2,"par"#).unwrap();
+    drop(f);
+
+    let o = mcpr(d, &["replay", "t"]);
+    assert!(o.status.success());
+    assert!(
+        stderr(&o).contains("incomplete last line"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stdout(&o).contains("x = 7"));
+    assert_eq!(exec(d, "t", "print(x)"), "7\n");
+    assert_eq!(exec(d, "t", "print(x * 2)"), "14\n");
+    let rd = replay_dir(d);
+    let read = rd.read("t", Detail::Full).unwrap();
+    assert_eq!(read.steps.iter().filter(|s| s.complete()).count(), 3);
+    assert_eq!(read.warnings.len(), 1, "{:?}", read.warnings);
+}
+
+#[test]
+fn the_index_is_rebuilt_when_corrupt_and_follows_the_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    exec(d, "one", "alpha_value = 1");
+    exec(d, "two", "beta_value = 2");
+    let names = |d: &Path| -> Vec<(String, u64)> {
+        let v: Value = serde_json::from_str(&ok(d, &["replay", "list", "--json"])).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["name"].as_str().unwrap().into(),
+                    r["steps"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(names(d), vec![("one".into(), 1), ("two".into(), 1)]);
+
+    std::fs::write(d.join(".replay/index.sqlite"), b"this is not a database").unwrap();
+    let o = mcpr(d, &["replay", "list"]);
+    assert!(o.status.success());
+    assert!(
+        stderr(&o).contains("rebuilt the record index"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(names(d), vec![("one".into(), 1), ("two".into(), 1)]);
+
+    exec(d, "two", "gamma_value = 3");
+    assert_eq!(names(d), vec![("one".into(), 1), ("two".into(), 2)]);
+    std::fs::remove_file(d.join(".replay/one.jsonl")).unwrap();
+    assert_eq!(names(d), vec![("two".into(), 2)]);
+
+    let hits = ok(d, &["replay", "search", "gamma_value"]);
+    assert_eq!(hits, "two@2  gamma_value = 3\n");
+}
+
+#[test]
+fn secrets_never_reach_the_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/http_mcp_server.py");
+    let mut server = Command::new(venv_python())
+        .arg(&script)
+        .arg(port.to_string())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    write_mcp(
+        d,
+        json!({"web": {"url": format!("http://127.0.0.1:{port}/mcp"),
+                       "headers": {"Authorization": "Bearer ${WEB_TOKEN}"}}}),
+    );
+    let secret = "tok-7f3a9c2e-never-record-me";
+    let o = Command::new(mcpr_bin())
+        .args([
+            "exec",
+            "--session",
+            "sec",
+            "from tools.web import whoami\nwho = whoami()\nprint(who)\n_ = open('who.txt', 'w').write(str(who))",
+        ])
+        .current_dir(d)
+        .env("WEB_TOKEN", secret)
+        .env("SOME_API_KEY", "sk-another-secret-value")
+        .output()
+        .unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "{'result': '[redacted]'}\n");
+    for entry in walk(&d.join(".replay")) {
+        let bytes = std::fs::read(&entry).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            !text.contains(secret),
+            "{} holds the secret",
+            entry.display()
+        );
+        assert!(
+            !text.contains("sk-another-secret-value"),
+            "{}",
+            entry.display()
+        );
+    }
+    assert!(
+        std::fs::read_to_string(d.join(".replay/sec.jsonl"))
+            .unwrap()
+            .contains("[redacted]")
+    );
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn export_and_import_carry_a_forked_session_with_its_objects() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    exec(
+        d,
+        "base",
+        "x = 3\nopen('data.txt', 'w').write('payload ' * 5000)",
+    );
+    ok(d, &["fork", "base", "1", "--name", "branch"]);
+    exec(d, "branch", "y = x * 2");
+    let bundle = d.join("branch.bundle");
+    ok(
+        d,
+        &["replay", "export", "branch", "-o", bundle.to_str().unwrap()],
+    );
+
+    let other = tempfile::tempdir().unwrap();
+    let o = other.path();
+    let out = mcpr(o, &["replay", "import", bundle.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("imported session branch"));
+    assert_eq!(
+        exec(o, "branch", "print(x, y, len(open('data.txt').read()))"),
+        "3 6 40000\n"
+    );
+    // Importing again changes nothing (the local log has grown since); a damaged
+    // bundle is refused.
+    let again = mcpr(o, &["replay", "import", bundle.to_str().unwrap()]);
+    assert!(
+        stderr(&again).contains("0 log(s) written, 2 already present"),
+        "{}",
+        stderr(&again)
+    );
+    let text = std::fs::read_to_string(&bundle).unwrap();
+    let damaged = other.path().join("damaged.bundle");
+    let pos = text.rfind("\"data\":\"").unwrap() + 8;
+    let mut bytes = text.into_bytes();
+    bytes[pos] = if bytes[pos] == b'A' { b'B' } else { b'A' };
+    std::fs::write(&damaged, bytes).unwrap();
+    let fresh = tempfile::tempdir().unwrap();
+    let bad = mcpr(
+        fresh.path(),
+        &["replay", "import", damaged.to_str().unwrap()],
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        stderr(&bad).contains("does not match its hash"),
+        "{}",
+        stderr(&bad)
+    );
+}
+
+#[test]
+fn resume_continues_a_session_with_cells_from_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    exec(d, "r", "total = 40");
+    let mut child = Command::new(mcpr_bin())
+        .args(["resume", "r"])
+        .current_dir(d)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"total += 2\nprint(total)\n")
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "42\n");
+    assert_eq!(exec(d, "r", "print(total)"), "42\n");
+    let bad = mcpr(d, &["resume", "nope"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("no recorded session named \"nope\""));
+}
+
+#[test]
+fn missing_sessions_and_steps_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    exec(d, "s", "x = 1");
+    let o = mcpr(d, &["replay", "rewind", "s", "9"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("session s has no step 9"),
+        "{}",
+        stderr(&o)
+    );
+    let o = mcpr(d, &["replay", "show", "ghost"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("no session named \"ghost\""),
+        "{}",
+        stderr(&o)
+    );
+    let o = mcpr(d, &["fork", "s", "1", "--name", "s"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("exists already"), "{}", stderr(&o));
+}
