@@ -20,6 +20,8 @@ pub enum BenchCommand {
     Kernel(KernelBenchArgs),
     /// Tool-call overhead through the kernel, and prompt size against function calling
     Tools(ToolsBenchArgs),
+    /// Session record: append cost per step, index over a long session, rewind time
+    Record(super::bench_record::RecordBenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -50,16 +52,17 @@ pub async fn run(cmd: BenchCommand) -> Result<ExitCode, CliError> {
     match cmd {
         BenchCommand::Kernel(args) => kernel(args).await,
         BenchCommand::Tools(args) => tools(args).await,
+        BenchCommand::Record(args) => super::bench_record::run(args).await,
     }
 }
 
-struct Stats {
-    median: f64,
-    p99: f64,
-    n: usize,
+pub(super) struct Stats {
+    pub median: f64,
+    pub p99: f64,
+    pub n: usize,
 }
 
-fn stats(mut samples: Vec<f64>) -> Stats {
+pub(super) fn stats(mut samples: Vec<f64>) -> Stats {
     samples.sort_by(f64::total_cmp);
     let n = samples.len();
     let at = |q: f64| samples[((n as f64 - 1.0) * q).round() as usize];
@@ -70,14 +73,14 @@ fn stats(mut samples: Vec<f64>) -> Stats {
     }
 }
 
-fn row(name: &str, unit: &str, s: &Stats, target: &str) {
+pub(super) fn row(name: &str, unit: &str, s: &Stats, target: &str) {
     println!(
         "| {name} | {:.3} {unit} | {:.3} {unit} | {} | {target} |",
         s.median, s.p99, s.n
     );
 }
 
-fn fail(e: impl std::fmt::Display) -> CliError {
+pub(super) fn fail(e: impl std::fmt::Display) -> CliError {
     CliError::failed(format!("benchmark failed: {e}"))
 }
 

@@ -4,6 +4,7 @@
 //! types (sessions, events, project). Exit codes: 0 success, 1 failure, 2 usage error.
 
 mod bench;
+mod bench_record;
 mod demo_server;
 mod doctor;
 mod exec;

@@ -254,10 +254,19 @@ impl TempFile {
         self.file
             .set_permissions(fs::Permissions::from_mode(OBJECT_MODE))
             .map_err(|e| context(e, "cannot make read-only", &self.path))?;
-        if let Some(shard) = dest.parent() {
+        let shard = dest.parent().map(Path::to_path_buf);
+        if let Some(shard) = &shard {
             fs::create_dir_all(shard).map_err(|e| context(e, "cannot create", shard))?;
         }
-        self.rename_to(dest)
+        self.rename_to(dest)?;
+        // The log refers to objects by hash once a step ends: the name must be durable
+        // too, not only the content.
+        if let Some(shard) = &shard {
+            fs::File::open(shard)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| context(e, "cannot sync", shard))?;
+        }
+        Ok(())
     }
 
     fn rename_to(mut self, dest: &Path) -> io::Result<()> {
