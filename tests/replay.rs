@@ -175,6 +175,79 @@ fn rewind_serves_tool_calls_and_ask_llm_from_the_record_without_calling_them() {
         "the model was asked again"
     );
     assert_workspace_is_step(d, "a", 3);
+
+    // A later task continues the agent's conversation: the model sees the earlier task.
+    std::fs::create_dir_all(d.join("later")).unwrap();
+    let later = FakeOpenAi::start(
+        &d.join("later"),
+        json!([{ "content": "Nothing left to do." }]),
+    );
+    let run = mcpr(
+        d,
+        &[
+            "run",
+            "--session",
+            "a",
+            "--llm",
+            "openai",
+            "--base-url",
+            &later.base_url(),
+            "--model",
+            "test-model",
+            "anything else?",
+        ],
+    );
+    assert!(run.status.success(), "{}", stderr(&run));
+    let requests = later.requests();
+    assert_eq!(requests.len(), 1);
+    let prompt = requests[0].1["messages"].to_string();
+    assert!(prompt.contains("store a note and add numbers"), "{prompt}");
+    let log = replay_dir(d).read("a", Detail::Full).unwrap();
+    assert_eq!(log.step(4).unwrap().begin.parent, 3);
+    assert_eq!(demo_calls_logged(&db), tool_calls);
+}
+
+#[test]
+fn files_changed_by_hand_between_steps_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    exec(d, "h", "open('made.txt', 'w').write('by code')\nx = 1");
+    let ws = d.join("workspace/h");
+    std::fs::write(ws.join("mine.txt"), "added by hand").unwrap();
+    std::fs::write(ws.join("made.txt"), "edited by hand").unwrap();
+    let o = mcpr(
+        d,
+        &[
+            "exec",
+            "--session",
+            "h",
+            "print(x, open('mine.txt').read(), open('made.txt').read())",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "1 added by hand edited by hand\n");
+    assert!(stderr(&o).contains("kept 2 file(s)"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_session_in_use_is_refused_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    exec(d, "busy", "x = 1");
+    let rd = replay_dir(d);
+    let _held = mcpr::record::log::LogWriter::open(
+        &rd.log_path("busy"),
+        rd.store().clone(),
+        mcpr::record::log::Secrets::default(),
+    )
+    .unwrap();
+    let o = mcpr(d, &["exec", "--session", "busy", "print(x)"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("in use by another mcpr process"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]

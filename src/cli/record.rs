@@ -33,6 +33,11 @@ pub async fn continue_session(
         return Ok((recorder, Vec::new()));
     }
     let (history, base) = dir.history(&log, None).map_err(CliError::failed)?;
+    // What the workspace holds now, so that files changed since the last step survive.
+    let (before, _) = recorder
+        .snapshots_mut()
+        .snapshot(session.workspace(), dir.store())
+        .map_err(|e| CliError::failed(format!("could not read the workspace: {e}")))?;
     let report = replay(
         session,
         &history,
@@ -43,6 +48,23 @@ pub async fn continue_session(
     )
     .await
     .map_err(|e| replay_failed(&name, e))?;
+    let head = history
+        .last()
+        .and_then(|h| h.step.end.as_ref())
+        .map(|e| e.snapshot.clone())
+        .unwrap_or(base);
+    let kept = keep_changes(dir.store(), &before, &head, session.workspace()).map_err(|e| {
+        CliError::failed(format!(
+            "could not put back the files changed in the workspace since the last step: {e}"
+        ))
+    })?;
+    if !kept.is_empty() {
+        printer.note(&format!(
+            "kept {} file(s) changed in the workspace since the last step: {}",
+            kept.len(),
+            kept.join(", ")
+        ));
+    }
     printer.note(&format!(
         "session {name}: restored the state after step {} by re-running {} cell(s) from the record in {:.0} ms ({} recorded call(s) served; no tool or model was called)",
         log.head, report.cells, report.replay_ms, report.calls_served
@@ -73,4 +95,52 @@ pub fn note_record_error(printer: &Printer, warned: &mut bool, e: impl std::fmt:
             "warning: the session record could not be written: {e}"
         ));
     }
+}
+
+/// Writes back the files of snapshot `before` that differ from `head` (added or changed
+/// by hand since the step ended); files deleted since are not deleted again. The
+/// generated `tools/` package is left to the tool hub.
+fn keep_changes(
+    store: &crate::record::objects::ObjectStore,
+    before: &str,
+    head: &str,
+    workspace: &std::path::Path,
+) -> std::io::Result<Vec<String>> {
+    use crate::record::snapshot::{Entry, load_manifest};
+    use std::os::unix::fs::PermissionsExt;
+    if before == head {
+        return Ok(Vec::new());
+    }
+    let (before, head) = (load_manifest(store, before)?, load_manifest(store, head)?);
+    let mut kept = Vec::new();
+    for (path, entry) in &before.entries {
+        if path.starts_with("tools/") || head.entries.get(path) == Some(entry) {
+            continue;
+        }
+        let dest = workspace.join(path);
+        match entry {
+            Entry::Dir { .. } => std::fs::create_dir_all(&dest)?,
+            Entry::File { hash, mode, .. } => {
+                if dest.is_dir() {
+                    std::fs::remove_dir_all(&dest)?;
+                }
+                store.copy_to(hash, &dest)?;
+                std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(*mode))?;
+                kept.push(path.clone());
+            }
+            Entry::Symlink { target } => {
+                if dest.is_dir() && !dest.is_symlink() {
+                    std::fs::remove_dir_all(&dest)?;
+                } else if dest.symlink_metadata().is_ok() {
+                    std::fs::remove_file(&dest)?;
+                }
+                if let Some(parent) = dest.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                std::os::unix::fs::symlink(target, &dest)?;
+                kept.push(path.clone());
+            }
+        }
+    }
+    Ok(kept)
 }
