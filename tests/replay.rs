@@ -4,14 +4,15 @@
 
 mod common;
 
-use common::{FakeOpenAi, demo_calls_logged, demo_entry, mcpr_bin, venv_python};
+use common::{
+    FakeOpenAi, demo_calls_logged, demo_entry, free_port, mcpr_bin, venv_python, wait_for_port,
+};
 use mcpr::record::log::Detail;
 use mcpr::record::recorder::ReplayDir;
 use mcpr::record::snapshot::{current_manifest, load_manifest};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::Duration;
 
 fn mcpr(dir: &Path, args: &[&str]) -> Output {
     Command::new(mcpr_bin())
@@ -432,11 +433,7 @@ fn the_index_is_rebuilt_when_corrupt_and_follows_the_logs() {
 fn secrets_never_reach_the_record() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/http_mcp_server.py");
     let mut server = Command::new(venv_python())
         .arg(&script)
@@ -444,12 +441,7 @@ fn secrets_never_reach_the_record() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_port(port);
     write_mcp(
         d,
         json!({"web": {"url": format!("http://127.0.0.1:{port}/mcp"),

@@ -13,8 +13,9 @@ use crate::record::log::StepKind;
 use crate::sandbox::IsolationRequest;
 use crate::session::{Launcher, Session};
 
+/// How cells run: shared by `exec` and `resume`.
 #[derive(Debug, Args)]
-pub struct ExecArgs {
+pub struct RunOptions {
     /// Isolation level (default from mcpr.toml, else auto = strongest available)
     #[arg(long, value_enum)]
     isolation: Option<IsolationRequest>,
@@ -30,6 +31,12 @@ pub struct ExecArgs {
     /// MCP servers to offer as `tools.<server>` (default: .mcp.json, then ~/.config/mcpr/mcp.json)
     #[arg(long, value_name = "FILE")]
     mcp_config: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    #[command(flatten)]
+    options: RunOptions,
     /// Append to this session, continuing with the state of its last step (created when new)
     #[arg(long, value_name = "NAME")]
     session: Option<String>,
@@ -47,16 +54,8 @@ pub struct ResumeArgs {
     /// terminal one at a time, each ended by an empty line
     #[arg(value_name = "CELL")]
     cells: Vec<String>,
-    #[arg(long, value_enum)]
-    isolation: Option<IsolationRequest>,
-    #[arg(long, value_name = "SECONDS")]
-    timeout: Option<f64>,
-    #[arg(long)]
-    json: bool,
-    #[arg(long)]
-    keep_going: bool,
-    #[arg(long, value_name = "FILE")]
-    mcp_config: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    options: RunOptions,
 }
 
 pub async fn resume(args: ResumeArgs) -> Result<ExitCode, CliError> {
@@ -70,11 +69,7 @@ pub async fn resume(args: ResumeArgs) -> Result<ExitCode, CliError> {
     }
     let interactive = args.cells.is_empty();
     let exec = ExecArgs {
-        isolation: args.isolation,
-        timeout: args.timeout,
-        json: args.json,
-        keep_going: args.keep_going,
-        mcp_config: args.mcp_config,
+        options: args.options,
         session: Some(args.session),
         cells: args.cells,
     };
@@ -168,10 +163,11 @@ async fn execute(args: ExecArgs, interactive: bool) -> Result<ExitCode, CliError
         Cells::Given(read_cells(&args.cells)?.into_iter())
     };
     let project = current_project()?;
-    let config = super::kernel_config(&project, args.timeout)?;
-    let mcp = super::mcp_config(args.mcp_config.as_deref(), &project)?;
+    let config = super::kernel_config(&project, args.options.timeout)?;
+    let mcp = super::mcp_config(args.options.mcp_config.as_deref(), &project)?;
     let secrets = crate::secrets::Secrets::with_env(mcp.secret_values().iter().cloned());
-    let launcher = Launcher::from_config(&config, args.isolation).map_err(CliError::failed)?;
+    let launcher =
+        Launcher::from_config(&config, args.options.isolation).map_err(CliError::failed)?;
     let name = args.session.clone().unwrap_or_else(new_session_name);
     let workspace = project
         .session_workspace(&name)
@@ -181,7 +177,7 @@ async fn execute(args: ExecArgs, interactive: bool) -> Result<ExitCode, CliError
         .await
         .map_err(CliError::failed)?;
     if launcher.isolation() == crate::sandbox::Isolation::None
-        && args.isolation != Some(IsolationRequest::None)
+        && args.options.isolation != Some(IsolationRequest::None)
     {
         let why = crate::sandbox::SandboxProbe::get()
             .namespaces
@@ -193,7 +189,7 @@ async fn execute(args: ExecArgs, interactive: bool) -> Result<ExitCode, CliError
         );
     }
     let mut printer = super::printer::Printer {
-        json: args.json,
+        json: args.options.json,
         workspace_shown: workspace.display().to_string(),
     };
     printer.show(session.started_event());
@@ -238,7 +234,7 @@ async fn execute(args: ExecArgs, interactive: bool) -> Result<ExitCode, CliError
         if !status.is_success() {
             failed = true;
             let rest = cells.remaining();
-            if !args.keep_going && !interactive && rest > 0 {
+            if !args.options.keep_going && !interactive && rest > 0 {
                 printer.note(&format!(
                     "skipped {rest} remaining cell(s) after a failure (use --keep-going to run them)"
                 ));

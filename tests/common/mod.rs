@@ -218,11 +218,7 @@ pub struct FakeOpenAi {
 
 impl FakeOpenAi {
     pub fn start(dir: &Path, plan: Value) -> FakeOpenAi {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let plan_path = dir.join("plan.json");
         std::fs::write(&plan_path, plan.to_string()).unwrap();
         let log = dir.join("requests.jsonl");
@@ -235,12 +231,7 @@ impl FakeOpenAi {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_for_port(port);
         FakeOpenAi { child, port, log }
     }
 
@@ -267,5 +258,24 @@ impl Drop for FakeOpenAi {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A local TCP port nobody listens on (for a server a test starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits (up to 10 s) until something accepts connections on `port`.
+pub fn wait_for_port(port: u16) {
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
