@@ -598,3 +598,15 @@ fn missing_sessions_and_steps_are_usage_errors() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("exists already"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_kernel_that_died_loses_its_state_in_the_replay_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    exec(d, "kd", "x = 1");
+    let died = mcpr(d, &["exec", "--session", "kd", "import os\nos._exit(3)"]);
+    assert_eq!(died.status.code(), Some(1));
+    // As when it happened: the state after step 2 holds nothing of step 1.
+    assert_eq!(exec(d, "kd", "print('x' in dir())\ny = 2"), "False\n");
+    assert_eq!(exec(d, "kd", "print('x' in dir(), y)"), "False 2\n");
+}

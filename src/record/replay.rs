@@ -240,10 +240,15 @@ pub async fn replay(
                 if cell.fresh_kernel {
                     session.restart_kernel().await;
                 }
-                // A cell that timed out, was cancelled or killed its kernel is not run
-                // again: the kernel restart recorded after it stands for its effect.
+                // A cell that killed its kernel is not run again: its effect was the
+                // loss of all state, which a restart reproduces. One that timed out or was
+                // cancelled is skipped (its partial effect cannot be re-created).
                 let recorded = match cell.status {
                     Some(s @ (CellStatus::Ok | CellStatus::Error)) => s,
+                    Some(CellStatus::KernelDied) => {
+                        session.restart_kernel().await;
+                        continue;
+                    }
                     _ => continue,
                 };
                 let (calls, served) = serve(cell);
