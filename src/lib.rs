@@ -18,5 +18,6 @@ pub mod python;
 pub mod record;
 pub mod sandbox;
 pub mod session;
+pub mod skills;
 pub mod tokens;
 pub mod tools;

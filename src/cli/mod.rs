@@ -10,6 +10,7 @@ mod exec;
 mod init;
 mod printer;
 mod run;
+mod skills;
 mod tools;
 
 use clap::{Parser, Subcommand};
@@ -41,6 +42,8 @@ enum Command {
     Exec(exec::ExecArgs),
     /// List, search, describe and call the tools of the configured MCP servers
     Tools(tools::ToolsArgs),
+    /// Review the skill library: list, show, search, rm, prune, restore, test
+    Skills(skills::SkillsArgs),
     /// Serve the demo MCP tools (calculator, weather, notes, text) over stdio
     DemoServer(demo_server::DemoServerArgs),
     /// Measure mcpr's own speed (results belong in docs/PERFORMANCE.md)
@@ -93,6 +96,7 @@ pub fn main() -> ExitCode {
             Command::Bench(cmd) => bench::run(cmd).await,
             Command::DemoServer(args) => demo_server::run(args).await,
             Command::Tools(args) => tools::run(args).await,
+            Command::Skills(args) => skills::run(args).await,
         }
     });
     // Kernels are killed when their handles drop; do not wait for idle blocking threads.

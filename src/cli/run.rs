@@ -3,6 +3,7 @@
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use super::{CliError, current_project, mcp_config};
 use crate::agent::ask::{AskLimits, AskState};
@@ -11,6 +12,7 @@ use crate::llm::select::{LlmChoice, select};
 use crate::project::new_session_name;
 use crate::sandbox::IsolationRequest;
 use crate::session::{Launcher, Session};
+use crate::skills::source::LibrarySource;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -45,6 +47,9 @@ pub struct RunArgs {
     /// MCP servers to offer as tools (default: .mcp.json, then ~/.config/mcpr/mcp.json)
     #[arg(long, value_name = "FILE")]
     mcp_config: Option<PathBuf>,
+    /// Neither offer the project's skills nor keep this task's code as a skill
+    #[arg(long)]
+    no_skills: bool,
 }
 
 pub async fn run(args: RunArgs) -> Result<ExitCode, CliError> {
@@ -102,6 +107,8 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         })?),
         None => None,
     };
+    let (launcher, skills) =
+        super::skills::session_skills(&project, launcher, &workspace, !args.no_skills)?;
     let (mut calls, hub) = super::session_tools(&project, mcp, &workspace).await?;
     let ask = AskState::new(
         selected.provider.clone(),
@@ -130,6 +137,9 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     )
     .await
     .map_err(CliError::failed)?;
+    if let Some(library) = skills {
+        agent = agent.with_skills(Arc::new(LibrarySource::new(library, launcher)));
+    }
     let summary = agent.run_step(&args.task, &mut |e| printer.show(e)).await;
     agent.close().await;
     Ok(if summary.success {
