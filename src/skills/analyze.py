@@ -283,10 +283,13 @@ def type_of(value):
 
 
 def word_in_task(text, task, number=False):
+    """Whether `text` appears in the task as a whole word (a number: not as part of a
+    longer number, so 2 is not found in "2.5")."""
     text = text.strip()
     if len(text) < (1 if number else 2) or len(text) > 200:
         return False
-    return re.search(r"(?<!\w)" + re.escape(text) + r"(?!\w)", task, re.IGNORECASE) is not None
+    before, after = (r"(?<![\w.])", r"(?!\.?\w)") if number else (r"(?<!\w)", r"(?!\w)")
+    return re.search(before + re.escape(text) + after, task, re.IGNORECASE) is not None
 
 
 def param_name_for(value):
@@ -391,6 +394,8 @@ def infer_return(expr, assigned):
         known = {"len": "int", "int": "int", "str": "str", "repr": "str", "float": "float", "bool": "bool", "sorted": "list", "list": "list", "dict": "dict", "set": "set", "tuple": "tuple"}
         if expr.func.id in known:
             return known[expr.func.id]
+        if expr.func.id == "round":
+            return "float" if len(expr.args) == 2 else "int"
     if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute):
         if expr.func.attr in ("join", "upper", "lower", "strip", "format", "replace", "title"):
             return "str"
@@ -470,13 +475,13 @@ def worth_keeping(tree, imports, helpers, flat, skill_names):
                     f = f.value
                 if isinstance(f, ast.Name):
                     called.add(f.id)
-    if called & imported and len(flat) >= 2:
+    if loaded_names(flat) & imported and len(flat) >= 2:
         return None
     if called & skill_bound:
         return "the code only calls existing skills"
     if len(statements) >= 3:
         return None
-    return "the code is too small to be worth a skill (no function, loop, or call into a library or tool)"
+    return "the code is too small to be worth a skill (no function, loop, or use of a library or tool)"
 
 
 def op_extract(req):
