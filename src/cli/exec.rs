@@ -67,6 +67,8 @@ pub async fn run(args: ExecArgs) -> Result<ExitCode, CliError> {
     let launcher = Launcher::from_config(&config, args.isolation).map_err(CliError::failed)?;
     let name = new_session_name();
     let workspace = project.session_workspace(&name).map_err(CliError::failed)?;
+    // Skills are importable (read-only) as in `mcpr run`; exec never adds any.
+    let (launcher, _) = super::skills::session_skills(&project, launcher, &workspace, true)?;
     let (calls, hub) = super::session_tools(&project, mcp, &workspace).await?;
     let mut session = Session::start(launcher.clone(), calls, name.clone(), workspace.clone())
         .await

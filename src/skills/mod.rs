@@ -34,6 +34,8 @@ use stats::{STATS_FILE, Stats, StatsFile};
 
 pub const TRASH_DIR: &str = ".trash";
 const LOCK_FILE: &str = ".lock";
+/// Versions of one name before saving gives up (a sign of a runaway loop, not a library).
+const MAX_VERSIONS: u32 = 1000;
 const GITIGNORE: &str = "# rebuilt from the skill files\n.index.sqlite*\n.lock\n.*.tmp*\n";
 
 #[derive(Debug, thiserror::Error)]
@@ -275,7 +277,7 @@ impl SkillLibrary {
         } else {
             "skill"
         };
-        for version in 1u32.. {
+        for version in 1..=MAX_VERSIONS {
             let name = if version == 1 {
                 base.to_string()
             } else {
@@ -311,7 +313,12 @@ impl SkillLibrary {
             stats.save(&self.stats_path())?;
             return Ok(name);
         }
-        unreachable!("versions of a name are unbounded")
+        Err(SkillError::io(
+            &self.dir.join(format!("{base}.py")),
+            std::io::Error::other(format!(
+                "{MAX_VERSIONS} versions of {base} exist already; prune some (`mcpr skills prune --duplicates`)"
+            )),
+        ))
     }
 
     /// Moves a skill (and its stats) to `.trash/`; returns where it went.

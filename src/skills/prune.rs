@@ -57,7 +57,7 @@ pub fn plan(listing: &Listing, policy: &Policy, now: jiff::Timestamp) -> Vec<Rem
             groups.entry(skill.hash.as_str()).or_default().push(skill);
         }
         for group in groups.values().filter(|g| g.len() > 1) {
-            let keep = best_of(group);
+            let Some(keep) = best_of(group) else { continue };
             for skill in group.iter().filter(|s| s.name != keep.name) {
                 add(
                     &skill.name,
@@ -96,7 +96,7 @@ fn unused(skill: &Skill, limit: f64, now: jiff::Timestamp) -> Option<String> {
 
 /// The one of a group of duplicates to keep: most successes, then most uses, then the
 /// oldest, then the first name.
-fn best_of<'a>(group: &[&'a Skill]) -> &'a Skill {
+fn best_of<'a>(group: &[&'a Skill]) -> Option<&'a Skill> {
     let mut sorted = group.to_vec();
     sorted.sort_by(|a, b| {
         b.stats
@@ -106,7 +106,7 @@ fn best_of<'a>(group: &[&'a Skill]) -> &'a Skill {
             .then(created(a).cmp(created(b)))
             .then(a.name.cmp(&b.name))
     });
-    sorted[0]
+    sorted.first().copied()
 }
 
 fn created(skill: &Skill) -> &str {
