@@ -622,6 +622,17 @@ fn prune_policies_say_why_and_dry_run_changes_nothing() {
 fn removed_skills_are_restored_from_the_trash_with_their_stats() {
     let dir = project();
     let p = dir.path();
+    // Before any skill exists, review commands say so and create nothing.
+    let out = mcpr_skills(p, &["list"]);
+    assert!(
+        stdout(&out).starts_with("no skills yet"),
+        "{}",
+        stdout(&out)
+    );
+    let out = mcpr_skills(p, &["show", "greet"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("no skills yet"), "{}", stderr(&out));
+    assert!(!p.join("skills").exists());
     write_skill(
         p,
         "greet",

@@ -86,6 +86,28 @@ enum SkillsCommand {
 
 pub async fn run(args: SkillsArgs) -> Result<ExitCode, CliError> {
     let project = current_project()?;
+    let dir = project.skills_dir();
+    if !dir.is_dir() {
+        // Reviewing never creates the folder; `mcpr run` and `mcpr init` do.
+        return match args.command {
+            SkillsCommand::List { json: true, .. } | SkillsCommand::Search { json: true, .. } => {
+                println!("[]");
+                Ok(ExitCode::SUCCESS)
+            }
+            SkillsCommand::List { .. }
+            | SkillsCommand::Search { .. }
+            | SkillsCommand::Test { .. }
+                if !matches!(args.command, SkillsCommand::Test { name: Some(_), .. }) =>
+            {
+                println!("no skills yet: {} does not exist", dir.display());
+                Ok(ExitCode::SUCCESS)
+            }
+            _ => Err(CliError::usage(format!(
+                "no skills yet: {} does not exist (`mcpr run` keeps working code there)",
+                dir.display()
+            ))),
+        };
+    }
     let library = open_library(&project)?;
     match args.command {
         SkillsCommand::List { sort, json } => list(&library, sort, json),
