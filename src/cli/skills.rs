@@ -166,8 +166,14 @@ pub(super) fn session_skills(
     if !enabled {
         return Ok((launcher, None));
     }
-    let library = SkillLibrary::open(&project.skills_dir(), launcher.python().clone())
-        .map_err(CliError::failed)?;
+    let library = match SkillLibrary::open(&project.skills_dir(), launcher.python().clone()) {
+        Ok(library) => library,
+        Err(e) => {
+            // The task can still be done; it just neither uses nor grows the library.
+            eprintln!("[mcpr] warning: running without skills: {e}");
+            return Ok((launcher, None));
+        }
+    };
     let launcher = package::mount(launcher, library.dir());
     let inside = package::inside_path(launcher.isolation(), library.dir());
     package::write(workspace, &[inside]).map_err(|e| {
