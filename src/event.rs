@@ -192,6 +192,12 @@ pub struct StepSummary {
     pub completion_tokens: u64,
     pub llm_ms: f64,
     pub exec_ms: f64,
+    /// Skills the step's code imported (from any attempt that ran).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skills_used: Vec<String>,
+    /// Skills made from the step's code.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skills_created: Vec<String>,
 }
 
 impl Event {

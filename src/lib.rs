@@ -19,5 +19,6 @@ pub mod record;
 pub mod sandbox;
 pub mod secrets;
 pub mod session;
+pub mod skills;
 pub mod tokens;
 pub mod tools;

@@ -252,6 +252,7 @@ max_attempts = {attempts}               # tries per step: the first and its fixe
 output_excerpt_bytes = {excerpt}     # output shown back to the model
 history_steps = {history}
 tools_in_prompt = {tools_k}
+skills_in_prompt = {skills_k}
 ask_llm_max_calls = {ask_calls}
 ask_llm_max_tokens = {ask_tokens}
 "#,
@@ -273,6 +274,7 @@ ask_llm_max_tokens = {ask_tokens}
         excerpt = a.output_excerpt_bytes,
         history = a.history_steps,
         tools_k = a.tools_in_prompt,
+        skills_k = a.skills_in_prompt,
         ask_calls = a.ask_llm_max_calls,
         ask_tokens = a.ask_llm_max_tokens,
     )

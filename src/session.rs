@@ -80,6 +80,13 @@ impl Launcher {
         &self.limits
     }
 
+    /// Also exposes the host folder `host` read-only at `inside` in every kernel this
+    /// launcher starts (namespaces isolation; without isolation the host path is used).
+    pub fn with_readonly_mount(mut self, host: PathBuf, inside: PathBuf) -> Launcher {
+        self.readonly_mounts.push((host, inside));
+        self
+    }
+
     /// Starts a kernel whose working directory is `workspace`.
     pub async fn start(&self, workspace: &Path) -> Result<Kernel, KernelError> {
         let spec = LaunchSpec {

@@ -370,11 +370,24 @@ impl mcpr::agent::SkillSource for RecordingSkills {
         vec!["from skills.double import run  # Double a number".to_string()]
     }
 
-    fn on_success(&self, _summary: &mcpr::event::StepSummary, task: &str, code: &str) {
-        self.kept
-            .lock()
-            .unwrap()
-            .push((task.to_string(), code.to_string()));
+    fn step_finished<'a>(
+        &'a self,
+        step: mcpr::agent::FinishedStep<'a>,
+    ) -> mcpr::agent::SkillFuture<'a> {
+        if step.summary.success
+            && let Some((code, true)) = step.runs.last()
+        {
+            self.kept
+                .lock()
+                .unwrap()
+                .push((step.task.to_string(), code.clone()));
+        }
+        Box::pin(async {
+            mcpr::agent::SkillReport {
+                used: vec!["double".into()],
+                ..Default::default()
+            }
+        })
     }
 }
 
@@ -414,6 +427,11 @@ async fn the_skill_seam_feeds_the_prompt_and_receives_working_code() {
     let mut events = Vec::new();
     let summary = agent.run_step("double 21", &mut |e| events.push(e)).await;
     assert!(summary.success);
+    assert_eq!(
+        summary.skills_used,
+        ["double"],
+        "the report reaches the summary"
+    );
     assert_eq!(summary.output, "42\n");
     assert_eq!(skills.asked.lock().unwrap().as_slice(), ["double 21"]);
     assert_eq!(

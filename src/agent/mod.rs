@@ -11,7 +11,9 @@ pub mod ask;
 pub mod extract;
 pub mod prompt;
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -33,6 +35,8 @@ pub struct AgentSettings {
     pub history_steps: usize,
     /// Tools named in the prompt, by relevance to the task.
     pub tools_in_prompt: usize,
+    /// Skills named in the prompt, by relevance to the task.
+    pub skills_in_prompt: usize,
     pub ask_llm_max_calls: u32,
     pub ask_llm_max_tokens: u64,
 }
@@ -44,6 +48,7 @@ impl Default for AgentSettings {
             output_excerpt_bytes: 2000,
             history_steps: 5,
             tools_in_prompt: 5,
+            skills_in_prompt: 5,
             ask_llm_max_calls: 50,
             ask_llm_max_tokens: 200_000,
         }
@@ -118,13 +123,39 @@ fn sniff_kind(path: &Path) -> String {
     }
 }
 
-/// Where the agent gets reusable code from, and where it hands code that worked. The
+/// Where the agent gets reusable code from, and where it hands code that ran. The
 /// skill library implements it; without one the agent simply has no skills.
 pub trait SkillSource: Send + Sync {
     /// Prompt lines for the skills most relevant to `task`, at most `k`, best first.
     fn relevant(&self, task: &str, k: usize) -> Vec<String>;
-    /// Called after a successful step with the task and the code that solved it.
-    fn on_success(&self, summary: &StepSummary, task: &str, code: &str);
+    /// Called when a step ends (before `StepFinished`), whether or not it succeeded:
+    /// counts the skills its code imported and may keep the code as a new skill.
+    fn step_finished<'a>(&'a self, step: FinishedStep<'a>) -> SkillFuture<'a>;
+}
+
+pub type SkillFuture<'a> = Pin<Box<dyn Future<Output = SkillReport> + Send + 'a>>;
+
+/// A finished step as the skill source sees it.
+pub struct FinishedStep<'a> {
+    pub session: &'a str,
+    pub step: u64,
+    pub task: &'a str,
+    /// The model that wrote the code.
+    pub model: &'a str,
+    /// The code of each attempt that ran, and whether it ran without error.
+    pub runs: &'a [(String, bool)],
+    pub summary: &'a StepSummary,
+}
+
+/// What the skill source did with a step.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SkillReport {
+    /// Skills the step's code imported.
+    pub used: Vec<String>,
+    /// Skills made from the step's code.
+    pub created: Vec<String>,
+    /// Why the step's code was not kept, when it was considered.
+    pub not_kept: Option<String>,
 }
 
 fn count_llm_call(summary: &mut StepSummary, event: &Event) {
@@ -257,7 +288,8 @@ impl Agent {
         let skills = self
             .skills
             .as_ref()
-            .map(|s| s.relevant(task, self.settings.tools_in_prompt))
+            .filter(|_| self.settings.skills_in_prompt > 0)
+            .map(|s| s.relevant(task, self.settings.skills_in_prompt))
             .unwrap_or_default();
         let with_tools = self
             .hub
@@ -287,8 +319,12 @@ impl Agent {
             completion_tokens: 0,
             llm_ms: 0.0,
             exec_ms: 0.0,
+            skills_used: Vec::new(),
+            skills_created: Vec::new(),
         };
         let mut last_code = None;
+        let mut runs: Vec<(String, bool)> = Vec::new();
+        let mut model = self.provider.model();
         while summary.attempts < self.settings.max_attempts.max(1) {
             summary.attempts += 1;
             let started = Instant::now();
@@ -315,6 +351,7 @@ impl Agent {
                 }
             };
             summary.llm_calls += 1;
+            model = response.model.clone();
             summary.prompt_tokens += response.usage.prompt_tokens;
             summary.completion_tokens += response.usage.completion_tokens;
             sink(Event::LlmCall {
@@ -341,6 +378,7 @@ impl Agent {
             });
             let (status, output, error) = self.run_code(&code, sink, &mut summary).await;
             last_code = Some(code.clone());
+            runs.push((code.clone(), status.is_success()));
             summary.output = prompt::excerpt(&output, self.settings.output_excerpt_bytes);
             if status.is_success() {
                 summary.success = true;
@@ -369,10 +407,19 @@ impl Agent {
         } else {
             last_code
         };
-        if summary.success
-            && let (Some(skills), Some(code)) = (&self.skills, &code)
-        {
-            skills.on_success(&summary, task, code);
+        if let Some(skills) = &self.skills {
+            let report = skills
+                .step_finished(FinishedStep {
+                    session: self.session.name(),
+                    step,
+                    task,
+                    model: &model,
+                    runs: &runs,
+                    summary: &summary,
+                })
+                .await;
+            summary.skills_used = report.used;
+            summary.skills_created = report.created;
         }
         self.history.push((
             task.to_string(),

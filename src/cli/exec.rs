@@ -172,6 +172,8 @@ async fn execute(args: ExecArgs, interactive: bool) -> Result<ExitCode, CliError
     let workspace = project
         .session_workspace(&name)
         .map_err(|e| CliError::usage(e.to_string()))?;
+    // Skills are importable (read-only) as in `mcpr run`; exec never adds any.
+    let (launcher, _) = super::skills::session_skills(&project, launcher, &workspace, true)?;
     let (calls, hub) = super::session_tools(&project, mcp, &workspace).await?;
     let mut session = Session::start(launcher.clone(), calls, name.clone(), workspace.clone())
         .await

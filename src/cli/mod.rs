@@ -13,6 +13,7 @@ mod printer;
 mod record;
 mod replay;
 mod run;
+mod skills;
 mod tools;
 
 use clap::{Parser, Subcommand};
@@ -50,6 +51,8 @@ enum Command {
     Resume(exec::ResumeArgs),
     /// List, search, describe and call the tools of the configured MCP servers
     Tools(tools::ToolsArgs),
+    /// Review the skill library: list, show, search, rm, prune, restore, test
+    Skills(skills::SkillsArgs),
     /// Serve the demo MCP tools (calculator, weather, notes, text) over stdio
     DemoServer(demo_server::DemoServerArgs),
     /// Measure mcpr's own speed (results belong in docs/PERFORMANCE.md)
@@ -105,6 +108,7 @@ pub fn main() -> ExitCode {
             Command::Bench(cmd) => bench::run(cmd).await,
             Command::DemoServer(args) => demo_server::run(args).await,
             Command::Tools(args) => tools::run(args).await,
+            Command::Skills(args) => skills::run(args).await,
         }
     });
     // Kernels are killed when their handles drop; do not wait for idle blocking threads.

@@ -119,6 +119,12 @@ impl Printer {
                     s.exec_ms / 1000.0,
                     s.error.as_deref().map(|e| format!(" — {e}")).unwrap_or_default()
                 ));
+                if !s.skills_created.is_empty() {
+                    self.note(&format!(
+                        "kept as skill: {} (`mcpr skills show NAME`)",
+                        s.skills_created.join(", ")
+                    ));
+                }
             }
             Event::SessionStarted { .. }
             | Event::CellStarted { .. }

@@ -3,6 +3,7 @@
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use super::{CliError, current_project, mcp_config};
 use crate::agent::ask::{AskLimits, AskState};
@@ -14,6 +15,7 @@ use crate::record::log::StepKind;
 use crate::record::replay::HistoryStep;
 use crate::sandbox::IsolationRequest;
 use crate::session::{Launcher, Session};
+use crate::skills::source::LibrarySource;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -48,6 +50,9 @@ pub struct RunArgs {
     /// MCP servers to offer as tools (default: .mcp.json, then ~/.config/mcpr/mcp.json)
     #[arg(long, value_name = "FILE")]
     mcp_config: Option<PathBuf>,
+    /// Neither offer the project's skills nor keep this task's code as a skill
+    #[arg(long)]
+    no_skills: bool,
 }
 
 pub async fn run(args: RunArgs) -> Result<ExitCode, CliError> {
@@ -106,6 +111,8 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         })?),
         None => None,
     };
+    let (launcher, skills) =
+        super::skills::session_skills(&project, launcher, &workspace, !args.no_skills)?;
     let (mut calls, hub) = super::session_tools(&project, mcp, &workspace).await?;
     let ask = AskState::new(
         selected.provider.clone(),
@@ -134,6 +141,9 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     )
     .await
     .map_err(CliError::failed)?;
+    if let Some(library) = skills {
+        agent = agent.with_skills(Arc::new(LibrarySource::new(library, launcher)));
+    }
     let (mut recorder, earlier) =
         super::record::continue_session(&project, agent.session_mut(), secrets, &printer).await?;
     agent.continue_after(
@@ -152,7 +162,11 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, CliError> {
             printer.show(e)
         })
         .await;
-    if let Err(e) = recorder.end_step(summary.success, Vec::new(), Vec::new()) {
+    if let Err(e) = recorder.end_step(
+        summary.success,
+        summary.skills_used.clone(),
+        summary.skills_created.clone(),
+    ) {
         super::record::note_record_error(&printer, &mut false, e);
     }
     agent.close().await;

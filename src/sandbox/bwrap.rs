@@ -76,6 +76,20 @@ impl BwrapCommand {
             push(&[&"--ro-bind", root, root]);
         }
         for (host, inside) in &self.readonly_at {
+            // As above: folders leading to the mount point must be enterable by the
+            // kernel's uid (bwrap would make them 0700), or the mount is unreachable.
+            let mut ancestors: Vec<&Path> = inside
+                .ancestors()
+                .skip(1)
+                .filter(|a| a.parent().is_some())
+                .collect();
+            ancestors.reverse();
+            for dir in ancestors {
+                if !made.contains(&dir) {
+                    push(&[&"--perms", &"0755", &"--dir", &dir]);
+                    made.push(dir);
+                }
+            }
             push(&[&"--ro-bind", host, inside]);
         }
         push(&[
