@@ -610,3 +610,55 @@ fn a_kernel_that_died_loses_its_state_in_the_replay_too() {
     assert_eq!(exec(d, "kd", "print('x' in dir())\ny = 2"), "False\n");
     assert_eq!(exec(d, "kd", "print('x' in dir(), y)"), "False 2\n");
 }
+
+#[test]
+fn a_cell_ending_otherwise_than_recorded_is_a_divergence_naming_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("input.txt"), "7").unwrap();
+    let path = d.join("input.txt");
+    // The kernel reads a file outside the record (isolation none lets it see the host).
+    let cell = format!("n = int(open({:?}).read())", path.display().to_string());
+    ok(d, &["exec", "--isolation", "none", "--session", "o", &cell]);
+    std::fs::write(&path, "not a number").unwrap();
+    let o = mcpr(d, &["replay", "rewind", "--isolation", "none", "o", "1"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("diverged at step 1"), "{err}");
+    assert!(err.contains("ValueError"), "{err}");
+    assert!(err.contains("where the record has Ok"), "{err}");
+}
+
+#[test]
+fn steps_record_the_skills_they_create_and_use_and_replay_imports_them() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut child = Command::new(mcpr_bin())
+        .args(["run", "--session", "sk", "--llm", "manual"])
+        .arg("the most common word in 'the cat and the hat'")
+        .current_dir(d)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"import collections\ntext = 'the cat and the hat'\ncounts = collections.Counter(text.split())\nprint(counts.most_common(1)[0][0])\n.\n")
+        .unwrap();
+    let run = child.wait_with_output().unwrap();
+    assert!(run.status.success(), "{}", stderr(&run));
+    exec(
+        d,
+        "sk",
+        "from skills.most_common_word import run\nw = run('a b b')",
+    );
+    let shown: Value = serde_json::from_str(&ok(d, &["replay", "sk", "--json"])).unwrap();
+    assert_eq!(shown[0]["skills_created"], json!(["most_common_word"]));
+    assert_eq!(shown[1]["skills_used"], json!(["most_common_word"]));
+    ok(d, &["replay", "rewind", "sk", "2"]);
+    assert_eq!(exec(d, "sk", "print(w)"), "b\n");
+}

@@ -173,7 +173,7 @@ async fn execute(args: ExecArgs, interactive: bool) -> Result<ExitCode, CliError
         .session_workspace(&name)
         .map_err(|e| CliError::usage(e.to_string()))?;
     // Skills are importable (read-only) as in `mcpr run`; exec never adds any.
-    let (launcher, _) = super::skills::session_skills(&project, launcher, &workspace, true)?;
+    let (launcher, library) = super::skills::session_skills(&project, launcher, &workspace, true)?;
     let (calls, hub) = super::session_tools(&project, mcp, &workspace).await?;
     let mut session = Session::start(launcher.clone(), calls, name.clone(), workspace.clone())
         .await
@@ -230,7 +230,11 @@ async fn execute(args: ExecArgs, interactive: bool) -> Result<ExitCode, CliError
                 printer.show(e)
             })
             .await;
-        if let Err(e) = recorder.end_step(status.is_success(), Vec::new(), Vec::new()) {
+        let used = library
+            .as_deref()
+            .map(|l| skills_used(l, &code, status.is_success()))
+            .unwrap_or_default();
+        if let Err(e) = recorder.end_step(status.is_success(), used, Vec::new()) {
             super::record::note_record_error(&printer, &mut record_warned, e);
         }
         if !status.is_success() {
@@ -252,4 +256,26 @@ async fn execute(args: ExecArgs, interactive: bool) -> Result<ExitCode, CliError
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The skills a cell imported, counted in the library's stats as one use each.
+fn skills_used(library: &crate::skills::SkillLibrary, code: &str, success: bool) -> Vec<String> {
+    // Parsing needs a Python process; most cells never mention skills.
+    if !code.contains("skills") {
+        return Vec::new();
+    }
+    let analyzer = crate::skills::analyze::Analyzer::new(library.python());
+    let imported = match analyzer.imports(&[code]) {
+        Ok(mut lists) => lists.pop().unwrap_or_default(),
+        Err(e) => {
+            eprintln!("[mcpr] warning: could not tell which skills the cell used: {e}");
+            return Vec::new();
+        }
+    };
+    library
+        .record_runs(&[(imported, success)])
+        .unwrap_or_else(|e| {
+            eprintln!("[mcpr] warning: could not update the skill stats: {e}");
+            Vec::new()
+        })
 }

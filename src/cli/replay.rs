@@ -409,6 +409,8 @@ async fn rewind(
     let workspace = project
         .session_workspace(name)
         .map_err(|e| CliError::usage(e.to_string()))?;
+    // Recorded cells may import skills, as they could when they ran.
+    let (launcher, _) = super::skills::session_skills(&project, launcher, &workspace, true)?;
     let mut session = Session::start(
         launcher,
         HostCalls::default(),

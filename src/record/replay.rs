@@ -253,7 +253,15 @@ pub async fn replay(
                 };
                 let (calls, served) = serve(cell);
                 session.replace_calls(calls);
-                let status = session.run_cell(&cell.code, sink).await;
+                let mut raised = None;
+                let status = session
+                    .run_cell(&cell.code, &mut |e| {
+                        if let Event::Error { ename, message, .. } = &e {
+                            raised = Some(format!("{ename}: {message}"));
+                        }
+                        sink(e)
+                    })
+                    .await;
                 report.cells += 1;
                 report.original_ms += cell.duration_ms;
                 let served = served
@@ -272,8 +280,9 @@ pub async fn replay(
                     )));
                 }
                 if status != recorded {
+                    let why = raised.map(|r| format!(" ({r})")).unwrap_or_default();
                     return Err(diverged(format!(
-                        "the cell ended {status:?} where the record has {recorded:?}"
+                        "the cell ended {status:?}{why} where the record has {recorded:?}"
                     )));
                 }
             }

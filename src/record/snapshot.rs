@@ -3,8 +3,9 @@
 //! snapshot can be restored onto the workspace again.
 //!
 //! Snapshots never follow symlinks and write only to the object store; restores write
-//! only inside the workspace. `__pycache__` directories and special files (fifos,
-//! sockets, devices) are neither recorded nor removed.
+//! only inside the workspace. `__pycache__` directories, special files (fifos, sockets,
+//! devices) and the generated package entry files (`tools/__init__.py`,
+//! `skills/__init__.py`) are neither recorded nor removed.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, Metadata};
@@ -19,6 +20,11 @@ use super::objects::{self, ObjectStore, context};
 
 /// Bytecode caches are rebuilt by Python at will; recording them would only add noise.
 const SKIPPED_DIR: &str = "__pycache__";
+
+/// The `tools` and `skills` packages' entry files are written by mcpr for the process
+/// running the session (they depend on its configuration and isolation, e.g. where skills
+/// are mounted), not by the session: neither recorded nor restored.
+const GENERATED: [&str; 2] = ["tools/__init__.py", "skills/__init__.py"];
 
 /// Filesystems stamp mtimes from a coarse clock (milliseconds, whole seconds on some), so
 /// a file rewritten with the same length within one tick of being looked at would seem
@@ -485,7 +491,10 @@ where
             Err(e) => return Err(context(e, "cannot read", &abs)),
         };
         let kind = meta.file_type();
-        let wanted = kind.is_file() || kind.is_symlink() || (kind.is_dir() && name != SKIPPED_DIR);
+        let generated = GENERATED.iter().any(|g| rel == Path::new(g));
+        let wanted = (kind.is_file() && !generated)
+            || kind.is_symlink()
+            || (kind.is_dir() && name != SKIPPED_DIR);
         if wanted && visit(&rel, &abs, &meta)? && kind.is_dir() {
             walk_under(root, &rel, visit)?;
         }
