@@ -315,6 +315,14 @@ fn view(h: &HistoryStep) -> StepView {
     }
 }
 
+fn duration(ms: f64) -> String {
+    match ms {
+        ms if ms >= 10_000.0 => format!("{:.1} s", ms / 1000.0),
+        ms if ms >= 10.0 => format!("{ms:.0} ms"),
+        ms => format!("{ms:.1} ms"),
+    }
+}
+
 fn clip(text: &str, max: usize) -> String {
     if text.chars().count() > max {
         format!("{}…", text.chars().take(max).collect::<String>())
@@ -343,10 +351,10 @@ fn show(args: ShowArgs) -> Result<ExitCode, CliError> {
         };
         let _ = writeln!(
             out,
-            "── step {}{from} · {} · {:.0} ms{}",
+            "── step {}{from} · {} · {}{}",
             v.step,
             if v.success { "ok" } else { "failed" },
-            v.duration_ms,
+            duration(v.duration_ms),
             if v.llm_calls > 0 {
                 format!(" · {} LLM call(s)", v.llm_calls)
             } else {
