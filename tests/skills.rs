@@ -979,3 +979,17 @@ fn mcpr_run_keeps_a_manual_step_as_a_skill_unless_told_not_to() {
     assert!(summary.skills_created.is_empty(), "{summary:?}");
     assert_eq!(library(dir.path()).refresh().unwrap().skills.len(), 1);
 }
+
+#[test]
+fn literals_passed_to_the_codes_own_functions_are_named_after_their_parameters() {
+    let python = python();
+    let analyzer = mcpr::skills::analyze::Analyzer::new(&python);
+    let out = analyzer
+        .extract(
+            "def area(width, height):\n    return width * height\n\nprint(area(3, 4))",
+            "the area of a 3 by 4 rectangle",
+        )
+        .unwrap();
+    assert!(out.keep, "{:?}", out.why);
+    assert_eq!(out.signature, "run(width: int = 3, height: int = 4) -> Any");
+}

@@ -331,9 +331,12 @@ class Params:
 class LiteralsToParams(ast.NodeTransformer):
     """Replaces literals whose text appears in the task with parameters."""
 
-    def __init__(self, task, params):
+    def __init__(self, task, params, signatures=None):
         self.task = task
         self.params = params
+        # Positional parameter names of the code's own functions: a literal passed to
+        # one is named after the parameter it fills.
+        self.signatures = signatures or {}
 
     def visit_JoinedStr(self, node):
         return node  # parts of an f-string are formatting, not data
@@ -348,7 +351,11 @@ class LiteralsToParams(ast.NodeTransformer):
 
     def visit_Call(self, node):
         node.func = self.visit(node.func)
-        node.args = [self.visit_arg(a) for a in node.args]
+        names = self.signatures.get(node.func.id, []) if isinstance(node.func, ast.Name) else []
+        node.args = [
+            self.visit_arg(a, names[i] if i < len(names) and not isinstance(a, ast.Starred) else None)
+            for i, a in enumerate(node.args)
+        ]
         for kw in node.keywords:
             if kw.arg in ("sep", "end", "encoding", "errors", "mode"):
                 continue
@@ -545,7 +552,22 @@ def extract(code, task):
         bound = bound_names(tree)
         helper_loads = loaded_names(helpers)
         flat_assigned = {n.id for s in flat for n in ast.walk(s) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
-        p = Params(bound | {"run"})
+        # run's parameters must not clash with what its body (the flat code) uses or with
+        # module-level names; the helpers' own locals are another scope.
+        flat_names = {n.id for st in flat for n in ast.walk(st) if isinstance(n, ast.Name)}
+        flat_names |= {n.arg for st in flat for n in ast.walk(st) if isinstance(n, ast.arg)}
+        top_names = set()
+        for st in tree.body:
+            if isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                top_names.add(st.name)
+            elif isinstance(st, (ast.Import, ast.ImportFrom)):
+                top_names.update(a.asname or a.name.split(".")[0] for a in st.names)
+        p = Params(flat_names | top_names | {"run"})
+        signatures = {
+            h.name: [a.arg for a in h.args.posonlyargs + h.args.args]
+            for h in helpers
+            if isinstance(h, (ast.FunctionDef, ast.AsyncFunctionDef))
+        }
         constants = []
         rebinds = count_bindings(flat)
         new_flat = []
@@ -563,7 +585,7 @@ def extract(code, task):
                         new_flat.append(ast.Assign(targets=[ast.Name(id=target, ctx=ast.Store())], value=ast.Name(id=name, ctx=ast.Load()), lineno=0))
                     continue
             new_flat.append(stmt)
-        flat = [LiteralsToParams(task, p).visit(s) for s in new_flat]
+        flat = [LiteralsToParams(task, p, signatures).visit(s) for s in new_flat]
         params = p.items
         # The result: a final print(x) or expression becomes the return value.
         returns = "None"
