@@ -198,6 +198,9 @@ pub struct StepSummary {
     /// Skills made from the step's code.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skills_created: Vec<String>,
+    /// Why the step's code was not kept as a skill (when a library was offered it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skill_not_kept: Option<String>,
 }
 
 impl Event {

@@ -977,6 +977,10 @@ fn mcpr_run_keeps_a_manual_step_as_a_skill_unless_told_not_to() {
     // The same code again is not a second skill.
     let summary = run(&[]);
     assert!(summary.skills_created.is_empty(), "{summary:?}");
+    assert_eq!(
+        summary.skill_not_kept.as_deref(),
+        Some("the same code as skill most_common_word, which was counted")
+    );
     assert_eq!(library(dir.path()).refresh().unwrap().skills.len(), 1);
 }
 

@@ -321,6 +321,7 @@ impl Agent {
             exec_ms: 0.0,
             skills_used: Vec::new(),
             skills_created: Vec::new(),
+            skill_not_kept: None,
         };
         let mut last_code = None;
         let mut runs: Vec<(String, bool)> = Vec::new();
@@ -420,6 +421,7 @@ impl Agent {
                 .await;
             summary.skills_used = report.used;
             summary.skills_created = report.created;
+            summary.skill_not_kept = report.not_kept;
         }
         self.history.push((
             task.to_string(),

@@ -124,6 +124,8 @@ impl Printer {
                         "kept as skill: {} (`mcpr skills show NAME`)",
                         s.skills_created.join(", ")
                     ));
+                } else if let Some(why) = &s.skill_not_kept {
+                    self.note(&format!("not kept as a skill: {why}"));
                 }
             }
             Event::SessionStarted { .. }
