@@ -5,7 +5,8 @@
 mod common;
 
 use common::{
-    FakeOpenAi, demo_calls_logged, demo_entry, free_port, mcpr_bin, venv_python, wait_for_port,
+    FakeOpenAi, demo_calls_logged, demo_entry, free_port, mcpr_bin, stderr, stdout, venv_python,
+    wait_for_port,
 };
 use mcpr::record::log::Detail;
 use mcpr::record::recorder::ReplayDir;
@@ -23,14 +24,6 @@ fn mcpr(dir: &Path, args: &[&str]) -> Output {
         .env_remove("OPENAI_BASE_URL")
         .output()
         .unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// Runs mcpr and insists it succeeded.

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{demo_calls_logged, demo_entry, mcpr_bin};
+use common::{demo_calls_logged, demo_entry, mcpr_bin, stderr, stdout};
 use mcpr::agent::ask::{AskLimits, AskState};
 use mcpr::agent::{Agent, AgentSettings};
 use mcpr::event::{Event, StepSummary};
@@ -510,14 +510,6 @@ fn mcpr_skills(dir: &Path, args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn project() -> tempfile::TempDir {

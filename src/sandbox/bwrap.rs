@@ -61,34 +61,16 @@ impl BwrapCommand {
             }
             // Create the folders leading to the mount ourselves, enterable by any uid
             // (bwrap would copy e.g. /root's 0700 and lock the kernel out).
-            let mut ancestors: Vec<&Path> = root
-                .ancestors()
-                .skip(1)
-                .filter(|a| a.parent().is_some())
-                .collect();
-            ancestors.reverse();
-            for dir in ancestors {
-                if !made.contains(&dir) {
-                    push(&[&"--perms", &"0755", &"--dir", &dir]);
-                    made.push(dir);
-                }
+            for dir in parents_to_make(root, &mut made) {
+                push(&[&"--perms", &"0755", &"--dir", &dir]);
             }
             push(&[&"--ro-bind", root, root]);
         }
         for (host, inside) in &self.readonly_at {
             // As above: folders leading to the mount point must be enterable by the
             // kernel's uid (bwrap would make them 0700), or the mount is unreachable.
-            let mut ancestors: Vec<&Path> = inside
-                .ancestors()
-                .skip(1)
-                .filter(|a| a.parent().is_some())
-                .collect();
-            ancestors.reverse();
-            for dir in ancestors {
-                if !made.contains(&dir) {
-                    push(&[&"--perms", &"0755", &"--dir", &dir]);
-                    made.push(dir);
-                }
+            for dir in parents_to_make(inside, &mut made) {
+                push(&[&"--perms", &"0755", &"--dir", &dir]);
             }
             push(&[&"--ro-bind", host, inside]);
         }
@@ -107,6 +89,19 @@ impl BwrapCommand {
         push(&[&"--"]);
         a
     }
+}
+
+/// The folders above `path` (outermost first, `/` excluded) not yet in `made`, which
+/// they are added to.
+fn parents_to_make<'a>(path: &'a Path, made: &mut Vec<&'a Path>) -> Vec<&'a Path> {
+    let mut ancestors: Vec<&Path> = path
+        .ancestors()
+        .skip(1)
+        .filter(|a| a.parent().is_some() && !made.contains(a))
+        .collect();
+    ancestors.reverse();
+    made.extend(ancestors.iter().copied());
+    ancestors
 }
 
 #[cfg(test)]
