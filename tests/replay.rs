@@ -655,3 +655,16 @@ fn steps_record_the_skills_they_create_and_use_and_replay_imports_them() {
     ok(d, &["replay", "rewind", "sk", "2"]);
     assert_eq!(exec(d, "sk", "print(w)"), "b\n");
 }
+
+#[test]
+fn long_output_is_stored_once_as_an_object_and_read_back_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let printed = exec(d, "big", "print('ab' * 50000)");
+    assert_eq!(printed.len(), 100_001);
+    let log = std::fs::read_to_string(d.join(".replay/big.jsonl")).unwrap();
+    assert!(log.len() < 10_000, "the log holds the output inline");
+    assert!(log.contains("\"$object\""));
+    let shown: Value = serde_json::from_str(&ok(d, &["replay", "big", "--json"])).unwrap();
+    assert_eq!(shown[0]["cells"][0]["output"].as_str().unwrap(), printed);
+}
