@@ -25,6 +25,7 @@ pub struct ReplayArgs {
     session: Option<String>,
     /// Up to this step (default: its current step)
     step: Option<u64>,
+    /// Print JSON instead of text
     #[arg(long)]
     json: bool,
 }
@@ -33,6 +34,7 @@ pub struct ReplayArgs {
 enum ReplayCommand {
     /// Recorded sessions: name, id, created, steps, branches, last task
     List {
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
@@ -43,6 +45,7 @@ enum ReplayCommand {
         query: String,
         #[arg(long, default_value_t = 20)]
         limit: usize,
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
@@ -58,6 +61,7 @@ enum ReplayCommand {
     Diff {
         a: String,
         b: String,
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
@@ -75,7 +79,9 @@ enum ReplayCommand {
 #[derive(Debug, Args)]
 struct ShowArgs {
     session: String,
+    /// Up to this step (default: its current step)
     step: Option<u64>,
+    /// Print JSON instead of text
     #[arg(long)]
     json: bool,
 }
@@ -143,7 +149,11 @@ pub async fn run(args: ReplayArgs) -> Result<ExitCode, CliError> {
 
 fn open_index(dir: &ReplayDir) -> Result<Index, CliError> {
     let (index, refresh) = Index::open(dir).map_err(CliError::failed)?;
-    if let Some(why) = refresh.rebuilt {
+    // A first index is no news; one that had to be replaced is.
+    if let Some(why) = refresh
+        .rebuilt
+        .filter(|w| w != crate::record::index::NO_INDEX)
+    {
         eprintln!("[mcpr] rebuilt the record index from the session logs ({why})");
     }
     for (path, why) in refresh.unreadable {
@@ -559,10 +569,11 @@ fn diff(a: &str, b: &str, json: bool) -> Result<ExitCode, CliError> {
                                 similar::ChangeTag::Insert => "+",
                                 similar::ChangeTag::Equal => " ",
                             };
-                            let _ = write!(out, "    {sign} {}", change);
-                            if change.missing_newline() {
-                                let _ = writeln!(out);
-                            }
+                            let _ = writeln!(
+                                out,
+                                "    {sign} {}",
+                                change.value().trim_end_matches('\n')
+                            );
                         }
                     }
                 }

@@ -13,6 +13,9 @@ use super::recorder::{RecordError, ReplayDir};
 
 const INDEX_FORMAT: &str = "1";
 
+/// Why an index is built when there was none yet.
+pub const NO_INDEX: &str = "there was no index";
+
 const SCHEMA: &str = "
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE sessions(
@@ -116,7 +119,7 @@ impl Index {
 
     fn try_open(path: &Path) -> Result<Connection, String> {
         if !path.exists() {
-            return Err("there was no index".into());
+            return Err(NO_INDEX.into());
         }
         let db = Connection::open(path).map_err(|e| format!("it could not be opened ({e})"))?;
         let format: Option<String> = db
