@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use super::{CliError, current_project};
 use crate::event::{CallOutcome, Event};
 use crate::hostcall::HostCalls;
+use crate::record::clip;
 use crate::record::index::Index;
 use crate::record::log::Detail;
 use crate::record::recorder::ReplayDir;
@@ -330,14 +331,6 @@ fn duration(ms: f64) -> String {
         ms if ms >= 10_000.0 => format!("{:.1} s", ms / 1000.0),
         ms if ms >= 10.0 => format!("{ms:.0} ms"),
         ms => format!("{ms:.1} ms"),
-    }
-}
-
-fn clip(text: &str, max: usize) -> String {
-    if text.chars().count() > max {
-        format!("{}…", text.chars().take(max).collect::<String>())
-    } else {
-        text.to_string()
     }
 }
 

@@ -306,12 +306,7 @@ impl Index {
     }
 }
 
-/// The first line of a text, shortened to 80 characters.
+/// The first non-blank line of a text, shortened to 80 characters.
 pub fn first_line(text: &str) -> String {
-    let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-    if line.chars().count() > 80 {
-        format!("{}…", line.chars().take(79).collect::<String>())
-    } else {
-        line.to_string()
-    }
+    super::clip(&crate::tools::catalog::first_line(text), 79)
 }

@@ -10,3 +10,20 @@ pub mod objects;
 pub mod recorder;
 pub mod replay;
 pub mod snapshot;
+
+/// `text` cut to `max` characters, with `…` when something was cut.
+pub fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn clip_counts_characters_not_bytes() {
+        assert_eq!(super::clip("héllo", 5), "héllo");
+        assert_eq!(super::clip("héllo", 2), "hé…");
+    }
+}

@@ -75,12 +75,7 @@ struct Served {
 }
 
 fn short(value: &Value) -> String {
-    let text = value.to_string();
-    if text.chars().count() > 200 {
-        format!("{}…", text.chars().take(200).collect::<String>())
-    } else {
-        text
-    }
+    super::clip(&value.to_string(), 200)
 }
 
 /// Host calls answering from one recorded cell's calls, by name and equal arguments
