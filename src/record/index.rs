@@ -71,8 +71,6 @@ pub struct StepHit {
 pub struct Refresh {
     /// Why the whole index was rebuilt, if it was.
     pub rebuilt: Option<String>,
-    /// Sessions re-read because their log changed.
-    pub updated: Vec<String>,
     /// Logs that could not be read (path and reason); they are left as they are.
     pub unreadable: Vec<(PathBuf, String)>,
 }
@@ -167,7 +165,6 @@ impl Index {
             match SessionLog::read(&file, dir.store(), Detail::Outline) {
                 Ok(log) => {
                     self.ingest(&log, stamp).map_err(sql_err(&path))?;
-                    refresh.updated.push(name);
                 }
                 Err(e) => {
                     self.remove(&name).map_err(sql_err(&path))?;

@@ -19,7 +19,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::io::{BufRead, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use super::objects::ObjectStore;
@@ -623,10 +623,4 @@ pub fn new_session_id(name: &str) -> String {
 
 pub fn now() -> String {
     jiff::Timestamp::now().to_string()
-}
-
-/// Reads the lines of a log without interpreting them (export copies them verbatim).
-pub fn raw_lines(path: &Path) -> std::io::Result<Vec<String>> {
-    let file = std::fs::File::open(path)?;
-    std::io::BufReader::new(file).lines().collect()
 }

@@ -300,10 +300,6 @@ impl Recorder {
         self.head
     }
 
-    pub fn failure(&self) -> Option<&str> {
-        self.failed.as_deref()
-    }
-
     fn note_failure(&mut self, e: impl std::fmt::Display) {
         if self.failed.is_none() {
             self.failed = Some(e.to_string());
