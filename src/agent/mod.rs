@@ -19,6 +19,7 @@ use std::time::Instant;
 
 use crate::event::{CellStatus, Event, LlmPurpose, StepSummary};
 use crate::llm::{ChatMessage, Provider};
+use crate::sandbox::confined::ConfinedDir;
 use crate::session::Session;
 use crate::tools::hub::ToolHub;
 use ask::AskState;
@@ -64,24 +65,23 @@ pub struct ContextInput {
 }
 
 impl ContextInput {
-    /// Places `file` in the workspace (a hard link when possible, else a copy) and
-    /// describes it by size and kind only.
+    /// Copies `file` into the workspace and describes it by size and kind only. A copy,
+    /// never a hard link: the sandboxed code owns the workspace, and a link would hand it
+    /// the user's own file to change (and the host's chown of the workspace would give
+    /// that file away).
     pub fn install(file: &Path, workspace: &Path) -> std::io::Result<ContextInput> {
         let name = file
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "context".into());
         let rel = PathBuf::from("context").join(&name);
-        let dest = workspace.join(&rel);
-        std::fs::create_dir_all(workspace.join("context"))?;
-        let _ = std::fs::remove_file(&dest);
-        if std::fs::hard_link(file, &dest).is_err() {
-            std::fs::copy(file, &dest)?;
-        }
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o644));
-        let size = std::fs::metadata(&dest)?.len();
-        let kind = sniff_kind(&dest);
+        let mut source = std::fs::File::open(file)?;
+        let mut size = 0;
+        ConfinedDir::open(workspace)?.write_with(&rel, 0o644, |dest| {
+            size = std::io::copy(&mut source, dest)?;
+            Ok(())
+        })?;
+        let kind = sniff_kind(file);
         Ok(ContextInput {
             rel_path: rel,
             description: format!("{} of {kind}", human_size(size)),

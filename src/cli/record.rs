@@ -107,37 +107,40 @@ fn keep_changes(
     workspace: &std::path::Path,
 ) -> std::io::Result<Vec<String>> {
     use crate::record::snapshot::{Entry, load_manifest};
-    use std::os::unix::fs::PermissionsExt;
+    use crate::sandbox::confined::ConfinedDir;
+    use std::ffi::OsStr;
     if before == head {
         return Ok(Vec::new());
     }
     let (before, head) = (load_manifest(store, before)?, load_manifest(store, head)?);
+    // The workspace is the sandbox's: nothing planted there is followed.
+    let root = ConfinedDir::open(workspace)?;
     let mut kept = Vec::new();
     for (path, entry) in &before.entries {
         if path.starts_with("tools/") || head.entries.get(path) == Some(entry) {
             continue;
         }
-        let dest = workspace.join(path);
+        let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
+        let name = OsStr::new(name);
         match entry {
-            Entry::Dir { .. } => std::fs::create_dir_all(&dest)?,
+            Entry::Dir { .. } => {
+                root.create_dirs(path, 0o755)?;
+            }
             Entry::File { hash, mode, .. } => {
-                if dest.is_dir() {
-                    std::fs::remove_dir_all(&dest)?;
+                let dir = root.create_dirs(parent, 0o755)?;
+                if dir
+                    .stat(name)?
+                    .is_some_and(|m| m.kind == crate::sandbox::confined::Kind::Dir)
+                {
+                    dir.remove_tree(name)?;
                 }
-                store.copy_to(hash, &dest)?;
-                std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(*mode))?;
+                store.copy_into(hash, &dir, name, *mode)?;
                 kept.push(path.clone());
             }
             Entry::Symlink { target } => {
-                if dest.is_dir() && !dest.is_symlink() {
-                    std::fs::remove_dir_all(&dest)?;
-                } else if dest.symlink_metadata().is_ok() {
-                    std::fs::remove_file(&dest)?;
-                }
-                if let Some(parent) = dest.parent() {
-                    std::fs::create_dir_all(parent)?;
-                }
-                std::os::unix::fs::symlink(target, &dest)?;
+                let dir = root.create_dirs(parent, 0o755)?;
+                dir.remove_tree(name)?;
+                dir.symlink(std::path::Path::new(target), name)?;
                 kept.push(path.clone());
             }
         }

@@ -7,6 +7,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::event::{Overflow, Stream};
+use crate::sandbox::confined::ConfinedDir;
 
 /// Folder under the workspace where overflowing output is written.
 pub const OVERFLOW_DIR: &str = ".mcpr/output";
@@ -83,19 +84,17 @@ impl OutputSpill {
     fn open_file(&mut self, stream: Stream) {
         let rel =
             PathBuf::from(OVERFLOW_DIR).join(format!("cell-{}.{}.txt", self.cell, stream.as_str()));
-        let abs = self.workspace.join(&rel);
         let spill = &mut self.streams[stream as usize];
-        let opened = abs
-            .parent()
-            .map_or(Ok(()), std::fs::create_dir_all)
-            .and_then(|()| File::create(&abs));
+        // The workspace is the sandbox's: the file is created beneath a handle on it,
+        // never through a symlink the cell may have planted.
+        let opened = ConfinedDir::open(&self.workspace).and_then(|ws| ws.create_file(&rel, 0o644));
         match opened {
             Ok(file) => {
                 let head = std::mem::take(&mut spill.inline_copy);
                 spill.file = Some((BufWriter::with_capacity(256 * 1024, file), rel));
                 self.write(stream, &head);
             }
-            Err(e) => spill.error = Some(format!("could not create {}: {e}", abs.display())),
+            Err(e) => spill.error = Some(format!("could not keep the overflowing output: {e}")),
         }
     }
 

@@ -9,9 +9,10 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
+
+use crate::sandbox::confined::{ConfinedDir, temp_name};
 
 /// Objects never change once written; making them read-only guards against tools (or
 /// users) editing a file in place and silently breaking its hash.
@@ -57,8 +58,9 @@ impl ObjectStore {
     /// Stores a file's content without holding it in memory: the file is hashed while it is
     /// copied to a temporary file in the store, which then moves into place. Returns the
     /// hash and the number of bytes stored.
-    pub fn put_file(&self, path: &Path) -> io::Result<(String, u64)> {
-        let mut source = File::open(path).map_err(|e| context(e, "cannot read", path))?;
+    /// `shown` names the source in errors.
+    pub fn put_reader(&self, source: &mut impl Read, shown: &Path) -> io::Result<(String, u64)> {
+        let path = shown;
         let mut temp = TempFile::create_in(&self.root)?;
         let mut hasher = Sha256::new();
         let mut buf = vec![0u8; CHUNK];
@@ -116,25 +118,19 @@ impl ObjectStore {
         Ok(self.root.join(&hash[..2]).join(&hash[2..]))
     }
 
-    /// Writes an object's content to `dest` (temp file beside dest + rename), creating
-    /// parents, so `dest` never holds a partial copy.
-    pub fn copy_to(&self, hash: &str, dest: &Path) -> io::Result<()> {
+    /// Writes an object's content to `rel` below `dir` with `mode` (temp file beside it +
+    /// rename, folders created), so it never holds a partial copy. `dir` is usually a
+    /// workspace: nothing planted there is followed (see `sandbox::confined`).
+    pub fn copy_into(
+        &self,
+        hash: &str,
+        dir: &ConfinedDir,
+        rel: impl AsRef<Path>,
+        mode: u32,
+    ) -> io::Result<()> {
         let path = self.path(hash)?;
         let mut source = File::open(&path).map_err(|e| self.read_error(hash, &path, e))?;
-        let dir = match dest.parent() {
-            Some(dir) => dir,
-            None => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!("cannot write object {hash} to {}", dest.display()),
-                ));
-            }
-        };
-        fs::create_dir_all(dir).map_err(|e| context(e, "cannot create", dir))?;
-        let mut temp = TempFile::create_in(dir)?;
-        io::copy(&mut source, &mut temp.file)
-            .map_err(|e| context(e, "cannot write", &temp.path))?;
-        temp.rename_to(dest)
+        dir.write_with(rel, mode, |dest| io::copy(&mut source, dest).map(drop))
     }
 
     /// All object hashes present, sorted (for export). Temporary files are not objects.
@@ -186,9 +182,9 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
 
-/// Hashes a file by streaming it; returns (hash, bytes read).
-pub fn sha256_file(path: &Path) -> io::Result<(String, u64)> {
-    let mut file = File::open(path).map_err(|e| context(e, "cannot read", path))?;
+/// Hashes what `file` holds by streaming it; returns (hash, bytes read). `path` names it
+/// in errors.
+pub fn sha256_reader(file: &mut impl Read, path: &Path) -> io::Result<(String, u64)> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; CHUNK];
     let mut size = 0u64;
@@ -204,14 +200,6 @@ pub fn sha256_file(path: &Path) -> io::Result<(String, u64)> {
         }
     }
     Ok((hex(&hasher.finalize()), size))
-}
-
-/// A name no other writer in this or another process is using at the same time, for
-/// files that are renamed into place once complete.
-pub(crate) fn temp_name() -> String {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    format!(".mcpr-tmp-{}-{n}", std::process::id())
 }
 
 /// Adds what was being done, and to which path, to an I/O error a user may see.
@@ -345,17 +333,22 @@ mod tests {
     }
 
     #[test]
-    fn put_file_of_a_large_file_matches_put_of_its_bytes() {
+    fn put_reader_of_a_large_file_matches_put_of_its_bytes() {
         let (dir, store) = store();
         let bytes: Vec<u8> = (0..5 * 1024 * 1024 + 17)
             .map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
             .collect();
         let path = dir.path().join("big.bin");
         fs::write(&path, &bytes).unwrap();
-        let (hash, size) = store.put_file(&path).unwrap();
+        let (hash, size) = store
+            .put_reader(&mut File::open(&path).unwrap(), &path)
+            .unwrap();
         assert_eq!(size, bytes.len() as u64);
         assert_eq!(hash, sha256_hex(&bytes));
-        assert_eq!(sha256_file(&path).unwrap(), (hash.clone(), size));
+        assert_eq!(
+            sha256_reader(&mut File::open(&path).unwrap(), &path).unwrap(),
+            (hash.clone(), size)
+        );
         assert_eq!(store.put(&bytes).unwrap(), hash);
         assert_eq!(store.get(&hash).unwrap(), bytes);
         assert_eq!(store.list().unwrap(), vec![hash]);
@@ -386,7 +379,8 @@ mod tests {
         assert!(message.contains(&hash), "{message}");
         assert!(message.contains("object store"), "{message}");
         assert!(message.contains("incomplete"), "{message}");
-        let err = store.copy_to(&hash, &dir.path().join("out")).unwrap_err();
+        let root = ConfinedDir::open(dir.path()).unwrap();
+        let err = store.copy_into(&hash, &root, "out", 0o644).unwrap_err();
         assert!(err.to_string().contains(&hash));
         assert_eq!(
             store.require(&hash).unwrap_err().kind(),
@@ -396,14 +390,19 @@ mod tests {
     }
 
     #[test]
-    fn copy_to_creates_parents_and_replaces_an_existing_file() {
+    fn copy_into_creates_parents_and_replaces_an_existing_file() {
         let (dir, store) = store();
         let hash = store.put(b"content").unwrap();
+        let root = ConfinedDir::open(dir.path()).unwrap();
         let dest = dir.path().join("a/b/c.txt");
-        store.copy_to(&hash, &dest).unwrap();
+        store.copy_into(&hash, &root, "a/b/c.txt", 0o644).unwrap();
         assert_eq!(fs::read(&dest).unwrap(), b"content");
         let other = store.put(b"other").unwrap();
-        store.copy_to(&other, &dest).unwrap();
+        store.copy_into(&other, &root, "a/b/c.txt", 0o600).unwrap();
+        assert_eq!(
+            fs::metadata(&dest).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         assert_eq!(fs::read(&dest).unwrap(), b"other");
         assert_eq!(fs::read_dir(dest.parent().unwrap()).unwrap().count(), 1);
     }

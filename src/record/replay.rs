@@ -17,6 +17,7 @@ use super::objects::ObjectStore;
 use super::snapshot::Snapshotter;
 use crate::event::{CallOutcome, CellStatus, Event};
 use crate::hostcall::{HostCallError, HostCalls};
+use crate::sandbox::confined::ConfinedDir;
 use crate::session::Session;
 
 /// A step of a session's history, with the session whose log holds it.
@@ -161,6 +162,7 @@ fn overlay_tool_modules(
     snapshot: &str,
 ) -> std::io::Result<()> {
     let manifest = super::snapshot::load_manifest(store, snapshot)?;
+    let root = ConfinedDir::open(workspace)?;
     for (path, entry) in &manifest.entries {
         let Some(name) = path.strip_prefix("tools/") else {
             continue;
@@ -168,11 +170,10 @@ fn overlay_tool_modules(
         if name.contains('/') || !name.ends_with(".py") || name == "__init__.py" {
             continue;
         }
-        if let super::snapshot::Entry::File { hash, .. } = entry {
-            let dest = workspace.join(path);
-            if !dest.exists() {
-                store.copy_to(hash, &dest)?;
-            }
+        if let super::snapshot::Entry::File { hash, .. } = entry
+            && root.stat_path(path)?.is_none()
+        {
+            store.copy_into(hash, &root, path, 0o644)?;
         }
     }
     Ok(())

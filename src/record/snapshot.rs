@@ -8,15 +8,15 @@
 //! `skills/__init__.py`) are neither recorded nor removed.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::{self, Metadata};
+use std::ffi::OsStr;
 use std::io;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use super::objects::{self, ObjectStore, context};
+use super::objects::{self, ObjectStore};
+use crate::sandbox::confined::{ConfinedDir, Kind, Meta};
 
 /// Bytecode caches are rebuilt by Python at will; recording them would only add noise.
 const SKIPPED_DIR: &str = "__pycache__";
@@ -92,14 +92,13 @@ struct Stat {
 }
 
 impl Stat {
-    fn of(meta: &Metadata) -> Stat {
-        let ns = |secs: i64, nsec: i64| secs.saturating_mul(1_000_000_000).saturating_add(nsec);
+    fn of(meta: &Meta) -> Stat {
         Stat {
-            dev: meta.dev(),
-            ino: meta.ino(),
-            len: meta.len(),
-            mtime_ns: ns(meta.mtime(), meta.mtime_nsec()),
-            ctime_ns: ns(meta.ctime(), meta.ctime_nsec()),
+            dev: meta.dev,
+            ino: meta.ino,
+            len: meta.len,
+            mtime_ns: meta.mtime_ns,
+            ctime_ns: meta.ctime_ns,
         }
     }
 
@@ -120,16 +119,18 @@ impl Snapshotter {
         store: &ObjectStore,
     ) -> io::Result<(String, SnapshotStats)> {
         let started_ns = now_ns();
+        let root = ConfinedDir::open(workspace)?;
         let key = (workspace.to_path_buf(), store.root().to_path_buf());
         let known = self.cache.remove(&key).unwrap_or_default();
         let mut seen = HashMap::new();
         let mut stats = SnapshotStats::default();
-        let manifest = scan(workspace, |path, abs, meta| {
+        let manifest = scan(&root, |path, dir, name, meta| {
             let stat = Stat::of(meta);
             let (hash, size) = match known.get(path) {
                 Some(cached) if cached.stat == stat => (cached.hash.clone(), stat.len),
                 _ => {
-                    let (hash, size) = store.put_file(abs)?;
+                    let mut file = dir.open_file_here(name)?;
+                    let (hash, size) = store.put_reader(&mut file, &dir.shown(name))?;
                     stats.hashed_files += 1;
                     stats.hashed_bytes += size;
                     (hash, size)
@@ -173,16 +174,15 @@ impl Snapshotter {
             }
         }
         let started_ns = now_ns();
-        fs::create_dir_all(workspace).map_err(|e| context(e, "cannot create", workspace))?;
-        let root_mode = fs::metadata(workspace)
-            .map_err(|e| context(e, "cannot read", workspace))?
-            .permissions()
-            .mode();
-        make_owner_rwx(workspace, root_mode)?;
+        let root = ConfinedDir::create(workspace)?;
+        let root_mode = root.meta()?.mode;
+        if root_mode & 0o700 != 0o700 {
+            root.set_own_mode((root_mode | 0o700) & 0o7777)?;
+        }
         let key = (workspace.to_path_buf(), store.root().to_path_buf());
         let mut cache = self.cache.remove(&key).unwrap_or_default();
         let mut restore = Restore {
-            workspace,
+            root: &root,
             store,
             manifest: &manifest,
             cache: &mut cache,
@@ -196,7 +196,7 @@ impl Snapshotter {
         let reset_root = if root_mode & 0o700 == 0o700 {
             Ok(())
         } else {
-            set_mode(workspace, root_mode & 0o7777)
+            root.set_own_mode(root_mode & 0o7777)
         };
         result?;
         reset_root?;
@@ -217,12 +217,15 @@ pub fn load_manifest(store: &ObjectStore, hash: &str) -> io::Result<Manifest> {
 /// The manifest of the workspace as it is now, hashing every file (no store writes): for
 /// tests and checks.
 pub fn current_manifest(workspace: &Path) -> io::Result<Manifest> {
-    scan(workspace, |_, abs, _| objects::sha256_file(abs))
+    scan(&ConfinedDir::open(workspace)?, |_, dir, name, _| {
+        objects::sha256_reader(&mut dir.open_file_here(name)?, &dir.shown(name))
+    })
 }
 
-/// One restore in progress.
+/// One restore in progress. Every change goes through handles below `root` that never
+/// follow a symlink: the workspace is the sandbox's, and may change while we work.
 struct Restore<'a> {
-    workspace: &'a Path,
+    root: &'a ConfinedDir,
     store: &'a ObjectStore,
     manifest: &'a Manifest,
     cache: &'a mut HashMap<String, Cached>,
@@ -235,28 +238,31 @@ impl Restore<'_> {
         self.remove_unwanted()?;
         let manifest = self.manifest;
         for (path, entry) in &manifest.entries {
-            let abs = self.workspace.join(path);
-            let current = match fs::symlink_metadata(&abs) {
-                Ok(meta) => Some(meta),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-                Err(e) => return Err(context(e, "cannot read", &abs)),
-            };
+            let (dir, name) = self.parent_of(path)?;
+            let current = dir.stat(name)?;
             match entry {
-                Entry::Dir { .. } => self.put_dir(&abs, current)?,
+                Entry::Dir { .. } => self.put_dir(&dir, name, current)?,
                 Entry::File { hash, size, mode } => {
-                    self.put_file(path, &abs, current, hash, *size, *mode)?;
+                    self.put_file(path, &dir, name, current, hash, *size, *mode)?;
                 }
-                Entry::Symlink { target } => self.put_symlink(&abs, current, target)?,
+                Entry::Symlink { target } => self.put_symlink(&dir, name, current, target)?,
             }
         }
         // Children before parents: a directory without owner write or search permission
         // would otherwise stop the changes below it.
         for (path, entry) in manifest.entries.iter().rev() {
             if let Entry::Dir { mode } = entry {
-                set_mode(&self.workspace.join(path), *mode)?;
+                let (dir, name) = self.parent_of(path)?;
+                dir.set_mode(name, *mode)?;
             }
         }
         Ok(())
+    }
+
+    /// The folder holding the manifest path `path` (checked by `check_paths`), and its name.
+    fn parent_of<'p>(&self, path: &'p str) -> io::Result<(ConfinedDir, &'p OsStr)> {
+        let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
+        Ok((self.root.open_dir(parent)?, OsStr::new(name)))
     }
 
     /// Deletes whatever the manifest lacks or holds as another kind, and opens up the
@@ -264,86 +270,90 @@ impl Restore<'_> {
     fn remove_unwanted(&mut self) -> io::Result<()> {
         let (manifest, cache) = (self.manifest, &mut *self.cache);
         let removed = &mut self.stats.removed;
-        walk(self.workspace, |rel, abs, meta| {
+        walk(self.root, |rel, dir, name, meta| {
             let wanted = rel.to_str().and_then(|path| manifest.entries.get(path));
-            let kind = meta.file_type();
             let keep = match wanted {
-                Some(Entry::Dir { .. }) => kind.is_dir(),
-                Some(Entry::File { .. }) => kind.is_file(),
-                Some(Entry::Symlink { .. }) => kind.is_symlink(),
+                Some(Entry::Dir { .. }) => meta.kind == Kind::Dir,
+                Some(Entry::File { .. }) => meta.kind == Kind::File,
+                Some(Entry::Symlink { .. }) => meta.kind == Kind::Symlink,
                 None => false,
             };
             if !keep {
-                *removed += remove_tree(abs)?;
+                *removed += dir.remove_tree(name)?;
                 if let Some(path) = rel.to_str() {
                     cache.remove(path);
                 }
                 return Ok(false);
             }
-            if kind.is_dir() {
-                make_owner_rwx(abs, meta.permissions().mode())?;
+            if meta.kind == Kind::Dir {
+                make_owner_rwx(dir, name, meta.mode)?;
             }
             Ok(true)
         })
     }
 
-    fn put_dir(&mut self, abs: &Path, current: Option<Metadata>) -> io::Result<()> {
+    fn put_dir(
+        &mut self,
+        dir: &ConfinedDir,
+        name: &OsStr,
+        current: Option<Meta>,
+    ) -> io::Result<()> {
         if let Some(meta) = &current {
-            if meta.is_dir() {
+            if meta.kind == Kind::Dir {
                 self.stats.unchanged += 1;
                 return Ok(());
             }
-            self.stats.removed += remove_tree(abs)?;
+            self.stats.removed += dir.remove_tree(name)?;
         }
-        fs::create_dir(abs).map_err(|e| context(e, "cannot create", abs))?;
-        let mode = fs::symlink_metadata(abs)
-            .map_err(|e| context(e, "cannot read", abs))?
-            .permissions()
-            .mode();
-        make_owner_rwx(abs, mode)?;
+        dir.make_dir(name, 0o777)?;
+        if let Some(meta) = dir.stat(name)? {
+            make_owner_rwx(dir, name, meta.mode)?;
+        }
         self.stats.written += 1;
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn put_file(
         &mut self,
         path: &str,
-        abs: &Path,
-        current: Option<Metadata>,
+        dir: &ConfinedDir,
+        name: &OsStr,
+        current: Option<Meta>,
         hash: &str,
         size: u64,
         mode: u32,
     ) -> io::Result<()> {
         if let Some(meta) = &current {
-            if meta.is_file() && self.holds(path, abs, meta, hash, size)? {
-                if meta.permissions().mode() & 0o7777 != mode {
-                    set_mode(abs, mode)?;
+            if meta.kind == Kind::File && self.holds(path, dir, name, meta, hash, size)? {
+                if meta.mode != mode {
+                    dir.set_mode(name, mode)?;
                 }
                 self.stats.unchanged += 1;
                 return Ok(());
             }
-            if meta.is_dir() {
-                self.stats.removed += remove_tree(abs)?;
+            if meta.kind == Kind::Dir {
+                self.stats.removed += dir.remove_tree(name)?;
             }
         }
         self.cache.remove(path);
-        self.store.copy_to(hash, abs)?;
-        set_mode(abs, mode)?;
+        self.store.copy_into(hash, dir, name, mode)?;
         self.stats.written += 1;
         Ok(())
     }
 
-    /// Whether the file at `abs` already has the content `hash`, hashing it only when its
+    /// Whether the file `name` already has the content `hash`, hashing it only when its
     /// length matches and the stat cache cannot answer.
     fn holds(
         &mut self,
         path: &str,
-        abs: &Path,
-        meta: &Metadata,
+        dir: &ConfinedDir,
+        name: &OsStr,
+        meta: &Meta,
         hash: &str,
         size: u64,
     ) -> io::Result<bool> {
-        if meta.len() != size {
+        if meta.len != size {
             return Ok(false);
         }
         let stat = Stat::of(meta);
@@ -352,7 +362,8 @@ impl Restore<'_> {
         {
             return Ok(cached.hash == hash);
         }
-        let (actual, read) = objects::sha256_file(abs)?;
+        let mut file = dir.open_file_here(name)?;
+        let (actual, read) = objects::sha256_reader(&mut file, &dir.shown(name))?;
         if read == stat.len && !stat.is_racy(self.started_ns) {
             let cached = Cached {
                 stat,
@@ -365,30 +376,26 @@ impl Restore<'_> {
 
     fn put_symlink(
         &mut self,
-        abs: &Path,
-        current: Option<Metadata>,
+        dir: &ConfinedDir,
+        name: &OsStr,
+        current: Option<Meta>,
         target: &str,
     ) -> io::Result<()> {
         if let Some(meta) = &current {
-            if meta.file_type().is_symlink()
-                && fs::read_link(abs).is_ok_and(|existing| existing == Path::new(target))
+            if meta.kind == Kind::Symlink
+                && dir
+                    .read_link(name)
+                    .is_ok_and(|existing| existing == Path::new(target))
             {
                 self.stats.unchanged += 1;
                 return Ok(());
             }
-            if meta.is_dir() {
-                self.stats.removed += remove_tree(abs)?;
+            if meta.kind == Kind::Dir {
+                self.stats.removed += dir.remove_tree(name)?;
             }
         }
         // Made under a temporary name and renamed, like files, so the path is never absent.
-        let dir = abs.parent().unwrap_or(self.workspace);
-        let temp = dir.join(objects::temp_name());
-        std::os::unix::fs::symlink(target, &temp)
-            .map_err(|e| context(e, "cannot create", &temp))?;
-        if let Err(e) = fs::rename(&temp, abs) {
-            let _ = fs::remove_file(&temp);
-            return Err(context(e, "cannot create symlink", abs));
-        }
+        dir.symlink(Path::new(target), name)?;
         self.stats.written += 1;
         Ok(())
     }
@@ -430,25 +437,30 @@ fn check_paths(manifest: &Manifest, hash: &str) -> io::Result<()> {
     Ok(())
 }
 
-/// Builds the manifest of `workspace`, asking `file` for each regular file's (hash, size).
-fn scan<F>(workspace: &Path, mut file: F) -> io::Result<Manifest>
+/// Builds the manifest of the tree below `root`, asking `file` for each regular file's
+/// (hash, size), given its manifest path, folder, name and metadata.
+fn scan<F>(root: &ConfinedDir, mut file: F) -> io::Result<Manifest>
 where
-    F: FnMut(&str, &Path, &Metadata) -> io::Result<(String, u64)>,
+    F: FnMut(&str, &ConfinedDir, &OsStr, &Meta) -> io::Result<(String, u64)>,
 {
     let mut manifest = Manifest::default();
-    walk(workspace, |rel, abs, meta| {
+    walk(root, |rel, dir, name, meta| {
         let path = utf8(rel, rel)?;
-        let mode = meta.permissions().mode() & 0o7777;
-        let kind = meta.file_type();
-        let entry = if kind.is_symlink() {
-            let target = fs::read_link(abs).map_err(|e| context(e, "cannot read", abs))?;
-            let target = utf8(&target, rel)?.to_owned();
-            Entry::Symlink { target }
-        } else if kind.is_dir() {
-            Entry::Dir { mode }
-        } else {
-            let (hash, size) = file(path, abs, meta)?;
-            Entry::File { hash, size, mode }
+        let entry = match meta.kind {
+            Kind::Symlink => {
+                let target = dir.read_link(name)?;
+                let target = utf8(&target, rel)?.to_owned();
+                Entry::Symlink { target }
+            }
+            Kind::Dir => Entry::Dir { mode: meta.mode },
+            Kind::File | Kind::Special => {
+                let (hash, size) = file(path, dir, name, meta)?;
+                Entry::File {
+                    hash,
+                    size,
+                    mode: meta.mode,
+                }
+            }
         };
         manifest.entries.insert(path.to_owned(), entry);
         Ok(true)
@@ -456,86 +468,51 @@ where
     Ok(manifest)
 }
 
-/// Visits everything under `root` depth first, parents before children, without following
-/// symlinks, skipping `__pycache__` directories and special files. `visit` gets the path
-/// relative to `root`, the full path and its metadata, and says whether to descend into a
-/// directory; it runs before the directory is read, so it may still change its mode.
-fn walk<F>(root: &Path, mut visit: F) -> io::Result<()>
+/// Visits everything below `root` depth first, parents before children, through handles
+/// that never follow symlinks, skipping `__pycache__` directories and special files.
+/// `visit` gets the path relative to `root`, the folder holding it, its name and metadata,
+/// and says whether to descend into a directory; it runs before the directory is read, so
+/// it may still change its mode.
+fn walk<F>(root: &ConfinedDir, mut visit: F) -> io::Result<()>
 where
-    F: FnMut(&Path, &Path, &Metadata) -> io::Result<bool>,
+    F: FnMut(&Path, &ConfinedDir, &OsStr, &Meta) -> io::Result<bool>,
 {
     walk_under(root, Path::new(""), &mut visit)
 }
 
-fn walk_under<F>(root: &Path, rel: &Path, visit: &mut F) -> io::Result<()>
+fn walk_under<F>(dir: &ConfinedDir, rel: &Path, visit: &mut F) -> io::Result<()>
 where
-    F: FnMut(&Path, &Path, &Metadata) -> io::Result<bool>,
+    F: FnMut(&Path, &ConfinedDir, &OsStr, &Meta) -> io::Result<bool>,
 {
-    let dir = root.join(rel);
-    let mut names = Vec::new();
-    for entry in fs::read_dir(&dir).map_err(|e| context(e, "cannot list", &dir))? {
-        names.push(
-            entry
-                .map_err(|e| context(e, "cannot list", &dir))?
-                .file_name(),
-        );
-    }
-    names.sort();
-    for name in names {
+    for name in dir.names()? {
         let rel = rel.join(&name);
-        let abs = root.join(&rel);
-        let meta = match fs::symlink_metadata(&abs) {
-            Ok(meta) => meta,
-            // Deleted since the listing: it is simply not part of the workspace any more.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(context(e, "cannot read", &abs)),
+        // Deleted since the listing: it is simply not part of the workspace any more.
+        let Some(meta) = dir.stat(&name)? else {
+            continue;
         };
-        let kind = meta.file_type();
         let generated = GENERATED.iter().any(|g| rel == Path::new(g));
-        let wanted = (kind.is_file() && !generated)
-            || kind.is_symlink()
-            || (kind.is_dir() && name != SKIPPED_DIR);
-        if wanted && visit(&rel, &abs, &meta)? && kind.is_dir() {
-            walk_under(root, &rel, visit)?;
+        let wanted = (meta.kind == Kind::File && !generated)
+            || meta.kind == Kind::Symlink
+            || (meta.kind == Kind::Dir && name != SKIPPED_DIR);
+        if wanted && visit(&rel, dir, &name, &meta)? && meta.kind == Kind::Dir {
+            let child = match dir.child_dir(&name) {
+                Ok(child) => child,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            walk_under(&child, &rel, visit)?;
         }
     }
     Ok(())
 }
 
-/// Deletes a file, symlink or whole directory tree, opening up read-only directories on
-/// the way; returns how many paths were removed.
-fn remove_tree(path: &Path) -> io::Result<u64> {
-    let meta = match fs::symlink_metadata(path) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(context(e, "cannot read", path)),
-    };
-    if !meta.is_dir() {
-        fs::remove_file(path).map_err(|e| context(e, "cannot remove", path))?;
-        return Ok(1);
-    }
-    make_owner_rwx(path, meta.permissions().mode())?;
-    let mut removed = 0;
-    for entry in fs::read_dir(path).map_err(|e| context(e, "cannot list", path))? {
-        let entry = entry.map_err(|e| context(e, "cannot list", path))?;
-        removed += remove_tree(&entry.path())?;
-    }
-    fs::remove_dir(path).map_err(|e| context(e, "cannot remove", path))?;
-    Ok(removed + 1)
-}
-
 /// Lets the owner list, enter and change a directory for the length of a restore; its
 /// recorded mode is set again at the end.
-fn make_owner_rwx(dir: &Path, mode: u32) -> io::Result<()> {
+fn make_owner_rwx(dir: &ConfinedDir, name: &OsStr, mode: u32) -> io::Result<()> {
     if mode & 0o700 == 0o700 {
         return Ok(());
     }
-    set_mode(dir, (mode | 0o700) & 0o7777)
-}
-
-fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
-    fs::set_permissions(path, fs::Permissions::from_mode(mode))
-        .map_err(|e| context(e, &format!("cannot set mode {mode:o} on"), path))
+    dir.set_mode(name, (mode | 0o700) & 0o7777)
 }
 
 /// Manifest keys and symlink targets are JSON strings, so a name that is not UTF-8 cannot
@@ -565,7 +542,8 @@ fn now_ns() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::fs::File;
+    use std::fs::{self, File};
+    use std::os::unix::fs::PermissionsExt;
     use std::os::unix::fs::symlink;
     use std::time::Duration;
 
@@ -601,9 +579,9 @@ mod tests {
     /// been written long before the snapshot.
     fn backdate(root: &Path) {
         let past = SystemTime::now() - Duration::from_secs(3600);
-        walk(root, |_, abs, meta| {
-            if meta.is_file() {
-                File::open(abs)?.set_modified(past)?;
+        walk(&ConfinedDir::open(root).unwrap(), |rel, _, _, meta| {
+            if meta.kind == Kind::File {
+                File::open(root.join(rel))?.set_modified(past)?;
             }
             Ok(true)
         })

@@ -42,13 +42,9 @@ pub fn reachable_by_others(path: &Path) -> bool {
     })
 }
 
-/// Gives `root` and everything below it to `uid:gid` (symlinks themselves, not targets).
+/// Gives `root` and everything below it to `uid:gid` (symlinks themselves, not targets,
+/// and folders entered only through handles that refuse symlinks: the tree is the
+/// sandbox's, and a folder swapped for a symlink must not give a host folder away).
 pub fn chown_tree(root: &Path, uid: u32, gid: u32) -> std::io::Result<()> {
-    std::os::unix::fs::lchown(root, Some(uid), Some(gid))?;
-    if root.is_dir() && !root.is_symlink() {
-        for entry in std::fs::read_dir(root)? {
-            chown_tree(&entry?.path(), uid, gid)?;
-        }
-    }
-    Ok(())
+    super::confined::ConfinedDir::open(root)?.chown_tree(uid, gid)
 }

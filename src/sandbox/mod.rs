@@ -9,6 +9,7 @@
 //! `backend::subprocess` does the spawning.
 
 mod bwrap;
+pub mod confined;
 pub mod env;
 pub mod identity;
 pub mod limits;

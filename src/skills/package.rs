@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::sandbox::Isolation;
+use crate::sandbox::confined::ConfinedDir;
 use crate::session::Launcher;
 
 /// Where the library appears inside a namespaces sandbox.
@@ -42,14 +43,14 @@ pub fn inside_workspace(isolation: Isolation, workspace: &Path, rel: &str) -> Pa
 /// Writes `skills/__init__.py` into `workspace`, loading skills from `dirs` (paths as
 /// the kernel sees them), first match first.
 pub fn write(workspace: &Path, dirs: &[PathBuf]) -> std::io::Result<()> {
-    let folder = workspace.join("skills");
-    std::fs::create_dir_all(&folder)?;
     let list: Vec<String> = dirs
         .iter()
         .map(|d| python_str(&d.to_string_lossy()))
         .collect();
     let text = PACKAGE.replace("__MCPR_SKILL_DIRS__", &format!("[{}]", list.join(", ")));
-    std::fs::write(folder.join("__init__.py"), text)
+    // Beneath a handle on the workspace: a symlink planted at `skills` or its entry file
+    // is replaced or refused, never written through.
+    ConfinedDir::open(workspace)?.write("skills/__init__.py", text.as_bytes(), 0o644)
 }
 
 /// A Python string literal (JSON strings are valid Python for these paths).

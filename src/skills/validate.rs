@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::package;
 use crate::event::Event;
 use crate::hostcall::HostCalls;
+use crate::sandbox::confined::ConfinedDir;
 use crate::session::{Launcher, Session};
 
 static CHECKS: AtomicU64 = AtomicU64::new(0);
@@ -58,9 +59,9 @@ async fn validate_in(
     let isolation = launcher.isolation();
     let mut dirs = Vec::new();
     if let Some(source) = check.source {
-        let candidates = workspace.join(".candidate");
-        std::fs::create_dir_all(&candidates).map_err(|e| e.to_string())?;
-        std::fs::write(candidates.join(format!("{}.py", check.name)), source)
+        let file = Path::new(".candidate").join(format!("{}.py", check.name));
+        ConfinedDir::open(workspace)
+            .and_then(|ws| ws.write(&file, source.as_bytes(), 0o644))
             .map_err(|e| e.to_string())?;
         dirs.push(package::inside_workspace(
             isolation,

@@ -20,6 +20,7 @@ use super::client::{ServerClient, ServerError};
 use super::codegen;
 use super::config::{McpConfig, Transport};
 use crate::hostcall::{HostCallError, HostCalls};
+use crate::sandbox::confined::ConfinedDir;
 
 /// The `tools` package written into every workspace.
 const TOOLS_PACKAGE: &str = include_str!("runtime/tools_init.py");
@@ -135,9 +136,8 @@ impl ToolHub {
     /// Writes `tools/__init__.py`, and a module for every server whose catalog is known
     /// without starting it.
     pub async fn prepare_workspace(&self) -> std::io::Result<()> {
-        let dir = self.workspace.join("tools");
-        std::fs::create_dir_all(&dir)?;
-        std::fs::write(dir.join("__init__.py"), TOOLS_PACKAGE)?;
+        self.workspace()?
+            .write("tools/__init__.py", TOOLS_PACKAGE.as_bytes(), 0o644)?;
         for server in &self.config.servers {
             if let Some(cached) = Catalog::load_cached(server) {
                 self.write_module(&cached)?;
@@ -152,11 +152,15 @@ impl ToolHub {
 
     fn write_module(&self, catalog: &Catalog) -> std::io::Result<PathBuf> {
         let rel = PathBuf::from("tools").join(format!("{}.py", catalog.module));
-        let path = self.workspace.join(&rel);
-        let tmp = path.with_extension("py.tmp");
-        std::fs::write(&tmp, codegen::render_module(catalog))?;
-        std::fs::rename(&tmp, &path)?;
+        let source = codegen::render_module(catalog);
+        self.workspace()?.write(&rel, source.as_bytes(), 0o644)?;
         Ok(rel)
+    }
+
+    /// The session workspace, where every write of the hub goes through a handle that
+    /// never follows what the sandboxed code planted (see `sandbox::confined`).
+    fn workspace(&self) -> std::io::Result<ConfinedDir> {
+        ConfinedDir::open(&self.workspace)
     }
 
     /// The server's catalog: known in this session, else cached, else from the server.
@@ -187,7 +191,7 @@ impl ToolHub {
         let (tools, _) = client.list_tools().await.map_err(server_error)?;
         let catalog = Catalog::from_tools(client.config(), &tools);
         catalog.store(client.config());
-        if self.workspace.join("tools").is_dir() {
+        if self.workspace().and_then(|ws| ws.open_dir("tools")).is_ok() {
             let _ = self.write_module(&catalog);
         }
         self.catalogs
@@ -373,14 +377,7 @@ impl ToolHub {
     }
 
     fn write_file(&self, rel: &Path, bytes: &[u8]) -> std::io::Result<()> {
-        use std::os::unix::fs::PermissionsExt;
-        let path = self.workspace.join(rel);
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-            let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755));
-        }
-        std::fs::write(&path, bytes)?;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))
+        self.workspace()?.write(rel, bytes, 0o644)
     }
 
     /// Registers the `tools.*` host calls on `calls`.

@@ -1,0 +1,534 @@
+//! Host file operations inside a tree that sandboxed code can write (a session workspace).
+//!
+//! The sandbox boundary includes mcpr's own file operations: the host often runs as root,
+//! and a path under the workspace means whatever the sandboxed code made of it. So every
+//! host read or write there resolves its path one component at a time from a directory
+//! handle, with `O_NOFOLLOW` at every step and `..` refused before anything is opened: a
+//! symlink planted at any component, or a folder swapped for one between two operations,
+//! makes the operation fail instead of leaving the tree. New files are created under a
+//! temporary name with `O_CREAT | O_EXCL | O_NOFOLLOW` and renamed within the same
+//! directory handle, so a half-written file is never seen under its name and a planted
+//! name is replaced, never written through. Modes and owners are changed without following
+//! symlinks either.
+//!
+//! This module never follows a symlink below its root and never resolves `..`. The root
+//! itself is chosen by the host and trusted (the project's workspace folder); everything
+//! below it is not. Sandboxed code can still delete or rename what the host wrote (it owns
+//! the tree), which only ever affects the tree itself.
+
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, OFlag, openat, renameat};
+use nix::sys::stat::{FchmodatFlags, FileStat, Mode, SFlag, fchmodat, fstat, fstatat, mkdirat};
+use nix::unistd::{Gid, Uid, UnlinkatFlags, fchown, fchownat, symlinkat, unlinkat};
+
+/// What a name in the tree is, never looking through a symlink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    File,
+    Dir,
+    Symlink,
+    /// Fifos, sockets, devices: never opened by the host.
+    Special,
+}
+
+/// The metadata of one name in the tree (`fstatat` with `AT_SYMLINK_NOFOLLOW`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Meta {
+    pub kind: Kind,
+    /// Permission bits (`0o7777`).
+    pub mode: u32,
+    pub len: u64,
+    pub dev: u64,
+    pub ino: u64,
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
+}
+
+impl Meta {
+    fn of(st: &FileStat) -> Meta {
+        let format = SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits());
+        let kind = match format {
+            SFlag::S_IFREG => Kind::File,
+            SFlag::S_IFDIR => Kind::Dir,
+            SFlag::S_IFLNK => Kind::Symlink,
+            _ => Kind::Special,
+        };
+        let ns = |secs: i64, nsec: i64| secs.saturating_mul(1_000_000_000).saturating_add(nsec);
+        Meta {
+            kind,
+            mode: st.st_mode & 0o7777,
+            len: u64::try_from(st.st_size).unwrap_or(0),
+            dev: st.st_dev,
+            ino: st.st_ino,
+            #[allow(clippy::unnecessary_cast)] // i64 on 64-bit targets, not on every one
+            mtime_ns: ns(st.st_mtime as i64, st.st_mtime_nsec as i64),
+            #[allow(clippy::unnecessary_cast)]
+            ctime_ns: ns(st.st_ctime as i64, st.st_ctime_nsec as i64),
+        }
+    }
+}
+
+/// A directory handle below which every operation stays.
+#[derive(Debug)]
+pub struct ConfinedDir {
+    fd: OwnedFd,
+    /// For messages only; never opened.
+    path: PathBuf,
+}
+
+impl ConfinedDir {
+    /// Opens `root`, a folder the host chose (its own path is trusted).
+    pub fn open(root: &Path) -> io::Result<ConfinedDir> {
+        let fd = nix::fcntl::open(root, dir_flags(), Mode::empty())
+            .map_err(|e| error(e, "cannot open the folder", root))?;
+        Ok(ConfinedDir {
+            fd,
+            path: root.to_path_buf(),
+        })
+    }
+
+    /// Creates `root` (and its parents) if needed, then opens it.
+    pub fn create(root: &Path) -> io::Result<ConfinedDir> {
+        std::fs::create_dir_all(root).map_err(|e| context(e, "cannot create", root))?;
+        ConfinedDir::open(root)
+    }
+
+    /// The folder's path, for messages.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// `rel` as a path to show a user.
+    pub fn shown(&self, rel: impl AsRef<Path>) -> PathBuf {
+        self.path.join(rel)
+    }
+
+    /// The folder `rel` below this one; fails if any component is a symlink or not a folder.
+    pub fn open_dir(&self, rel: impl AsRef<Path>) -> io::Result<ConfinedDir> {
+        let rel = rel.as_ref();
+        let mut dir = self.reopen()?;
+        for part in components(&self.path, rel)? {
+            dir = dir.child_dir(part)?;
+        }
+        Ok(dir)
+    }
+
+    /// Like [`open_dir`](Self::open_dir), creating missing folders with `mode` (less the
+    /// umask) on the way.
+    pub fn create_dirs(&self, rel: impl AsRef<Path>, mode: u32) -> io::Result<ConfinedDir> {
+        let rel = rel.as_ref();
+        let mut dir = self.reopen()?;
+        for part in components(&self.path, rel)? {
+            match mkdirat(dir.fd.as_fd(), part, Mode::from_bits_truncate(mode)) {
+                Ok(()) | Err(Errno::EEXIST) => {}
+                Err(e) => return Err(error(e, "cannot create", &dir.path.join(part))),
+            }
+            dir = dir.child_dir(part)?;
+        }
+        Ok(dir)
+    }
+
+    /// Writes `bytes` to `rel` with `mode`, creating its folders (`0755`): written under a
+    /// temporary name and renamed, so `rel` is replaced whole (a symlink there is replaced,
+    /// not followed).
+    pub fn write(&self, rel: impl AsRef<Path>, bytes: &[u8], mode: u32) -> io::Result<()> {
+        self.write_with(rel, mode, |file| file.write_all(bytes))
+    }
+
+    /// As [`write`](Self::write), with the content written by `fill`.
+    pub fn write_with(
+        &self,
+        rel: impl AsRef<Path>,
+        mode: u32,
+        fill: impl FnOnce(&mut File) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let rel = rel.as_ref();
+        let (parent, name) = split(&self.path, rel)?;
+        let dir = self.create_dirs(parent, 0o755)?;
+        let (temp_name, mut temp) = dir.create_temp(mode)?;
+        let written = fill(&mut temp)
+            .and_then(|()| temp.flush())
+            .and_then(|()| set_file_mode(&temp, mode))
+            .map_err(|e| context(e, "cannot write", &self.path.join(rel)));
+        let moved = written.and_then(|()| {
+            renameat(dir.fd.as_fd(), temp_name.as_os_str(), dir.fd.as_fd(), name)
+                .map_err(|e| error(e, "cannot replace", &self.path.join(rel)))
+        });
+        if moved.is_err() {
+            let _ = unlinkat(
+                dir.fd.as_fd(),
+                temp_name.as_os_str(),
+                UnlinkatFlags::NoRemoveDir,
+            );
+        }
+        moved
+    }
+
+    /// A new, empty file at `rel` for writing as it streams: whatever held the name (a
+    /// file or a symlink, never followed) is removed first, and the file is created with
+    /// `O_EXCL`, so a name planted again in between makes this fail instead of writing
+    /// through it.
+    pub fn create_file(&self, rel: impl AsRef<Path>, mode: u32) -> io::Result<File> {
+        let rel = rel.as_ref();
+        let (parent, name) = split(&self.path, rel)?;
+        let dir = self.create_dirs(parent, 0o755)?;
+        match unlinkat(dir.fd.as_fd(), name, UnlinkatFlags::NoRemoveDir) {
+            Ok(()) | Err(Errno::ENOENT) => {}
+            Err(e) => return Err(error(e, "cannot replace", &self.path.join(rel))),
+        }
+        let flags =
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let fd = openat(dir.fd.as_fd(), name, flags, Mode::from_bits_truncate(mode))
+            .map_err(|e| error(e, "cannot create", &self.path.join(rel)))?;
+        Ok(File::from(fd))
+    }
+
+    /// Opens the regular file `rel` for reading; a symlink, a folder or a special file
+    /// anywhere on the way is refused.
+    pub fn open_file(&self, rel: impl AsRef<Path>) -> io::Result<File> {
+        let rel = rel.as_ref();
+        let (parent, name) = split(&self.path, rel)?;
+        self.open_dir(parent)?.open_file_here(name)
+    }
+
+    /// Opens the regular file `name` of this folder for reading.
+    pub fn open_file_here(&self, name: &OsStr) -> io::Result<File> {
+        // O_NONBLOCK: a fifo swapped in for the file must not hang the host.
+        let flags = OFlag::O_RDONLY
+            | OFlag::O_NOFOLLOW
+            | OFlag::O_NONBLOCK
+            | OFlag::O_NOCTTY
+            | OFlag::O_CLOEXEC;
+        let shown = self.path.join(name);
+        let fd = openat(self.fd.as_fd(), name, flags, Mode::empty())
+            .map_err(|e| error(e, "cannot read", &shown))?;
+        let st = fstat(&fd).map_err(|e| error(e, "cannot read", &shown))?;
+        if Meta::of(&st).kind != Kind::File {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("cannot read {}: not a regular file", shown.display()),
+            ));
+        }
+        Ok(File::from(fd))
+    }
+
+    /// Reads the regular file `rel` whole.
+    pub fn read(&self, rel: impl AsRef<Path>) -> io::Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        self.open_file(rel.as_ref())?
+            .read_to_end(&mut bytes)
+            .map_err(|e| context(e, "cannot read", &self.path.join(rel)))?;
+        Ok(bytes)
+    }
+
+    /// The metadata of `name` in this folder, `None` when it does not exist.
+    pub fn stat(&self, name: &OsStr) -> io::Result<Option<Meta>> {
+        match fstatat(self.fd.as_fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(st) => Ok(Some(Meta::of(&st))),
+            Err(Errno::ENOENT) => Ok(None),
+            Err(e) => Err(error(e, "cannot read", &self.path.join(name))),
+        }
+    }
+
+    /// The metadata of `rel` (its folders must be real folders), `None` when absent.
+    pub fn stat_path(&self, rel: impl AsRef<Path>) -> io::Result<Option<Meta>> {
+        let rel = rel.as_ref();
+        if components(&self.path, rel)?.is_empty() {
+            let st = fstat(&self.fd).map_err(|e| error(e, "cannot read", &self.path))?;
+            return Ok(Some(Meta::of(&st)));
+        }
+        let (parent, name) = split(&self.path, rel)?;
+        match self.open_dir(parent) {
+            Ok(dir) => dir.stat(name),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The metadata of this folder itself.
+    pub fn meta(&self) -> io::Result<Meta> {
+        let st = fstat(&self.fd).map_err(|e| error(e, "cannot read", &self.path))?;
+        Ok(Meta::of(&st))
+    }
+
+    /// The names in this folder, sorted (`.` and `..` left out).
+    pub fn names(&self) -> io::Result<Vec<OsString>> {
+        use std::os::unix::ffi::OsStrExt;
+        // A fresh open file description: listing never disturbs another listing's offset.
+        let fd = openat(self.fd.as_fd(), ".", dir_flags(), Mode::empty())
+            .map_err(|e| error(e, "cannot list", &self.path))?;
+        let mut list =
+            nix::dir::Dir::from_fd(fd).map_err(|e| error(e, "cannot list", &self.path))?;
+        let mut names = Vec::new();
+        for entry in list.iter() {
+            let entry = entry.map_err(|e| error(e, "cannot list", &self.path))?;
+            let name = entry.file_name().to_bytes();
+            if name != b"." && name != b".." {
+                names.push(OsStr::from_bytes(name).to_os_string());
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    /// The folder `name` of this folder.
+    pub fn child_dir(&self, name: &OsStr) -> io::Result<ConfinedDir> {
+        let shown = self.path.join(name);
+        match openat(self.fd.as_fd(), name, dir_flags(), Mode::empty()) {
+            Ok(fd) => Ok(ConfinedDir { fd, path: shown }),
+            Err(Errno::ELOOP | Errno::ENOTDIR) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{} is a symlink or not a folder; mcpr does not follow symlinks inside the \
+                     workspace (remove it, or use a real folder)",
+                    shown.display()
+                ),
+            )),
+            Err(e) => Err(error(e, "cannot open", &shown)),
+        }
+    }
+
+    /// The target of the symlink `name` of this folder.
+    pub fn read_link(&self, name: &OsStr) -> io::Result<PathBuf> {
+        nix::fcntl::readlinkat(self.fd.as_fd(), name)
+            .map(PathBuf::from)
+            .map_err(|e| error(e, "cannot read", &self.path.join(name)))
+    }
+
+    /// Makes `name` a symlink to `target` (made under a temporary name and renamed, so
+    /// the name is never absent and whatever held it is replaced, not followed).
+    pub fn symlink(&self, target: &Path, name: &OsStr) -> io::Result<()> {
+        let temp = OsString::from(temp_name());
+        symlinkat(target, self.fd.as_fd(), temp.as_os_str())
+            .map_err(|e| error(e, "cannot create", &self.path.join(&temp)))?;
+        renameat(self.fd.as_fd(), temp.as_os_str(), self.fd.as_fd(), name).map_err(|e| {
+            let _ = unlinkat(
+                self.fd.as_fd(),
+                temp.as_os_str(),
+                UnlinkatFlags::NoRemoveDir,
+            );
+            error(e, "cannot create symlink", &self.path.join(name))
+        })
+    }
+
+    /// Creates the folder `name` with `mode` (less the umask); an existing one is fine.
+    pub fn make_dir(&self, name: &OsStr, mode: u32) -> io::Result<()> {
+        match mkdirat(self.fd.as_fd(), name, Mode::from_bits_truncate(mode)) {
+            Ok(()) | Err(Errno::EEXIST) => Ok(()),
+            Err(e) => Err(error(e, "cannot create", &self.path.join(name))),
+        }
+    }
+
+    /// Sets the mode of `name` (a file or folder) without following a symlink there.
+    pub fn set_mode(&self, name: &OsStr, mode: u32) -> io::Result<()> {
+        fchmodat(
+            self.fd.as_fd(),
+            name,
+            Mode::from_bits_truncate(mode),
+            FchmodatFlags::NoFollowSymlink,
+        )
+        .map_err(|e| {
+            error(
+                e,
+                &format!("cannot set mode {mode:o} on"),
+                &self.path.join(name),
+            )
+        })
+    }
+
+    /// Sets this folder's own mode.
+    pub fn set_own_mode(&self, mode: u32) -> io::Result<()> {
+        nix::sys::stat::fchmod(&self.fd, Mode::from_bits_truncate(mode))
+            .map_err(|e| error(e, &format!("cannot set mode {mode:o} on"), &self.path))
+    }
+
+    /// Removes `name`: a file or symlink, or a whole folder tree (opening up folders the
+    /// owner cannot change on the way). Returns how many names were removed; an absent
+    /// name removes nothing.
+    pub fn remove_tree(&self, name: &OsStr) -> io::Result<u64> {
+        let Some(meta) = self.stat(name)? else {
+            return Ok(0);
+        };
+        if meta.kind != Kind::Dir {
+            return match unlinkat(self.fd.as_fd(), name, UnlinkatFlags::NoRemoveDir) {
+                Ok(()) => Ok(1),
+                Err(Errno::ENOENT) => Ok(0),
+                Err(e) => Err(error(e, "cannot remove", &self.path.join(name))),
+            };
+        }
+        if meta.mode & 0o700 != 0o700 {
+            self.set_mode(name, (meta.mode | 0o700) & 0o7777)?;
+        }
+        let child = self.child_dir(name)?;
+        let mut removed = 0;
+        for entry in child.names()? {
+            removed += child.remove_tree(&entry)?;
+        }
+        unlinkat(self.fd.as_fd(), name, UnlinkatFlags::RemoveDir)
+            .map_err(|e| error(e, "cannot remove", &self.path.join(name)))?;
+        Ok(removed + 1)
+    }
+
+    /// Gives this folder and everything below it to `uid:gid`: symlinks themselves, never
+    /// their targets; folders are entered only through handles that refuse symlinks.
+    pub fn chown_tree(&self, uid: u32, gid: u32) -> io::Result<()> {
+        let (uid, gid) = (Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)));
+        fchown(&self.fd, uid, gid)
+            .map_err(|e| error(e, "cannot change the owner of", &self.path))?;
+        self.chown_children(uid, gid)
+    }
+
+    fn chown_children(&self, uid: Option<Uid>, gid: Option<Gid>) -> io::Result<()> {
+        for name in self.names()? {
+            match fchownat(
+                self.fd.as_fd(),
+                name.as_os_str(),
+                uid,
+                gid,
+                AtFlags::AT_SYMLINK_NOFOLLOW,
+            ) {
+                Ok(()) => {}
+                Err(Errno::ENOENT) => continue,
+                Err(e) => {
+                    return Err(error(
+                        e,
+                        "cannot change the owner of",
+                        &self.path.join(&name),
+                    ));
+                }
+            }
+            if self.stat(&name)?.is_some_and(|m| m.kind == Kind::Dir) {
+                match self.child_dir(&name) {
+                    Ok(child) => child.chown_children(uid, gid)?,
+                    // Swapped or removed since: nothing of the tree to give away there.
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            io::ErrorKind::NotFound | io::ErrorKind::InvalidInput
+                        ) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A new file under a fresh temporary name in this folder.
+    fn create_temp(&self, mode: u32) -> io::Result<(OsString, File)> {
+        let flags =
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        loop {
+            let name = OsString::from(temp_name());
+            match openat(
+                self.fd.as_fd(),
+                name.as_os_str(),
+                flags,
+                Mode::from_bits_truncate(mode),
+            ) {
+                Ok(fd) => return Ok((name, File::from(fd))),
+                Err(Errno::EEXIST) => continue,
+                Err(e) => return Err(error(e, "cannot create a file in", &self.path)),
+            }
+        }
+    }
+
+    fn reopen(&self) -> io::Result<ConfinedDir> {
+        let fd = self
+            .fd
+            .try_clone()
+            .map_err(|e| context(e, "cannot open", &self.path))?;
+        Ok(ConfinedDir {
+            fd,
+            path: self.path.clone(),
+        })
+    }
+
+    /// The raw handle, for operations this module does not offer.
+    pub fn handle(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsRawFd for ConfinedDir {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+fn dir_flags() -> OFlag {
+    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC
+}
+
+/// The components of `rel`, every one a plain name: absolute paths and `..` are refused.
+fn components<'a>(root: &Path, rel: &'a Path) -> io::Result<Vec<&'a OsStr>> {
+    let mut parts = Vec::new();
+    for part in rel.components() {
+        match part {
+            Component::Normal(name) => parts.push(name),
+            Component::CurDir => {}
+            Component::ParentDir | Component::RootDir | Component::Prefix(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "refusing the path {:?}: paths must stay inside {} (no '..', not absolute)",
+                        rel,
+                        root.display()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(parts)
+}
+
+/// `rel`'s folder and final name.
+fn split<'a>(root: &Path, rel: &'a Path) -> io::Result<(&'a Path, &'a OsStr)> {
+    components(root, rel)?;
+    match (rel.parent(), rel.file_name()) {
+        (Some(parent), Some(name)) => Ok((parent, name)),
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{:?} names no file inside {}", rel, root.display()),
+        )),
+    }
+}
+
+/// The file's mode, exactly (the umask applied at creation is undone).
+fn set_file_mode(file: &File, mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(std::fs::Permissions::from_mode(mode))
+}
+
+/// A name no other writer in this or another process is using at the same time, for
+/// files renamed into place once complete.
+pub fn temp_name() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!(".mcpr-tmp-{}-{n}", std::process::id())
+}
+
+fn error(e: Errno, what: &str, path: &Path) -> io::Error {
+    if e == Errno::ELOOP {
+        // What O_NOFOLLOW reports for a symlink; "too many levels" would mislead.
+        return io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "{what} {}: it is a symlink, and mcpr does not follow symlinks inside the workspace",
+                path.display()
+            ),
+        );
+    }
+    context(io::Error::from(e), what, path)
+}
+
+/// Adds what was being done, and to which path, to an I/O error a user may see.
+fn context(e: io::Error, what: &str, path: &Path) -> io::Error {
+    io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
+}
