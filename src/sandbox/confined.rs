@@ -81,6 +81,10 @@ pub struct ConfinedDir {
     fd: OwnedFd,
     /// For messages only; never opened.
     path: PathBuf,
+    /// Who gets what the host creates here: the root's owner when the host runs as root
+    /// and the tree belongs to someone else (a kernel's own uid), so that the sandboxed
+    /// code can tidy up after the host as it can after itself.
+    owner: Option<(Uid, Gid)>,
 }
 
 impl ConfinedDir {
@@ -88,10 +92,38 @@ impl ConfinedDir {
     pub fn open(root: &Path) -> io::Result<ConfinedDir> {
         let fd = nix::fcntl::open(root, dir_flags(), Mode::empty())
             .map_err(|e| error(e, "cannot open the folder", root))?;
+        let st = fstat(&fd).map_err(|e| error(e, "cannot read", root))?;
+        let owner = (nix::unistd::geteuid().is_root() && st.st_uid != 0)
+            .then(|| (Uid::from_raw(st.st_uid), Gid::from_raw(st.st_gid)));
         Ok(ConfinedDir {
             fd,
             path: root.to_path_buf(),
+            owner,
         })
+    }
+
+    /// Gives what the host just created (`fd`) to the tree's owner.
+    fn adopt(&self, fd: BorrowedFd<'_>, shown: &Path) -> io::Result<()> {
+        match self.owner {
+            Some((uid, gid)) => fchown(fd, Some(uid), Some(gid))
+                .map_err(|e| error(e, "cannot change the owner of", shown)),
+            None => Ok(()),
+        }
+    }
+
+    /// As [`adopt`](Self::adopt), for the name `name` of this folder (never following it).
+    fn adopt_name(&self, name: &OsStr) -> io::Result<()> {
+        match self.owner {
+            Some((uid, gid)) => fchownat(
+                self.fd.as_fd(),
+                name,
+                Some(uid),
+                Some(gid),
+                AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .map_err(|e| error(e, "cannot change the owner of", &self.path.join(name))),
+            None => Ok(()),
+        }
     }
 
     /// Creates `root` (and its parents) if needed, then opens it.
@@ -121,16 +153,27 @@ impl ConfinedDir {
     }
 
     /// Like [`open_dir`](Self::open_dir), creating missing folders with `mode` (less the
-    /// umask) on the way.
+    /// umask) on the way. A symlink where a folder belongs is removed (the link itself,
+    /// never its target) and a real folder made in its place, so a planted link cannot
+    /// stop the host from writing its own files; anything else in the way is an error.
     pub fn create_dirs(&self, rel: impl AsRef<Path>, mode: u32) -> io::Result<ConfinedDir> {
         let rel = rel.as_ref();
         let mut dir = self.reopen()?;
         for part in components(&self.path, rel)? {
-            match mkdirat(dir.fd.as_fd(), part, Mode::from_bits_truncate(mode)) {
-                Ok(()) | Err(Errno::EEXIST) => {}
-                Err(e) => return Err(error(e, "cannot create", &dir.path.join(part))),
-            }
-            dir = dir.child_dir(part)?;
+            dir.make_dir(part, mode)?;
+            dir = match dir.child_dir(part) {
+                Ok(child) => child,
+                Err(e) if dir.stat(part)?.is_some_and(|m| m.kind == Kind::Symlink) => {
+                    match unlinkat(dir.fd.as_fd(), part, UnlinkatFlags::NoRemoveDir) {
+                        Ok(()) | Err(Errno::ENOENT) => {}
+                        Err(_) => return Err(e),
+                    }
+                    dir.make_dir(part, mode)?;
+                    // Planted again in between: give up rather than follow it.
+                    dir.child_dir(part)?
+                }
+                Err(e) => return Err(e),
+            };
         }
         Ok(dir)
     }
@@ -187,6 +230,7 @@ impl ConfinedDir {
             OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
         let fd = openat(dir.fd.as_fd(), name, flags, Mode::from_bits_truncate(mode))
             .map_err(|e| error(e, "cannot create", &self.path.join(rel)))?;
+        dir.adopt(fd.as_fd(), &self.path.join(rel))?;
         Ok(File::from(fd))
     }
 
@@ -282,7 +326,11 @@ impl ConfinedDir {
     pub fn child_dir(&self, name: &OsStr) -> io::Result<ConfinedDir> {
         let shown = self.path.join(name);
         match openat(self.fd.as_fd(), name, dir_flags(), Mode::empty()) {
-            Ok(fd) => Ok(ConfinedDir { fd, path: shown }),
+            Ok(fd) => Ok(ConfinedDir {
+                fd,
+                path: shown,
+                owner: self.owner,
+            }),
             Err(Errno::ELOOP | Errno::ENOTDIR) => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!(
@@ -308,6 +356,14 @@ impl ConfinedDir {
         let temp = OsString::from(temp_name());
         symlinkat(target, self.fd.as_fd(), temp.as_os_str())
             .map_err(|e| error(e, "cannot create", &self.path.join(&temp)))?;
+        if let Err(e) = self.adopt_name(&temp) {
+            let _ = unlinkat(
+                self.fd.as_fd(),
+                temp.as_os_str(),
+                UnlinkatFlags::NoRemoveDir,
+            );
+            return Err(e);
+        }
         renameat(self.fd.as_fd(), temp.as_os_str(), self.fd.as_fd(), name).map_err(|e| {
             let _ = unlinkat(
                 self.fd.as_fd(),
@@ -321,7 +377,9 @@ impl ConfinedDir {
     /// Creates the folder `name` with `mode` (less the umask); an existing one is fine.
     pub fn make_dir(&self, name: &OsStr, mode: u32) -> io::Result<()> {
         match mkdirat(self.fd.as_fd(), name, Mode::from_bits_truncate(mode)) {
-            Ok(()) | Err(Errno::EEXIST) => Ok(()),
+            // Never follows: a symlink planted in between is given away itself, harmlessly.
+            Ok(()) => self.adopt_name(name),
+            Err(Errno::EEXIST) => Ok(()),
             Err(e) => Err(error(e, "cannot create", &self.path.join(name))),
         }
     }
@@ -432,7 +490,17 @@ impl ConfinedDir {
                 flags,
                 Mode::from_bits_truncate(mode),
             ) {
-                Ok(fd) => return Ok((name, File::from(fd))),
+                Ok(fd) => {
+                    if let Err(e) = self.adopt(fd.as_fd(), &self.path.join(&name)) {
+                        let _ = unlinkat(
+                            self.fd.as_fd(),
+                            name.as_os_str(),
+                            UnlinkatFlags::NoRemoveDir,
+                        );
+                        return Err(e);
+                    }
+                    return Ok((name, File::from(fd)));
+                }
                 Err(Errno::EEXIST) => continue,
                 Err(e) => return Err(error(e, "cannot create a file in", &self.path)),
             }
@@ -447,6 +515,7 @@ impl ConfinedDir {
         Ok(ConfinedDir {
             fd,
             path: self.path.clone(),
+            owner: self.owner,
         })
     }
 
@@ -531,4 +600,203 @@ fn error(e: Errno, what: &str, path: &Path) -> io::Error {
 /// Adds what was being done, and to which path, to an I/O error a user may see.
 fn context(e: io::Error, what: &str, path: &Path) -> io::Error {
     io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{MetadataExt, symlink};
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+
+    /// A tree (the "workspace") and, beside it, a folder standing for the rest of the host.
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        tree: PathBuf,
+        outside: PathBuf,
+    }
+
+    fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = dir.path().join("tree");
+        let outside = dir.path().join("outside");
+        std::fs::create_dir(&tree).unwrap();
+        std::fs::create_dir(&outside).unwrap();
+        std::fs::write(outside.join("target"), "ORIGINAL").unwrap();
+        Fixture {
+            _dir: dir,
+            tree,
+            outside,
+        }
+    }
+
+    impl Fixture {
+        fn root(&self) -> ConfinedDir {
+            ConfinedDir::open(&self.tree).unwrap()
+        }
+
+        /// The outside folder holds exactly what it started with.
+        fn assert_outside_untouched(&self) {
+            let names: Vec<_> = std::fs::read_dir(&self.outside)
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            assert_eq!(names, vec![OsString::from("target")]);
+            assert_eq!(
+                std::fs::read_to_string(self.outside.join("target")).unwrap(),
+                "ORIGINAL"
+            );
+        }
+    }
+
+    #[test]
+    fn a_symlink_planted_at_the_file_is_replaced_not_written_through() {
+        let f = fixture();
+        symlink(f.outside.join("target"), f.tree.join("out.txt")).unwrap();
+        f.root().write("out.txt", b"PWNED", 0o644).unwrap();
+        f.assert_outside_untouched();
+        assert!(!f.tree.join("out.txt").is_symlink());
+        assert_eq!(std::fs::read(f.tree.join("out.txt")).unwrap(), b"PWNED");
+
+        symlink(f.outside.join("target"), f.tree.join("stream.txt")).unwrap();
+        let mut file = f.root().create_file("stream.txt", 0o644).unwrap();
+        file.write_all(b"PWNED").unwrap();
+        f.assert_outside_untouched();
+        assert!(!f.tree.join("stream.txt").is_symlink());
+    }
+
+    #[test]
+    fn a_symlink_planted_at_the_folder_or_a_parent_is_never_followed() {
+        let f = fixture();
+        // The file's own folder, then a parent two levels up.
+        symlink(&f.outside, f.tree.join("folder")).unwrap();
+        std::fs::create_dir(f.tree.join("a")).unwrap();
+        symlink(&f.outside, f.tree.join("a/b")).unwrap();
+        let root = f.root();
+        for rel in ["folder/target", "a/b/c/target"] {
+            assert!(
+                root.open_file(rel).is_err(),
+                "{rel} was read through a symlink"
+            );
+            assert!(root.read(rel).is_err());
+            assert!(root.open_dir(Path::new(rel).parent().unwrap()).is_err());
+            root.write(rel, b"PWNED", 0o644).unwrap();
+            f.assert_outside_untouched();
+            assert_eq!(root.read(rel).unwrap(), b"PWNED");
+        }
+        // The links were replaced by real folders of the tree.
+        assert!(!f.tree.join("folder").is_symlink());
+        assert!(!f.tree.join("a/b").is_symlink());
+    }
+
+    #[test]
+    fn dot_dot_and_absolute_paths_are_refused_before_anything_is_opened() {
+        let f = fixture();
+        let root = f.root();
+        for rel in [
+            "../outside/target",
+            "a/../../outside/target",
+            "/etc/passwd",
+            "..",
+        ] {
+            let err = root.write(rel, b"PWNED", 0o644).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{rel}: {err}");
+            assert!(err.to_string().contains("must stay inside"), "{err}");
+            assert!(root.open_file(rel).is_err());
+            assert!(root.create_file(rel, 0o644).is_err());
+        }
+        f.assert_outside_untouched();
+        assert!(!f.tree.join("a").exists(), "nothing was created on the way");
+    }
+
+    #[test]
+    fn a_folder_swapped_for_a_symlink_while_the_host_writes_never_leaks_a_write() {
+        let f = fixture();
+        let stop = Arc::new(AtomicBool::new(false));
+        let swapper = {
+            let (tree, outside, stop) = (f.tree.clone(), f.outside.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let (real, link) = (tree.join("d"), tree.join("d-link"));
+                let mut swaps = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let _ = std::fs::create_dir(&real);
+                    let _ = std::fs::remove_dir_all(&real);
+                    let _ = symlink(&outside, &link);
+                    let _ = std::fs::rename(&link, &real);
+                    let _ = std::fs::remove_file(&real);
+                    swaps += 1;
+                }
+                swaps
+            })
+        };
+        let root = f.root();
+        let (mut ok, mut refused) = (0, 0);
+        for i in 0..3000 {
+            let written = if i % 2 == 0 {
+                root.write("d/target", b"PWNED", 0o644)
+            } else {
+                root.create_file("d/target", 0o644)
+                    .and_then(|mut file| file.write_all(b"PWNED"))
+            };
+            match written {
+                Ok(()) => ok += 1,
+                Err(_) => refused += 1,
+            }
+            let _ = root.read("d/target");
+        }
+        stop.store(true, Ordering::Relaxed);
+        let swaps = swapper.join().unwrap();
+        assert!(swaps > 100, "the race was not exercised ({swaps} swaps)");
+        assert!(ok + refused == 3000);
+        f.assert_outside_untouched();
+    }
+
+    #[test]
+    fn removing_a_tree_removes_a_symlink_to_a_folder_not_the_folder() {
+        let f = fixture();
+        std::fs::create_dir_all(f.tree.join("x/y")).unwrap();
+        symlink(&f.outside, f.tree.join("x/y/link")).unwrap();
+        std::fs::write(f.tree.join("x/file"), "in tree").unwrap();
+        assert_eq!(f.root().remove_tree(OsStr::new("x")).unwrap(), 4);
+        assert!(!f.tree.join("x").exists());
+        f.assert_outside_untouched();
+    }
+
+    #[test]
+    fn a_fifo_where_a_file_was_expected_is_refused_without_blocking() {
+        let f = fixture();
+        nix::unistd::mkfifo(&f.tree.join("pipe"), Mode::from_bits_truncate(0o644)).unwrap();
+        let err = f.root().open_file("pipe").unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+    }
+
+    #[test]
+    fn chown_gives_away_links_themselves_never_their_targets() {
+        if !nix::unistd::geteuid().is_root() {
+            return; // changing owners needs root; CI runs as root
+        }
+        let f = fixture();
+        std::fs::create_dir(f.tree.join("sub")).unwrap();
+        std::fs::write(f.tree.join("sub/own.txt"), "x").unwrap();
+        symlink(&f.outside, f.tree.join("dir-link")).unwrap();
+        symlink(f.outside.join("target"), f.tree.join("sub/file-link")).unwrap();
+        f.root().chown_tree(3_099_999, 3_099_999).unwrap();
+        for inside in ["sub", "sub/own.txt", "dir-link", "sub/file-link"] {
+            let meta = std::fs::symlink_metadata(f.tree.join(inside)).unwrap();
+            assert_eq!(meta.uid(), 3_099_999, "{inside}");
+        }
+        for outside in [f.outside.clone(), f.outside.join("target")] {
+            assert_eq!(std::fs::metadata(&outside).unwrap().uid(), 0, "{outside:?}");
+        }
+    }
+
+    #[test]
+    fn names_lists_a_folder_again_from_the_start() {
+        let f = fixture();
+        std::fs::write(f.tree.join("b"), "").unwrap();
+        std::fs::write(f.tree.join("a"), "").unwrap();
+        let root = f.root();
+        assert_eq!(root.names().unwrap(), ["a", "b"]);
+        assert_eq!(root.names().unwrap(), ["a", "b"]);
+    }
 }
