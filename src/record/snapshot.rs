@@ -32,6 +32,9 @@ const GENERATED: [&str; 2] = ["tools/__init__.py", "skills/__init__.py"];
 /// time instead of being trusted (git's "racily clean" entries).
 const RACY_WINDOW_NS: i64 = 2_000_000_000;
 
+/// Scans of a workspace that changes under them before a snapshot fails.
+const SNAPSHOT_ATTEMPTS: u32 = 3;
+
 /// What a workspace held at one moment. Keys are paths relative to the workspace,
 /// '/'-separated; a BTreeMap so that equal workspaces serialize to equal bytes and hash
 /// to the same object.
@@ -112,8 +115,27 @@ impl Snapshotter {
         Snapshotter::default()
     }
 
-    /// Snapshots `workspace` into `store`; returns the manifest's object hash.
+    /// Snapshots `workspace` into `store`; returns the manifest's object hash. The
+    /// kernel may still be changing the workspace (its threads and processes outlive a
+    /// cell): a name that changes kind between being listed and being read fails the
+    /// scan, which is tried again a few times before the error is given up.
     pub fn snapshot(
+        &mut self,
+        workspace: &Path,
+        store: &ObjectStore,
+    ) -> io::Result<(String, SnapshotStats)> {
+        let mut attempt = 1;
+        loop {
+            match self.snapshot_once(workspace, store) {
+                Err(e) if attempt < SNAPSHOT_ATTEMPTS && e.kind() != io::ErrorKind::StorageFull => {
+                    attempt += 1;
+                }
+                done => return done,
+            }
+        }
+    }
+
+    fn snapshot_once(
         &mut self,
         workspace: &Path,
         store: &ObjectStore,
