@@ -668,3 +668,40 @@ fn long_output_is_stored_once_as_an_object_and_read_back_whole() {
     let shown: Value = serde_json::from_str(&ok(d, &["replay", "big", "--json"])).unwrap();
     assert_eq!(shown[0]["cells"][0]["output"].as_str().unwrap(), printed);
 }
+
+#[test]
+fn files_the_host_restores_stay_writable_by_the_next_cell() {
+    let project = tempfile::tempdir().unwrap();
+    let dir = project.path();
+    // Non-deterministic content: the re-run writes other bytes, so the host restores the
+    // recorded file, which the next cell must be able to change as if it had written it.
+    exec(
+        dir,
+        "g",
+        "import os\nopen('big.bin', 'wb').write(os.urandom(1024))",
+    );
+    let out = exec(
+        dir,
+        "g",
+        "open('big.bin', 'ab').write(b'x')\nprint(os.path.getsize('big.bin'))",
+    );
+    assert!(out.contains("1025"), "{out}");
+    assert_workspace_is_step(dir, "g", 2);
+}
+
+#[test]
+fn a_fifo_made_by_a_step_comes_back_and_its_re_run_does_not_diverge() {
+    let project = tempfile::tempdir().unwrap();
+    let dir = project.path();
+    exec(
+        dir,
+        "f",
+        "import os\nos.mkfifo('pipe')\nos.mkdir('d')\nos.mkfifo('d/p2')",
+    );
+    // Continuing re-runs the step: the leftover fifos must not make it diverge, and the
+    // snapshot of a workspace holding fifos must not block.
+    let out = exec(dir, "f", "print(sorted(os.listdir('.')), os.listdir('d'))");
+    assert!(out.contains("'pipe'") && out.contains("['p2']"), "{out}");
+    let out = exec(dir, "f", "print('still here')");
+    assert!(out.contains("still here"), "{out}");
+}

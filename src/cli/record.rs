@@ -137,6 +137,8 @@ fn keep_changes(
                 store.copy_into(hash, &dir, name, *mode)?;
                 kept.push(path.clone());
             }
+            // A pipe holds nothing to keep; the re-run makes its own.
+            Entry::Fifo { .. } => {}
             Entry::Symlink { target } => {
                 let dir = root.create_dirs(parent, 0o755)?;
                 dir.remove_tree(name)?;

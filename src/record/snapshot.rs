@@ -3,9 +3,11 @@
 //! snapshot can be restored onto the workspace again.
 //!
 //! Snapshots never follow symlinks and write only to the object store; restores write
-//! only inside the workspace. `__pycache__` directories, special files (fifos, sockets,
-//! devices) and the generated package entry files (`tools/__init__.py`,
-//! `skills/__init__.py`) are neither recorded nor removed.
+//! only inside the workspace, through handles that never follow what the sandbox planted
+//! (`sandbox::confined`). `__pycache__` directories and the generated package entry files
+//! (`tools/__init__.py`, `skills/__init__.py`) are neither recorded nor removed. Fifos are
+//! recorded (their mode) and made again; sockets and devices are never opened nor
+//! recorded, and a restore removes them.
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsStr;
@@ -46,9 +48,21 @@ pub struct Manifest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Entry {
-    File { hash: String, size: u64, mode: u32 },
-    Dir { mode: u32 },
-    Symlink { target: String },
+    File {
+        hash: String,
+        size: u64,
+        mode: u32,
+    },
+    Dir {
+        mode: u32,
+    },
+    Symlink {
+        target: String,
+    },
+    /// A named pipe: its mode only (what passes through it is not the workspace's).
+    Fifo {
+        mode: u32,
+    },
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -268,6 +282,7 @@ impl Restore<'_> {
                     self.put_file(path, &dir, name, current, hash, *size, *mode)?;
                 }
                 Entry::Symlink { target } => self.put_symlink(&dir, name, current, target)?,
+                Entry::Fifo { mode } => self.put_fifo(&dir, name, current, *mode)?,
             }
         }
         // Children before parents: a directory without owner write or search permission
@@ -298,6 +313,7 @@ impl Restore<'_> {
                 Some(Entry::Dir { .. }) => meta.kind == Kind::Dir,
                 Some(Entry::File { .. }) => meta.kind == Kind::File,
                 Some(Entry::Symlink { .. }) => meta.kind == Kind::Symlink,
+                Some(Entry::Fifo { .. }) => meta.kind == Kind::Fifo,
                 None => false,
             };
             if !keep {
@@ -396,6 +412,28 @@ impl Restore<'_> {
         Ok(actual == hash)
     }
 
+    fn put_fifo(
+        &mut self,
+        dir: &ConfinedDir,
+        name: &OsStr,
+        current: Option<Meta>,
+        mode: u32,
+    ) -> io::Result<()> {
+        if let Some(meta) = &current {
+            if meta.kind == Kind::Fifo {
+                if meta.mode != mode {
+                    dir.set_mode(name, mode)?;
+                }
+                self.stats.unchanged += 1;
+                return Ok(());
+            }
+            self.stats.removed += dir.remove_tree(name)?;
+        }
+        dir.make_fifo(name, mode)?;
+        self.stats.written += 1;
+        Ok(())
+    }
+
     fn put_symlink(
         &mut self,
         dir: &ConfinedDir,
@@ -475,7 +513,11 @@ where
                 Entry::Symlink { target }
             }
             Kind::Dir => Entry::Dir { mode: meta.mode },
-            Kind::File | Kind::Special => {
+            Kind::Fifo => Entry::Fifo { mode: meta.mode },
+            // Sockets and devices cannot be made again (a socket needs its server); a
+            // restore removes them.
+            Kind::Special => return Ok(true),
+            Kind::File => {
                 let (hash, size) = file(path, dir, name, meta)?;
                 Entry::File {
                     hash,
@@ -491,7 +533,8 @@ where
 }
 
 /// Visits everything below `root` depth first, parents before children, through handles
-/// that never follow symlinks, skipping `__pycache__` directories and special files.
+/// that never follow symlinks (and never open special files), skipping `__pycache__`
+/// directories and the generated package entry files.
 /// `visit` gets the path relative to `root`, the folder holding it, its name and metadata,
 /// and says whether to descend into a directory; it runs before the directory is read, so
 /// it may still change its mode.
@@ -513,9 +556,11 @@ where
             continue;
         };
         let generated = GENERATED.iter().any(|g| rel == Path::new(g));
-        let wanted = (meta.kind == Kind::File && !generated)
-            || meta.kind == Kind::Symlink
-            || (meta.kind == Kind::Dir && name != SKIPPED_DIR);
+        let wanted = match meta.kind {
+            Kind::File => !generated,
+            Kind::Dir => name != SKIPPED_DIR,
+            Kind::Symlink | Kind::Fifo | Kind::Special => true,
+        };
         if wanted && visit(&rel, dir, &name, &meta)? && meta.kind == Kind::Dir {
             let child = match dir.child_dir(&name) {
                 Ok(child) => child,

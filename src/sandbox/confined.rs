@@ -34,7 +34,9 @@ pub enum Kind {
     File,
     Dir,
     Symlink,
-    /// Fifos, sockets, devices: never opened by the host.
+    /// Never opened by the host.
+    Fifo,
+    /// Sockets and devices: never opened by the host.
     Special,
 }
 
@@ -58,6 +60,7 @@ impl Meta {
             SFlag::S_IFREG => Kind::File,
             SFlag::S_IFDIR => Kind::Dir,
             SFlag::S_IFLNK => Kind::Symlink,
+            SFlag::S_IFIFO => Kind::Fifo,
             _ => Kind::Special,
         };
         let ns = |secs: i64, nsec: i64| secs.saturating_mul(1_000_000_000).saturating_add(nsec);
@@ -382,6 +385,14 @@ impl ConfinedDir {
             Err(Errno::EEXIST) => Ok(()),
             Err(e) => Err(error(e, "cannot create", &self.path.join(name))),
         }
+    }
+
+    /// Makes `name` a fifo with `mode` (exactly); an existing name is an error.
+    pub fn make_fifo(&self, name: &OsStr, mode: u32) -> io::Result<()> {
+        nix::unistd::mkfifoat(self.fd.as_fd(), name, Mode::from_bits_truncate(mode))
+            .map_err(|e| error(e, "cannot create", &self.path.join(name)))?;
+        self.adopt_name(name)?;
+        self.set_mode(name, mode)
     }
 
     /// Sets the mode of `name` (a file or folder) without following a symlink there.
