@@ -852,24 +852,38 @@ mod tests {
     }
 
     #[test]
-    fn special_files_are_neither_recorded_nor_removed() {
+    fn fifos_are_recorded_and_made_again_sockets_removed_and_neither_opened() {
         let Fixture {
             _dir,
             workspace: ws,
             store,
         } = fixture();
         write(&ws, "a.txt", "alpha");
-        nix::unistd::mkfifo(&ws.join("pipe"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        nix::unistd::mkfifo(
+            &ws.join("pipe"),
+            nix::sys::stat::Mode::from_bits_truncate(0o640),
+        )
+        .unwrap();
+        let _listener = std::os::unix::net::UnixListener::bind(ws.join("sock")).unwrap();
+        // Opening the fifo would block the snapshot for good; it must not be opened.
         let (hash, stats) = Snapshotter::new().snapshot(&ws, &store).unwrap();
         assert_eq!(stats.files, 1);
-        assert!(
-            !load_manifest(&store, &hash)
-                .unwrap()
-                .entries
-                .contains_key("pipe")
+        let manifest = load_manifest(&store, &hash).unwrap();
+        assert_eq!(
+            manifest.entries.get("pipe"),
+            Some(&Entry::Fifo { mode: 0o640 })
         );
+        assert!(!manifest.entries.contains_key("sock"));
+        fs::remove_file(ws.join("pipe")).unwrap();
         Snapshotter::new().restore(&ws, &store, &hash).unwrap();
-        assert!(fs::symlink_metadata(ws.join("pipe")).is_ok());
+        let meta = fs::symlink_metadata(ws.join("pipe")).unwrap();
+        assert!(std::os::unix::fs::FileTypeExt::is_fifo(&meta.file_type()));
+        assert_eq!(meta.permissions().mode() & 0o777, 0o640);
+        assert!(
+            fs::symlink_metadata(ws.join("sock")).is_err(),
+            "the socket was removed"
+        );
+        assert_matches(&ws, &store, &hash);
     }
 
     #[test]
