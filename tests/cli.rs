@@ -5,6 +5,7 @@ mod common;
 use common::mcpr_bin;
 use mcpr::event::Event;
 use std::io::Write;
+use std::os::unix::fs::FileTypeExt;
 use std::process::{Command, Output, Stdio};
 
 fn mcpr(dir: &std::path::Path, args: &[&str]) -> Output {
@@ -193,4 +194,110 @@ fn doctor_reports_each_item_with_a_verdict() {
     let isolation = checks.iter().find(|c| c["item"] == "isolation").unwrap();
     assert_eq!(isolation["verdict"], "ok", "{isolation}");
     assert!(isolation["detail"].as_str().unwrap().contains("namespaces"));
+}
+
+/// Runs `mcpr args` with stdout going to `stdout`; returns (exit code, stderr).
+fn with_stdout(dir: &std::path::Path, args: &[&str], stdout: Stdio) -> (Option<i32>, String) {
+    let out = Command::new(mcpr_bin())
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    (out.status.code(), text(&out.stderr))
+}
+
+/// A pipe whose reading end is already closed: every write to it fails with EPIPE.
+fn closed_pipe() -> Stdio {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    Stdio::from(writer)
+}
+
+fn dev_full() -> Stdio {
+    Stdio::from(
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap(),
+    )
+}
+
+#[test]
+fn a_closed_stdout_ends_quietly_and_a_full_disk_is_a_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    mcpr(dir.path(), &["init"]);
+    let out = mcpr(dir.path(), &["exec", "--session", "a", "print('hello')"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listing: &[&[&str]] = &[
+        &["replay", "list"],
+        &["replay", "a", "--json"],
+        &["replay", "a"],
+        &["skills", "list"],
+        &["exec", "print('x' * 100000)"],
+    ];
+    for args in listing {
+        let (code, err) = with_stdout(dir.path(), args, closed_pipe());
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(code == Some(0), "{args:?} on a closed pipe: {code:?} {err}");
+        let (code, err) = with_stdout(dir.path(), args, dev_full());
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_eq!(code, Some(1), "{args:?} into a full disk must fail: {err}");
+        assert!(err.contains("could not write the output"), "{err}");
+    }
+}
+
+#[test]
+fn export_never_replaces_a_device_or_folder_and_leaves_no_partial_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = mcpr(dir.path(), &["exec", "--session", "a", "x = 1"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listing = || -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let before = listing();
+    std::fs::create_dir(dir.path().join("folder")).unwrap();
+    std::os::unix::fs::symlink("/dev/null", dir.path().join("link")).unwrap();
+    for target in ["/dev/full", "folder", "link"] {
+        let out = mcpr(dir.path(), &["replay", "export", "a", "-o", target]);
+        assert_eq!(out.status.code(), Some(2), "{target}");
+        let err = text(&out.stderr);
+        assert!(
+            err.contains(&format!("refusing to replace {target}")),
+            "{err}"
+        );
+    }
+    assert!(
+        std::fs::symlink_metadata("/dev/full")
+            .unwrap()
+            .file_type()
+            .is_char_device()
+    );
+    let out = mcpr(
+        dir.path(),
+        &["replay", "export", "nosuch", "-o", "n.bundle"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let mut expected = before.clone();
+    expected.extend(["folder".to_string(), "link".to_string()]);
+    expected.sort();
+    assert_eq!(listing(), expected, "a failed export left files behind");
+    let out = mcpr(dir.path(), &["replay", "export", "a", "-o", "a.bundle"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    std::fs::write(dir.path().join("a.bundle"), "old").unwrap();
+    let out = mcpr(dir.path(), &["replay", "export", "a", "-o", "a.bundle"]);
+    assert!(out.status.success(), "a regular file is replaced");
+    assert!(
+        std::fs::read_to_string(dir.path().join("a.bundle"))
+            .unwrap()
+            .len()
+            > 3
+    );
 }

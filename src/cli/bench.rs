@@ -74,9 +74,11 @@ pub(super) fn stats(mut samples: Vec<f64>) -> Stats {
 }
 
 pub(super) fn row(name: &str, unit: &str, s: &Stats, target: &str) {
-    println!(
+    outln!(
         "| {name} | {:.3} {unit} | {:.3} {unit} | {} | {target} |",
-        s.median, s.p99, s.n
+        s.median,
+        s.p99,
+        s.n
     );
 }
 
@@ -124,7 +126,7 @@ async fn kernel_in(
         timeout: None,
         ..CellOptions::default()
     };
-    println!(
+    outln!(
         "Isolation: {}; Python {}; {} cores.\n",
         launcher.isolation(),
         launcher.python().version,
@@ -132,8 +134,8 @@ async fn kernel_in(
             .map(|n| n.get())
             .unwrap_or(1)
     );
-    println!("| measurement | median | p99 | n | target |");
-    println!("|---|---|---|---|---|");
+    outln!("| measurement | median | p99 | n | target |");
+    outln!("|---|---|---|---|---|");
 
     // Cold starts: launch + greeting.
     let mut cold = Vec::new();
@@ -212,7 +214,7 @@ async fn kernel_in(
     if let Some((total, each)) = list.split_first() {
         let s = stats(each.iter().map(|x| x * 1000.0).collect());
         row("echo host call latency, sequential", "ms", &s, "—");
-        println!(
+        outln!(
             "| echo host calls per second, sequential | {:.0} /s | | {} | ≥ 20,000 /s |",
             each.len() as f64 / total,
             each.len()
@@ -227,7 +229,7 @@ async fn kernel_in(
         .await?
         .as_f64()
         .unwrap_or(f64::NAN);
-    println!(
+    outln!(
         "| echo host calls per second, asyncio.gather | {:.0} /s | | {} | ≥ 20,000 /s |",
         args.calls as f64 / secs,
         args.calls
@@ -242,7 +244,7 @@ async fn kernel_in(
         .await?
         .as_f64()
         .unwrap_or(f64::NAN);
-    println!(
+    outln!(
         "| floor: bare pipe ping-pong between two processes | {rate:.0} /s | | {} | — |",
         args.calls
     );
@@ -288,7 +290,7 @@ async fn kernel_in(
         })
         .await;
     let secs = t.elapsed().as_secs_f64();
-    println!(
+    outln!(
         "| streamed output throughput | {:.0} MiB/s | | {} MiB | — |",
         bytes as f64 / secs / 1048576.0,
         bytes / 1048576
@@ -333,7 +335,7 @@ async fn tools_in(
     use serde_json::json;
 
     let catalog = hub.catalog("demo").await.map_err(|e| fail(e.message))?;
-    println!(
+    outln!(
         "Isolation: {}; demo server tools: {}.\n",
         launcher.isolation(),
         catalog.tools.len()
@@ -342,16 +344,16 @@ async fn tools_in(
     // The agent's fixed prompt: the same whatever is configured.
     let plain = crate::tokens::count(&crate::agent::prompt::fixed_part(false));
     let with_tools = crate::tokens::count(&crate::agent::prompt::fixed_part(true));
-    println!(
+    outln!(
         "Agent fixed prompt: {plain} tokens; with the tool instructions: {with_tools} tokens.\n"
     );
 
     // Prompt size: mcpr's fixed instructions against the same tools as function schemas.
     let fixed = crate::tokens::count(TOOL_INSTRUCTIONS);
-    println!(
+    outln!(
         "| tools configured | mcpr fixed tool instructions | as function-calling schemas | ratio |"
     );
-    println!("|---|---|---|---|");
+    outln!("|---|---|---|---|");
     for n in [1usize, 10, 100, 1000] {
         let schemas: Vec<Value> = (0..n)
             .map(|i| {
@@ -362,7 +364,7 @@ async fn tools_in(
             .collect();
         let text = serde_json::to_string(&schemas).map_err(fail)?;
         let schema_tokens = crate::tokens::count(&text);
-        println!(
+        outln!(
             "| {n} | {fixed} tokens | {schema_tokens} tokens | {:.1}× |",
             schema_tokens as f64 / fixed as f64
         );
@@ -394,11 +396,11 @@ async fn tools_in(
         .as_array()
         .map(|a| a.iter().filter_map(Value::as_f64).collect())
         .unwrap_or_default();
-    println!("\n| path | median | p99 | n | calls per second |");
-    println!("|---|---|---|---|---|");
+    outln!("\n| path | median | p99 | n | calls per second |");
+    outln!("|---|---|---|---|---|");
     let d = stats(direct.clone());
     let total: f64 = direct.iter().sum::<f64>() / 1000.0;
-    println!(
+    outln!(
         "| host → demo server (rmcp over stdio, the server's own work included) | {:.3} ms | {:.3} ms | {} | {:.0} |",
         d.median,
         d.p99,
@@ -407,14 +409,14 @@ async fn tools_in(
     );
     if let Some((total, each)) = list.split_first() {
         let c = stats(each.iter().map(|x| x * 1000.0).collect());
-        println!(
+        outln!(
             "| cell → host → demo server → cell | {:.3} ms | {:.3} ms | {} | {:.0} |",
             c.median,
             c.p99,
             c.n,
             each.len() as f64 / total
         );
-        println!(
+        outln!(
             "\nmcpr's own share of a call from code (median): {:.3} ms.",
             c.median - d.median
         );

@@ -79,8 +79,8 @@ async fn bench_in(
     launcher: Launcher,
     root: &Path,
 ) -> Result<ExitCode, CliError> {
-    println!("| measurement | median | p99 | n | note |");
-    println!("|---|---|---|---|---|");
+    outln!("| measurement | median | p99 | n | note |");
+    outln!("|---|---|---|---|---|");
 
     // Append: a workspace of 50 files of 4 KiB, one of which changes per step.
     let dir = ReplayDir::open(&root.join("append/.replay")).map_err(fail)?;
@@ -213,9 +213,9 @@ async fn bench_in(
     );
 
     // Rewind: cells doing some work and one 20 ms host call each (a tool's latency).
-    println!();
-    println!("| cells | original execution (sum) | rewind (fresh kernel + re-run) | ratio |");
-    println!("|---|---|---|---|");
+    outln!();
+    outln!("| cells | original execution (sum) | rewind (fresh kernel + re-run) | ratio |");
+    outln!("|---|---|---|---|");
     for &cells in &args.rewind_cells {
         let name = format!("rw{cells}");
         let dir = ReplayDir::open(&root.join(format!("{name}/.replay"))).map_err(fail)?;
@@ -272,7 +272,7 @@ async fn bench_in(
         .map_err(fail)?;
         let rewind = started.elapsed().as_secs_f64() * 1000.0;
         fresh.close().await;
-        println!(
+        outln!(
             "| {cells} | {original:.0} ms | {rewind:.0} ms ({:.0} ms re-running cells) | {:.2} |",
             report.replay_ms,
             rewind / original

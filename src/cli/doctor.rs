@@ -154,7 +154,7 @@ pub async fn run(args: DoctorArgs) -> Result<ExitCode, CliError> {
     checks.push(docker_check().await);
 
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&checks).map_err(CliError::failed)?
         );
@@ -165,9 +165,9 @@ pub async fn run(args: DoctorArgs) -> Result<ExitCode, CliError> {
                 Verdict::Warn => "warn ",
                 Verdict::Missing => "MISS ",
             };
-            println!("[{tag}] {:<11} {}", c.item, c.detail);
+            outln!("[{tag}] {:<11} {}", c.item, c.detail);
             if let Some(fix) = &c.fix {
-                println!("        {:<11} → {fix}", "");
+                outln!("        {:<11} → {fix}", "");
             }
         }
     }

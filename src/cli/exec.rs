@@ -105,7 +105,7 @@ impl Cells {
                 }
                 let mut code = String::new();
                 loop {
-                    eprint!("{}", if code.is_empty() { ">>> " } else { "... " });
+                    err!("{}", if code.is_empty() { ">>> " } else { "... " });
                     let mut line = String::new();
                     match std::io::stdin().read_line(&mut line) {
                         Ok(0) | Err(_) => {
@@ -186,7 +186,7 @@ async fn execute(args: ExecArgs, interactive: bool) -> Result<ExitCode, CliError
             .clone()
             .err()
             .unwrap_or_default();
-        eprintln!(
+        errln!(
             "[mcpr] warning: running without isolation ({why}); `mcpr doctor` says how to enable it"
         );
     }
@@ -268,14 +268,14 @@ fn skills_used(library: &crate::skills::SkillLibrary, code: &str, success: bool)
     let imported = match analyzer.imports(&[code]) {
         Ok(mut lists) => lists.pop().unwrap_or_default(),
         Err(e) => {
-            eprintln!("[mcpr] warning: could not tell which skills the cell used: {e}");
+            errln!("[mcpr] warning: could not tell which skills the cell used: {e}");
             return Vec::new();
         }
     };
     library
         .record_runs(&[(imported, success)])
         .unwrap_or_else(|e| {
-            eprintln!("[mcpr] warning: could not update the skill stats: {e}");
+            errln!("[mcpr] warning: could not update the skill stats: {e}");
             Vec::new()
         })
 }

@@ -19,13 +19,13 @@ pub fn run(args: InitArgs) -> Result<ExitCode, CliError> {
         .map_err(|e| CliError::failed(format!("cannot create {}: {e}", args.dir.display())))?;
     let created = Project::init(&args.dir).map_err(CliError::failed)?;
     if created.is_empty() {
-        println!(
+        outln!(
             "{} is already an mcpr project; nothing changed",
             args.dir.display()
         );
     } else {
         for path in created {
-            println!("created {}", path.display());
+            outln!("created {}", path.display());
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -3,6 +3,9 @@
 //! Each subcommand lives in its own file and talks to the core only through its public
 //! types (sessions, events, project). Exit codes: 0 success, 1 failure, 2 usage error.
 
+#[macro_use]
+mod out;
+
 mod bench;
 mod bench_record;
 mod demo_server;
@@ -92,7 +95,7 @@ pub fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: could not start the async runtime: {e}");
+            errln!("error: could not start the async runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -113,12 +116,17 @@ pub fn main() -> ExitCode {
     });
     // Kernels are killed when their handles drop; do not wait for idle blocking threads.
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
-    match result {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {}", e.message);
+    let lost = out::finish();
+    match (result, lost) {
+        (Err(e), _) => {
+            errln!("error: {}", e.message);
             ExitCode::from(if e.usage { 2 } else { 1 })
         }
+        (Ok(_), Some(lost)) => {
+            errln!("error: {lost}");
+            ExitCode::FAILURE
+        }
+        (Ok(code), None) => code,
     }
 }
 
@@ -132,7 +140,7 @@ fn mcp_config(
     let config = crate::tools::config::McpConfig::discover(explicit, &cwd, &project.root)
         .map_err(|e| CliError::usage(e.to_string()))?;
     for warning in &config.warnings {
-        eprintln!("[mcpr] warning: {warning}");
+        errln!("[mcpr] warning: {warning}");
     }
     Ok(config)
 }

@@ -19,33 +19,23 @@ fn streamed_to_same_terminal() -> bool {
 impl Printer {
     pub fn note(&self, text: &str) {
         if !self.json {
-            eprintln!("[mcpr] {text}");
+            errln!("[mcpr] {text}");
         }
     }
 
     pub fn show(&mut self, event: Event) {
         if self.json {
             if let Ok(line) = serde_json::to_string(&event) {
-                let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "{line}");
-                let _ = out.flush();
+                outln!("{line}");
             }
             return;
         }
         match event {
-            Event::Output { stream, text, .. } => {
-                let _ = match stream {
-                    Stream::Stdout => {
-                        let mut out = std::io::stdout().lock();
-                        out.write_all(text.as_bytes()).and_then(|()| out.flush())
-                    }
-                    Stream::Stderr => {
-                        let mut err = std::io::stderr().lock();
-                        err.write_all(text.as_bytes()).and_then(|()| err.flush())
-                    }
-                };
-            }
-            Event::Value { repr, .. } => println!("{repr}"),
+            Event::Output { stream, text, .. } => match stream {
+                Stream::Stdout => super::out::write_bytes(text.as_bytes()),
+                Stream::Stderr => err!("{text}"),
+            },
+            Event::Value { repr, .. } => outln!("{repr}"),
             Event::Error {
                 ename,
                 message,
@@ -54,19 +44,19 @@ impl Printer {
             } => {
                 if traceback.trim().is_empty() || !traceback.contains(&ename) {
                     if !traceback.trim().is_empty() {
-                        eprint!("{traceback}");
+                        err!("{traceback}");
                     }
-                    eprintln!("{ename}: {message}");
+                    errln!("{ename}: {message}");
                 } else if ename == "KeyboardInterrupt" {
-                    eprint!(
+                    err!(
                         "{}",
                         traceback
                             .trim_end_matches('\n')
                             .trim_end_matches("KeyboardInterrupt")
                     );
-                    eprintln!("KeyboardInterrupt: {message}");
+                    errln!("KeyboardInterrupt: {message}");
                 } else {
-                    eprint!("{traceback}");
+                    err!("{traceback}");
                 }
             }
             Event::KernelRestarted { reason } => self.note(&reason),
@@ -94,18 +84,18 @@ impl Printer {
                 let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
             }
             Event::CodeGenerated { attempt, .. } => {
-                eprintln!("\n[mcpr] running the code (attempt {attempt})");
+                errln!("\n[mcpr] running the code (attempt {attempt})");
             }
             Event::LlmFailed { message, .. } => {
                 self.note(&format!("the model did not answer: {message}"))
             }
-            Event::LlmCall { .. } => eprintln!(),
+            Event::LlmCall { .. } => errln!(),
             Event::StepFinished(s) => {
                 // The answer belongs on stdout, unless the user just watched it stream there.
                 if let Some(answer) = &s.answer
                     && !streamed_to_same_terminal()
                 {
-                    println!("{answer}");
+                    outln!("{answer}");
                 }
                 let outcome = if s.success { "done" } else { "failed" };
                 self.note(&format!(

@@ -2,7 +2,7 @@
 
 use clap::{Args, Subcommand};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use super::{CliError, current_project};
@@ -106,7 +106,7 @@ fn dir() -> Result<(crate::project::Project, ReplayDir), CliError> {
 
 fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
     let text = serde_json::to_string_pretty(value).map_err(CliError::failed)?;
-    println!("{text}");
+    outln!("{text}");
     Ok(())
 }
 
@@ -155,10 +155,10 @@ fn open_index(dir: &ReplayDir) -> Result<Index, CliError> {
         .rebuilt
         .filter(|w| w != crate::record::index::NO_INDEX)
     {
-        eprintln!("[mcpr] rebuilt the record index from the session logs ({why})");
+        errln!("[mcpr] rebuilt the record index from the session logs ({why})");
     }
     for (path, why) in refresh.unreadable {
-        eprintln!(
+        errln!(
             "[mcpr] warning: {} was left out of the index: {why}",
             path.display()
         );
@@ -175,13 +175,17 @@ fn list(json: bool) -> Result<ExitCode, CliError> {
         return Ok(ExitCode::SUCCESS);
     }
     if rows.is_empty() {
-        eprintln!("[mcpr] no recorded sessions yet: `mcpr exec --session NAME CODE` records one");
+        errln!("[mcpr] no recorded sessions yet: `mcpr exec --session NAME CODE` records one");
         return Ok(ExitCode::SUCCESS);
     }
     let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(4).max(7);
-    println!(
+    outln!(
         "{:<width$}  {:<16}  {:>5}  {:>8}  {:<20}  LAST TASK",
-        "SESSION", "ID", "STEPS", "BRANCHES", "CREATED"
+        "SESSION",
+        "ID",
+        "STEPS",
+        "BRANCHES",
+        "CREATED"
     );
     for r in rows {
         let created: String = r.created.chars().take(19).collect();
@@ -189,9 +193,13 @@ fn list(json: bool) -> Result<ExitCode, CliError> {
         if let Some(f) = &r.fork {
             last = format!("(fork of {}@{}) {last}", f.session, f.step);
         }
-        println!(
+        outln!(
             "{:<width$}  {:<16}  {:>5}  {:>8}  {:<20}  {last}",
-            r.name, r.id, r.steps, r.branches, created
+            r.name,
+            r.id,
+            r.steps,
+            r.branches,
+            created
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -205,7 +213,7 @@ fn search(query: &str, limit: usize, json: bool) -> Result<ExitCode, CliError> {
         print_json(&hits)?;
     } else {
         for h in &hits {
-            println!("{}@{}  {}", h.session, h.step, h.title);
+            outln!("{}@{}  {}", h.session, h.step, h.title);
         }
     }
     Ok(if hits.is_empty() {
@@ -233,7 +241,7 @@ fn parse_ref(spec: &str) -> Result<(String, Option<u64>), CliError> {
 fn history(dir: &ReplayDir, name: &str, step: Option<u64>) -> Result<Vec<HistoryStep>, CliError> {
     let log = dir.read(name, Detail::Full).map_err(record_error)?;
     for w in &log.warnings {
-        eprintln!("[mcpr] warning: {}: {w}", log.path.display());
+        errln!("[mcpr] warning: {}: {w}", log.path.display());
     }
     let (steps, _) = dir.history(&log, step).map_err(record_error)?;
     Ok(steps)
@@ -343,9 +351,9 @@ fn show(args: ShowArgs) -> Result<ExitCode, CliError> {
         return Ok(ExitCode::SUCCESS);
     }
     if views.is_empty() {
-        println!("session {} has no steps yet", args.session);
+        outln!("session {} has no steps yet", args.session);
     }
-    let mut out = std::io::stdout().lock();
+    let mut out = super::out::Stdout;
     for v in views {
         let from = if v.session == args.session {
             String::new()
@@ -443,7 +451,7 @@ async fn rewind(
     session.close().await;
     let report = result.map_err(|e| super::record::replay_failed(name, e))?;
     dir.set_head(name, step).map_err(record_error)?;
-    eprintln!(
+    errln!(
         "[mcpr] session {name} is back at step {step}: {} cell(s) re-ran in {:.0} ms (originally {:.0} ms) with {} recorded call(s) served and no tool or model called; the workspace {} matches step {step}. The next `--session {name}` cell continues from here; later steps stay in the record as a branch.",
         report.cells,
         report.replay_ms,
@@ -478,11 +486,12 @@ pub fn fork(args: ForkArgs) -> Result<ExitCode, CliError> {
                 args.step
             ))
         })?;
-    eprintln!(
+    errln!(
         "[mcpr] forked {} at step {} as {name}; continue it with `mcpr exec --session {name} CODE` (the parent is untouched)",
-        args.session, args.step
+        args.session,
+        args.step
     );
-    println!("{name}");
+    outln!("{name}");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -515,7 +524,7 @@ fn diff(a: &str, b: &str, json: bool) -> Result<ExitCode, CliError> {
     let left = history(&dir, &an, astep)?;
     let right = history(&dir, &bn, bstep)?;
     let mut rows = Vec::new();
-    let mut out = std::io::stdout().lock();
+    let mut out = super::out::Stdout;
     let mut differs = false;
     for i in 0..left.len().max(right.len()) {
         let (l, r) = (left.get(i), right.get(i));
@@ -582,7 +591,6 @@ fn diff(a: &str, b: &str, json: bool) -> Result<ExitCode, CliError> {
         }
         rows.push(row);
     }
-    drop(out);
     if json {
         print_json(&rows)?;
     }
@@ -596,24 +604,64 @@ fn diff(a: &str, b: &str, json: bool) -> Result<ExitCode, CliError> {
 fn export(name: &str, output: Option<PathBuf>) -> Result<ExitCode, CliError> {
     let (_, dir) = dir()?;
     let objects = match &output {
-        Some(path) => {
-            let tmp = path.with_extension("part");
-            let mut file =
-                std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(|e| {
-                    CliError::usage(format!("cannot write {}: {e}", tmp.display()))
-                })?);
-            let n = crate::record::bundle::export(&dir, name, &mut file).map_err(record_error)?;
-            drop(file);
-            std::fs::rename(&tmp, path).map_err(CliError::failed)?;
-            n
-        }
+        Some(path) => export_to_file(&dir, name, path)?,
         None => {
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let mut out = std::io::BufWriter::new(super::out::Stdout);
             crate::record::bundle::export(&dir, name, &mut out).map_err(record_error)?
         }
     };
-    eprintln!("[mcpr] exported session {name} with {objects} object(s)");
+    errln!("[mcpr] exported session {name} with {objects} object(s)");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the bundle to a new file beside `path` and renames it onto `path`, which must
+/// be absent or a regular file: a device, folder or symlink there is refused, and the
+/// partial file is removed on every failure.
+fn export_to_file(dir: &ReplayDir, name: &str, path: &Path) -> Result<usize, CliError> {
+    let refuse_kind = || -> Result<(), CliError> {
+        match std::fs::symlink_metadata(path) {
+            Ok(meta) if !meta.file_type().is_file() => Err(CliError::usage(format!(
+                "refusing to replace {}: it is not a regular file (a device, folder or symlink); give the path of a new or regular file",
+                path.display()
+            ))),
+            _ => Ok(()),
+        }
+    };
+    refuse_kind()?;
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| CliError::usage(format!("{} names no file to write", path.display())))?;
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let part = folder.join(format!(
+        ".{}.{}.part",
+        file_name.to_string_lossy(),
+        std::process::id()
+    ));
+    let written = (|| {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&part)
+            .map_err(|e| CliError::usage(format!("cannot write {}: {e}", path.display())))?;
+        let mut writer = std::io::BufWriter::new(file);
+        let n = crate::record::bundle::export(dir, name, &mut writer).map_err(record_error)?;
+        let file = writer.into_inner().map_err(|e| {
+            CliError::failed(format!("cannot write {}: {}", path.display(), e.error()))
+        })?;
+        file.sync_all()
+            .map_err(|e| CliError::failed(format!("cannot write {}: {e}", path.display())))?;
+        refuse_kind()?;
+        std::fs::rename(&part, path)
+            .map_err(|e| CliError::failed(format!("cannot write {}: {e}", path.display())))?;
+        Ok(n)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&part);
+    }
+    written
 }
 
 fn import(bundle: &std::path::Path) -> Result<ExitCode, CliError> {
@@ -626,7 +674,7 @@ fn import(bundle: &std::path::Path) -> Result<ExitCode, CliError> {
         crate::record::bundle::import(&dir, &mut std::io::BufReader::new(file))
     }
     .map_err(record_error)?;
-    eprintln!(
+    errln!(
         "[mcpr] imported session {} ({} log(s) written, {} already present, {} object(s)); continue it with `mcpr resume {}`",
         imported.session,
         imported.written.len(),

@@ -91,7 +91,7 @@ pub async fn run(args: SkillsArgs) -> Result<ExitCode, CliError> {
         // Reviewing never creates the folder; `mcpr run` and `mcpr init` do.
         return match args.command {
             SkillsCommand::List { json: true, .. } | SkillsCommand::Search { json: true, .. } => {
-                println!("[]");
+                outln!("[]");
                 Ok(ExitCode::SUCCESS)
             }
             SkillsCommand::List { .. }
@@ -99,7 +99,7 @@ pub async fn run(args: SkillsArgs) -> Result<ExitCode, CliError> {
             | SkillsCommand::Test { .. }
                 if !matches!(args.command, SkillsCommand::Test { name: Some(_), .. }) =>
             {
-                println!("no skills yet: {} does not exist", dir.display());
+                outln!("no skills yet: {} does not exist", dir.display());
                 Ok(ExitCode::SUCCESS)
             }
             _ => Err(CliError::usage(format!(
@@ -117,7 +117,7 @@ pub async fn run(args: SkillsArgs) -> Result<ExitCode, CliError> {
             let to = library
                 .remove(&name, "removed by mcpr skills rm")
                 .map_err(not_found_is_usage)?;
-            println!("removed {name} (moved to {})", to.display());
+            outln!("removed {name} (moved to {})", to.display());
             Ok(ExitCode::SUCCESS)
         }
         SkillsCommand::Prune {
@@ -136,9 +136,9 @@ pub async fn run(args: SkillsArgs) -> Result<ExitCode, CliError> {
         SkillsCommand::Restore { name } => {
             let restored = library.restore(&name).map_err(not_found_is_usage)?;
             if restored == name {
-                println!("restored {name}");
+                outln!("restored {name}");
             } else {
-                println!("restored {name} as {restored} (the name {name} is taken)");
+                outln!("restored {name} as {restored} (the name {name} is taken)");
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -170,7 +170,7 @@ pub(super) fn session_skills(
         Ok(library) => library,
         Err(e) => {
             // The task can still be done; it just neither uses nor grows the library.
-            eprintln!("[mcpr] warning: running without skills: {e}");
+            errln!("[mcpr] warning: running without skills: {e}");
             return Ok((launcher, None));
         }
     };
@@ -194,7 +194,7 @@ fn not_found_is_usage(e: SkillError) -> CliError {
 
 fn warn_problems(problems: &[Problem]) {
     for p in problems {
-        eprintln!(
+        errln!(
             "warning: {}: {}; skipped (the file is left as it is)",
             p.path.display(),
             p.message
@@ -218,14 +218,14 @@ fn list(library: &SkillLibrary, sort: SortBy, json: bool) -> Result<ExitCode, Cl
         }),
     }
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&skills).map_err(CliError::failed)?
         );
         return Ok(ExitCode::SUCCESS);
     }
     if skills.is_empty() {
-        println!("no skills yet in {}", library.dir().display());
+        outln!("no skills yet in {}", library.dir().display());
         return Ok(ExitCode::SUCCESS);
     }
     let width = skills
@@ -234,12 +234,16 @@ fn list(library: &SkillLibrary, sort: SortBy, json: bool) -> Result<ExitCode, Cl
         .max()
         .unwrap_or(4)
         .max(4);
-    println!(
+    outln!(
         "{:<width$}  {:>4}  {:>4}  {:>4}  {:<20}  DESCRIPTION",
-        "NAME", "USES", "OK", "FAIL", "LAST USED"
+        "NAME",
+        "USES",
+        "OK",
+        "FAIL",
+        "LAST USED"
     );
     for s in &skills {
-        println!(
+        outln!(
             "{:<width$}  {:>4}  {:>4}  {:>4}  {:<20}  {}",
             s.name,
             s.stats.uses,
@@ -268,7 +272,7 @@ fn show(library: &SkillLibrary, name: &str, json: bool) -> Result<ExitCode, CliE
     if json {
         let mut value = serde_json::to_value(&skill).map_err(CliError::failed)?;
         value["code"] = code.into();
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&value).map_err(CliError::failed)?
         );
@@ -276,11 +280,11 @@ fn show(library: &SkillLibrary, name: &str, json: bool) -> Result<ExitCode, CliE
     }
     let h = &skill.header;
     let st = &skill.stats;
-    println!("{} — {}", skill.name, skill.description);
-    println!("  file:       {}", skill.path.display());
-    println!("  signature:  {}", skill.signature);
+    outln!("{} — {}", skill.name, skill.description);
+    outln!("  file:       {}", skill.path.display());
+    outln!("  signature:  {}", skill.signature);
     if !h.task.is_empty() {
-        println!("  task:       {}", h.task);
+        outln!("  task:       {}", h.task);
     }
     let mut provenance = Vec::new();
     if !h.session.is_empty() {
@@ -296,8 +300,8 @@ fn show(library: &SkillLibrary, name: &str, json: bool) -> Result<ExitCode, CliE
         provenance.push(format!("created {}", h.created));
     }
     provenance.push(format!("version {}", h.version));
-    println!("  provenance: {}", provenance.join(", "));
-    println!(
+    outln!("  provenance: {}", provenance.join(", "));
+    outln!(
         "  stats:      {} uses ({} succeeded, {} failed), last used {}, written again {} times",
         st.uses,
         st.successes,
@@ -305,7 +309,7 @@ fn show(library: &SkillLibrary, name: &str, json: bool) -> Result<ExitCode, CliE
         st.last_used.as_deref().unwrap_or("never"),
         st.rederived
     );
-    println!("\n{}", code.trim_end());
+    outln!("\n{}", code.trim_end());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -317,15 +321,15 @@ fn search(
 ) -> Result<ExitCode, CliError> {
     let hits = library.search(query, limit).map_err(CliError::failed)?;
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&hits).map_err(CliError::failed)?
         );
     } else if hits.is_empty() {
-        println!("no skill matches {query:?}");
+        outln!("no skill matches {query:?}");
     } else {
         for s in &hits {
-            println!("{}", s.prompt_line());
+            outln!("{}", s.prompt_line());
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -359,22 +363,22 @@ fn prune_skills(
     warn_problems(&listing.problems);
     let removals = prune::plan(&listing, policy, jiff::Timestamp::now());
     if removals.is_empty() {
-        println!("nothing to prune");
+        outln!("nothing to prune");
         return Ok(ExitCode::SUCCESS);
     }
     for r in &removals {
         let why = r.reasons.join("; ");
         if dry_run {
-            println!("would remove {}: {why}", r.name);
+            outln!("would remove {}: {why}", r.name);
         } else {
             let to = library
                 .remove(&r.name, &format!("pruned: {why}"))
                 .map_err(CliError::failed)?;
-            println!("removed {}: {why} (moved to {})", r.name, to.display());
+            outln!("removed {}: {why} (moved to {})", r.name, to.display());
         }
     }
     if dry_run {
-        println!(
+        outln!(
             "dry run: {} skill(s) would be removed; nothing changed",
             removals.len()
         );
@@ -396,12 +400,12 @@ async fn test(
     let mut failed = 0;
     if name.is_none() {
         for p in &listing.problems {
-            println!("FAILED {}: {}", p.path.display(), p.message);
+            outln!("FAILED {}: {}", p.path.display(), p.message);
             failed += 1;
         }
     }
     if skills.is_empty() && failed == 0 {
-        println!("no skills to test in {}", library.dir().display());
+        outln!("no skills to test in {}", library.dir().display());
         return Ok(ExitCode::SUCCESS);
     }
     let launcher =
@@ -414,10 +418,10 @@ async fn test(
             args: &skill.header.arguments,
         };
         match validate(&launcher, library.dir(), &check).await {
-            Ok(()) => println!("ok     {} {}", skill.name, skill.signature),
+            Ok(()) => outln!("ok     {} {}", skill.name, skill.signature),
             Err(why) => {
                 failed += 1;
-                println!("FAILED {}: {why}", skill.name);
+                outln!("FAILED {}: {why}", skill.name);
             }
         }
     }

@@ -96,20 +96,20 @@ async fn run_with(hub: &Arc<ToolHub>, command: ToolsCommand) -> Result<bool, Cli
                 }
             }
             if json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&out).map_err(CliError::failed)?
                 );
             } else {
                 for c in &out {
-                    println!("{} (tools.{}): {} tools", c.server, c.module, c.tools.len());
+                    outln!("{} (tools.{}): {} tools", c.server, c.module, c.tools.len());
                     for t in &c.tools {
-                        println!("  {:<28} {}", t.function, first_line(&t.description));
+                        outln!("  {:<28} {}", t.function, first_line(&t.description));
                     }
                 }
             }
             for f in &failed {
-                eprintln!("error: {f}");
+                errln!("error: {f}");
             }
             if !failed.is_empty() {
                 return Err(CliError::failed(format!(
@@ -122,19 +122,19 @@ async fn run_with(hub: &Arc<ToolHub>, command: ToolsCommand) -> Result<bool, Cli
         ToolsCommand::Search { query, limit, json } => {
             let (catalogs, problems) = hub.all_catalogs().await;
             for p in &problems {
-                eprintln!("warning: {p}");
+                errln!("warning: {p}");
             }
             let hits = catalog::search(&catalogs, &query, limit).map_err(CliError::failed)?;
             if json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&hits).map_err(CliError::failed)?
                 );
             } else if hits.is_empty() {
-                println!("no tool matches {query:?}");
+                outln!("no tool matches {query:?}");
             } else {
                 for h in hits {
-                    println!(
+                    outln!(
                         "{:<36} {}",
                         format!("{}.{}", h.module, h.function),
                         h.description
@@ -172,7 +172,7 @@ async fn run_with(hub: &Arc<ToolHub>, command: ToolsCommand) -> Result<bool, Cli
                 .split_once("\ndef ")
                 .map(|(_, f)| format!("def {f}"))
                 .unwrap_or(module);
-            println!(
+            outln!(
                 "from tools.{} import {}\n\n{}",
                 c.module,
                 t.function,
@@ -191,9 +191,9 @@ async fn run_with(hub: &Arc<ToolHub>, command: ToolsCommand) -> Result<bool, Cli
             match hub.call(&server, &tool, args).await {
                 Ok((value, notice)) => {
                     if let Some(n) = notice {
-                        eprintln!("[mcpr] {n}");
+                        errln!("[mcpr] {n}");
                     }
-                    println!(
+                    outln!(
                         "{}",
                         serde_json::to_string_pretty(&value).map_err(CliError::failed)?
                     );
