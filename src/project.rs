@@ -203,11 +203,142 @@ fn load_config(path: &Path) -> Result<Config, ProjectError> {
         path: path.to_path_buf(),
         source,
     })?;
-    toml::from_str(&text).map_err(|e| ProjectError::Invalid {
+    let config: Config = toml::from_str(&text).map_err(|e| ProjectError::Invalid {
         path: path.to_path_buf(),
         message: e.to_string(),
-    })
+    })?;
+    config.check().map_err(|message| ProjectError::Invalid {
+        path: path.to_path_buf(),
+        message,
+    })?;
+    Ok(config)
 }
+
+/// Checks one numeric setting against its range; the message names the key and range.
+fn in_range<T>(
+    key: &str,
+    value: T,
+    range: std::ops::RangeInclusive<T>,
+    unit: &str,
+) -> Result<(), String>
+where
+    T: PartialOrd + std::fmt::Display,
+{
+    if range.contains(&value) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{key} = {value} is out of range: use {unit} from {} to {}",
+            range.start(),
+            range.end()
+        ))
+    }
+}
+
+impl Config {
+    /// Every numeric setting within the range where mcpr works, or why not (the first
+    /// problem, naming the key and its range). NaN is out of every range.
+    pub fn check(&self) -> Result<(), String> {
+        let k = &self.kernel;
+        in_range(
+            "[kernel] timeout_seconds",
+            k.timeout_seconds,
+            0.0..=MAX_SECONDS,
+            "seconds (0 = no limit)",
+        )?;
+        in_range(
+            "[kernel] grace_seconds",
+            k.grace_seconds,
+            0.0..=3600.0,
+            "seconds",
+        )?;
+        in_range(
+            "[kernel] output_inline_kb",
+            k.output_inline_kb,
+            0..=1024 * 1024,
+            "KiB",
+        )?;
+        in_range(
+            "[kernel] output_overflow_mb",
+            k.output_overflow_mb,
+            0..=1024 * 1024,
+            "MiB",
+        )?;
+        in_range("[kernel] max_frame_mb", k.max_frame_mb, 1..=1024, "MiB")?;
+        in_range("[kernel] pool_size", k.pool_size, 0..=32, "kernels")?;
+        k.limits.check()?;
+        let t = &self.tools;
+        in_range(
+            "[tools] call_timeout_seconds",
+            t.call_timeout_seconds,
+            0.001..=86_400.0,
+            "seconds",
+        )?;
+        in_range(
+            "[tools] start_timeout_seconds",
+            t.start_timeout_seconds,
+            0.001..=3600.0,
+            "seconds",
+        )?;
+        in_range(
+            "[tools] large_result_kb",
+            t.large_result_kb,
+            1..=1024 * 1024,
+            "KiB",
+        )?;
+        let l = &self.llm;
+        if let Some(v) = l.timeout_seconds {
+            in_range("[llm] timeout_seconds", v, 1.0..=86_400.0, "seconds")?;
+        }
+        if let Some(v) = l.max_retries {
+            in_range("[llm] max_retries", v, 0..=20, "retries")?;
+        }
+        if let Some(v) = l.temperature {
+            in_range("[llm] temperature", v, 0.0..=2.0, "a temperature")?;
+        }
+        if let Some(v) = l.max_tokens {
+            in_range("[llm] max_tokens", v, 1..=10_000_000, "tokens")?;
+        }
+        let a = &self.agent;
+        in_range("[agent] max_attempts", a.max_attempts, 1..=20, "attempts")?;
+        in_range(
+            "[agent] output_excerpt_bytes",
+            a.output_excerpt_bytes,
+            0..=10_000_000,
+            "bytes",
+        )?;
+        in_range("[agent] history_steps", a.history_steps, 0..=1000, "steps")?;
+        in_range(
+            "[agent] tools_in_prompt",
+            a.tools_in_prompt,
+            0..=100,
+            "tools",
+        )?;
+        in_range(
+            "[agent] skills_in_prompt",
+            a.skills_in_prompt,
+            0..=100,
+            "skills",
+        )?;
+        in_range(
+            "[agent] ask_llm_max_calls",
+            a.ask_llm_max_calls,
+            0..=1_000_000,
+            "calls",
+        )?;
+        in_range(
+            "[agent] ask_llm_max_tokens",
+            a.ask_llm_max_tokens,
+            0..=1_000_000_000,
+            "tokens",
+        )?;
+        Ok(())
+    }
+}
+
+/// The longest time limit mcpr takes (about 11 days): far past any cell, well inside what
+/// a `Duration` holds.
+pub const MAX_SECONDS: f64 = 1_000_000.0;
 
 fn default_config_text() -> String {
     let d = KernelConfig::default();

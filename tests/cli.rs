@@ -301,3 +301,85 @@ fn export_never_replaces_a_device_or_folder_and_leaves_no_partial_file() {
             > 3
     );
 }
+
+#[test]
+fn numbers_out_of_range_are_usage_errors_naming_the_key_and_range() {
+    let dir = tempfile::tempdir().unwrap();
+    for flag in ["1e20", "-5", "nan", "inf"] {
+        let out = mcpr(
+            dir.path(),
+            &["exec", &format!("--timeout={flag}"), "print(1)"],
+        );
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "--timeout {flag}: {err}");
+        assert!(err.contains("--timeout must be"), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let out = mcpr(
+        dir.path(),
+        &["run", "--max-attempts", "1000", "--llm", "manual", "x"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let cases = [
+        (
+            "[kernel]\ntimeout_seconds = 1e300\n",
+            "[kernel] timeout_seconds = ",
+        ),
+        (
+            "[kernel]\ntimeout_seconds = nan\n",
+            "[kernel] timeout_seconds = NaN",
+        ),
+        (
+            "[kernel]\ngrace_seconds = -1\n",
+            "[kernel] grace_seconds = -1",
+        ),
+        ("[kernel]\nmax_frame_mb = 0\n", "[kernel] max_frame_mb = 0"),
+        (
+            "[kernel.limits]\nmemory_mb = 1\n",
+            "[kernel.limits] memory_mb = 1",
+        ),
+        (
+            "[kernel.limits]\nopen_files = 3\n",
+            "[kernel.limits] open_files = 3",
+        ),
+        (
+            "[kernel.limits]\ncpu_seconds = 0\n",
+            "[kernel.limits] cpu_seconds = 0",
+        ),
+        (
+            "[tools]\ncall_timeout_seconds = 0\n",
+            "[tools] call_timeout_seconds = 0",
+        ),
+        ("[llm]\ntemperature = 9.0\n", "[llm] temperature = 9"),
+        ("[agent]\nmax_attempts = 0\n", "[agent] max_attempts = 0"),
+    ];
+    for (toml, key) in cases {
+        std::fs::write(dir.path().join("mcpr.toml"), toml).unwrap();
+        let out = mcpr(dir.path(), &["exec", "print(1)"]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{toml}: {err}");
+        assert!(
+            err.contains("mcpr.toml") && err.contains(key),
+            "{toml}: {err}"
+        );
+        assert!(err.contains("out of range: use"), "{err}");
+    }
+}
+
+#[test]
+fn a_kernel_out_of_cpu_time_is_told_so() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("mcpr.toml"),
+        "[kernel.limits]\ncpu_seconds = 1\n",
+    )
+    .unwrap();
+    let out = mcpr(dir.path(), &["exec", "while True: pass"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("SIGXCPU") && err.contains("CPU-time limit of 1 s"),
+        "{err}"
+    );
+    assert!(!err.contains("out-of-memory"), "{err}");
+}

@@ -147,9 +147,11 @@ impl Backend for SubprocessBackend {
         if !self.probe.running_as_root {
             // RLIMIT_NPROC counts every task of the uid, so leave room for what the user
             // already runs; the limit then caps what the kernel can add.
-            for (resource, value) in rlimits.iter_mut() {
+            for (resource, soft, hard) in rlimits.iter_mut() {
                 if *resource == libc::RLIMIT_NPROC {
-                    *value = value.saturating_add(tasks_of_current_user());
+                    let running = tasks_of_current_user();
+                    *soft = soft.saturating_add(running);
+                    *hard = hard.saturating_add(running);
                 }
             }
         }

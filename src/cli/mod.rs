@@ -152,9 +152,10 @@ fn kernel_config(
 ) -> Result<crate::project::KernelConfig, CliError> {
     let mut config = project.config.kernel.clone();
     if let Some(t) = timeout {
-        if !(t >= 0.0 && t.is_finite()) {
+        if !(0.0..=crate::project::MAX_SECONDS).contains(&t) {
             return Err(CliError::usage(format!(
-                "--timeout must be a number of seconds ≥ 0, got {t}"
+                "--timeout must be a number of seconds from 0 (no limit) to {}, got {t}",
+                crate::project::MAX_SECONDS
             )));
         }
         config.timeout_seconds = t;

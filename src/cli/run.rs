@@ -70,8 +70,12 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, CliError> {
             file.display()
         )));
     }
-    if args.max_attempts == Some(0) {
-        return Err(CliError::usage("--max-attempts must be at least 1"));
+    if let Some(n) = args.max_attempts
+        && !(1..=20).contains(&n)
+    {
+        return Err(CliError::usage(format!(
+            "--max-attempts must be from 1 to 20, got {n}"
+        )));
     }
     let kernel = super::kernel_config(&project, args.timeout)?;
     let mut settings = project.config.agent.clone();

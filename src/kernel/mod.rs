@@ -163,12 +163,20 @@ impl Kernel {
                 .unwrap_or_default();
             // Give the stderr reader a moment to collect the last words.
             tokio::time::sleep(Duration::from_millis(20)).await;
+            let mut reason = if how.is_empty() {
+                reason
+            } else {
+                format!("{reason}; the process {how}")
+            };
+            let low = limits.below_defaults();
+            if !low.is_empty() {
+                reason.push_str(&format!(
+                    ". [kernel.limits] set below the defaults may be too low for the interpreter: {}; raise them in mcpr.toml",
+                    low.join(", ")
+                ));
+            }
             KernelError::StartFailed {
-                reason: if how.is_empty() {
-                    reason
-                } else {
-                    format!("{reason}; the process {how}")
-                },
+                reason,
                 stderr: tail_text(&stderr_tail),
             }
         };
