@@ -201,6 +201,10 @@ pub struct StepSummary {
     /// Why the step's code was not kept as a skill (when a library was offered it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skill_not_kept: Option<String>,
+    /// The step ended with an answer and no code ran (even after being asked for code):
+    /// nothing computed the answer.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub answered_without_code: bool,
 }
 
 impl Event {

@@ -386,6 +386,7 @@ tools_in_prompt = {tools_k}
 skills_in_prompt = {skills_k}
 ask_llm_max_calls = {ask_calls}
 ask_llm_max_tokens = {ask_tokens}
+require_code = {require_code}             # answered without code? ask once for code (false for chat-like use)
 "#,
         timeout = d.timeout_seconds,
         grace = d.grace_seconds,
@@ -408,6 +409,7 @@ ask_llm_max_tokens = {ask_tokens}
         skills_k = a.skills_in_prompt,
         ask_calls = a.ask_llm_max_calls,
         ask_tokens = a.ask_llm_max_tokens,
+        require_code = a.require_code,
     )
 }
 

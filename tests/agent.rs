@@ -153,6 +153,13 @@ fn attempts_are_bounded_and_prose_is_a_final_answer() {
     );
     drop(server);
 
+    // Chat-like use: a plain answer is accepted as final (see also
+    // an_answer_without_code_is_asked_for_code_once_and_marked_if_it_stays).
+    std::fs::write(
+        dir.path().join("mcpr.toml"),
+        "[agent]\nrequire_code = false\n",
+    )
+    .unwrap();
     let server = FakeOpenAi::start(
         dir.path(),
         json!([{"content": "The capital of France is Paris."}]),
@@ -563,4 +570,118 @@ fn usage_errors_exit_with_2() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// `mcpr run --llm script:FILE` with the answers given, one after the other.
+fn run_script(dir: &Path, answers: &[&str], task: &str) -> RunResult {
+    let script = dir.join("answers.txt");
+    std::fs::write(&script, answers.join("\n%%%\n")).unwrap();
+    let out = Command::new(mcpr_bin())
+        .args(["run", "--json", "--no-skills", "--llm"])
+        .arg(format!("script:{}", script.display()))
+        .args(["--session", "s", task])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let events = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    RunResult {
+        code: out.status.code().unwrap_or(-1),
+        events,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn a_step_whose_code_failed_is_a_failure_even_when_the_model_gives_up_in_words() {
+    for give_up in ["I cannot parse that, sorry.", ""] {
+        let dir = tempfile::tempdir().unwrap();
+        let r = run_script(
+            dir.path(),
+            &[
+                "```python\nimport json\nprint(json.loads('{bad'))\n```",
+                give_up,
+            ],
+            "parse the json",
+        );
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        let s = summary(&r);
+        assert!(!s.success && !s.answered_without_code);
+        assert!(
+            s.error.as_deref().unwrap().contains("JSONDecodeError"),
+            "{s:?}"
+        );
+        // The record says the same.
+        let log = std::fs::read_to_string(dir.path().join(".replay/s.jsonl")).unwrap();
+        let end: serde_json::Value = log
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|v| v["type"] == "end")
+            .unwrap();
+        assert_eq!(end["success"], false, "{end}");
+    }
+}
+
+#[test]
+fn an_answer_without_code_is_asked_for_code_once_and_marked_if_it_stays() {
+    // Asked once more, the model writes the code: the step is an ordinary success.
+    let dir = tempfile::tempdir().unwrap();
+    let r = run_script(
+        dir.path(),
+        &["The author is Bob.", "```python\nprint(6 * 7)\n```"],
+        "who wrote the last commit?",
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let s = summary(&r);
+    assert!(s.success && !s.answered_without_code);
+    assert_eq!((s.attempts, s.llm_calls), (1, 2));
+    assert_eq!(output(&r), "42\n");
+    let asked = r.events.iter().any(|e| match e {
+        Event::LlmCall { request, .. } => request
+            .last()
+            .is_some_and(|m| m.content.contains("ran no code")),
+        _ => false,
+    });
+    assert!(asked, "the second request asks for code");
+
+    // Twice without code: not a success, and said so.
+    let dir = tempfile::tempdir().unwrap();
+    let r = run_script(
+        dir.path(),
+        &["Bob.", "Still Bob."],
+        "who wrote the last commit?",
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let s = summary(&r);
+    assert!(!s.success && s.answered_without_code, "{s:?}");
+    assert_eq!(s.answer.as_deref(), Some("Still Bob."));
+    let out = Command::new(mcpr_bin())
+        .args(["run", "--no-skills", "--llm"])
+        .arg(format!(
+            "script:{}",
+            dir.path().join("answers.txt").display()
+        ))
+        .arg("who wrote it?")
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("failed: answered without code"), "{err}");
+
+    // Chat-like use: a plain answer is the point.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("mcpr.toml"),
+        "[agent]\nrequire_code = false\n",
+    )
+    .unwrap();
+    let r = run_script(dir.path(), &["Paris."], "capital of France?");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let s = summary(&r);
+    assert!(s.success && s.answered_without_code);
+    assert_eq!(s.llm_calls, 1);
 }

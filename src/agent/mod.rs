@@ -40,6 +40,10 @@ pub struct AgentSettings {
     pub skills_in_prompt: usize,
     pub ask_llm_max_calls: u32,
     pub ask_llm_max_tokens: u64,
+    /// When the model answers without code, ask once more for code that computes the
+    /// answer; a step that still ends without code is then not a success. Off for
+    /// chat-like use, where a plain answer is the point.
+    pub require_code: bool,
 }
 
 impl Default for AgentSettings {
@@ -52,6 +56,7 @@ impl Default for AgentSettings {
             skills_in_prompt: 5,
             ask_llm_max_calls: 50,
             ask_llm_max_tokens: 200_000,
+            require_code: true,
         }
     }
 }
@@ -157,6 +162,9 @@ pub struct SkillReport {
     /// Why the step's code was not kept, when it was considered.
     pub not_kept: Option<String>,
 }
+
+/// What the model is told when it answered without code and code is required.
+const CODE_PLEASE: &str = "Your answer ran no code, so nothing checked it. Answer with Python that computes the answer (use the tools and data; print the result) instead of answering from memory.";
 
 fn count_llm_call(summary: &mut StepSummary, event: &Event) {
     if let Event::LlmCall { usage, .. } = event {
@@ -322,10 +330,12 @@ impl Agent {
             skills_used: Vec::new(),
             skills_created: Vec::new(),
             skill_not_kept: None,
+            answered_without_code: false,
         };
         let mut last_code = None;
         let mut runs: Vec<(String, bool)> = Vec::new();
         let mut model = self.provider.model();
+        let mut nudged = false;
         while summary.attempts < self.settings.max_attempts.max(1) {
             summary.attempts += 1;
             let started = Instant::now();
@@ -367,9 +377,26 @@ impl Agent {
                 attempts: response.attempts,
             });
             let Some(code) = extract::extract_code(&response.content) else {
-                summary.success = true;
+                if runs.is_empty() && self.settings.require_code && !nudged {
+                    // An answer no code computed is often a guess: ask once for code. The
+                    // nudge does not use up an attempt.
+                    nudged = true;
+                    summary.attempts -= 1;
+                    messages.push(ChatMessage::assistant(response.content));
+                    messages.push(ChatMessage::user(CODE_PLEASE.to_string()));
+                    continue;
+                }
                 summary.answer = Some(response.content.trim().to_string());
-                summary.error = None;
+                if runs.is_empty() {
+                    summary.answered_without_code = true;
+                    summary.success = !self.settings.require_code;
+                    summary.error = self.settings.require_code.then(|| {
+                        "the model answered without code, twice; nothing computed the answer"
+                            .to_string()
+                    });
+                }
+                // Otherwise the last code attempt failed (a success ends the loop), and
+                // the step keeps its status and error: giving up in words is no success.
                 break;
             };
             sink(Event::CodeGenerated {

@@ -97,7 +97,12 @@ impl Printer {
                 {
                     outln!("{answer}");
                 }
-                let outcome = if s.success { "done" } else { "failed" };
+                let outcome = match (s.success, s.answered_without_code) {
+                    (true, false) => "done",
+                    (true, true) => "answered without code",
+                    (false, true) => "failed: answered without code",
+                    (false, false) => "failed",
+                };
                 self.note(&format!(
                     "step {} {outcome}: {} attempt(s), {} LLM call(s), {} + {} tokens, {:.1} s in the model, {:.1} s running code{}",
                     s.step,
