@@ -20,10 +20,24 @@ pub struct Secrets {
     values: Vec<String>,
 }
 
+/// Whether a value is worth treating as a secret. Short values and plain numbers are
+/// not: a variable named `CI_JOB_TOKEN` set to `None`, or a port number, would otherwise
+/// be replaced in every line of the record, code included, and garble it.
+fn worth_redacting(value: &str) -> bool {
+    let value = value.trim();
+    value.chars().count() >= MIN_SECRET_CHARS
+        && !value
+            .chars()
+            .all(|c| c.is_ascii_digit() || c.is_ascii_punctuation() || c.is_whitespace())
+}
+
+/// The shortest value treated as a secret.
+pub const MIN_SECRET_CHARS: usize = 8;
+
 impl Secrets {
-    /// Values shorter than 4 characters are ignored: redacting them would garble text.
+    /// Values too short or too plain to be secrets are left out (see `worth_redacting`).
     pub fn new(values: impl IntoIterator<Item = String>) -> Secrets {
-        let mut values: Vec<String> = values.into_iter().filter(|v| v.len() >= 4).collect();
+        let mut values: Vec<String> = values.into_iter().filter(|v| worth_redacting(v)).collect();
         // Longest first, so a secret containing another is replaced whole.
         values.sort_by_key(|v| std::cmp::Reverse(v.len()));
         values.dedup();
@@ -32,6 +46,23 @@ impl Secrets {
 
     pub fn is_empty(&self) -> bool {
         self.values.is_empty()
+    }
+
+    /// Whether `text` holds one of the secret values.
+    pub fn found_in(&self, text: &str) -> bool {
+        self.values.iter().any(|v| text.contains(v.as_str()))
+    }
+
+    /// Whether any string (or key) in a JSON value holds one of the secret values.
+    pub fn found_in_value(&self, value: &Value) -> bool {
+        match value {
+            Value::String(s) => self.found_in(s),
+            Value::Array(items) => items.iter().any(|v| self.found_in_value(v)),
+            Value::Object(map) => map
+                .iter()
+                .any(|(k, v)| self.found_in(k) || self.found_in_value(v)),
+            _ => false,
+        }
     }
 
     pub fn redact(&self, text: &str) -> String {
@@ -81,13 +112,22 @@ mod tests {
 
     #[test]
     fn longest_secret_wins_and_short_values_are_ignored() {
-        let s = Secrets::new(["abc".to_string(), "tok-123".into(), "tok-12345".into()]);
+        let s = Secrets::new([
+            "abc".to_string(),
+            "tok-1234".into(),
+            "tok-123456".into(),
+            "None".into(),
+            "true".into(),
+            "12345678".into(),
+        ]);
         assert_eq!(
-            s.redact("x tok-12345 tok-123 abc"),
-            "x [redacted] [redacted] abc"
+            s.redact("x tok-123456 tok-1234 abc None true 12345678"),
+            "x [redacted] [redacted] abc None true 12345678"
         );
-        let v = s.redact_value(serde_json::json!({"a": ["tok-123"]}));
+        let v = s.redact_value(serde_json::json!({"a": ["tok-1234"]}));
         assert_eq!(v, serde_json::json!({"a": ["[redacted]"]}));
+        assert!(s.found_in_value(&serde_json::json!({"a": [1, "xx tok-1234"]})));
+        assert!(!s.found_in_value(&serde_json::json!({"None": "true"})));
     }
 
     #[test]

@@ -705,3 +705,59 @@ fn a_fifo_made_by_a_step_comes_back_and_its_re_run_does_not_diverge() {
     let out = exec(dir, "f", "print('still here')");
     assert!(out.contains("still here"), "{out}");
 }
+
+fn exec_env(dir: &Path, env: &[(&str, &str)], session: &str, code: &str) -> Output {
+    Command::new(mcpr_bin())
+        .args(["exec", "--session", session, code])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn redaction_never_changes_what_a_replay_re_executes() {
+    let project = tempfile::tempdir().unwrap();
+    let dir = project.path();
+    // A secret-looking variable with a plain value is no secret: the code stays as written.
+    let env = [("CI_JOB_TOKEN", "None"), ("BUILD_KEY", "12345678")];
+    let o = exec_env(
+        dir,
+        &env,
+        "r",
+        "result = None; port = 12345678; print('ok')",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = exec_env(dir, &env, "r", "print(result, port)");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "None 12345678\n");
+
+    // A real secret used as a literal in code: the record never holds it, so the step
+    // says it cannot be restored exactly, and how to go on, instead of differing silently.
+    let env = [("MY_API_KEY", "sk-live-abcdef123456")];
+    let o = exec_env(dir, &env, "s", "x = 1");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = exec_env(dir, &env, "s", "pw = 'sk-live-abcdef123456'");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let log = std::fs::read_to_string(dir.join(".replay/s.jsonl")).unwrap();
+    assert!(!log.contains("sk-live-abcdef123456"));
+    let o = exec_env(dir, &env, "s", "print(pw)");
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains(
+            "step 2 of session s cannot be restored exactly: its code held a secret value"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("mcpr replay rewind s 1"), "{err}");
+    assert!(
+        !stdout(&o).contains("[redacted]"),
+        "nothing ran with redacted code"
+    );
+    ok(dir, &["replay", "rewind", "s", "1"]);
+    let o = exec_env(dir, &env, "s", "print(x)");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "1\n");
+}

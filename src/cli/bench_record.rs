@@ -156,6 +156,7 @@ async fn bench_in(
                 snapshot: base.clone(),
                 skills_used: Vec::new(),
                 skills_created: Vec::new(),
+                inexact: None,
             }))
             .map_err(fail)?;
     }

@@ -95,6 +95,12 @@ pub struct StepEnd {
     pub skills_used: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skills_created: Vec<String>,
+    /// Why a replay cannot re-create this step exactly: something replay needs (its code,
+    /// its startup code, a recorded call) held a secret value, which the record never
+    /// keeps. Replay stops before such a step and says so instead of re-running redacted
+    /// code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inexact: Option<String>,
 }
 
 /// One step as read back.
@@ -579,6 +585,11 @@ impl LogWriter {
 
     pub fn store(&self) -> &ObjectStore {
         &self.store
+    }
+
+    /// The values this writer never writes.
+    pub fn secrets(&self) -> &Secrets {
+        &self.secrets
     }
 
     /// Appends one line (secrets redacted, long strings offloaded); not yet synced.

@@ -229,6 +229,9 @@ pub struct Recorder {
     head: u64,
     next_step: u64,
     current: Option<(u64, Instant)>,
+    /// Why the current step cannot be replayed exactly, when a secret was redacted from
+    /// something replay needs.
+    inexact: Option<String>,
     /// The first write failure; recording stops there and the front end says so.
     failed: Option<String>,
 }
@@ -280,6 +283,7 @@ impl Recorder {
                 head,
                 next_step,
                 current: None,
+                inexact: None,
                 failed: None,
             },
             log,
@@ -315,6 +319,9 @@ impl Recorder {
     ) -> u64 {
         let step = self.next_step;
         self.next_step += 1;
+        self.inexact = startup
+            .filter(|code| self.writer.secrets().found_in(code))
+            .map(|_| "its startup code held a secret value".to_string());
         let line = Line::Step(StepBegin {
             step,
             parent: self.head,
@@ -338,6 +345,27 @@ impl Recorder {
         };
         if matches!(event, Event::LlmToken { .. }) || self.failed.is_some() {
             return;
+        }
+        if self.inexact.is_none() {
+            let secrets = self.writer.secrets();
+            self.inexact = match event {
+                Event::CellStarted { code, .. } if secrets.found_in(code) => {
+                    Some("its code held a secret value".to_string())
+                }
+                Event::HostCall {
+                    name,
+                    args,
+                    outcome,
+                    ..
+                } if secrets.found_in_value(args)
+                    || serde_json::to_value(outcome).is_ok_and(|o| secrets.found_in_value(&o)) =>
+                {
+                    Some(format!(
+                        "the arguments or result of its {name} call held a secret value"
+                    ))
+                }
+                _ => None,
+            };
         }
         if let Err(e) = self.writer.append_event(step, event) {
             self.note_failure(e);
@@ -370,6 +398,7 @@ impl Recorder {
             snapshot,
             skills_used,
             skills_created,
+            inexact: self.inexact.take(),
         }))?;
         self.writer.sync()?;
         self.head = step;

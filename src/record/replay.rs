@@ -55,6 +55,15 @@ pub enum ReplayError {
     Restore { step: u64, source: std::io::Error },
     #[error("step {step} of session {session} was interrupted; it cannot be replayed")]
     Incomplete { session: String, step: u64 },
+    #[error(
+        "step {step} of session {session} cannot be restored exactly: {why}, and the record never keeps secret values (it holds \"[redacted]\" in its place). Continue from the step before it (`mcpr replay rewind {session} {before}`), or fork there"
+    )]
+    Inexact {
+        session: String,
+        step: u64,
+        before: u64,
+        why: String,
+    },
 }
 
 /// What a replay did.
@@ -201,6 +210,14 @@ pub async fn replay(
                     step: h.step.id(),
                 });
             };
+            if let Some(why) = &end.inexact {
+                return Err(ReplayError::Inexact {
+                    session: h.session.clone(),
+                    step: h.step.id(),
+                    before: h.step.begin.parent,
+                    why: why.clone(),
+                });
+            }
             snapshots
                 .restore(session.workspace(), store, &before)
                 .map_err(|source| ReplayError::Restore {
