@@ -88,6 +88,15 @@ pub enum Event {
     KernelRestarted {
         reason: String,
     },
+    /// A replayed cell showed other output, value or error than the record holds: its
+    /// code is not deterministic, and the state it left may differ from the original.
+    ReplayDiffered {
+        session: String,
+        step: u64,
+        /// 1-based position of the cell within its step.
+        cell: u64,
+        difference: String,
+    },
     CellStarted {
         cell: u64,
         code: String,
@@ -213,6 +222,7 @@ impl Event {
         match self {
             Event::SessionStarted { .. }
             | Event::KernelRestarted { .. }
+            | Event::ReplayDiffered { .. }
             | Event::StepStarted { .. }
             | Event::LlmToken { .. }
             | Event::LlmCall { .. }

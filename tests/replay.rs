@@ -761,3 +761,40 @@ fn redaction_never_changes_what_a_replay_re_executes() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o), "1\n");
 }
+
+#[test]
+fn a_replayed_cell_that_shows_something_else_is_reported() {
+    let project = tempfile::tempdir().unwrap();
+    let dir = project.path();
+    // Deterministic output, and a repr holding an object address: no warning.
+    let o = exec_env(dir, &[], "d", "print('same'); object()");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = exec_env(dir, &[], "d", "print(1)");
+    assert!(
+        !stderr(&o).contains("came back different"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = exec_env(
+        dir,
+        &[],
+        "rnd",
+        "import random; r = random.random(); print(r)",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let first = stdout(&o);
+    let o = exec_env(dir, &[], "rnd", "print(r)");
+    let err = stderr(&o);
+    assert!(
+        err.contains(
+            "step 1 of session rnd (cell 1) came back different when re-run: stdout differs"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains(first.trim()),
+        "the recorded value is named: {err}"
+    );
+    assert!(err.contains("re-running 1 cell(s)"), "{err}");
+}

@@ -60,6 +60,12 @@ impl Printer {
                 }
             }
             Event::KernelRestarted { reason } => self.note(&reason),
+            Event::ReplayDiffered {
+                session,
+                step,
+                cell,
+                difference,
+            } => self.note(&differed(&session, step, cell, &difference)),
             Event::CellFinished {
                 cell,
                 status,
@@ -129,4 +135,11 @@ impl Printer {
             | Event::StepStarted { .. } => {}
         }
     }
+}
+
+/// The warning for a replayed cell that came back different.
+pub fn differed(session: &str, step: u64, cell: u64, difference: &str) -> String {
+    format!(
+        "warning: step {step} of session {session} (cell {cell}) came back different when re-run: {difference}. Its code is not deterministic (random numbers, time, hash order), so the state rebuilt may differ from the original"
+    )
 }

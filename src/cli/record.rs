@@ -65,9 +65,21 @@ pub async fn continue_session(
             kept.join(", ")
         ));
     }
+    for d in &report.differences {
+        printer.note(&super::printer::differed(
+            &d.session,
+            d.step,
+            d.cell as u64,
+            &d.difference,
+        ));
+    }
     printer.note(&format!(
-        "session {name}: restored the state after step {} by re-running {} cell(s) from the record in {:.0} ms ({} recorded call(s) served; no tool or model was called)",
-        log.head, report.cells, report.replay_ms, report.calls_served
+        "session {name}: restored the state after step {} by re-running {} cell(s) from the record in {:.1} s (they first took {:.1} s; {} recorded call(s) served, no tool or model called)",
+        log.head,
+        report.cells,
+        report.replay_ms / 1000.0,
+        report.original_ms / 1000.0,
+        report.calls_served
     ));
     Ok((recorder, history))
 }

@@ -450,6 +450,12 @@ async fn rewind(
     .await;
     session.close().await;
     let report = result.map_err(|e| super::record::replay_failed(name, e))?;
+    for d in &report.differences {
+        errln!(
+            "[mcpr] {}",
+            super::printer::differed(&d.session, d.step, d.cell as u64, &d.difference)
+        );
+    }
     dir.set_head(name, step).map_err(record_error)?;
     errln!(
         "[mcpr] session {name} is back at step {step}: {} cell(s) re-ran in {:.0} ms (originally {:.0} ms) with {} recorded call(s) served and no tool or model called; the workspace {} matches step {step}. The next `--session {name}` cell continues from here; later steps stay in the record as a branch.",

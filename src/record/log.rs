@@ -123,6 +123,93 @@ pub struct RecordedCell {
     pub calls: Vec<(String, Value, crate::event::CallOutcome)>,
     /// Output and value text, in order.
     pub output: String,
+    /// The same, per stream, for comparing a re-run with the record.
+    pub seen: CellOutput,
+}
+
+/// What a cell showed, stream by stream (streams interleave differently from run to run,
+/// so they are compared apart).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CellOutput {
+    pub stdout: String,
+    pub stderr: String,
+    pub value: Option<String>,
+    pub error: Option<String>,
+}
+
+impl CellOutput {
+    /// Takes what `event` adds to a cell's output.
+    pub fn take(&mut self, event: &Event) {
+        match event {
+            Event::Output { stream, text, .. } => match stream {
+                crate::event::Stream::Stdout => self.stdout.push_str(text),
+                crate::event::Stream::Stderr => self.stderr.push_str(text),
+            },
+            Event::Value { repr, .. } => self.value = Some(repr.clone()),
+            Event::Error { ename, message, .. } => {
+                self.error = Some(format!("{ename}: {message}"));
+            }
+            _ => {}
+        }
+    }
+
+    /// The first difference between what was recorded (`self`) and what a re-run showed,
+    /// in words; object addresses (`0x7f…`) are not differences.
+    pub fn first_difference(&self, now: &CellOutput) -> Option<String> {
+        let parts = [
+            ("stdout", Some(&self.stdout), Some(&now.stdout)),
+            ("stderr", Some(&self.stderr), Some(&now.stderr)),
+            ("value", self.value.as_ref(), now.value.as_ref()),
+            ("error", self.error.as_ref(), now.error.as_ref()),
+        ];
+        for (what, recorded, again) in parts {
+            let (r, a) = (
+                recorded.map(|t| without_addresses(t)),
+                again.map(|t| without_addresses(t)),
+            );
+            if r == a {
+                continue;
+            }
+            let (r, a) = (r.unwrap_or_default(), a.unwrap_or_default());
+            let at = r
+                .chars()
+                .zip(a.chars())
+                .position(|(x, y)| x != y)
+                .unwrap_or_else(|| r.chars().count().min(a.chars().count()));
+            let around = |t: &str| {
+                let from: String = t.chars().skip(at.saturating_sub(20)).collect();
+                super::clip(&from, 60)
+            };
+            return Some(format!(
+                "{what} differs at character {}: recorded {:?}, now {:?}",
+                at + 1,
+                around(&r),
+                around(&a)
+            ));
+        }
+        None
+    }
+}
+
+/// `text` with hexadecimal object addresses (`0x7f3a…`, 6 digits or more) masked.
+fn without_addresses(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("0x") {
+        out.push_str(&rest[..i]);
+        let digits = rest[i + 2..]
+            .bytes()
+            .take_while(u8::is_ascii_hexdigit)
+            .count();
+        if digits >= 6 {
+            out.push_str("0x…");
+        } else {
+            out.push_str(&rest[i..i + 2 + digits]);
+        }
+        rest = &rest[i + 2 + digits..];
+    }
+    out.push_str(rest);
+    out
 }
 
 impl Step {
@@ -151,6 +238,7 @@ impl Step {
                         fresh_kernel: std::mem::take(&mut fresh),
                         calls: Vec::new(),
                         output: String::new(),
+                        seen: CellOutput::default(),
                     });
                 }
                 _ => {}
@@ -161,6 +249,7 @@ impl Step {
             if event.cell() != Some(cell) {
                 continue;
             }
+            last.seen.take(event);
             match event {
                 Event::HostCall {
                     name,

@@ -12,7 +12,7 @@ use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use super::log::{RecordedCell, Step};
+use super::log::{CellOutput, RecordedCell, Step};
 use super::objects::ObjectStore;
 use super::snapshot::Snapshotter;
 use crate::event::{CallOutcome, CellStatus, Event};
@@ -75,6 +75,9 @@ pub struct ReplayReport {
     /// Sum of the original cells' execution times.
     pub original_ms: f64,
     pub replay_ms: f64,
+    /// Cells that came back showing other output, value or error than recorded (code that
+    /// is not deterministic: random numbers, time, hash order); the state may differ too.
+    pub differences: Vec<Divergence>,
 }
 
 #[derive(Default)]
@@ -267,11 +270,13 @@ pub async fn replay(
                 let (calls, served) = serve(cell);
                 session.replace_calls(calls);
                 let mut raised = None;
+                let mut seen = CellOutput::default();
                 let status = session
                     .run_cell(&cell.code, &mut |e| {
                         if let Event::Error { ename, message, .. } = &e {
                             raised = Some(format!("{ename}: {message}"));
                         }
+                        seen.take(&e);
                         sink(e)
                     })
                     .await;
@@ -297,6 +302,20 @@ pub async fn replay(
                     return Err(diverged(format!(
                         "the cell ended {status:?}{why} where the record has {recorded:?}"
                     )));
+                }
+                if let Some(difference) = cell.seen.first_difference(&seen) {
+                    sink(Event::ReplayDiffered {
+                        session: h.session.clone(),
+                        step: h.step.id(),
+                        cell: index as u64 + 1,
+                        difference: difference.clone(),
+                    });
+                    report.differences.push(Divergence {
+                        session: h.session.clone(),
+                        step: h.step.id(),
+                        cell: index + 1,
+                        difference,
+                    });
                 }
             }
             report.steps += 1;
