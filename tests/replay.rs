@@ -174,7 +174,7 @@ fn rewind_serves_tool_calls_and_ask_llm_from_the_record_without_calling_them() {
     std::fs::create_dir_all(d.join("later")).unwrap();
     let later = FakeOpenAi::start(
         &d.join("later"),
-        json!([{ "content": "Nothing left to do." }]),
+        json!([{ "content": "```python\nprint('nothing left to do')\n```" }]),
     );
     let run = mcpr(
         d,
@@ -351,8 +351,10 @@ fn killing_mcpr_mid_step_keeps_every_completed_step() {
     let o = mcpr(d, &["replay", "k", "2", "--json"]);
     assert_eq!(o.status.code(), Some(2), "step 2 never finished");
     assert!(stderr(&o).contains("interrupted"), "{}", stderr(&o));
+    // The completed step, and the interrupted one marked as such.
     let shown: Value = serde_json::from_str(&ok(d, &["replay", "k", "--json"])).unwrap();
-    assert_eq!(shown.as_array().unwrap().len(), 1);
+    assert_eq!(shown.as_array().unwrap().len(), 2);
+    assert_eq!(shown[1]["interrupted"], json!(true));
     assert_eq!(exec(d, "k", "print(x + 1)"), "42\n");
 }
 
@@ -797,4 +799,91 @@ fn a_replayed_cell_that_shows_something_else_is_reported() {
         "the recorded value is named: {err}"
     );
     assert!(err.contains("re-running 1 cell(s)"), "{err}");
+}
+
+/// Rewrites the log of `session` line by line.
+fn edit_log(dir: &Path, session: &str, edit: impl Fn(Value) -> Option<Value>) {
+    let path = dir.join(".replay").join(format!("{session}.jsonl"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<String> = text
+        .lines()
+        .filter_map(|l| edit(serde_json::from_str(l).unwrap()))
+        .map(|v| v.to_string())
+        .collect();
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+}
+
+#[test]
+fn a_damaged_step_line_orphans_only_what_depends_on_it() {
+    let project = tempfile::tempdir().unwrap();
+    let dir = project.path();
+    for i in 1..=4 {
+        exec(dir, "c1", &format!("x{i} = {i}"));
+    }
+    let mut damaged_line = 0;
+    edit_log(dir, "c1", |mut v| {
+        if v["type"] == "step" && v["step"] == 3 {
+            v["step"] = json!("three");
+        }
+        Some(v)
+    });
+    let text = std::fs::read_to_string(dir.join(".replay/c1.jsonl")).unwrap();
+    for (i, l) in text.lines().enumerate() {
+        if l.contains("\"three\"") {
+            damaged_line = i + 1;
+        }
+    }
+    let o = exec_env(dir, &[], "c1", "print(x1)");
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!(
+            "step 4 of session c1 cannot be rebuilt: it continues from step 3, whose `step` line (line {damaged_line} of"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("`mcpr replay rewind c1 2`"), "{err}");
+    assert_eq!(
+        err.matches("warning").count(),
+        1,
+        "one warning for one damaged line: {err}"
+    );
+    // The steps that can be read are all shown.
+    let o = mcpr(dir, &["replay", "c1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let shown = stdout(&o);
+    for step in ["step 1 ", "step 2 ", "step 4 "] {
+        assert!(shown.contains(step), "{shown}");
+    }
+    ok(dir, &["replay", "rewind", "c1", "2"]);
+    let o = exec_env(dir, &[], "c1", "print(x1 + x2)");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "3\n");
+}
+
+#[test]
+fn an_interrupted_step_is_shown_marked_and_reported_once_with_its_line() {
+    let project = tempfile::tempdir().unwrap();
+    let dir = project.path();
+    exec(dir, "rk", "x = 1");
+    // As if mcpr had been killed before the step ended: no `end` line.
+    edit_log(dir, "rk", |v| (v["type"] != "end").then_some(v));
+    let o = mcpr(dir, &["replay", "rk"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let shown = stdout(&o);
+    assert!(shown.contains("step 1 · interrupted"), "{shown}");
+    assert!(!shown.contains("no steps yet"), "{shown}");
+    let o = exec_env(dir, &[], "rk", "print(2)");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("line 2: step 1 was interrupted"), "{err}");
+    let o = exec_env(dir, &[], "rk", "print(3)");
+    assert!(
+        !stderr(&o).contains("interrupted"),
+        "said once: {}",
+        stderr(&o)
+    );
+    let o = mcpr(dir, &["replay", "rk", "--json"]);
+    let steps: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(steps[0]["interrupted"], json!(true), "{steps}");
 }

@@ -243,7 +243,36 @@ fn history(dir: &ReplayDir, name: &str, step: Option<u64>) -> Result<Vec<History
     for w in &log.warnings {
         errln!("[mcpr] warning: {}: {w}", log.path.display());
     }
-    let (steps, _) = dir.history(&log, step).map_err(record_error)?;
+    let mut steps = match dir.history(&log, step) {
+        Ok((steps, _)) => steps,
+        // The head's history is broken: show every step that can be read, and say why
+        // and how to go on, rather than nothing.
+        Err(e @ crate::record::recorder::RecordError::Damaged { .. }) if step.is_none() => {
+            errln!("[mcpr] warning: {e}");
+            log.steps
+                .iter()
+                .map(|s| HistoryStep {
+                    session: log.header.name.clone(),
+                    step: s.clone(),
+                })
+                .collect()
+        }
+        Err(e) => return Err(record_error(e)),
+    };
+    if step.is_none() {
+        // Interrupted steps are shown too, in their place, marked (never replayed).
+        let shown: Vec<u64> = steps.iter().map(|h| h.step.id()).collect();
+        steps.extend(
+            log.steps
+                .iter()
+                .filter(|s| !s.complete() && !shown.contains(&s.id()))
+                .map(|s| HistoryStep {
+                    session: log.header.name.clone(),
+                    step: s.clone(),
+                }),
+        );
+        steps.sort_by_key(|h| h.step.id());
+    }
     Ok(steps)
 }
 
@@ -272,6 +301,9 @@ struct StepView {
     task: Option<String>,
     started: String,
     success: bool,
+    /// mcpr stopped before the step ended: shown, never replayed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    interrupted: bool,
     duration_ms: f64,
     cells: Vec<CellView>,
     /// LLM exchanges (for code and from `ask_llm`).
@@ -295,6 +327,7 @@ fn view(h: &HistoryStep) -> StepView {
         task: h.step.begin.task.clone(),
         started: h.step.begin.started.clone(),
         success: end.as_ref().is_some_and(|e| e.success),
+        interrupted: end.is_none(),
         duration_ms: end.as_ref().map_or(0.0, |e| e.duration_ms),
         cells: h
             .step
@@ -364,7 +397,11 @@ fn show(args: ShowArgs) -> Result<ExitCode, CliError> {
             out,
             "── step {}{from} · {} · {}{}",
             v.step,
-            if v.success { "ok" } else { "failed" },
+            match (v.interrupted, v.success) {
+                (true, _) => "interrupted (never replayed)",
+                (false, true) => "ok",
+                (false, false) => "failed",
+            },
             duration(v.duration_ms),
             if v.llm_calls > 0 {
                 format!(" · {} LLM call(s)", v.llm_calls)

@@ -42,9 +42,21 @@ pub struct ForkPoint {
 pub enum Line {
     Session(SessionHeader),
     Step(StepBegin),
-    Event { step: u64, event: Value },
+    Event {
+        step: u64,
+        event: Value,
+    },
     End(StepEnd),
-    Head { step: u64, time: String },
+    Head {
+        step: u64,
+        time: String,
+    },
+    /// A step found without its `end` (mcpr was killed mid-step) has been reported once;
+    /// it stays in the record, marked interrupted, and is never replayed.
+    Interrupted {
+        step: u64,
+        time: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -110,6 +122,18 @@ pub struct Step {
     pub events: Vec<Event>,
     /// None when the step was interrupted.
     pub end: Option<StepEnd>,
+    /// The line number of its `step` line.
+    pub line: usize,
+    /// An interrupted step has been reported already (an `interrupted` line follows).
+    pub interruption_noted: bool,
+}
+
+/// A `step` line that could not be read, and the step it began when that could be told
+/// (from the events and `end` that name it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DamagedStep {
+    pub line: usize,
+    pub step: Option<u64>,
 }
 
 /// One cell of a step, as recorded.
@@ -320,6 +344,9 @@ pub struct SessionLog {
     /// The step the next one continues from (0: none yet; for a fork: its fork step).
     pub head: u64,
     pub warnings: Vec<LogWarning>,
+    /// `step` lines that could not be read: the steps they began are lost, and the steps
+    /// continuing from them cannot be rebuilt.
+    pub damaged: Vec<DamagedStep>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -367,6 +394,7 @@ impl SessionLog {
         let mut header = None;
         let mut steps: Vec<Step> = Vec::new();
         let mut head = None;
+        let mut damaged: Vec<DamagedStep> = Vec::new();
         let torn = !bytes.is_empty() && !bytes.ends_with(b"\n");
         let total = bytes.split(|b| *b == b'\n').count();
         for (index, raw) in bytes.split(|b| *b == b'\n').enumerate() {
@@ -392,15 +420,43 @@ impl SessionLog {
                     continue;
                 }
             };
+            let is_step = value.get("type").and_then(Value::as_str) == Some("step");
             let line: Line = match serde_json::from_value(value) {
                 Ok(l) => l,
                 Err(e) => {
+                    if is_step {
+                        damaged.push(DamagedStep {
+                            line: number,
+                            step: None,
+                        });
+                    }
                     warnings.push(LogWarning {
                         line: number,
-                        message: format!("line of unknown shape skipped: {e}"),
+                        message: if is_step {
+                            format!(
+                                "damaged `step` line skipped ({e}): that step's events are left out, and steps continuing from it cannot be rebuilt"
+                            )
+                        } else {
+                            format!("line of unknown shape skipped: {e}")
+                        },
                     });
                     continue;
                 }
+            };
+            // An event or end naming a step that never began belongs to the damaged step
+            // line just before it, if there is one: say so once, not once per line.
+            let mut unknown_step = |step: u64, what: &str, warnings: &mut Vec<LogWarning>| {
+                if damaged.iter().any(|d| d.step == Some(step)) {
+                    return;
+                }
+                if let Some(d) = damaged.iter_mut().rev().find(|d| d.step.is_none()) {
+                    d.step = Some(step);
+                    return;
+                }
+                warnings.push(LogWarning {
+                    line: number,
+                    message: format!("{what} of unknown step {step} skipped"),
+                });
             };
             match line {
                 Line::Session(h) => {
@@ -423,13 +479,12 @@ impl SessionLog {
                     begin,
                     events: Vec::new(),
                     end: None,
+                    line: number,
+                    interruption_noted: false,
                 }),
                 Line::Event { step, event } => {
                     let Some(target) = steps.iter_mut().rev().find(|s| s.id() == step) else {
-                        warnings.push(LogWarning {
-                            line: number,
-                            message: format!("event of unknown step {step} skipped"),
-                        });
+                        unknown_step(step, "event", &mut warnings);
                         continue;
                     };
                     let keep = match detail {
@@ -456,27 +511,24 @@ impl SessionLog {
                         head = Some(end.step);
                         s.end = Some(end);
                     }
-                    None => warnings.push(LogWarning {
-                        line: number,
-                        message: format!("end of unknown step {} skipped", end.step),
-                    }),
+                    None => {
+                        // The step is lost, but it ended: later steps came after it.
+                        head = Some(end.step);
+                        unknown_step(end.step, "end", &mut warnings);
+                    }
                 },
                 Line::Head { step, .. } => head = Some(step),
+                Line::Interrupted { step, .. } => {
+                    if let Some(s) = steps.iter_mut().rev().find(|s| s.id() == step) {
+                        s.interruption_noted = true;
+                    }
+                }
             }
         }
         let header = header.ok_or_else(|| LogError::NoHeader {
             path: path.to_path_buf(),
             message: "none found".into(),
         })?;
-        for s in steps.iter().filter(|s| !s.complete()) {
-            warnings.push(LogWarning {
-                line: 0,
-                message: format!(
-                    "step {} was interrupted (no end recorded); it is shown but never replayed",
-                    s.id()
-                ),
-            });
-        }
         let head = head.unwrap_or_else(|| header.fork.as_ref().map_or(0, |f| f.step));
         Ok(SessionLog {
             path: path.to_path_buf(),
@@ -484,7 +536,34 @@ impl SessionLog {
             steps,
             head,
             warnings,
+            damaged,
         })
+    }
+
+    /// Interrupted steps not reported yet, as warnings naming their line: a writer says
+    /// them once and then appends `interrupted` lines (see `Recorder::open`).
+    pub fn unnoted_interruptions(&self) -> Vec<(u64, LogWarning)> {
+        self.steps
+            .iter()
+            .filter(|s| !s.complete() && !s.interruption_noted)
+            .map(|s| {
+                (
+                    s.id(),
+                    LogWarning {
+                        line: s.line,
+                        message: format!(
+                            "step {} was interrupted (mcpr stopped before it ended); it stays in the record, marked interrupted, and is never replayed",
+                            s.id()
+                        ),
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// The damaged `step` line that began step `id`, if that is why it is missing.
+    pub fn damaged_step(&self, id: u64) -> Option<&DamagedStep> {
+        self.damaged.iter().find(|d| d.step == Some(id))
     }
 
     pub fn step(&self, id: u64) -> Option<&Step> {

@@ -27,6 +27,17 @@ pub enum RecordError {
         step: u64,
         hint: String,
     },
+    #[error(
+        "step {step} of session {session} cannot be rebuilt: it continues from step {missing}, whose `step` line (line {line} of {path}) is damaged. {way_out}"
+    )]
+    Damaged {
+        session: String,
+        step: u64,
+        missing: u64,
+        line: usize,
+        path: PathBuf,
+        way_out: String,
+    },
     #[error("a session named {name:?} exists already; choose another name")]
     Exists { name: String },
     #[error("{0}")]
@@ -153,6 +164,9 @@ impl ReplayDir {
                 return Ok(base);
             }
             let Some(step) = log.step(at) else {
+                if let Some(d) = log.damaged_step(at) {
+                    return Err(self.damaged(log, requested, at, d.line));
+                }
                 return Err(no_step(requested, " (see `mcpr replay list`)"));
             };
             if !step.complete() {
@@ -166,6 +180,32 @@ impl ReplayDir {
                 step: step.clone(),
             });
             at = step.begin.parent;
+        }
+    }
+
+    /// Step `step` depends on the lost step `missing`: the error names the damaged line
+    /// and the latest step before it that can still be rebuilt.
+    fn damaged(&self, log: &SessionLog, step: u64, missing: u64, line: usize) -> RecordError {
+        let name = &log.header.name;
+        let intact = (1..missing).rev().find(|&id| {
+            log.step(id).is_some_and(super::log::Step::complete)
+                && self.history(log, Some(id)).is_ok()
+        });
+        let way_out = match intact {
+            Some(id) => format!(
+                "Steps that do not depend on it are intact: `mcpr replay rewind {name} {id}` continues from step {id}, or `mcpr fork {name} {id}` branches off there."
+            ),
+            None => format!(
+                "No earlier step can be rebuilt; start a new session, or repair line {line} by hand."
+            ),
+        };
+        RecordError::Damaged {
+            session: name.clone(),
+            step,
+            missing,
+            line,
+            path: log.path.clone(),
+            way_out,
         }
     }
 
@@ -274,6 +314,18 @@ impl Recorder {
                 None,
             )
         };
+        let mut log = log;
+        let mut writer = writer;
+        if let Some(log) = log.as_mut() {
+            // Say once that a step was interrupted, then mark it so in the record.
+            for (step, warning) in log.unnoted_interruptions() {
+                log.warnings.push(warning);
+                writer.append(&Line::Interrupted {
+                    step,
+                    time: super::log::now(),
+                })?;
+            }
+        }
         let (head, next_step) = log.as_ref().map_or((0, 1), |l| (l.head, l.next_step_id()));
         Ok((
             Recorder {
