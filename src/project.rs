@@ -73,9 +73,13 @@ pub enum ProjectError {
         source: std::io::Error,
     },
     #[error(
-        "{name:?} is not a valid session name: use letters, digits, '-', '_' and '.', not starting with '.' (at most 64 characters)"
+        "{name:?} is not a valid session name: use letters, digits, '-', '_' and '.', not starting with '.' or '-' (at most 64 characters)"
     )]
     BadSessionName { name: String },
+    #[error(
+        "{name:?} cannot name a session: it is also a command (`mcpr replay {name}`); choose another name"
+    )]
+    ReservedSessionName { name: String },
 }
 
 #[derive(Debug, Clone)]
@@ -169,9 +173,15 @@ impl Project {
 }
 
 pub fn validate_session_name(name: &str) -> Result<(), ProjectError> {
+    if RESERVED_SESSION_NAMES.contains(&name) {
+        return Err(ProjectError::ReservedSessionName {
+            name: name.to_string(),
+        });
+    }
     let ok = !name.is_empty()
         && name.len() <= 64
         && !name.starts_with('.')
+        && !name.starts_with('-')
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
@@ -183,6 +193,11 @@ pub fn validate_session_name(name: &str) -> Result<(), ProjectError> {
         })
     }
 }
+
+/// Words `mcpr replay WORD` takes as a command, so never as a session's name.
+const RESERVED_SESSION_NAMES: &[&str] = &[
+    "list", "show", "search", "rewind", "diff", "export", "import", "help",
+];
 
 /// A fresh session name: `YYYYMMDD-HHMMSS-xxxx`.
 pub fn new_session_name() -> String {

@@ -887,3 +887,73 @@ fn an_interrupted_step_is_shown_marked_and_reported_once_with_its_line() {
     let steps: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(steps[0]["interrupted"], json!(true), "{steps}");
 }
+
+#[test]
+fn commands_agree_on_names_messages_and_exit_codes() {
+    let project = tempfile::tempdir().unwrap();
+    let dir = project.path();
+    // A name given for the first time is announced; a generated one is not.
+    let o = exec_env(dir, &[], "fresh", "x = 1");
+    assert!(stderr(&o).contains("new session fresh"), "{}", stderr(&o));
+    let o = exec_env(dir, &[], "fresh", "x = 2");
+    assert!(!stderr(&o).contains("new session"), "{}", stderr(&o));
+    let o = mcpr(dir, &["exec", "print(1)"]);
+    assert!(!stderr(&o).contains("new session"), "{}", stderr(&o));
+    // Names that read as options or commands are refused.
+    for bad in ["--session=-x", "--session=list", "--session=import"] {
+        let o = mcpr(dir, &["exec", bad, "print(1)"]);
+        assert_eq!(o.status.code(), Some(2), "{bad}: {}", stderr(&o));
+        assert!(stderr(&o).contains("session"), "{}", stderr(&o));
+    }
+    // No match is an answer, as in `skills search` and `tools search`.
+    let o = mcpr(dir, &["replay", "search", "nothingmatcheshere"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(
+        stdout(&o).contains("no recorded step matches"),
+        "{}",
+        stdout(&o)
+    );
+    let help = stdout(&mcpr(dir, &["replay", "diff", "--help"]));
+    assert!(help.contains("exits with 1 when they"), "{help}");
+    // ask_llm without a model says so.
+    let o = exec_env(
+        dir,
+        &[],
+        "fresh",
+        "ask_llm = __import__('mcpr').ask_llm\nask_llm('hi')",
+    );
+    let err = stderr(&o);
+    assert!(err.contains("ask_llm needs a model"), "{err}");
+    // Importing over a different session of the same name offers another name.
+    let bundle = dir.join("fresh.bundle");
+    ok(
+        dir,
+        &["replay", "export", "fresh", "-o", bundle.to_str().unwrap()],
+    );
+    let other = tempfile::tempdir().unwrap();
+    exec_env(other.path(), &[], "fresh", "y = 1");
+    let o = mcpr(
+        other.path(),
+        &["replay", "import", bundle.to_str().unwrap()],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("a different session named fresh is recorded here already")
+            && err.contains("--as NEW_NAME"),
+        "{err}"
+    );
+    ok(
+        other.path(),
+        &[
+            "replay",
+            "import",
+            bundle.to_str().unwrap(),
+            "--as",
+            "theirs",
+        ],
+    );
+    let o = exec_env(other.path(), &[], "theirs", "print(x)");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "2\n");
+}

@@ -168,13 +168,22 @@ async fn execute(args: ExecArgs, interactive: bool) -> Result<ExitCode, CliError
     let secrets = crate::secrets::Secrets::with_env(mcp.secret_values().iter().cloned());
     let launcher =
         Launcher::from_config(&config, args.options.isolation).map_err(CliError::failed)?;
+    let named = args.session.is_some();
     let name = args.session.clone().unwrap_or_else(new_session_name);
     let workspace = project
         .session_workspace(&name)
         .map_err(|e| CliError::usage(e.to_string()))?;
     // Skills are importable (read-only) as in `mcpr run`; exec never adds any.
     let (launcher, library) = super::skills::session_skills(&project, launcher, &workspace, true)?;
-    let (calls, hub) = super::session_tools(&project, mcp, &workspace).await?;
+    let (mut calls, hub) = super::session_tools(&project, mcp, &workspace).await?;
+    // A session an agent began has `ask_llm`; here no model is configured, and the
+    // code should hear that rather than of an unknown host call.
+    calls.register("ask_llm", |_: serde_json::Value| async {
+        Err(crate::hostcall::HostCallError::new(
+            "no_model",
+            "ask_llm needs a model, and `mcpr exec` runs code without one; continue this session with `mcpr run --session NAME \"task\"` to use ask_llm",
+        ))
+    });
     let mut session = Session::start(launcher.clone(), calls, name.clone(), workspace.clone())
         .await
         .map_err(CliError::failed)?;
@@ -196,7 +205,7 @@ async fn execute(args: ExecArgs, interactive: bool) -> Result<ExitCode, CliError
     };
     printer.show(session.started_event());
     let (mut recorder, _) =
-        super::record::continue_session(&project, &mut session, secrets, &printer).await?;
+        super::record::continue_session(&project, &mut session, secrets, &printer, named).await?;
     if recorder.head() > 0 {
         // An old snapshot may hold an older tools package; write the current one.
         hub.prepare_workspace().await.map_err(CliError::failed)?;

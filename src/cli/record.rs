@@ -15,17 +15,26 @@ pub fn replay_dir(project: &Project) -> Result<ReplayDir, CliError> {
 /// Opens the record of session `name` (creating it when new) and, when it has steps,
 /// rebuilds their state in `session` by replaying them. Returns the recorder and the
 /// steps replayed.
+///
+/// `named`: the user gave the name; a name with no record yet is then announced as a new
+/// session, so that a mistyped name does not go unnoticed.
 pub async fn continue_session(
     project: &Project,
     session: &mut Session,
     secrets: Secrets,
     printer: &Printer,
+    named: bool,
 ) -> Result<(Recorder, Vec<HistoryStep>), CliError> {
     let dir = replay_dir(project)?;
     let name = session.name().to_string();
     let (mut recorder, log) =
         Recorder::open(&dir, &name, session.workspace(), secrets).map_err(CliError::failed)?;
     let Some(log) = log else {
+        if named {
+            printer.note(&format!(
+                "new session {name}: nothing is recorded under this name yet (see `mcpr replay list` for the sessions there are)"
+            ));
+        }
         return Ok((recorder, Vec::new()));
     };
     show_warnings(&log, printer);

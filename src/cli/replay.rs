@@ -43,7 +43,9 @@ enum ReplayCommand {
     Show(ShowArgs),
     /// Steps whose task or code matches words
     Search {
+        /// Words to look for in tasks and code (FTS5 syntax: "exact phrase", prefix*)
         query: String,
+        /// At most this many steps
         #[arg(long, default_value_t = 20)]
         limit: usize,
         /// Print JSON instead of text
@@ -53,14 +55,20 @@ enum ReplayCommand {
     /// Go back to a step: its state is rebuilt (checked by re-running the recorded cells)
     /// and the next step of the session continues from it
     Rewind {
+        /// The session to move
         session: String,
+        /// The step to go back to
         step: u64,
+        /// Isolation of the kernel that re-runs the cells (default: mcpr.toml, else auto)
         #[arg(long, value_enum)]
         isolation: Option<IsolationRequest>,
     },
-    /// Compare two sessions or branches step by step; `NAME@STEP` names a branch
+    /// Compare two sessions or branches step by step (`NAME@STEP` names a branch); exits
+    /// with 1 when they differ and 0 when they are the same, as diff(1) does
     Diff {
+        /// A session, or SESSION@STEP
         a: String,
+        /// Another session, or SESSION@STEP
         b: String,
         /// Print JSON instead of text
         #[arg(long)]
@@ -74,11 +82,18 @@ enum ReplayCommand {
         output: Option<PathBuf>,
     },
     /// Read a file made by `mcpr replay export` (`-` for stdin)
-    Import { bundle: PathBuf },
+    Import {
+        /// The bundle file (`-` for standard input)
+        bundle: PathBuf,
+        /// Import the session under this name (when another session has its name here)
+        #[arg(long = "as", value_name = "NAME")]
+        rename: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
 struct ShowArgs {
+    /// The session's name (see `mcpr replay list`)
     session: String,
     /// Up to this step (default: its current step)
     step: Option<u64>,
@@ -144,7 +159,7 @@ pub async fn run(args: ReplayArgs) -> Result<ExitCode, CliError> {
         } => rewind(&session, step, isolation).await,
         ReplayCommand::Diff { a, b, json } => diff(&a, &b, json),
         ReplayCommand::Export { session, output } => export(&session, output),
-        ReplayCommand::Import { bundle } => import(&bundle),
+        ReplayCommand::Import { bundle, rename } => import(&bundle, rename.as_deref()),
     }
 }
 
@@ -211,16 +226,15 @@ fn search(query: &str, limit: usize, json: bool) -> Result<ExitCode, CliError> {
     let hits = index.search(query, limit).map_err(CliError::failed)?;
     if json {
         print_json(&hits)?;
+    } else if hits.is_empty() {
+        // As `skills search` and `tools search` do: no match is an answer, not a failure.
+        outln!("no recorded step matches {query:?}");
     } else {
         for h in &hits {
             outln!("{}@{}  {}", h.session, h.step, h.title);
         }
     }
-    Ok(if hits.is_empty() {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `NAME` or `NAME@STEP`.
@@ -707,14 +721,14 @@ fn export_to_file(dir: &ReplayDir, name: &str, path: &Path) -> Result<usize, Cli
     written
 }
 
-fn import(bundle: &std::path::Path) -> Result<ExitCode, CliError> {
+fn import(bundle: &std::path::Path, rename: Option<&str>) -> Result<ExitCode, CliError> {
     let (_, dir) = dir()?;
     let imported = if bundle == std::path::Path::new("-") {
-        crate::record::bundle::import(&dir, &mut std::io::stdin().lock())
+        crate::record::bundle::import(&dir, &mut std::io::stdin().lock(), rename)
     } else {
         let file = std::fs::File::open(bundle)
             .map_err(|e| CliError::usage(format!("cannot read {}: {e}", bundle.display())))?;
-        crate::record::bundle::import(&dir, &mut std::io::BufReader::new(file))
+        crate::record::bundle::import(&dir, &mut std::io::BufReader::new(file), rename)
     }
     .map_err(record_error)?;
     errln!(

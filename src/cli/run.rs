@@ -148,8 +148,14 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     if let Some(library) = skills {
         agent = agent.with_skills(Arc::new(LibrarySource::new(library, launcher)));
     }
-    let (mut recorder, earlier) =
-        super::record::continue_session(&project, agent.session_mut(), secrets, &printer).await?;
+    let (mut recorder, earlier) = super::record::continue_session(
+        &project,
+        agent.session_mut(),
+        secrets,
+        &printer,
+        args.session.is_some(),
+    )
+    .await?;
     agent.continue_after(
         earlier.iter().filter_map(agent_history).collect(),
         recorder.next_step(),

@@ -146,7 +146,14 @@ pub fn export(dir: &ReplayDir, name: &str, out: &mut dyn Write) -> Result<usize,
 
 /// Reads a bundle into `dir`. Objects are checked against their hashes; a session whose
 /// log exists with other content is refused.
-pub fn import(dir: &ReplayDir, input: &mut dyn BufRead) -> Result<Imported, RecordError> {
+///
+/// `rename`: import the bundle's session under this name instead (its fork parents keep
+/// theirs), for when a different session of that name exists here.
+pub fn import(
+    dir: &ReplayDir,
+    input: &mut dyn BufRead,
+    rename: Option<&str>,
+) -> Result<Imported, RecordError> {
     let bad = |n: usize, m: String| RecordError::Io(format!("bundle line {n}: {m}"));
     let mut imported = Imported::default();
     let mut logs = Vec::new();
@@ -199,6 +206,18 @@ pub fn import(dir: &ReplayDir, input: &mut dyn BufRead) -> Result<Imported, Reco
                 .into(),
         ));
     }
+    if let Some(new_name) = rename {
+        crate::project::validate_session_name(new_name)
+            .map_err(|e| RecordError::Io(e.to_string()))?;
+        let original = imported.session.clone();
+        for (session, text) in logs.iter_mut() {
+            if *session == original {
+                *text = renamed_log(text, new_name)?;
+                *session = new_name.to_string();
+            }
+        }
+        imported.session = new_name.to_string();
+    }
     for (session, text) in &logs {
         let path = dir.log_path(session);
         if let Ok(existing) = std::fs::read_to_string(&path) {
@@ -207,11 +226,9 @@ pub fn import(dir: &ReplayDir, input: &mut dyn BufRead) -> Result<Imported, Reco
                 imported.unchanged.push(session.clone());
                 continue;
             }
-            return Err(RecordError::Exists {
-                name: format!(
-                    "{session} (with a different record; rename .replay/{session}.jsonl first to keep both)"
-                ),
-            });
+            return Err(RecordError::Io(format!(
+                "a different session named {session} is recorded here already; import the bundle under another name with `mcpr replay import BUNDLE --as NEW_NAME`, or rename .replay/{session}.jsonl first"
+            )));
         }
     }
     for (session, text) in logs {
@@ -226,4 +243,16 @@ pub fn import(dir: &ReplayDir, input: &mut dyn BufRead) -> Result<Imported, Reco
         imported.written.push(session);
     }
     Ok(imported)
+}
+
+/// A session log's text with its `session` line naming `name` (and a new id, since it is
+/// now another session).
+fn renamed_log(text: &str, name: &str) -> Result<String, RecordError> {
+    let (first, rest) = text.split_once('\n').unwrap_or((text, ""));
+    let mut header: serde_json::Value = serde_json::from_str(first).map_err(|e| {
+        RecordError::Io(format!("the bundle's log has no readable first line: {e}"))
+    })?;
+    header["name"] = serde_json::Value::from(name);
+    header["id"] = serde_json::Value::from(super::log::new_session_id(name));
+    Ok(format!("{header}\n{rest}"))
 }
