@@ -61,7 +61,8 @@ impl PythonInfo {
         Ok(info)
     }
 
-    /// Folders the interpreter needs readable inside a sandbox (deduplicated).
+    /// Folders the interpreter needs readable inside a sandbox: the prefixes and the
+    /// executable's folder (none inside another), then the site-packages folders.
     pub fn mount_roots(&self) -> Vec<PathBuf> {
         let mut roots = vec![self.base_prefix.clone()];
         if self.prefix != self.base_prefix {
@@ -72,8 +73,10 @@ impl PythonInfo {
         {
             roots.push(dir.to_path_buf());
         }
+        // Listed even when inside a root above: a sandbox may hide part of that root
+        // (Debian's /usr/local/lib/python3.X/dist-packages lies under the prefix /usr).
         for dir in &self.site_packages {
-            if !roots.iter().any(|r| dir.starts_with(r)) {
+            if !roots.contains(dir) {
                 roots.push(dir.clone());
             }
         }
@@ -197,7 +200,7 @@ mod tests {
     }
 
     #[test]
-    fn site_packages_outside_the_prefix_are_mount_roots() {
+    fn site_packages_folders_are_mount_roots() {
         let info = PythonInfo {
             executable: PathBuf::from("/usr/bin/python3.11"),
             prefix: PathBuf::from("/usr"),
@@ -212,7 +215,8 @@ mod tests {
             info.mount_roots(),
             [
                 PathBuf::from("/usr"),
-                PathBuf::from("/usr/local/lib/python3.11/dist-packages")
+                PathBuf::from("/usr/local/lib/python3.11/dist-packages"),
+                PathBuf::from("/usr/lib/python3/dist-packages"),
             ]
         );
     }

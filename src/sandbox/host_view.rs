@@ -58,11 +58,18 @@ impl HostView {
         };
         // A prefix of `/usr` itself (a distribution's Python) is served by the system
         // folders; binding it whole would bring `/usr/local` back.
-        let interpreter: Vec<PathBuf> = interpreter_roots
+        let needed: Vec<&PathBuf> = interpreter_roots
             .iter()
             .filter(|r| !covered(r) && !Path::new("/usr").starts_with(r))
-            .cloned()
             .collect();
+        // One mount per tree: a site-packages folder inside a bound prefix needs none.
+        let mut interpreter: Vec<PathBuf> = Vec::new();
+        for root in &needed {
+            let inside_another = needed.iter().any(|o| o != root && root.starts_with(o));
+            if !inside_another && !interpreter.contains(root) {
+                interpreter.push(root.to_path_buf());
+            }
+        }
         let mut view = HostView {
             system,
             interpreter,
@@ -179,9 +186,23 @@ mod tests {
     }
 
     #[test]
-    fn a_distribution_python_needs_no_extra_mount() {
+    fn a_distribution_python_gets_only_its_usr_local_packages_mounted() {
         let v = view(&["/usr", "/usr/lib/python3/dist-packages"], &[]);
         assert!(v.interpreter.is_empty(), "{:?}", v.interpreter);
+        let v = view(
+            &[
+                "/usr",
+                "/usr/local/lib/python3.11/dist-packages",
+                "/usr/lib/python3/dist-packages",
+            ],
+            &[],
+        );
+        assert_eq!(
+            v.interpreter,
+            [PathBuf::from("/usr/local/lib/python3.11/dist-packages")]
+        );
+        let v = view(&["/opt/py", "/opt/py/lib/python3.12/site-packages"], &[]);
+        assert_eq!(v.interpreter, [PathBuf::from("/opt/py")]);
     }
 
     #[test]

@@ -125,11 +125,7 @@ fn denied() -> Vec<(&'static str, i64, When)> {
         ("adjtimex", libc::SYS_adjtimex, Always),
         ("vhangup", libc::SYS_vhangup, Always),
         // Typing into, or reprogramming, a terminal the kernel might still reach.
-        (
-            "ioctl",
-            libc::SYS_ioctl,
-            OneOf(1, &TERMINAL_IOCTLS),
-        ),
+        ("ioctl", libc::SYS_ioctl, OneOf(1, &TERMINAL_IOCTLS)),
     ];
     #[cfg(target_arch = "x86_64")]
     calls.extend([
