@@ -286,12 +286,17 @@ fn sandbox_view_checks(
         "host paths",
         Verdict::Ok,
         format!(
-            "read-only: {}; interpreter: {}; not visible: /usr/local, /home, /root, /var, /run, the rest of /etc",
+            "read-only: {}; interpreter: {}; not visible: /usr/local{}, /home, /root, /var, /run, the rest of /etc",
             system.join(", "),
             if interpreter.is_empty() {
                 "within the above".to_string()
             } else {
                 interpreter.join(", ")
+            },
+            if view.interpreter.iter().any(|r| r.starts_with("/usr/local")) {
+                " (but the interpreter's folders there)"
+            } else {
+                ""
             }
         ),
         None,
