@@ -91,14 +91,14 @@ impl SubprocessBackend {
                     Ok(()) => "seccomp filter",
                     Err(_) => "NO seccomp filter",
                 };
+                let userns = if self.probe.seccomp.is_ok() || self.probe.disable_userns {
+                    "no nested user namespaces"
+                } else {
+                    "nested user namespaces NOT blocked"
+                };
                 format!(
-                    "namespaces via {} (no network; private pid, ipc, uts, mounts; read-only root, minimal /etc; {seccomp}; no nested user namespaces{}); kernel runs as {who}",
+                    "namespaces via {} (no network; private pid, ipc, uts, mounts; read-only root, minimal /etc; {seccomp}; {userns}); kernel runs as {who}",
                     self.probe.bwrap_version.as_deref().unwrap_or("bubblewrap"),
-                    if self.probe.seccomp.is_ok() || self.probe.disable_userns {
-                        ""
-                    } else {
-                        " NOT enforced"
-                    }
                 )
             }
             Isolation::None => {
