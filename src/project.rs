@@ -38,6 +38,8 @@ pub struct KernelConfig {
     pub pool_size: usize,
     /// Host environment variables the kernel may see besides LANG/LC_*/TZ.
     pub env_passthrough: Vec<String>,
+    /// Host paths a `namespaces` kernel may read, at the same path.
+    pub readonly_paths: Vec<PathBuf>,
     pub limits: Limits,
 }
 
@@ -53,6 +55,7 @@ impl Default for KernelConfig {
             max_frame_mb: 16,
             pool_size: 2,
             env_passthrough: Vec::new(),
+            readonly_paths: Vec::new(),
             limits: Limits::default(),
         }
     }
@@ -373,6 +376,7 @@ output_overflow_mb = {overflow}
 max_frame_mb = {frame}
 pool_size = {pool}
 env_passthrough = []           # host variables the sandbox may see (never put secrets here)
+readonly_paths = []            # host paths a namespaces kernel may read, at the same path (e.g. "/usr/local/share/fonts")
 
 [kernel.limits]
 memory_mb = {mem}

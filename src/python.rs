@@ -19,6 +19,10 @@ pub struct PythonInfo {
     /// `sys.base_prefix`: the installation behind a venv.
     pub base_prefix: PathBuf,
     pub version: String,
+    /// `site.getsitepackages()` that exist: a distribution's Python also reads packages
+    /// outside its prefix (Debian's `/usr/local/lib/python3.X/dist-packages`).
+    #[serde(default)]
+    pub site_packages: Vec<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -33,7 +37,10 @@ pub enum PythonError {
     TooOld { path: PathBuf, version: String },
 }
 
-const PROBE: &str = "import sys,json;print(json.dumps([sys.executable,sys.prefix,sys.base_prefix,'%d.%d.%d'%sys.version_info[:3]]))";
+const PROBE: &str = "import sys,json,os,site;print(json.dumps([sys.executable,sys.prefix,sys.base_prefix,'%d.%d.%d'%sys.version_info[:3],[p for p in getattr(site,'getsitepackages',lambda:[])() if os.path.isdir(p)]]))";
+
+/// Bumped when the probe learns more, so older cache entries are probed again.
+const CACHE_VERSION: &str = "2";
 
 impl PythonInfo {
     /// Resolves `wanted` (a path or a name on PATH) to the real interpreter.
@@ -54,7 +61,8 @@ impl PythonInfo {
         Ok(info)
     }
 
-    /// Folders the interpreter needs readable inside a sandbox (deduplicated).
+    /// Folders the interpreter needs readable inside a sandbox: the prefixes and the
+    /// executable's folder (none inside another), then the site-packages folders.
     pub fn mount_roots(&self) -> Vec<PathBuf> {
         let mut roots = vec![self.base_prefix.clone()];
         if self.prefix != self.base_prefix {
@@ -64,6 +72,13 @@ impl PythonInfo {
             && !roots.iter().any(|r| dir.starts_with(r))
         {
             roots.push(dir.to_path_buf());
+        }
+        // Listed even when inside a root above: a sandbox may hide part of that root
+        // (Debian's /usr/local/lib/python3.X/dist-packages lies under the prefix /usr).
+        for dir in &self.site_packages {
+            if !roots.contains(dir) {
+                roots.push(dir.clone());
+            }
         }
         roots
     }
@@ -108,7 +123,8 @@ fn probe(candidate: &Path) -> Result<PythonInfo, PythonError> {
         let stderr = String::from_utf8_lossy(&out.stderr);
         return Err(broken(format!("{}: {}", out.status, stderr.trim())));
     }
-    let (executable, prefix, base_prefix, version): (PathBuf, PathBuf, PathBuf, String) =
+    type Answer = (PathBuf, PathBuf, PathBuf, String, Vec<PathBuf>);
+    let (executable, prefix, base_prefix, version, site_packages): Answer =
         serde_json::from_slice(&out.stdout)
             .map_err(|e| broken(format!("unexpected answer to the version probe: {e}")))?;
     let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
@@ -123,6 +139,7 @@ fn probe(candidate: &Path) -> Result<PythonInfo, PythonError> {
         prefix,
         base_prefix,
         version,
+        site_packages,
     })
 }
 
@@ -130,7 +147,7 @@ fn cache_key(candidate: &Path) -> Option<String> {
     let meta = candidate.metadata().ok()?;
     let mtime = meta.modified().ok()?.duration_since(UNIX_EPOCH).ok()?;
     Some(format!(
-        "{}\0{}\0{}",
+        "v{CACHE_VERSION}\0{}\0{}\0{}",
         candidate.display(),
         meta.len(),
         mtime.as_nanos()
@@ -179,6 +196,28 @@ mod tests {
             info.mount_roots()
                 .iter()
                 .any(|r| info.executable.starts_with(r))
+        );
+    }
+
+    #[test]
+    fn site_packages_folders_are_mount_roots() {
+        let info = PythonInfo {
+            executable: PathBuf::from("/usr/bin/python3.11"),
+            prefix: PathBuf::from("/usr"),
+            base_prefix: PathBuf::from("/usr"),
+            version: "3.11.2".into(),
+            site_packages: vec![
+                PathBuf::from("/usr/local/lib/python3.11/dist-packages"),
+                PathBuf::from("/usr/lib/python3/dist-packages"),
+            ],
+        };
+        assert_eq!(
+            info.mount_roots(),
+            [
+                PathBuf::from("/usr"),
+                PathBuf::from("/usr/local/lib/python3.11/dist-packages"),
+                PathBuf::from("/usr/lib/python3/dist-packages"),
+            ]
         );
     }
 

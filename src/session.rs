@@ -33,6 +33,7 @@ pub struct Launcher {
     max_frame: usize,
     env_passthrough: Vec<String>,
     readonly_mounts: Vec<(PathBuf, PathBuf)>,
+    readonly_paths: Vec<PathBuf>,
     pub startup_timeout: Duration,
     /// Defaults for each cell (timeout, grace, output caps).
     pub cell_defaults: CellOptions,
@@ -45,6 +46,8 @@ impl Launcher {
         isolation: Option<IsolationRequest>,
     ) -> Result<Launcher, SetupError> {
         let python = PythonInfo::resolve(&wanted_python(config.python.as_deref()))?;
+        crate::sandbox::check_readonly_paths(&config.readonly_paths)
+            .map_err(crate::backend::LaunchError::from)?;
         let backend = SubprocessBackend::new(isolation.unwrap_or(config.isolation))?;
         let timeout =
             (config.timeout_seconds > 0.0).then(|| Duration::from_secs_f64(config.timeout_seconds));
@@ -55,6 +58,7 @@ impl Launcher {
             max_frame: config.max_frame_mb.max(1) * 1024 * 1024,
             env_passthrough: config.env_passthrough.clone(),
             readonly_mounts: Vec::new(),
+            readonly_paths: config.readonly_paths.clone(),
             startup_timeout: Duration::from_secs(20),
             cell_defaults: CellOptions {
                 timeout,
@@ -96,6 +100,7 @@ impl Launcher {
             max_frame: self.max_frame,
             env_passthrough: self.env_passthrough.clone(),
             readonly_mounts: self.readonly_mounts.clone(),
+            readonly_paths: self.readonly_paths.clone(),
         };
         let launched = self.backend.launch(&spec)?;
         Kernel::start(launched, self.limits, self.max_frame, self.startup_timeout).await

@@ -381,6 +381,14 @@ const HOST_ONLY: &[(&str, &str)] = &[
         "src/sandbox/bwrap.rs",
         "reads the host's system folders to mount them",
     ),
+    (
+        "src/sandbox/host_view.rs",
+        "reads the host's system folders to mount them",
+    ),
+    (
+        "src/sandbox/etc.rs",
+        "reads the host's /etc to build the sandbox's",
+    ),
     ("src/backend/subprocess.rs", "reads /proc"),
     ("src/tools/client.rs", "reads /proc"),
     (

@@ -466,7 +466,7 @@ async fn the_prompt_holds_only_relevant_skills_and_does_not_grow_with_the_librar
     let task = "What is the weather in Oslo?";
     let mut prompts = Vec::new();
     for dir in [small.path(), large.path()] {
-        let mut h = agent(dir, &["It is sunny."], None).await;
+        let mut h = agent(dir, &["```python\nprint('It is sunny.')\n```"], None).await;
         let (summary, events) = h.step(task).await;
         assert!(summary.success);
         prompts.push(system_prompt(&events));

@@ -29,6 +29,8 @@ pub struct LaunchSpec {
     pub env_passthrough: Vec<String>,
     /// Host folders to expose read-only inside: (host path, path inside the sandbox).
     pub readonly_mounts: Vec<(PathBuf, PathBuf)>,
+    /// Host paths exposed read-only at the same path (`kernel.readonly_paths`).
+    pub readonly_paths: Vec<PathBuf>,
 }
 
 pub struct Launched {

@@ -12,7 +12,9 @@ use tokio::sync::watch;
 use super::{Backend, KernelProcess, LaunchError, LaunchSpec, Launched};
 use crate::kernel::{ExitInfo, runtime};
 use crate::sandbox::identity::{self, KernelUser};
-use crate::sandbox::{BwrapCommand, Isolation, IsolationRequest, SandboxProbe, env};
+use crate::sandbox::{
+    BwrapCommand, Isolation, IsolationRequest, PreparedBwrap, SandboxProbe, env, keep_across_exec,
+};
 
 /// Where the runtime folder appears inside a namespaces sandbox.
 const INSIDE_RUNTIME: &str = "/opt/mcpr-runtime";
@@ -58,6 +60,22 @@ impl SubprocessBackend {
         }
     }
 
+    /// The bwrap command for one kernel of `spec` running as `user`.
+    pub fn bwrap_command(&self, spec: &LaunchSpec, user: KernelUser) -> BwrapCommand {
+        let mut readonly_at = vec![(self.runtime_dir.clone(), PathBuf::from(INSIDE_RUNTIME))];
+        readonly_at.extend(spec.readonly_mounts.iter().cloned());
+        BwrapCommand {
+            readonly_same_path: spec.python.mount_roots(),
+            readonly_at,
+            extra_readonly: spec.readonly_paths.clone(),
+            workspace: spec.workspace.clone(),
+            user,
+            running_as_root: self.probe.running_as_root,
+            disable_userns: self.probe.disable_userns,
+            seccomp: self.probe.seccomp.is_ok(),
+        }
+    }
+
     /// One line on the isolation in force, e.g. for `doctor`.
     pub fn describe(&self, user: KernelUser) -> String {
         let who = match user {
@@ -68,10 +86,21 @@ impl SubprocessBackend {
             KernelUser::Inherit => "the calling user".to_string(),
         };
         match self.isolation {
-            Isolation::Namespaces => format!(
-                "namespaces via {} (no network; private pid, ipc, uts, mounts; read-only root); kernel runs as {who}",
-                self.probe.bwrap_version.as_deref().unwrap_or("bubblewrap")
-            ),
+            Isolation::Namespaces => {
+                let seccomp = match &self.probe.seccomp {
+                    Ok(()) => "seccomp filter",
+                    Err(_) => "NO seccomp filter",
+                };
+                let userns = if self.probe.seccomp.is_ok() || self.probe.disable_userns {
+                    "no nested user namespaces"
+                } else {
+                    "nested user namespaces NOT blocked"
+                };
+                format!(
+                    "namespaces via {} (no network; private pid, ipc, uts, mounts; read-only root, minimal /etc; {seccomp}; {userns}); kernel runs as {who}",
+                    self.probe.bwrap_version.as_deref().unwrap_or("bubblewrap"),
+                )
+            }
             Isolation::None => {
                 format!("none (rlimits and a cleared environment only); kernel runs as {who}")
             }
@@ -94,6 +123,8 @@ impl Backend for SubprocessBackend {
             identity::chown_tree(&spec.workspace, uid, gid)?;
         }
         let python_bin = spec.python.executable.parent().map(Path::to_path_buf);
+        // The bwrap command line and the descriptors it reads; None without isolation.
+        let mut sandbox: Option<PreparedBwrap> = None;
         let (program, mut args, runtime_dir, home, tmp): (PathBuf, Vec<OsString>, _, _, _) =
             match self.isolation {
                 Isolation::None => (
@@ -109,17 +140,9 @@ impl Backend for SubprocessBackend {
                             "bubblewrap disappeared".into(),
                         )
                     })?;
-                    let mut readonly_at =
-                        vec![(self.runtime_dir.clone(), PathBuf::from(INSIDE_RUNTIME))];
-                    readonly_at.extend(spec.readonly_mounts.iter().cloned());
-                    let cmd = BwrapCommand {
-                        readonly_same_path: spec.python.mount_roots(),
-                        readonly_at,
-                        workspace: spec.workspace.clone(),
-                        user,
-                        running_as_root: self.probe.running_as_root,
-                    };
-                    let mut args = cmd.args();
+                    let prepared = self.bwrap_command(spec, user).prepare()?;
+                    let mut args = prepared.args.clone();
+                    sandbox = Some(prepared);
                     args.push(spec.python.executable.clone().into());
                     (
                         bwrap,
@@ -170,8 +193,12 @@ impl Backend for SubprocessBackend {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        let inherit = sandbox
+            .as_ref()
+            .map(PreparedBwrap::inherited_fds)
+            .unwrap_or_default();
         // SAFETY: the closure only makes async-signal-safe syscalls (setsid, prctl,
-        // setrlimit) on values computed before fork.
+        // setrlimit, fcntl) on values computed before fork.
         unsafe {
             command.pre_exec(move || {
                 if libc::setsid() < 0 {
@@ -180,10 +207,14 @@ impl Backend for SubprocessBackend {
                 if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
                     return Err(std::io::Error::last_os_error());
                 }
+                keep_across_exec(&inherit)?;
                 crate::sandbox::limits::apply_rlimits(&rlimits)
             });
         }
-        let mut child = command.spawn().map_err(|source| LaunchError::Spawn {
+        let spawned = command.spawn();
+        // bwrap has its own copies of the descriptors now (or never will): close ours.
+        drop(sandbox);
+        let mut child = spawned.map_err(|source| LaunchError::Spawn {
             program: program.display().to_string(),
             source,
         })?;

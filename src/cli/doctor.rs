@@ -5,8 +5,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use super::{CliError, current_project};
+use crate::event::Event;
+use crate::hostcall::HostCalls;
+use crate::kernel::{CellOptions, Kernel};
+use crate::project::KernelConfig;
 use crate::python::{PythonInfo, wanted_python};
-use crate::sandbox::{Isolation, SandboxProbe};
+use crate::sandbox::etc::{Account, EtcSource};
+use crate::sandbox::{HostView, Isolation, SandboxProbe, seccomp};
 use crate::session::Launcher;
 
 #[derive(Debug, Args)]
@@ -108,6 +113,8 @@ pub async fn run(args: DoctorArgs) -> Result<ExitCode, CliError> {
         Ok(()) => check("namespaces", Verdict::Ok, "network, pid, ipc, uts and mount namespaces work", None),
         Err(why) => check("namespaces", Verdict::Missing, why.clone(), Some("install bubblewrap and allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1)")),
     });
+    // What a trial kernel reports about its own sandbox (namespaces only).
+    let mut inside: Option<Inside> = None;
     match probe.resolve(config.isolation) {
         Ok(level) => {
             let verdict = if level == Isolation::Namespaces {
@@ -118,8 +125,11 @@ pub async fn run(args: DoctorArgs) -> Result<ExitCode, CliError> {
             let detail = match Launcher::from_config(config, None) {
                 Ok(launcher) => match tempfile_workspace() {
                     Ok(dir) => match launcher.start(dir.path()).await {
-                        Ok(kernel) => {
+                        Ok(mut kernel) => {
                             let d = kernel.info().description.clone();
+                            if level == Isolation::Namespaces {
+                                inside = Some(look_inside(&mut kernel, dir.path()).await);
+                            }
                             kernel.shutdown().await;
                             d
                         }
@@ -137,6 +147,14 @@ pub async fn run(args: DoctorArgs) -> Result<ExitCode, CliError> {
                 format!("requested {}: {detail}", config.isolation.as_str()),
                 fix,
             ));
+            if level == Isolation::Namespaces {
+                checks.extend(sandbox_view_checks(
+                    config,
+                    python.as_ref().ok(),
+                    probe,
+                    inside.as_ref(),
+                ));
+            }
         }
         Err(e) => checks.push(check("isolation", Verdict::Missing, e.to_string(), None)),
     }
@@ -179,6 +197,224 @@ pub async fn run(args: DoctorArgs) -> Result<ExitCode, CliError> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// What a trial kernel saw of its own sandbox.
+struct Inside {
+    /// `Seccomp:` of /proc/self/status (2 = a filter is loaded), or why it is unknown.
+    seccomp_mode: String,
+    /// What `unshare(CLONE_NEWUSER)` answered in the kernel.
+    unshare_user: String,
+}
+
+/// Asks the kernel for its seccomp mode and tries to create a user namespace; the
+/// kernel is discarded afterwards, so the attempt cannot leave anything behind.
+const LOOK_INSIDE: &str = r#"import ctypes, os
+_libc = ctypes.CDLL(None, use_errno=True)
+_mode = [l.split(":", 1)[1].strip() for l in open("/proc/self/status") if l.startswith("Seccomp:")]
+_rc = _libc.unshare(0x10000000)
+{"seccomp": _mode[0] if _mode else "unknown", "unshare": "succeeded" if _rc == 0 else os.strerror(ctypes.get_errno())}"#;
+
+async fn look_inside(kernel: &mut Kernel, workspace: &std::path::Path) -> Inside {
+    let mut value = None;
+    let mut failure = None;
+    kernel
+        .run_cell(
+            1,
+            LOOK_INSIDE,
+            &CellOptions {
+                timeout: Some(Duration::from_secs(10)),
+                ..CellOptions::default()
+            },
+            &HostCalls::with_builtins(),
+            workspace,
+            &mut |e| match e {
+                Event::Value { json, .. } => value = json,
+                Event::Error { ename, message, .. } => {
+                    failure = Some(format!("{ename}: {message}"))
+                }
+                _ => {}
+            },
+        )
+        .await;
+    let field = |name: &str| {
+        value
+            .as_ref()
+            .and_then(|v| v[name].as_str())
+            .map(str::to_string)
+            .or_else(|| failure.clone())
+            .unwrap_or_else(|| "no answer from the trial kernel".to_string())
+    };
+    Inside {
+        seccomp_mode: field("seccomp"),
+        unshare_user: field("unshare"),
+    }
+}
+
+/// What a namespaces kernel sees of the host, and whether the seccomp filter and the
+/// ban on nested user namespaces are in force.
+fn sandbox_view_checks(
+    config: &KernelConfig,
+    python: Option<&PythonInfo>,
+    probe: &SandboxProbe,
+    inside: Option<&Inside>,
+) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let roots = python.map(PythonInfo::mount_roots).unwrap_or_default();
+    let extra_problem = crate::sandbox::check_readonly_paths(&config.readonly_paths).err();
+    let extra: &[std::path::PathBuf] = if extra_problem.is_none() {
+        &config.readonly_paths
+    } else {
+        &[]
+    };
+    // Only the names of the generated files are shown, so any account will do.
+    let view = HostView::new(&roots, extra, Account { uid: 0, gid: 0 });
+    let system: Vec<String> = view
+        .system
+        .iter()
+        .map(|s| match &s.link {
+            Some(target) => format!("{} -> {}", s.path.display(), target.display()),
+            None => s.path.display().to_string(),
+        })
+        .collect();
+    let interpreter: Vec<String> = view
+        .interpreter
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    checks.push(check(
+        "host paths",
+        Verdict::Ok,
+        format!(
+            "read-only: {}; interpreter: {}; not visible: /usr/local{}, /home, /root, /var, /run, the rest of /etc",
+            system.join(", "),
+            if interpreter.is_empty() {
+                "within the above".to_string()
+            } else {
+                interpreter.join(", ")
+            },
+            if view.interpreter.iter().any(|r| r.starts_with("/usr/local")) {
+                " (but the interpreter's folders there)"
+            } else {
+                ""
+            }
+        ),
+        None,
+    ));
+    let (mut host, mut generated) = (Vec::new(), Vec::new());
+    for e in &view.etc {
+        match &e.source {
+            EtcSource::Host(_) => host.push(e.name.to_string()),
+            EtcSource::Symlink(target) => host.push(format!("{} -> {}", e.name, target.display())),
+            EtcSource::Generated(_) => generated.push(e.name),
+        }
+    }
+    checks.push(check(
+        "etc",
+        Verdict::Ok,
+        format!(
+            "/etc holds only: {}; generated: {} (root, nobody and the kernel's uid)",
+            host.join(", "),
+            generated.join(", ")
+        ),
+        None,
+    ));
+    checks.push(match extra_problem {
+        Some(e) => check(
+            "extra paths",
+            Verdict::Missing,
+            e.to_string(),
+            Some("kernels cannot start until kernel.readonly_paths is fixed"),
+        ),
+        None if config.readonly_paths.is_empty() => check(
+            "extra paths",
+            Verdict::Ok,
+            "kernel.readonly_paths: none",
+            None,
+        ),
+        None => check(
+            "extra paths",
+            Verdict::Ok,
+            format!(
+                "kernel.readonly_paths (read-only): {}",
+                config
+                    .readonly_paths
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            None,
+        ),
+    });
+    let trial = |what: &str| match inside {
+        Some(_) => format!("; in a trial kernel {what}"),
+        None => String::new(),
+    };
+    let userns_blocked = inside.is_none_or(|i| i.unshare_user != "succeeded");
+    let by = match (probe.seccomp.is_ok(), probe.disable_userns) {
+        (true, true) => "the seccomp filter and bwrap --disable-userns",
+        (true, false) if probe.running_as_root => {
+            "the seccomp filter (bwrap's --disable-userns needs a user namespace of the sandbox's own, which a root mcpr does not create)"
+        }
+        (true, false) => "the seccomp filter (this bwrap cannot --disable-userns)",
+        (false, true) => "bwrap --disable-userns",
+        (false, false) => "nothing",
+    };
+    let unshare = inside.map(|i| i.unshare_user.as_str()).unwrap_or_default();
+    checks.push(
+        if userns_blocked && (probe.seccomp.is_ok() || probe.disable_userns) {
+            check(
+                "userns",
+                Verdict::Ok,
+                format!(
+                    "nested user namespaces refused by {by}{}",
+                    trial(&format!("unshare(CLONE_NEWUSER): {unshare}"))
+                ),
+                None,
+            )
+        } else {
+            check(
+                "userns",
+                Verdict::Warn,
+                format!(
+                    "kernels can create user namespaces (refused by {by}){}",
+                    trial(&format!("unshare(CLONE_NEWUSER): {unshare}"))
+                ),
+                Some("use bubblewrap 0.8 or newer and a kernel with seccomp filters"),
+            )
+        },
+    );
+    let mode = inside.map(|i| i.seccomp_mode.as_str());
+    checks.push(match (&probe.seccomp, mode) {
+        (Ok(()), None | Some("2")) => check(
+            "seccomp",
+            Verdict::Ok,
+            format!(
+                "filter in force{}; refused with EPERM: {} (clone only with namespace flags, personality only for unusual personas, ioctl only TIOCSTI/TIOCLINUX); clone3 answers ENOSYS so glibc uses clone",
+                if inside.is_some() {
+                    " (a trial kernel's /proc/self/status says Seccomp: 2)"
+                } else {
+                    ""
+                },
+                seccomp::denied_names().join(", ")
+            ),
+            None,
+        ),
+        (Ok(()), Some(other)) => check(
+            "seccomp",
+            Verdict::Warn,
+            format!("the filter loads in a trial sandbox, but a trial kernel reports Seccomp: {other}"),
+            Some("report this as a bug in mcpr"),
+        ),
+        (Err(why), _) => check(
+            "seccomp",
+            Verdict::Warn,
+            format!("no filter: {why}"),
+            Some("use a kernel with seccomp filters (CONFIG_SECCOMP_FILTER) on x86_64 or aarch64"),
+        ),
+    });
+    checks
 }
 
 fn tempfile_workspace() -> std::io::Result<TempDir> {
