@@ -516,3 +516,28 @@ fn host_file_operations_outside_the_listed_modules_go_through_confined_dir() {
         offenders.join("\n")
     );
 }
+
+#[test]
+fn the_skills_package_is_written_beneath_the_workspace_only() {
+    let outside = Outside::new();
+    let project = tempfile::tempdir().unwrap();
+    let dir = project.path();
+    // The package folder, then its entry file, as links out of the workspace; each next
+    // process writes the package again at start.
+    for planted in [
+        plant("skills", &outside.dir()),
+        plant("skills/__init__.py", &outside.target()),
+    ] {
+        ok(dir, &["exec", "--session", "p", &planted]);
+        ok(dir, &["exec", "--session", "p", "print('continued')"]);
+        outside.assert_untouched();
+    }
+    // Written over a planted link, the package is a real one in the workspace (a later
+    // restore may put the session's own link back: that is the session's doing).
+    let ws = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(&outside.path, ws.path().join("skills")).unwrap();
+    mcpr::skills::package::write(ws.path(), &[PathBuf::from("/opt/mcpr-skills")]).unwrap();
+    outside.assert_untouched();
+    assert!(ws.path().join("skills/__init__.py").is_file());
+    assert!(!ws.path().join("skills").is_symlink());
+}

@@ -127,10 +127,9 @@ fn an_error_goes_back_to_the_model_and_it_answers_with_new_code() {
         })
         .collect();
     assert!(
-        requests
-            .iter()
-            .skip(1)
-            .any(|r| r.last().is_some_and(|m| m.content.contains("The code failed"))),
+        requests.iter().skip(1).any(|r| r
+            .last()
+            .is_some_and(|m| m.content.contains("The code failed"))),
         "{:?}",
         requests.iter().map(|r| r.last()).collect::<Vec<_>>()
     );
