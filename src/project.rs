@@ -34,8 +34,10 @@ pub struct KernelConfig {
     pub output_inline_kb: usize,
     pub output_overflow_mb: u64,
     pub max_frame_mb: usize,
-    /// Ready kernels kept warm by long-running front ends.
-    pub pool_size: usize,
+    /// Accepted for files written by earlier versions, and ignored (with a warning): no
+    /// front end keeps warm kernels yet.
+    #[serde(default, skip_serializing)]
+    pub pool_size: Option<usize>,
     /// Host environment variables the kernel may see besides LANG/LC_*/TZ.
     pub env_passthrough: Vec<String>,
     /// Host paths a `namespaces` kernel may read, at the same path.
@@ -53,7 +55,7 @@ impl Default for KernelConfig {
             output_inline_kb: 1024,
             output_overflow_mb: 256,
             max_frame_mb: 16,
-            pool_size: 2,
+            pool_size: None,
             env_passthrough: Vec::new(),
             readonly_paths: Vec::new(),
             limits: Limits::default(),
@@ -283,7 +285,6 @@ impl Config {
             "MiB",
         )?;
         in_range("[kernel] max_frame_mb", k.max_frame_mb, 1..=1024, "MiB")?;
-        in_range("[kernel] pool_size", k.pool_size, 0..=32, "kernels")?;
         k.limits.check()?;
         let t = &self.tools;
         in_range(
@@ -354,6 +355,20 @@ impl Config {
     }
 }
 
+impl Config {
+    /// Settings that are accepted but do nothing, in words for a warning.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.kernel.pool_size.is_some() {
+            out.push(
+                "[kernel] pool_size is ignored: no front end keeps warm kernels (each command starts the one kernel it needs); remove the key from mcpr.toml"
+                    .to_string(),
+            );
+        }
+        out
+    }
+}
+
 /// The longest time limit mcpr takes (about 11 days): far past any cell, well inside what
 /// a `Duration` holds.
 pub const MAX_SECONDS: f64 = 1_000_000.0;
@@ -374,7 +389,6 @@ grace_seconds = {grace}        # interrupt first, kill after this long
 output_inline_kb = {inline}    # output beyond this goes to workspace/<session>/.mcpr/output/
 output_overflow_mb = {overflow}
 max_frame_mb = {frame}
-pool_size = {pool}
 env_passthrough = []           # host variables the sandbox may see (never put secrets here)
 readonly_paths = []            # host paths a namespaces kernel may read, at the same path (e.g. "/usr/local/share/fonts")
 
@@ -412,7 +426,6 @@ require_code = {require_code}             # answered without code? ask once for 
         inline = d.output_inline_kb,
         overflow = d.output_overflow_mb,
         frame = d.max_frame_mb,
-        pool = d.pool_size,
         mem = l.memory_mb,
         cpu = l.cpu_seconds,
         fsize = l.file_size_mb,

@@ -383,3 +383,18 @@ fn a_kernel_out_of_cpu_time_is_told_so() {
     );
     assert!(!err.contains("out-of-memory"), "{err}");
 }
+
+#[test]
+fn a_setting_that_does_nothing_is_accepted_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("mcpr.toml"), "[kernel]\npool_size = 2\n").unwrap();
+    let out = mcpr(dir.path(), &["exec", "print(1)"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("[kernel] pool_size is ignored"), "{err}");
+    // `mcpr init` no longer writes it.
+    let fresh = tempfile::tempdir().unwrap();
+    assert!(mcpr(fresh.path(), &["init"]).status.success());
+    let toml = std::fs::read_to_string(fresh.path().join("mcpr.toml")).unwrap();
+    assert!(!toml.contains("pool_size"), "{toml}");
+}

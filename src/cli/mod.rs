@@ -196,5 +196,9 @@ async fn session_tools(
 fn current_project() -> Result<Project, CliError> {
     let cwd = std::env::current_dir()
         .map_err(|e| CliError::failed(format!("cannot read the current directory: {e}")))?;
-    Project::discover(&cwd).map_err(|e| CliError::usage(e.to_string()))
+    let project = Project::discover(&cwd).map_err(|e| CliError::usage(e.to_string()))?;
+    for warning in project.config.warnings() {
+        errln!("[mcpr] warning: {warning}");
+    }
+    Ok(project)
 }
