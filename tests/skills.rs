@@ -1289,3 +1289,291 @@ fn task_numbers_match_whole_floats_and_the_codes_own_return_types_are_used() {
         .unwrap();
     assert!(out.name.starts_with("compare_temperature"), "{}", out.name);
 }
+
+/// `mcpr run` of examples/compare-weather.txt in `dir` as session `session`.
+fn compare_weather_run(dir: &Path, session: &str) -> std::process::Child {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/compare-weather.txt");
+    Command::new(mcpr_bin())
+        .args(["run", "--json", "--llm"])
+        .arg(format!("script:{}", script.display()))
+        .args(["--session", session])
+        .arg("Compare the temperature in Paris and Oslo")
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn parallel_runs_of_one_task_save_one_skill() {
+    let dir = project();
+    let p = dir.path();
+    let db = p.join("notes.db");
+    std::fs::write(
+        p.join(".mcp.json"),
+        json!({"mcpServers": {"demo": demo_entry(&db)}}).to_string(),
+    )
+    .unwrap();
+    let children: Vec<_> = ["s1", "s2", "s3"]
+        .iter()
+        .map(|s| compare_weather_run(p, s))
+        .collect();
+    let mut created = Vec::new();
+    let mut not_kept = Vec::new();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let summary = stdout(&out)
+            .lines()
+            .find_map(|l| match serde_json::from_str::<Event>(l) {
+                Ok(Event::StepFinished(s)) => Some(s),
+                _ => None,
+            })
+            .unwrap();
+        assert!(summary.success, "{summary:?}");
+        created.extend(summary.skills_created);
+        not_kept.extend(summary.skill_not_kept);
+    }
+    let mut files: Vec<String> = std::fs::read_dir(p.join("skills"))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|f| f.ends_with(".py"))
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        ["compare_temperature.py"],
+        "{created:?} {not_kept:?}"
+    );
+    assert_eq!(created, ["compare_temperature"]);
+    assert_eq!(
+        not_kept,
+        [
+            "the same code as skill compare_temperature, which was counted",
+            "the same code as skill compare_temperature, which was counted"
+        ]
+    );
+    let skill = library(p).get("compare_temperature").unwrap();
+    assert_eq!(skill.stats.rederived, 2, "{:?}", skill.stats);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn code_that_calls_a_tool_is_kept_and_every_reason_is_true() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = library(dir.path());
+    let launcher = package::mount(common::launcher(IsolationRequest::Auto), lib.dir());
+    let code = "from tools.demo import get_weather\nprint(get_weather(city='Oslo'))";
+    let kept = keep(&lib, &launcher, code, &provenance("weather in Oslo"))
+        .await
+        .unwrap();
+    assert_eq!(kept, Kept::Created("weather".into()));
+    let skill = lib.get("weather").unwrap();
+    assert_eq!(skill.signature, "run(city: str = 'Oslo') -> Any");
+    assert_eq!(
+        serde_json::to_value(&skill).unwrap()["tools"],
+        json!(["demo.get_weather"])
+    );
+
+    let python = python();
+    let analyzer = mcpr::skills::analyze::Analyzer::new(&python);
+    for (code, why) in [
+        (
+            "import math\nprint(math.sqrt(2))",
+            "the code is too small to be worth a skill: 1 statement, using math in only one; no def or class, loop, with, try, if, match or comprehension, and no tool call",
+        ),
+        (
+            "xs = [3, 1, 2]\nprint(sorted(xs, key=lambda x: -x))",
+            "the code is too small to be worth a skill: 2 statements; no def or class, loop, with, try, if, match or comprehension, and no tool call",
+        ),
+        (
+            "from skills.weather import run\nprint(run('Oslo'))",
+            "the code only calls existing skills (weather)",
+        ),
+    ] {
+        let out = analyzer.extract(code, "something").unwrap();
+        assert_eq!(out.why.as_deref(), Some(why), "{code}");
+    }
+}
+
+/// A skill that calls get_weather without saying "weather" in its name or description.
+fn write_tool_skill(p: &Path) {
+    write_skill(
+        p,
+        "compare_temperature",
+        "Compare the temperature in <cities>",
+        "Compare the temperature in Paris and Oslo",
+        "from typing import Sequence\n\ndef run(cities: Sequence[str] = ('Paris', 'Oslo')) -> dict:\n    from tools.demo import get_weather as gw\n    import tools.time\n    tools.time.get_current_time(timezone='UTC')\n    return {c: gw(city=c)['temperature'] for c in cities}\n",
+    );
+}
+
+#[test]
+fn search_and_the_prompt_find_skills_by_the_tools_they_call() {
+    let dir = project();
+    let p = dir.path();
+    write_tool_skill(p);
+    many_skills(p, true);
+    std::fs::remove_file(p.join("skills/weather.py")).unwrap();
+    let out = mcpr_skills(p, &["search", "weather"]);
+    assert!(
+        stdout(&out).contains("from skills.compare_temperature import run"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let out = mcpr_skills(p, &["show", "compare_temperature"]);
+    assert!(
+        stdout(&out).contains("  tools:      demo.get_weather, time.get_current_time\n"),
+        "{}",
+        stdout(&out)
+    );
+    let source = LibrarySource::new(library(p), common::launcher(IsolationRequest::Auto));
+    use mcpr::agent::SkillSource;
+    let lines = source.relevant("what is the weather like in Lima", 3);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("skills.compare_temperature")),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn broken_skill_files_can_be_shown_and_removed() {
+    let dir = project();
+    let p = dir.path();
+    write_skill(
+        p,
+        "fine",
+        "A fine skill",
+        "fine",
+        "def run() -> int:\n    return 1\n",
+    );
+    std::fs::write(p.join("skills/broken.py"), "def run(:\n    pass\n").unwrap();
+    std::fs::write(
+        p.join("skills/bad_header.py"),
+        "\"\"\"Greets\n\nname: greet\nversion: two\nstep: x\narguments: {not json\n\"\"\"\n\ndef run(name: str = 'Ada') -> str:\n    return name\n",
+    )
+    .unwrap();
+
+    let out = mcpr_skills(p, &["show", "broken"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("broken — not a usable skill: invalid syntax (line 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("def run(:"),
+        "the file's text is shown: {text}"
+    );
+    let out = mcpr_skills(p, &["show", "broken", "--json"]);
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        shown["problem"]
+            .as_str()
+            .unwrap()
+            .contains("invalid syntax")
+    );
+
+    let out = mcpr_skills(p, &["show", "bad_header"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    for expected in [
+        "header: `version: two` is not a version number",
+        "header: `step: x` is not a step number",
+        "header: `arguments:` is not a JSON object",
+        "header: `name: greet` differs from the file's name bad_header",
+    ] {
+        assert!(
+            text.contains(expected),
+            "{expected:?} missing from:\n{text}"
+        );
+    }
+    let out = mcpr_skills(p, &["list"]);
+    assert!(
+        stderr(&out).contains("bad_header.py: header: `version: two`"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = mcpr_skills(p, &["rm", "broken"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("removed broken (moved to")
+            && stdout(&out).contains("it was not a usable skill: invalid syntax"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!p.join("skills/broken.py").exists());
+    assert_eq!(
+        std::fs::read_to_string(p.join("skills/.trash/broken.py")).unwrap(),
+        "def run(:\n    pass\n"
+    );
+    let out = mcpr_skills(p, &["restore", "broken"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(p.join("skills/broken.py").is_file());
+}
+
+#[test]
+fn a_restored_version_is_named_in_its_own_header() {
+    let dir = project();
+    let p = dir.path();
+    let lib = library(p);
+    let header = mcpr::skills::file::Header {
+        description: "Greet someone".into(),
+        name: "greet".into(),
+        signature: "run(name: str = 'Ada') -> str".into(),
+        task: "say hello to Ada".into(),
+        version: 1,
+        ..Default::default()
+    };
+    let code = "def run(name: str = 'Ada') -> str:\n    return 'hello ' + name\n";
+    let created = |name: &str| mcpr::skills::Saved::Created(name.into());
+    assert_eq!(
+        lib.save("greet", &header, code, "test", "h1").unwrap(),
+        created("greet")
+    );
+    lib.remove("greet", "test").unwrap();
+    let other = "def run() -> str:\n    return 'HELLO'\n";
+    assert_eq!(
+        lib.save("greet", &header, other, "test", "h2").unwrap(),
+        created("greet")
+    );
+    assert_eq!(lib.restore("greet").unwrap(), "greet_v2");
+    let restored = lib.get("greet_v2").unwrap();
+    assert_eq!(
+        (restored.header.name.as_str(), restored.header.version),
+        ("greet_v2", 2)
+    );
+    assert_eq!(
+        serde_json::to_value(&restored).unwrap()["header_problems"],
+        json!([])
+    );
+    let text = std::fs::read_to_string(p.join("skills/greet_v2.py")).unwrap();
+    assert!(
+        text.contains("name: greet_v2\n") && text.contains("version: 2\n"),
+        "{text}"
+    );
+    assert!(text.contains("task: say hello to Ada\n"), "{text}");
+    // Removed and restored again while greet_v2 exists: the next free version.
+    lib.remove("greet_v2", "test").unwrap();
+    assert_eq!(
+        lib.save(
+            "greet",
+            &header,
+            "def run() -> int:\n    return 2\n",
+            "test",
+            "h3"
+        )
+        .unwrap(),
+        created("greet_v2")
+    );
+    assert_eq!(lib.restore("greet_v2").unwrap(), "greet_v3");
+    let text = std::fs::read_to_string(p.join("skills/greet_v3.py")).unwrap();
+    assert!(
+        text.contains("name: greet_v3\n") && text.contains("version: 3\n"),
+        "{text}"
+    );
+}
