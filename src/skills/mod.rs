@@ -438,7 +438,7 @@ impl SkillLibrary {
                 )
             }));
         };
-        let (base, _) = split_version(name);
+        let base = base_name(name);
         let mut restored = name.to_string();
         let mut version = 1;
         while self.dir.join(format!("{restored}.py")).exists() {
@@ -507,16 +507,12 @@ impl SkillLibrary {
     }
 }
 
-/// `greet_v3` → (`greet`, 3); a name without a version suffix is version 1.
-fn split_version(name: &str) -> (&str, u32) {
-    if let Some((base, n)) = name.rsplit_once("_v")
-        && let Ok(n) = n.parse::<u32>()
-        && n >= 2
-        && file::valid_name(base)
-    {
-        return (base, n);
+/// The name a version was saved under: `greet` for `greet_v3` (and for `greet`).
+fn base_name(name: &str) -> &str {
+    match name.rsplit_once("_v") {
+        Some((base, n)) if n.parse::<u32>().is_ok_and(|n| n >= 2) && file::valid_name(base) => base,
+        _ => name,
     }
-    (name, 1)
 }
 
 fn stats_beside(trashed: &Path) -> PathBuf {
@@ -549,14 +545,14 @@ fn common_prefix(a: &str, b: &str) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::split_version;
+    use super::base_name;
 
     #[test]
-    fn versions_are_read_from_names() {
-        assert_eq!(split_version("greet_v3"), ("greet", 3));
-        assert_eq!(split_version("greet"), ("greet", 1));
-        for name in ["greet_v1", "greet_v", "greet_vx", "_v2", "a_v2_b"] {
-            assert_eq!(split_version(name), (name, 1), "{name}");
+    fn a_version_names_its_base() {
+        assert_eq!(base_name("greet_v3"), "greet");
+        assert_eq!(base_name("my_vote_v12"), "my_vote");
+        for name in ["greet", "greet_v1", "greet_v", "greet_vx", "_v2", "a_v2_b"] {
+            assert_eq!(base_name(name), name);
         }
     }
 }
