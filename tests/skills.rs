@@ -989,3 +989,591 @@ fn literals_passed_to_the_codes_own_functions_are_named_after_their_parameters()
     assert!(out.keep, "{:?}", out.why);
     assert_eq!(out.signature, "run(width: int = 3, height: int = 4) -> Any");
 }
+
+/// The cells of tests/data/analyzer_corpus.txt as (task, code).
+fn corpus() -> Vec<(String, String)> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/analyzer_corpus.txt");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut cells: Vec<(String, String)> = Vec::new();
+    for line in text.split_inclusive('\n') {
+        if let Some(task) = line.strip_prefix("### task:") {
+            cells.push((task.trim().to_string(), String::new()));
+        } else if let Some((_, code)) = cells.last_mut() {
+            code.push_str(line);
+        }
+    }
+    cells
+}
+
+/// For each module: "ok <signature>" when Python compiles it and it defines an annotated
+/// `run`, else what is wrong. Python checks, independently of the analyser.
+const MODULE_CHECK: &str = r#"
+import ast, json, sys
+out = []
+for source in json.load(sys.stdin):
+    try:
+        tree = ast.parse(source)
+        compile(source, "<skill>", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError) as e:
+        out.append(f"does not compile: {e}")
+        continue
+    defs = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    entry = defs.get("run")
+    for n in tree.body:
+        if isinstance(n, ast.Assign) and [getattr(t, "id", None) for t in n.targets] == ["run"]:
+            entry = defs.get(getattr(n.value, "id", None))
+    if entry is None:
+        out.append("defines no run")
+    elif entry.returns is None:
+        out.append("run has no return annotation")
+    else:
+        out.append("ok")
+json.dump(out, sys.stdout)
+"#;
+
+fn check_modules(sources: &[String]) -> Vec<String> {
+    use std::io::Write;
+    let mut child = Command::new("python3")
+        .args(["-I", "-c", MODULE_CHECK])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(serde_json::to_string(sources).unwrap().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn the_analyser_never_crashes_on_a_corpus_of_real_cells() {
+    let python = python();
+    let analyzer = mcpr::skills::analyze::Analyzer::new(&python);
+    let mut cells = corpus();
+    assert!(cells.len() >= 200, "{} cells", cells.len());
+    // Cells no agent should write, but that must not break the analyser either.
+    cells.push(("a null byte".into(), "x = 1\0\nprint(x)\n".into()));
+    cells.push((
+        "deep nesting".into(),
+        format!("x = {}1{}\nprint(x)\n", "[".repeat(150), "]".repeat(150)),
+    ));
+    // Deep syntax trees: Python reads them, an analyser that recurses per level did not.
+    cells.push((
+        "a long sum".into(),
+        format!(
+            "x = 0{}\nfor i in range(2):\n    print(x)\n",
+            " + 1".repeat(500)
+        ),
+    ));
+    let branches: String = (1..200)
+        .map(|i| format!("elif code == {i}:\n    name = 'c{i}'\n"))
+        .collect();
+    cells.push((
+        "the name of code 150".into(),
+        format!("code = 150\nif code == 0:\n    name = 'c0'\n{branches}else:\n    name = '?'\nprint(name)\n"),
+    ));
+    cells.push(("empty".into(), String::new()));
+    let answers: Vec<_> = std::thread::scope(|scope| {
+        let chunks: Vec<_> = cells
+            .chunks(cells.len().div_ceil(4))
+            .map(|chunk| {
+                let analyzer = &analyzer;
+                scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|(task, code)| analyzer.extract(code, task))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        chunks.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    let mut kept = Vec::new();
+    for ((task, code), answer) in cells.iter().zip(&answers) {
+        let answer = match answer {
+            Ok(a) => a,
+            Err(e) => panic!("the analyser failed on {task:?}:\n{code}\n{e}"),
+        };
+        if answer.keep {
+            assert!(
+                answer
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                "{task}: {}",
+                answer.name
+            );
+            kept.push((task, code, answer));
+        } else {
+            let why = answer.why.as_deref().unwrap_or("");
+            assert!(
+                !why.is_empty() && !why.contains('\n') && why.len() < 300,
+                "{task}: the reason must be one short line: {why:?}"
+            );
+            assert!(
+                !why.contains("analyser failed"),
+                "{task}: an analyser fault, not a reason:\n{code}\n{why}"
+            );
+        }
+    }
+    // Kept modules: Python compiles each with its header and finds an annotated run; the
+    // library's own scan reads the same signature back.
+    let files: Vec<String> = kept
+        .iter()
+        .map(|(_, _, a)| {
+            let header = mcpr::skills::file::Header {
+                description: a.description.clone(),
+                name: a.name.clone(),
+                signature: a.signature.clone(),
+                version: 1,
+                ..Default::default()
+            };
+            mcpr::skills::file::compose(&header, &a.source)
+        })
+        .collect();
+    for (verdict, (task, code, a)) in check_modules(&files).iter().zip(&kept) {
+        assert_eq!(
+            verdict, "ok",
+            "{task}:\n{code}\n--- became ---\n{}",
+            a.source
+        );
+    }
+    let paths: Vec<PathBuf> = (0..files.len())
+        .map(|i| PathBuf::from(format!("s{i}.py")))
+        .collect();
+    let inputs: Vec<(&Path, &str)> = paths
+        .iter()
+        .zip(&files)
+        .map(|(p, f)| (p.as_path(), f.as_str()))
+        .collect();
+    for (scanned, (task, _, a)) in analyzer.scan(&inputs).unwrap().iter().zip(&kept) {
+        assert!(scanned.ok, "{task}: {:?}", scanned.error);
+        assert_eq!(scanned.signature, a.signature, "{task}");
+    }
+    // The corpus is mostly reusable code: an analyser that refused everything would
+    // pass the checks above.
+    assert!(
+        kept.len() * 10 >= cells.len() * 6,
+        "only {} of {} kept",
+        kept.len(),
+        cells.len()
+    );
+    let by_task = |task: &str| {
+        let i = cells.iter().position(|(t, _)| t == task).unwrap();
+        answers[i].as_ref().unwrap()
+    };
+    let lambda = by_task("rank the words by count, biggest first");
+    assert!(lambda.keep, "{:?}", lambda.why);
+    assert!(
+        lambda.source.contains("key=lambda kv: -kv[1]"),
+        "{}",
+        lambda.source
+    );
+    let star = by_task("describe a command with match");
+    assert!(
+        star.keep,
+        "a `case [\"take\", *things]` binds things: {:?}",
+        star.why
+    );
+    let chain = by_task("the name of code 150");
+    assert_eq!(
+        chain.signature, "run(code: int = 150) -> Any",
+        "{:?}",
+        chain.why
+    );
+    let status = by_task("classify the http status 404");
+    assert!(status.keep, "{:?}", status.why);
+    assert!(
+        status.source.contains("case 404:") && status.signature == "run(status: int = 404) -> Any",
+        "patterns are not parameters:\n{}",
+        status.source
+    );
+    let top_return = by_task("return at the top level");
+    assert!(
+        top_return
+            .why
+            .as_deref()
+            .unwrap()
+            .contains("'return' outside function"),
+        "{:?}",
+        top_return.why
+    );
+    assert_eq!(
+        by_task("a docstring only").why.as_deref(),
+        Some("the code has no statements (only a docstring, imports or pass)")
+    );
+}
+
+/// A stand-in interpreter that fails with a long traceback, as a crashing analyser would.
+#[test]
+fn an_analyser_failure_is_reported_in_one_line() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("python3");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\ncat >/dev/null\ni=0\nwhile [ $i -lt 2000 ]; do echo '  File \"analyze.py\", line 368, in visit_arg' >&2; i=$((i+1)); done\necho 'RecursionError: maximum recursion depth exceeded' >&2\nexit 1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let python = PythonInfo {
+        executable: fake,
+        ..python()
+    };
+    let analyzer = mcpr::skills::analyze::Analyzer::new(&python);
+    let err = analyzer.extract("print(1)", "x").unwrap_err().to_string();
+    assert!(
+        !err.contains('\n') && err.len() < 400,
+        "one line, not the traceback: {} bytes",
+        err.len()
+    );
+    assert!(
+        err.contains("RecursionError: maximum recursion depth exceeded"),
+        "{err}"
+    );
+}
+
+#[test]
+fn task_numbers_match_whole_floats_and_the_codes_own_return_types_are_used() {
+    let python = python();
+    let analyzer = mcpr::skills::analyze::Analyzer::new(&python);
+    let code = "def fahrenheit_from_celsius(c: float) -> float:\n    return c * 9 / 5 + 32\n\nprint(fahrenheit_from_celsius(100.0))";
+    let out = analyzer
+        .extract(code, "convert 100 celsius to fahrenheit")
+        .unwrap();
+    assert!(out.keep, "{:?}", out.why);
+    assert_eq!(out.signature, "run(c: float = 100.0) -> float");
+    assert_eq!(out.name, "convert_celsius_fahrenheit");
+    assert_eq!(out.description, "convert <c> celsius to fahrenheit");
+    // An int literal passed where the code's function wants a float is a float parameter.
+    let out = analyzer
+        .extract(
+            &code.replace("100.0", "100"),
+            "convert 100 celsius to fahrenheit",
+        )
+        .unwrap();
+    assert_eq!(out.signature, "run(c: float = 100) -> float");
+    // A bare call of a class defined in the code returns that class.
+    let out = analyzer
+        .extract(
+            "class Box:\n    def __init__(self, n):\n        self.n = n\nBox(3)",
+            "a box of 3",
+        )
+        .unwrap();
+    assert_eq!(out.signature, "run(n: int = 3) -> Box");
+
+    // A tag before the task is not part of the name or the description.
+    let compare = "from tools.demo import get_weather\ncities = ['Paris', 'Oslo']\nreport = {}\nfor city in cities:\n    report[city] = get_weather(city=city)['temperature']\nprint(report)";
+    for task in [
+        "[demo] Compare the temperature in Paris and Oslo",
+        "task: Compare the temperature in Paris and Oslo",
+        "TODO: Compare the temperature in Paris and Oslo",
+        "(demo) [v2] Compare the temperature in Paris and Oslo",
+        "Compare the temperature in Paris and Oslo",
+    ] {
+        let out = analyzer.extract(compare, task).unwrap();
+        assert_eq!(out.name, "compare_temperature", "{task}");
+        assert_eq!(
+            out.description, "Compare the temperature in <cities>",
+            "{task}"
+        );
+    }
+    // Only a tag, or a colon that is the task's content: kept as it is.
+    let out = analyzer
+        .extract(compare, "Paris: compare the temperature with Oslo")
+        .unwrap();
+    assert!(out.name.starts_with("compare_temperature"), "{}", out.name);
+}
+
+/// `mcpr run` of examples/compare-weather.txt in `dir` as session `session`.
+fn compare_weather_run(dir: &Path, session: &str) -> std::process::Child {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/compare-weather.txt");
+    Command::new(mcpr_bin())
+        .args(["run", "--json", "--llm"])
+        .arg(format!("script:{}", script.display()))
+        .args(["--session", session])
+        .arg("Compare the temperature in Paris and Oslo")
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn parallel_runs_of_one_task_save_one_skill() {
+    let dir = project();
+    let p = dir.path();
+    let db = p.join("notes.db");
+    std::fs::write(
+        p.join(".mcp.json"),
+        json!({"mcpServers": {"demo": demo_entry(&db)}}).to_string(),
+    )
+    .unwrap();
+    let children: Vec<_> = ["s1", "s2", "s3"]
+        .iter()
+        .map(|s| compare_weather_run(p, s))
+        .collect();
+    let mut created = Vec::new();
+    let mut not_kept = Vec::new();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let summary = stdout(&out)
+            .lines()
+            .find_map(|l| match serde_json::from_str::<Event>(l) {
+                Ok(Event::StepFinished(s)) => Some(s),
+                _ => None,
+            })
+            .unwrap();
+        assert!(summary.success, "{summary:?}");
+        created.extend(summary.skills_created);
+        not_kept.extend(summary.skill_not_kept);
+    }
+    let mut files: Vec<String> = std::fs::read_dir(p.join("skills"))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|f| f.ends_with(".py"))
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        ["compare_temperature.py"],
+        "{created:?} {not_kept:?}"
+    );
+    assert_eq!(created, ["compare_temperature"]);
+    assert_eq!(
+        not_kept,
+        [
+            "the same code as skill compare_temperature, which was counted",
+            "the same code as skill compare_temperature, which was counted"
+        ]
+    );
+    let skill = library(p).get("compare_temperature").unwrap();
+    assert_eq!(skill.stats.rederived, 2, "{:?}", skill.stats);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn code_that_calls_a_tool_is_kept_and_every_reason_is_true() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = library(dir.path());
+    let launcher = package::mount(common::launcher(IsolationRequest::Auto), lib.dir());
+    let code = "from tools.demo import get_weather\nprint(get_weather(city='Oslo'))";
+    let kept = keep(&lib, &launcher, code, &provenance("weather in Oslo"))
+        .await
+        .unwrap();
+    assert_eq!(kept, Kept::Created("weather".into()));
+    let skill = lib.get("weather").unwrap();
+    assert_eq!(skill.signature, "run(city: str = 'Oslo') -> Any");
+    assert_eq!(
+        serde_json::to_value(&skill).unwrap()["tools"],
+        json!(["demo.get_weather"])
+    );
+
+    let python = python();
+    let analyzer = mcpr::skills::analyze::Analyzer::new(&python);
+    for (code, why) in [
+        (
+            "import math\nprint(math.sqrt(2))",
+            "the code is too small to be worth a skill: 1 statement, using math in only one; no def or class, loop, with, try, if, match or comprehension, and no tool call",
+        ),
+        (
+            "xs = [3, 1, 2]\nprint(sorted(xs, key=lambda x: -x))",
+            "the code is too small to be worth a skill: 2 statements; no def or class, loop, with, try, if, match or comprehension, and no tool call",
+        ),
+        (
+            "from skills.weather import run\nprint(run('Oslo'))",
+            "the code only calls existing skills (weather)",
+        ),
+    ] {
+        let out = analyzer.extract(code, "something").unwrap();
+        assert_eq!(out.why.as_deref(), Some(why), "{code}");
+    }
+}
+
+/// A skill that calls get_weather without saying "weather" in its name or description.
+fn write_tool_skill(p: &Path) {
+    write_skill(
+        p,
+        "compare_temperature",
+        "Compare the temperature in <cities>",
+        "Compare the temperature in Paris and Oslo",
+        "from typing import Sequence\n\ndef run(cities: Sequence[str] = ('Paris', 'Oslo')) -> dict:\n    from tools.demo import get_weather as gw\n    import tools.time\n    tools.time.get_current_time(timezone='UTC')\n    return {c: gw(city=c)['temperature'] for c in cities}\n",
+    );
+}
+
+#[test]
+fn search_and_the_prompt_find_skills_by_the_tools_they_call() {
+    let dir = project();
+    let p = dir.path();
+    write_tool_skill(p);
+    many_skills(p, true);
+    std::fs::remove_file(p.join("skills/weather.py")).unwrap();
+    let out = mcpr_skills(p, &["search", "weather"]);
+    assert!(
+        stdout(&out).contains("from skills.compare_temperature import run"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let out = mcpr_skills(p, &["show", "compare_temperature"]);
+    assert!(
+        stdout(&out).contains("  tools:      demo.get_weather, time.get_current_time\n"),
+        "{}",
+        stdout(&out)
+    );
+    let source = LibrarySource::new(library(p), common::launcher(IsolationRequest::Auto));
+    use mcpr::agent::SkillSource;
+    let lines = source.relevant("what is the weather like in Lima", 3);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("skills.compare_temperature")),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn broken_skill_files_can_be_shown_and_removed() {
+    let dir = project();
+    let p = dir.path();
+    write_skill(
+        p,
+        "fine",
+        "A fine skill",
+        "fine",
+        "def run() -> int:\n    return 1\n",
+    );
+    std::fs::write(p.join("skills/broken.py"), "def run(:\n    pass\n").unwrap();
+    std::fs::write(
+        p.join("skills/bad_header.py"),
+        "\"\"\"Greets\n\nname: greet\nversion: two\nstep: x\narguments: {not json\n\"\"\"\n\ndef run(name: str = 'Ada') -> str:\n    return name\n",
+    )
+    .unwrap();
+
+    let out = mcpr_skills(p, &["show", "broken"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("broken — not a usable skill: invalid syntax (line 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("def run(:"),
+        "the file's text is shown: {text}"
+    );
+    let out = mcpr_skills(p, &["show", "broken", "--json"]);
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        shown["problem"]
+            .as_str()
+            .unwrap()
+            .contains("invalid syntax")
+    );
+
+    let out = mcpr_skills(p, &["show", "bad_header"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    for expected in [
+        "header: `version: two` is not a version number",
+        "header: `step: x` is not a step number",
+        "header: `arguments:` is not a JSON object",
+        "header: `name: greet` differs from the file's name bad_header",
+    ] {
+        assert!(
+            text.contains(expected),
+            "{expected:?} missing from:\n{text}"
+        );
+    }
+    let out = mcpr_skills(p, &["list"]);
+    assert!(
+        stderr(&out).contains("bad_header.py: header: `version: two`"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = mcpr_skills(p, &["rm", "broken"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("removed broken (moved to")
+            && stdout(&out).contains("it was not a usable skill: invalid syntax"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!p.join("skills/broken.py").exists());
+    assert_eq!(
+        std::fs::read_to_string(p.join("skills/.trash/broken.py")).unwrap(),
+        "def run(:\n    pass\n"
+    );
+    let out = mcpr_skills(p, &["restore", "broken"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(p.join("skills/broken.py").is_file());
+}
+
+#[test]
+fn a_restored_version_is_named_in_its_own_header() {
+    let dir = project();
+    let p = dir.path();
+    let lib = library(p);
+    let header = mcpr::skills::file::Header {
+        description: "Greet someone".into(),
+        name: "greet".into(),
+        signature: "run(name: str = 'Ada') -> str".into(),
+        task: "say hello to Ada".into(),
+        version: 1,
+        ..Default::default()
+    };
+    let code = "def run(name: str = 'Ada') -> str:\n    return 'hello ' + name\n";
+    let created = |name: &str| mcpr::skills::Saved::Created(name.into());
+    assert_eq!(
+        lib.save("greet", &header, code, "test", "h1").unwrap(),
+        created("greet")
+    );
+    lib.remove("greet", "test").unwrap();
+    let other = "def run() -> str:\n    return 'HELLO'\n";
+    assert_eq!(
+        lib.save("greet", &header, other, "test", "h2").unwrap(),
+        created("greet")
+    );
+    assert_eq!(lib.restore("greet").unwrap(), "greet_v2");
+    let restored = lib.get("greet_v2").unwrap();
+    assert_eq!(
+        (restored.header.name.as_str(), restored.header.version),
+        ("greet_v2", 2)
+    );
+    assert_eq!(
+        serde_json::to_value(&restored).unwrap()["header_problems"],
+        json!([])
+    );
+    let text = std::fs::read_to_string(p.join("skills/greet_v2.py")).unwrap();
+    assert!(
+        text.contains("name: greet_v2\n") && text.contains("version: 2\n"),
+        "{text}"
+    );
+    assert!(text.contains("task: say hello to Ada\n"), "{text}");
+    // Removed and restored again while greet_v2 exists: the next free version.
+    lib.remove("greet_v2", "test").unwrap();
+    assert_eq!(
+        lib.save(
+            "greet",
+            &header,
+            "def run() -> int:\n    return 2\n",
+            "test",
+            "h3"
+        )
+        .unwrap(),
+        created("greet_v2")
+    );
+    assert_eq!(lib.restore("greet_v2").unwrap(), "greet_v3");
+    let text = std::fs::read_to_string(p.join("skills/greet_v3.py")).unwrap();
+    assert!(
+        text.contains("name: greet_v3\n") && text.contains("version: 3\n"),
+        "{text}"
+    );
+}

@@ -2,6 +2,9 @@
 //!
 //! Each subcommand lives in its own file and talks to the core only through its public
 //! types (sessions, events, project). Exit codes: 0 success, 1 failure, 2 usage error.
+//! All output goes through `out` (`outln!`, `errln!`): `println!` panics on a closed
+//! pipe or a full disk, so clippy refuses it here.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 #[macro_use]
 mod out;

@@ -14,7 +14,7 @@ use crate::session::Launcher;
 use crate::skills::index::Problem;
 use crate::skills::prune::{self, Policy};
 use crate::skills::validate::{Check, validate};
-use crate::skills::{Skill, SkillError, SkillLibrary, package};
+use crate::skills::{Found, Skill, SkillError, SkillLibrary, package};
 
 #[derive(Debug, Args)]
 pub struct SkillsArgs {
@@ -42,7 +42,7 @@ enum SkillsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Show a skill: code, stats, provenance
+    /// Show a skill: code, stats, provenance (or, for a broken file, what is wrong)
     Show {
         name: String,
         #[arg(long)]
@@ -56,7 +56,8 @@ enum SkillsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Remove a skill (it moves to skills/.trash/; `restore` brings it back)
+    /// Remove a skill or a broken skill file (it moves to skills/.trash/; `restore`
+    /// brings it back)
     Rm { name: String },
     /// Remove skills by policy, saying why for each
     Prune {
@@ -114,10 +115,16 @@ pub async fn run(args: SkillsArgs) -> Result<ExitCode, CliError> {
         SkillsCommand::Show { name, json } => show(&library, &name, json),
         SkillsCommand::Search { query, limit, json } => search(&library, &query, limit, json),
         SkillsCommand::Rm { name } => {
-            let to = library
+            let removed = library
                 .remove(&name, "removed by mcpr skills rm")
                 .map_err(not_found_is_usage)?;
-            outln!("removed {name} (moved to {})", to.display());
+            match removed.problem {
+                None => outln!("removed {name} (moved to {})", removed.to.display()),
+                Some(why) => outln!(
+                    "removed {name} (moved to {}); it was not a usable skill: {why}",
+                    removed.to.display()
+                ),
+            }
             Ok(ExitCode::SUCCESS)
         }
         SkillsCommand::Prune {
@@ -195,16 +202,26 @@ fn not_found_is_usage(e: SkillError) -> CliError {
 fn warn_problems(problems: &[Problem]) {
     for p in problems {
         errln!(
-            "warning: {}: {}; skipped (the file is left as it is)",
+            "warning: {}: {}; skipped (the file is left as it is; `mcpr skills show` or `rm` it by name)",
             p.path.display(),
             p.message
         );
     }
 }
 
+/// Header keys that could not be read: the skill is listed, the key left empty.
+fn warn_header_problems(skills: &[Skill]) {
+    for s in skills {
+        for problem in &s.header_problems {
+            errln!("warning: {}: header: {problem}", s.path.display());
+        }
+    }
+}
+
 fn list(library: &SkillLibrary, sort: SortBy, json: bool) -> Result<ExitCode, CliError> {
     let listing = library.refresh().map_err(CliError::failed)?;
     warn_problems(&listing.problems);
+    warn_header_problems(&listing.skills);
     let mut skills = listing.skills;
     match sort {
         SortBy::Name => {}
@@ -266,7 +283,10 @@ fn recent(s: &Skill) -> &str {
 }
 
 fn show(library: &SkillLibrary, name: &str, json: bool) -> Result<ExitCode, CliError> {
-    let skill = library.get(name).map_err(not_found_is_usage)?;
+    let skill = match library.lookup(name).map_err(not_found_is_usage)? {
+        Found::Skill(skill) => skill,
+        Found::Problem(problem) => return show_problem(name, &problem, json),
+    };
     let code = std::fs::read_to_string(&skill.path)
         .map_err(|e| CliError::failed(format!("{}: {e}", skill.path.display())))?;
     if json {
@@ -301,6 +321,12 @@ fn show(library: &SkillLibrary, name: &str, json: bool) -> Result<ExitCode, CliE
     }
     provenance.push(format!("version {}", h.version));
     outln!("  provenance: {}", provenance.join(", "));
+    if !skill.tools.is_empty() {
+        outln!("  tools:      {}", skill.tools.join(", "));
+    }
+    for problem in &skill.header_problems {
+        outln!("  header: {problem}");
+    }
     outln!(
         "  stats:      {} uses ({} succeeded, {} failed), last used {}, written again {} times",
         st.uses,
@@ -310,6 +336,32 @@ fn show(library: &SkillLibrary, name: &str, json: bool) -> Result<ExitCode, CliE
         st.rederived
     );
     outln!("\n{}", code.trim_end());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A file in the folder that is not a usable skill: what is wrong, then its text (lossy
+/// when it is not UTF-8), so it can be fixed or removed.
+fn show_problem(name: &str, problem: &Problem, json: bool) -> Result<ExitCode, CliError> {
+    let text = std::fs::read(&problem.path)
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .map_err(|e| CliError::failed(format!("{}: {e}", problem.path.display())))?;
+    if json {
+        let value = serde_json::json!({
+            "name": name,
+            "path": problem.path,
+            "problem": problem.message,
+            "code": text,
+        });
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&value).map_err(CliError::failed)?
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    outln!("{name} — not a usable skill: {}", problem.message);
+    outln!("  file:       {}", problem.path.display());
+    outln!("  fix the file (the index picks it up) or remove it: `mcpr skills rm {name}`");
+    outln!("\n{}", text.trim_end());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -371,10 +423,14 @@ fn prune_skills(
         if dry_run {
             outln!("would remove {}: {why}", r.name);
         } else {
-            let to = library
+            let removed = library
                 .remove(&r.name, &format!("pruned: {why}"))
                 .map_err(CliError::failed)?;
-            outln!("removed {}: {why} (moved to {})", r.name, to.display());
+            outln!(
+                "removed {}: {why} (moved to {})",
+                r.name,
+                removed.to.display()
+            );
         }
     }
     if dry_run {
@@ -393,16 +449,17 @@ async fn test(
     isolation: Option<IsolationRequest>,
 ) -> Result<ExitCode, CliError> {
     let listing = library.refresh().map_err(CliError::failed)?;
-    let skills: Vec<Skill> = match name {
-        Some(n) => vec![library.get(n).map_err(not_found_is_usage)?],
-        None => listing.skills.clone(),
+    let (skills, problems): (Vec<Skill>, Vec<Problem>) = match name {
+        Some(n) => match library.lookup(n).map_err(not_found_is_usage)? {
+            Found::Skill(skill) => (vec![*skill], Vec::new()),
+            Found::Problem(problem) => (Vec::new(), vec![problem]),
+        },
+        None => (listing.skills.clone(), listing.problems.clone()),
     };
     let mut failed = 0;
-    if name.is_none() {
-        for p in &listing.problems {
-            outln!("FAILED {}: {}", p.path.display(), p.message);
-            failed += 1;
-        }
+    for p in &problems {
+        outln!("FAILED {}: {}", p.path.display(), p.message);
+        failed += 1;
     }
     if skills.is_empty() && failed == 0 {
         outln!("no skills to test in {}", library.dir().display());

@@ -1,6 +1,7 @@
 //! The host side of the skill analyser: runs `analyze.py` with the resolved interpreter
 //! (`-I`, parse-only: it reads code with `ast` and never executes it) and speaks JSON
-//! with it over stdin/stdout.
+//! with it over stdin/stdout. A failure of the analyser reaches the user as one line
+//! (the last line of its stderr), never as a traceback.
 
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -26,6 +27,9 @@ pub struct Scanned {
     pub signature: String,
     #[serde(default)]
     pub hash: String,
+    /// The MCP tools the file calls, as `server.tool`.
+    #[serde(default)]
+    pub tools: Vec<String>,
 }
 
 /// A parameter of a generated `run`.
@@ -59,7 +63,13 @@ pub struct Extracted {
     pub args: serde_json::Map<String, Value>,
     #[serde(default)]
     pub hash: String,
+    /// The MCP tools the module calls, as `server.tool`.
+    #[serde(default)]
+    pub tools: Vec<String>,
 }
+
+/// The longest analyser message passed on: a line, not a traceback.
+const MAX_MESSAGE: usize = 300;
 
 pub struct Analyzer<'a> {
     python: &'a PythonInfo,
@@ -126,12 +136,46 @@ impl<'a> Analyzer<'a> {
             .map_err(|e| SkillError::Analyzer(e.to_string()))?;
         if !out.status.success() {
             return Err(SkillError::Analyzer(format!(
-                "{}: {}",
+                "{} ({}): {}",
+                self.python.executable.display(),
                 out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
+                last_line(&String::from_utf8_lossy(&out.stderr))
             )));
         }
         serde_json::from_slice(&out.stdout)
             .map_err(|e| SkillError::Analyzer(format!("unexpected answer: {e}")))
+    }
+}
+
+/// The line that says what went wrong (a traceback's last), cut to [`MAX_MESSAGE`].
+fn last_line(stderr: &str) -> String {
+    let line = stderr
+        .lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty())
+        .unwrap_or("no message on stderr");
+    if line.chars().count() <= MAX_MESSAGE {
+        return line.to_string();
+    }
+    let cut: String = line.chars().take(MAX_MESSAGE - 1).collect();
+    format!("{cut}…")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::last_line;
+
+    #[test]
+    fn a_traceback_becomes_its_last_line() {
+        let traceback = format!(
+            "Traceback (most recent call last):\n{}RecursionError: maximum recursion depth exceeded\n\n",
+            "  File \"analyze.py\", line 368, in visit_arg\n".repeat(500)
+        );
+        assert_eq!(
+            last_line(&traceback),
+            "RecursionError: maximum recursion depth exceeded"
+        );
+        assert_eq!(last_line(""), "no message on stderr");
+        assert_eq!(last_line(&"é".repeat(1000)).chars().count(), 300);
     }
 }

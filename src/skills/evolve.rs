@@ -6,10 +6,13 @@
 //! task's literals as parameters, nothing left at top level to run on import) → a skill
 //! with the same normalised AST is not saved again, its stats count the step instead →
 //! the module is validated in a fresh kernel → it is saved under a new name or version.
+//! The duplicate check is made twice: before validation (to spare a kernel) and again
+//! under the library's lock when saving (another process may have saved the same code
+//! while this one validated).
 
 use super::file::Header;
 use super::validate::{Check, validate};
-use super::{Provenance, SkillError, SkillLibrary, stats};
+use super::{Provenance, Saved, SkillError, SkillLibrary, stats};
 use crate::agent::{FinishedStep, SkillReport};
 use crate::session::Launcher;
 
@@ -51,7 +54,15 @@ pub async fn learn(
             report.not_kept = Some(format!("the same code as skill {name}, which was counted"))
         }
         Ok(Kept::Skipped(why)) => report.not_kept = Some(why),
-        Err(e) => report.not_kept = Some(e.to_string()),
+        // One line under the step, whatever went wrong.
+        Err(e) => {
+            report.not_kept = Some(
+                e.to_string()
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            )
+        }
     }
     report
 }
@@ -111,6 +122,15 @@ pub async fn keep(
         )));
     }
     let source = format!("session {}, step {}", provenance.session, provenance.step);
-    let name = library.save(&extracted.name, &header, &extracted.source, &source)?;
-    Ok(Kept::Created(name))
+    let saved = library.save(
+        &extracted.name,
+        &header,
+        &extracted.source,
+        &source,
+        &extracted.hash,
+    )?;
+    Ok(match saved {
+        Saved::Created(name) => Kept::Created(name),
+        Saved::SameAs(name) => Kept::Duplicate(name),
+    })
 }

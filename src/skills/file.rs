@@ -17,7 +17,8 @@
 //! ```
 //!
 //! The file is the source of truth: a hand-written docstring without these keys is fine
-//! (the first line is the description; the rest is unknown).
+//! (the first line is the description; the rest is unknown). A key whose value cannot be
+//! read is left empty and reported ([`Header::problems`]), never a reason to skip the file.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -72,6 +73,39 @@ impl Header {
         header
     }
 
+    /// What is wrong with the keys of a docstring (as `ast.get_docstring` returns it) of
+    /// the file `<stem>.py`: values that cannot be read, and a `name:` that is not the
+    /// file's. Empty for a hand-written docstring without keys.
+    pub fn problems(doc: &str, stem: &str) -> Vec<String> {
+        let mut problems = Vec::new();
+        for line in doc.lines().skip(1) {
+            let Some((key, value)) = line.split_once(':') else {
+                continue;
+            };
+            let value = value.trim();
+            match key.trim() {
+                "name" if value != stem => problems.push(format!(
+                    "`name: {value}` differs from the file's name {stem} (the file name is the skill's name; fix the line)"
+                )),
+                "version" if !matches!(value.parse::<u32>(), Ok(v) if v >= 1) => problems.push(
+                    format!("`version: {value}` is not a version number (1, 2, …)"),
+                ),
+                "step" if value.parse::<u64>().is_err() => {
+                    problems.push(format!("`step: {value}` is not a step number"))
+                }
+                "arguments" => {
+                    if let Err(e) = serde_json::from_str::<Map<String, Value>>(value) {
+                        problems.push(format!(
+                            "`arguments:` is not a JSON object ({e}); `mcpr skills test` checks run() without them"
+                        ));
+                    }
+                }
+                _ => {}
+            }
+        }
+        problems
+    }
+
     /// The docstring as Python source, quotes included.
     pub fn render(&self) -> String {
         let mut text = format!("{}\n\n", one_line(&self.description));
@@ -115,6 +149,65 @@ fn escape_docstring(text: &str) -> String {
 /// A whole skill file: header, then the code.
 pub fn compose(header: &Header, code: &str) -> String {
     format!("{}\n{}", header.render(), code.trim_start())
+}
+
+/// `text` (a skill file) with the `name:` and `version:` lines of its header docstring
+/// set to `name` and `version` (a `version:` line is added after `name:` when missing).
+/// None when the file does not start with a docstring holding a `name:` or `version:`
+/// line: a hand-written file says nothing that could be wrong.
+pub fn retitle(text: &str, name: &str, version: u32) -> Option<String> {
+    let start = text.len() - text.trim_start().len();
+    let quote = ["\"\"\"", "'''"]
+        .into_iter()
+        .find(|q| text[start..].starts_with(q))?;
+    let body_start = start + quote.len();
+    let body_end = body_start + docstring_body_len(&text[body_start..], quote)?;
+    let mut lines: Vec<String> = Vec::new();
+    let mut name_at = None;
+    let mut versioned = false;
+    for (i, line) in text[body_start..body_end].split_inclusive('\n').enumerate() {
+        let content = line.trim_start();
+        let indent = &line[..line.len() - content.len()];
+        let end = if line.ends_with('\n') { "\n" } else { "" };
+        if i > 0 && content.starts_with("name:") {
+            name_at = Some((lines.len(), indent.to_string(), end));
+            lines.push(format!("{indent}name: {name}{end}"));
+        } else if i > 0 && content.starts_with("version:") {
+            versioned = true;
+            lines.push(format!("{indent}version: {version}{end}"));
+        } else {
+            lines.push(line.to_string());
+        }
+    }
+    match name_at {
+        None if !versioned => return None,
+        Some((at, indent, end)) if !versioned => {
+            if end.is_empty() {
+                lines[at].push('\n');
+            }
+            lines.insert(at + 1, format!("{indent}version: {version}\n"));
+        }
+        _ => {}
+    }
+    Some(format!(
+        "{}{}{}",
+        &text[..body_start],
+        lines.concat(),
+        &text[body_end..]
+    ))
+}
+
+/// The length of a docstring's body up to its closing `quote` (escapes skipped).
+fn docstring_body_len(rest: &str, quote: &str) -> Option<usize> {
+    let mut chars = rest.char_indices();
+    while let Some((i, c)) = chars.next() {
+        if c == '\\' {
+            chars.next();
+        } else if rest[i..].starts_with(quote) {
+            return Some(i);
+        }
+    }
+    None
 }
 
 /// Whether `name` can be a skill's module name: a Python identifier, not a keyword,
@@ -172,6 +265,41 @@ mod tests {
             ("weather", Some(2), 3)
         );
         assert_eq!(back.arguments["city"], "Paris");
+    }
+
+    #[test]
+    fn unreadable_keys_are_reported_and_a_restored_file_is_retitled() {
+        let doc = "Greets\n\nname: greet\nversion: two\nstep: 3\narguments: {oops";
+        let problems = Header::problems(doc, "greet_v2");
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(problems[0].starts_with("`name: greet` differs from the file's name greet_v2"));
+        assert!(problems[1].starts_with("`version: two` is not a version number"));
+        assert!(problems[2].starts_with("`arguments:` is not a JSON object"));
+        assert!(Header::problems("Hand-written\n\nNote: anything", "x").is_empty());
+
+        let header = Header {
+            description: "Say \"\"\"hi\"\"\" name: not a key".into(),
+            name: "greet".into(),
+            task: "name: in the task".into(),
+            version: 1,
+            ..Header::default()
+        };
+        let text = compose(&header, "def run() -> str:\n    return 'name: x'\n");
+        let fixed = retitle(&text, "greet_v3", 3).unwrap();
+        assert_eq!(
+            fixed,
+            text.replace("name: greet\n", "name: greet_v3\n")
+                .replace("version: 1\n", "version: 3\n")
+        );
+        // Only the header's lines change; a header without version gets one.
+        let bare = "'''Doc\n    name: old\n'''\nname = 1\n";
+        assert_eq!(
+            retitle(bare, "new_v2", 2).unwrap(),
+            "'''Doc\n    name: new_v2\n    version: 2\n'''\nname = 1\n"
+        );
+        assert_eq!(retitle("\"\"\"Just a doc\"\"\"\nx = 1\n", "a", 2), None);
+        assert_eq!(retitle("x = 1\n", "a", 2), None);
+        assert_eq!(retitle("\"\"\"never closed\nname: a\n", "b", 2), None);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The index: `skills/.index.sqlite`, one row per skill file (what its docstring and
-//! AST say, keyed by the file's mtime and size) and an FTS5 table for ranked search.
+//! AST say — header, signature, hash, the MCP tools it calls — keyed by the file's mtime
+//! and size) and an FTS5 table for ranked search.
 //!
 //! The files are the source of truth. Each use first syncs the index with the folder:
 //! files that appeared or whose mtime or size changed are parsed again, rows of files
@@ -17,7 +18,8 @@ use super::analyze::Analyzer;
 use super::file::{Header, valid_name};
 
 pub const INDEX_FILE: &str = ".index.sqlite";
-const SCHEMA_VERSION: i32 = 1;
+/// 2: the tools a skill calls (searchable) and what is wrong with its header.
+const SCHEMA_VERSION: i32 = 2;
 
 /// A skill as indexed (stats come from the sidecar, not from here).
 #[derive(Debug, Clone)]
@@ -29,6 +31,10 @@ pub struct Indexed {
     pub signature: String,
     /// Normalised AST hash, for dedup.
     pub hash: String,
+    /// The MCP tools the code calls, as `server.tool`.
+    pub tools: Vec<String>,
+    /// Header keys that cannot be read (the skill is usable; they are left empty).
+    pub header_problems: Vec<String>,
 }
 
 /// A file in the skills folder that is not a usable skill, and why.
@@ -82,12 +88,14 @@ impl Index {
                  CREATE TABLE IF NOT EXISTS skills (
                     id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, file TEXT NOT NULL,
                     mtime_ns INTEGER NOT NULL, size INTEGER NOT NULL, header TEXT NOT NULL,
-                    signature TEXT NOT NULL, hash TEXT NOT NULL);
+                    signature TEXT NOT NULL, hash TEXT NOT NULL, tools TEXT NOT NULL,
+                    header_problems TEXT NOT NULL);
                  CREATE TABLE IF NOT EXISTS problems (
                     file TEXT PRIMARY KEY, mtime_ns INTEGER NOT NULL, size INTEGER NOT NULL,
                     message TEXT NOT NULL);
                  CREATE VIRTUAL TABLE IF NOT EXISTS skills_fts USING fts5(
-                    name, description, signature, task, tokenize = 'porter unicode61');
+                    name, description, signature, task, tools,
+                    tokenize = 'porter unicode61');
                  PRAGMA user_version = {SCHEMA_VERSION};
                  COMMIT;"
             ))?;
@@ -177,7 +185,13 @@ impl Index {
             parsed.push((
                 f,
                 if s.ok {
-                    Ok((Header::parse(&s.doc), s.signature, s.hash))
+                    Ok(ParsedSkill {
+                        header: Header::parse(&s.doc),
+                        header_problems: Header::problems(&s.doc, &f.stem),
+                        signature: s.signature,
+                        hash: s.hash,
+                        tools: s.tools,
+                    })
                 } else {
                     Err(s.error.unwrap_or_else(|| "could not be read".into()))
                 },
@@ -193,14 +207,26 @@ impl Index {
             }
             for (f, outcome) in &parsed {
                 match outcome {
-                    Ok((header, signature, hash)) => {
+                    Ok(p) => {
                         tx.execute(
-                            "INSERT INTO skills (name, file, mtime_ns, size, header, signature, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                            params![f.stem, f.file, f.mtime_ns, f.size, serde_json::to_string(header).unwrap_or_default(), signature, hash],
+                            "INSERT INTO skills (name, file, mtime_ns, size, header, signature, hash, tools, header_problems) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                            params![
+                                f.stem,
+                                f.file,
+                                f.mtime_ns,
+                                f.size,
+                                serde_json::to_string(&p.header).unwrap_or_default(),
+                                p.signature,
+                                p.hash,
+                                serde_json::to_string(&p.tools).unwrap_or_default(),
+                                serde_json::to_string(&p.header_problems).unwrap_or_default(),
+                            ],
                         )?;
+                        // `demo.get_weather` is found by "demo", "get" and "weather".
+                        let tools = p.tools.join(" ").replace(['.', '_'], " ");
                         tx.execute(
-                            "INSERT INTO skills_fts (rowid, name, description, signature, task) VALUES (last_insert_rowid(), ?1, ?2, ?3, ?4)",
-                            params![f.stem.replace('_', " "), header.description, signature, header.task],
+                            "INSERT INTO skills_fts (rowid, name, description, signature, task, tools) VALUES (last_insert_rowid(), ?1, ?2, ?3, ?4, ?5)",
+                            params![f.stem.replace('_', " "), p.header.description, p.signature, p.header.task, tools],
                         )?;
                     }
                     Err(message) => {
@@ -226,7 +252,7 @@ impl Index {
     pub fn skills(&self, dir: &Path) -> Result<Vec<Indexed>, SkillError> {
         let mut stmt = self
             .conn
-            .prepare("SELECT name, file, header, signature, hash FROM skills ORDER BY name")
+            .prepare("SELECT name, file, header, signature, hash, tools, header_problems FROM skills ORDER BY name")
             .map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map([], |r| {
@@ -236,15 +262,22 @@ impl Index {
                     r.get::<_, String>(2)?,
                     r.get::<_, String>(3)?,
                     r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, String>(6)?,
                 ))
             })
             .map_err(|e| self.err(e))?;
         let mut out = Vec::new();
         for row in rows {
-            let (name, file, header, signature, hash) = row.map_err(|e| self.err(e))?;
+            let (name, file, header, signature, hash, tools, header_problems) =
+                row.map_err(|e| self.err(e))?;
+            // The index wrote these columns itself; a row it cannot read back is an
+            // empty value, and the next change of the file rewrites it.
             out.push(Indexed {
                 path: dir.join(file),
                 header: serde_json::from_str(&header).unwrap_or_default(),
+                tools: serde_json::from_str(&tools).unwrap_or_default(),
+                header_problems: serde_json::from_str(&header_problems).unwrap_or_default(),
                 name,
                 signature,
                 hash,
@@ -272,8 +305,9 @@ impl Index {
         Ok(out)
     }
 
-    /// Skill names ranked for `query` (BM25 over name, description, signature and the
-    /// source task), best first; words that say nothing ("the", "what") are left out.
+    /// Skill names ranked for `query` (BM25 over name, description, signature, the
+    /// source task and the tools the skill calls), best first; words that say nothing
+    /// ("the", "what") are left out.
     pub fn search(&self, query: &str, limit: usize) -> Result<Vec<(String, f64)>, SkillError> {
         let mut terms: Vec<String> = Vec::new();
         for word in query
@@ -294,7 +328,7 @@ impl Index {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT s.name, bm25(skills_fts, 8.0, 4.0, 2.0, 3.0) AS score
+                "SELECT s.name, bm25(skills_fts, 8.0, 4.0, 2.0, 3.0, 3.0) AS score
                  FROM skills_fts JOIN skills s ON s.id = skills_fts.rowid
                  WHERE skills_fts MATCH ?1 ORDER BY score, s.name LIMIT ?2",
             )
@@ -322,8 +356,17 @@ fn forget(tx: &rusqlite::Transaction<'_>, file: &str) -> Result<(), rusqlite::Er
     Ok(())
 }
 
-/// A file's header, `run` signature and hash, or why it is not a skill.
-type Parsed = Result<(Header, String, String), String>;
+/// What the index keeps of a file that is a skill.
+struct ParsedSkill {
+    header: Header,
+    header_problems: Vec<String>,
+    signature: String,
+    hash: String,
+    tools: Vec<String>,
+}
+
+/// A file's skill, or why it is not one.
+type Parsed = Result<ParsedSkill, String>;
 
 struct FileEntry {
     file: String,

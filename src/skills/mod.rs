@@ -13,6 +13,11 @@
 //! package in the workspace ([`package`]), and feed the agent's prompt through
 //! [`source::LibrarySource`]. This module never runs a skill's code on the host: files are
 //! only parsed (by the analyser, with Python's `ast`), and run only inside kernels.
+//!
+//! Every change of the folder or the stats happens under the folder's lock (`.lock`), and
+//! whatever a change depends on (is this code already a skill? is this name free?) is
+//! decided under the same lock: processes running steps side by side never save one
+//! skill twice.
 
 pub mod analyze;
 pub mod evolve;
@@ -76,6 +81,10 @@ pub struct Skill {
     /// Normalised AST hash: equal for skills that differ only in run()'s defaults.
     pub hash: String,
     pub stats: Stats,
+    /// The MCP tools the skill calls, as `server.tool`.
+    pub tools: Vec<String>,
+    /// Header keys that cannot be read (left empty; the skill itself is usable).
+    pub header_problems: Vec<String>,
 }
 
 impl Skill {
@@ -104,6 +113,36 @@ impl Listing {
     pub fn get(&self, name: &str) -> Option<&Skill> {
         self.skills.iter().find(|s| s.name == name)
     }
+
+    /// The file `<name>.py` that is not a usable skill, if it is one of the problems.
+    pub fn problem(&self, name: &str) -> Option<&Problem> {
+        self.problems
+            .iter()
+            .find(|p| p.path.file_stem().is_some_and(|stem| stem == name))
+    }
+}
+
+/// A name in the folder: a usable skill, or a file that is not one and why.
+#[derive(Debug, Clone)]
+pub enum Found {
+    Skill(Box<Skill>),
+    Problem(Problem),
+}
+
+/// What saving a new skill did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Saved {
+    /// Written under this name.
+    Created(String),
+    /// Not written: this skill has the same code (normalised AST); it was counted.
+    SameAs(String),
+}
+
+/// Where a removed file went, and why it was not a usable skill if it was not.
+#[derive(Debug, Clone)]
+pub struct Removed {
+    pub to: PathBuf,
+    pub problem: Option<String>,
 }
 
 /// Where a new skill came from.
@@ -193,6 +232,8 @@ impl SkillLibrary {
                 signature: i.signature,
                 header: i.header,
                 hash: i.hash,
+                tools: i.tools,
+                header_problems: i.header_problems,
             })
             .collect();
         Ok(Listing {
@@ -207,6 +248,19 @@ impl SkillLibrary {
         listing
             .get(name)
             .cloned()
+            .ok_or_else(|| not_found(name, &listing))
+    }
+
+    /// `<name>.py` as a skill, or as a file that is not one (and why); an unknown name is
+    /// an error naming the closest ones.
+    pub fn lookup(&self, name: &str) -> Result<Found, SkillError> {
+        let listing = self.refresh()?;
+        if let Some(skill) = listing.get(name) {
+            return Ok(Found::Skill(Box::new(skill.clone())));
+        }
+        listing
+            .problem(name)
+            .map(|p| Found::Problem(p.clone()))
             .ok_or_else(|| not_found(name, &listing))
     }
 
@@ -255,6 +309,10 @@ impl SkillLibrary {
     /// A step wrote `name`'s code again: count it as a successful use of that skill.
     pub fn note_rederived(&self, name: &str) -> Result<(), SkillError> {
         let _lock = self.lock()?;
+        self.note_rederived_locked(name)
+    }
+
+    fn note_rederived_locked(&self, name: &str) -> Result<(), SkillError> {
         let mut stats = StatsFile::load(&self.stats_path())?;
         let entry = stats.skills.entry(name.to_string()).or_default();
         entry.rederived += 1;
@@ -263,15 +321,23 @@ impl SkillLibrary {
     }
 
     /// Saves a new skill as `<base>.py`, or `<base>_v2.py`, … when the name is taken
-    /// (never overwriting); returns the name it got.
+    /// (never overwriting). Code whose normalised AST `hash` a skill has already is not
+    /// saved: that skill is counted instead. Both are decided under the folder's lock, so
+    /// steps finishing side by side in several processes save one skill, not versions.
     pub fn save(
         &self,
         base: &str,
         header: &Header,
         code: &str,
         source: &str,
-    ) -> Result<String, SkillError> {
+        hash: &str,
+    ) -> Result<Saved, SkillError> {
         let _lock = self.lock()?;
+        let listing = self.refresh_locked()?;
+        if let Some(same) = listing.skills.iter().find(|s| s.hash == hash) {
+            self.note_rederived_locked(&same.name)?;
+            return Ok(Saved::SameAs(same.name.clone()));
+        }
         let base = if file::valid_name(base) {
             base
         } else {
@@ -311,7 +377,7 @@ impl SkillLibrary {
                 },
             );
             stats.save(&self.stats_path())?;
-            return Ok(name);
+            return Ok(Saved::Created(name));
         }
         Err(SkillError::io(
             &self.dir.join(format!("{base}.py")),
@@ -321,11 +387,16 @@ impl SkillLibrary {
         ))
     }
 
-    /// Moves a skill (and its stats) to `.trash/`; returns where it went.
-    pub fn remove(&self, name: &str, reason: &str) -> Result<PathBuf, SkillError> {
+    /// Moves a skill (and its stats) to `.trash/`, or a file `<name>.py` that is not a
+    /// usable skill (it does not parse, has no `run`, …); returns where it went.
+    pub fn remove(&self, name: &str, reason: &str) -> Result<Removed, SkillError> {
         let _lock = self.lock()?;
         let listing = self.refresh_locked()?;
-        let skill = listing.get(name).ok_or_else(|| not_found(name, &listing))?;
+        let (path, problem) = match (listing.get(name), listing.problem(name)) {
+            (Some(skill), _) => (skill.path.clone(), None),
+            (None, Some(p)) => (p.path.clone(), Some(p.message.clone())),
+            (None, None) => return Err(not_found(name, &listing)),
+        };
         let trash = self.trash_dir();
         std::fs::create_dir_all(&trash).map_err(|e| SkillError::io(&trash, e))?;
         let mut dest = trash.join(format!("{name}.py"));
@@ -334,17 +405,19 @@ impl SkillLibrary {
             dest = trash.join(format!("{name}.{n}.py"));
             n += 1;
         }
-        std::fs::rename(&skill.path, &dest).map_err(|e| SkillError::io(&skill.path, e))?;
+        std::fs::rename(&path, &dest).map_err(|e| SkillError::io(&path, e))?;
         let mut stats = StatsFile::load(&self.stats_path())?;
         let kept = stats.skills.remove(name).unwrap_or_default();
         let side = serde_json::json!({"stats": kept, "removed": stats::now(), "reason": reason});
         stats::write_atomically(&stats_beside(&dest), side.to_string().as_bytes())?;
         stats.save(&self.stats_path())?;
-        Ok(dest)
+        Ok(Removed { to: dest, problem })
     }
 
     /// Brings the most recently removed `name` back, under its name or, when that is
-    /// taken, the next free version; returns the name it got.
+    /// taken, the next free version of its base name (`greet_v2` for `greet`, `greet_v3`
+    /// for `greet_v2` when that is taken too), with the `name:` and `version:` of its
+    /// header set to the name it got; returns that name.
     pub fn restore(&self, name: &str) -> Result<String, SkillError> {
         let _lock = self.lock()?;
         let trash = self.trash_dir();
@@ -365,13 +438,32 @@ impl SkillLibrary {
                 )
             }));
         };
+        let base = base_name(name);
         let mut restored = name.to_string();
-        let mut version = 2;
+        let mut version = 1;
         while self.dir.join(format!("{restored}.py")).exists() {
-            restored = format!("{name}_v{version}");
             version += 1;
+            if version > MAX_VERSIONS {
+                return Err(SkillError::io(
+                    &self.dir.join(format!("{name}.py")),
+                    std::io::Error::other(format!(
+                        "{MAX_VERSIONS} versions of {base} exist already; remove or prune some first"
+                    )),
+                ));
+            }
+            restored = format!("{base}_v{version}");
         }
         let dest = self.dir.join(format!("{restored}.py"));
+        if restored != name {
+            // The header names the file it is in; a file that cannot be read or has no
+            // header keys moves as it is (the index reports what is wrong with it).
+            let retitled = std::fs::read_to_string(from)
+                .ok()
+                .and_then(|text| file::retitle(&text, &restored, version));
+            if let Some(text) = retitled {
+                stats::write_atomically(from, text.as_bytes())?;
+            }
+        }
         std::fs::rename(from, &dest).map_err(|e| SkillError::io(from, e))?;
         let side = stats_beside(from);
         if let Ok(text) = std::fs::read_to_string(&side) {
@@ -415,6 +507,14 @@ impl SkillLibrary {
     }
 }
 
+/// The name a version was saved under: `greet` for `greet_v3` (and for `greet`).
+fn base_name(name: &str) -> &str {
+    match name.rsplit_once("_v") {
+        Some((base, n)) if n.parse::<u32>().is_ok_and(|n| n >= 2) && file::valid_name(base) => base,
+        _ => name,
+    }
+}
+
 fn stats_beside(trashed: &Path) -> PathBuf {
     PathBuf::from(format!("{}.stats.json", trashed.display()))
 }
@@ -441,4 +541,18 @@ fn not_found(name: &str, listing: &Listing) -> SkillError {
 
 fn common_prefix(a: &str, b: &str) -> usize {
     a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::base_name;
+
+    #[test]
+    fn a_version_names_its_base() {
+        assert_eq!(base_name("greet_v3"), "greet");
+        assert_eq!(base_name("my_vote_v12"), "my_vote");
+        for name in ["greet", "greet_v1", "greet_v", "greet_vx", "_v2", "a_v2_b"] {
+            assert_eq!(base_name(name), name);
+        }
+    }
 }
