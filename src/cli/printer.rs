@@ -99,6 +99,7 @@ impl Printer {
             Event::LlmFailed { message, .. } => {
                 self.note(&format!("the model did not answer: {message}"))
             }
+            Event::Notice { message, .. } => self.note(&message),
             Event::LlmCall { .. } => eprintln!(),
             Event::StepFinished(s) => {
                 // The answer belongs on stdout, unless the user just watched it stream there.
