@@ -158,7 +158,7 @@ async fn tool_modules_and_results_are_written_beneath_the_workspace_only() {
     let outside = Outside::new();
     let dir = tempfile::tempdir().unwrap();
     let mut s = TestSession::with_tools(Namespaces, &tools_config(&dir.path().join("n.db"))).await;
-    s.run("from tools.demo import calculate\ncalculate('1+1')['result']")
+    s.run("from tools.demo import calculate\ncalculate(expression='1+1')['result']")
         .await
         .assert_ok();
     // The generated module itself, then the `tools` folder (what the host writes into on

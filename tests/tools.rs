@@ -638,3 +638,36 @@ async fn gathering_waits_for_a_slow_server_once_and_backs_off_from_a_failed_one(
     assert_eq!(hung.starts(), 2);
     hub.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tools_a_server_changes_without_saying_so_are_found_or_refused_with_the_new_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    std::fs::write(&state, r#"{"version": "1.0", "tools": ["alpha"]}"#).unwrap();
+    let cfg = config(json!({"quiet": changing_entry(&state)}));
+    let mut s = TestSession::with_tools(Auto, &cfg).await;
+    let r = s
+        .run("import tools\nfrom tools.quiet import alpha, install, uninstall\nalpha()\nuninstall(name='alpha', announce=False)\ninstall(name='zeta', announce=False)\ntry:\n    alpha()\nexcept tools.ToolError as e:\n    err = [e.kind, str(e)]\n[err, tools.quiet.zeta()]")
+        .await;
+    r.assert_ok();
+    let v = r.value().unwrap();
+    assert_eq!(v[0][0], "unknown_tool", "{v}");
+    let message = v[0][1].as_str().unwrap();
+    assert!(
+        message.contains("no longer has tool \"alpha\"") && message.contains("zeta"),
+        "{message}"
+    );
+    assert_eq!(v[1], "zeta from 1.0");
+    // Called by name from the host, a tool the catalog has not seen yet is listed for.
+    let hub = s.hub.take().unwrap();
+    hub.call(
+        "quiet",
+        "install",
+        json!({"name": "eta", "announce": false}),
+    )
+    .await
+    .unwrap();
+    let reply = hub.call("quiet", "eta", json!({})).await.unwrap();
+    assert_eq!(reply.value, "eta from 1.0");
+    hub.shutdown().await;
+}
