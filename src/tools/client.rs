@@ -22,7 +22,7 @@ use std::process::Stdio;
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::config::{ServerConfig, Transport};
 
@@ -252,6 +252,7 @@ impl ServerClient {
                 self.starting_pgid
                     .store(pgid.unwrap_or(0), Ordering::SeqCst);
                 let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+                    self.starting_pgid.store(0, Ordering::SeqCst);
                     return Err(fail("its stdin and stdout could not be connected".into()));
                 };
                 if let Some(stderr) = child.stderr.take() {
@@ -457,38 +458,86 @@ fn alive(live: &Live) -> bool {
         && live.pgid.is_none_or(process_running)
 }
 
-/// Passes the server's JSON lines on to rmcp and keeps the first other line aside.
+/// Where the stdout filter is in the current line.
+#[derive(Clone, Copy, PartialEq)]
+enum Line {
+    /// Nothing but whitespace yet.
+    Start,
+    /// A JSON message, passed on as it comes.
+    Message,
+    /// Something else, kept aside (the first one).
+    Noise,
+}
+
+/// Most bytes of a non-MCP line kept to show.
+const NOISE_KEPT: usize = 1024;
+
+/// Passes the server's JSON lines on to rmcp as they come (never holding a whole line,
+/// so its size is rmcp's to limit) and keeps the first other line aside.
 async fn filter_stdout(
-    stdout: tokio::process::ChildStdout,
+    mut stdout: tokio::process::ChildStdout,
     mut messages: tokio::io::DuplexStream,
     noise: Arc<Mutex<StdoutNoise>>,
 ) {
-    let mut reader = tokio::io::BufReader::new(stdout);
-    let mut line = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut line = Line::Start;
+    let mut kept: Vec<u8> = Vec::new();
+    let mut first_noise = true;
     loop {
-        line.clear();
-        match reader.read_until(b'\n', &mut line).await {
+        let n = match stdout.read(&mut buf).await {
             Ok(0) | Err(_) => break,
-            Ok(_) => {}
-        }
-        let text = line.trim_ascii();
-        if text.is_empty() {
-            continue;
-        }
-        if text.starts_with(b"{") || text.starts_with(b"[") {
-            if messages.write_all(&line).await.is_err() {
-                break;
+            Ok(n) => n,
+        };
+        let chunk = &buf[..n];
+        let mut from = 0;
+        for (i, &b) in chunk.iter().enumerate() {
+            match line {
+                Line::Start if b == b'{' || b == b'[' => {
+                    line = Line::Message;
+                    from = i;
+                }
+                Line::Start if !b.is_ascii_whitespace() => {
+                    line = Line::Noise;
+                    kept.clear();
+                    kept.push(b);
+                }
+                Line::Start => {}
+                Line::Message if b == b'\n' => {
+                    if messages.write_all(&chunk[from..=i]).await.is_err() {
+                        return;
+                    }
+                    line = Line::Start;
+                }
+                Line::Message => {}
+                Line::Noise if b == b'\n' => {
+                    if first_noise {
+                        keep_noise(&noise, &kept);
+                        first_noise = false;
+                    }
+                    line = Line::Start;
+                }
+                Line::Noise => {
+                    if kept.len() < NOISE_KEPT {
+                        kept.push(b);
+                    }
+                }
             }
-            continue;
         }
-        if let Ok(mut noise) = noise.lock()
-            && noise.first_line.is_none()
-        {
-            let shown: String = String::from_utf8_lossy(text).chars().take(200).collect();
-            noise.first_line = Some(shown);
+        match line {
+            Line::Message if messages.write_all(&chunk[from..]).await.is_err() => return,
+            // A banner without a newline still counts while the server waits.
+            Line::Noise if first_noise => keep_noise(&noise, &kept),
+            _ => {}
         }
     }
     let _ = messages.shutdown().await;
+}
+
+fn keep_noise(noise: &Mutex<StdoutNoise>, kept: &[u8]) {
+    if let Ok(mut noise) = noise.lock() {
+        let text = String::from_utf8_lossy(kept);
+        noise.first_line = Some(text.trim().chars().take(200).collect());
+    }
 }
 
 /// The child's exit status if it has exited (waiting briefly for it to be reaped).
