@@ -248,12 +248,11 @@ impl ToolHub {
     pub async fn catalog(&self, server: &str) -> Result<Catalog, HostCallError> {
         let (module, client) = self.module_of(server)?;
         let checked = self.catalogs.lock().await.get(&module).map(|k| k.checked);
-        let outdated =
-            |checked: Option<(u32, u64)>| client.is_live() && checked != Some(client.tools_epoch());
-        match checked {
-            Some(checked) if !outdated(checked) => {}
-            Some(_) => return Ok(self.list(&module, false).await?.catalog),
-            None => {}
+        if let Some(checked) = checked
+            && client.is_live()
+            && checked != Some(client.tools_epoch())
+        {
+            return Ok(self.list(&module, false).await?.catalog);
         }
         match self.known_catalog(&module).await {
             Some(catalog) => Ok(catalog),
