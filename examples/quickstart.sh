@@ -28,7 +28,7 @@ echo "== mcpr exec @examples/hello.py 'summary'"
 
 echo "== MCP tools: the demo server and, when set up, mcp-server-time and mcp-server-git"
 bash scripts/setup-mcp-servers.sh || echo "   (could not install the PyPI servers; the demo server still works)"
-"$mcpr" exec --mcp-config examples/mcp.json 'import tools; print(tools.search("weather", limit=1))' 'from tools.demo import get_weather; [get_weather(c)["temperature"] for c in ("Paris", "Oslo")]'
+"$mcpr" exec --mcp-config examples/mcp.json 'import tools; print(tools.search("weather", limit=1))' 'from tools.demo import get_weather; [get_weather(city=c)["temperature"] for c in ("Paris", "Oslo")]'
 
 echo "== a recorded session: state outlives the process (rebuilt from .replay/, no call repeated)"
 session="quickstart-$(date +%Y%m%d-%H%M%S)"

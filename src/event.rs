@@ -167,6 +167,12 @@ pub enum Event {
         purpose: LlmPurpose,
         message: String,
     },
+    /// Something the user should know about a step that is not an error of its own, e.g.
+    /// an MCP server too slow to be asked for the tools the prompt suggests.
+    Notice {
+        step: u64,
+        message: String,
+    },
     /// Code taken from the model's answer, about to run.
     CodeGenerated {
         step: u64,
@@ -227,6 +233,7 @@ impl Event {
             | Event::LlmToken { .. }
             | Event::LlmCall { .. }
             | Event::LlmFailed { .. }
+            | Event::Notice { .. }
             | Event::CodeGenerated { .. }
             | Event::StepFinished(_) => None,
             Event::CellStarted { cell, .. }

@@ -403,6 +403,7 @@ processes = {procs}
 call_timeout_seconds = {call_timeout}
 start_timeout_seconds = {start_timeout}
 large_result_kb = {large}          # larger tool results are saved in the workspace, passed as a handle
+suggestion_wait_seconds = {suggest_wait}   # the agent's tool suggestions leave out servers slower than this
 
 [llm]
 # provider = "openai"          # openai | manual | script:FILE (default: chosen as `mcpr run` explains)
@@ -434,6 +435,7 @@ require_code = {require_code}             # answered without code? ask once for 
         call_timeout = t.call_timeout_seconds,
         start_timeout = t.start_timeout_seconds,
         large = t.large_result_kb,
+        suggest_wait = t.suggestion_wait_seconds,
         attempts = a.max_attempts,
         excerpt = a.output_excerpt_bytes,
         history = a.history_steps,

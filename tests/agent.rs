@@ -685,3 +685,89 @@ fn an_answer_without_code_is_asked_for_code_once_and_marked_if_it_stays() {
     assert!(s.success && s.answered_without_code);
     assert_eq!(s.llm_calls, 1);
 }
+
+/// Writes `.mcp.json` into `dir` with the given servers.
+fn mcp_servers(dir: &Path, servers: serde_json::Value) {
+    std::fs::write(
+        dir.join(".mcp.json"),
+        json!({ "mcpServers": servers }).to_string(),
+    )
+    .unwrap();
+}
+
+fn system_prompt(server: &FakeOpenAi) -> String {
+    let requests = server.requests();
+    let (_, body) = requests.first().expect("the model was asked");
+    body["messages"][0]["content"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn suggested_tools_show_typed_signatures_and_are_ranked_by_the_task() {
+    let dir = project("");
+    mcp_servers(
+        dir.path(),
+        json!({
+            "time": {"command": common::venv_server("mcp-server-time")},
+            "git": {"command": common::venv_server("mcp-server-git")},
+        }),
+    );
+    let server = FakeOpenAi::start(dir.path(), json!([{"content": "It is 14:30 in London."}]));
+    let r = mcpr_run(
+        dir.path(),
+        &server,
+        &[],
+        "convert 9:30 New York time to London time",
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let system = system_prompt(&server);
+    assert!(
+        system.contains("from tools.time import convert_time\n")
+            && system
+                .contains("convert_time(*, source_timezone: str, time: str, target_timezone: str)"),
+        "{system}"
+    );
+    assert!(
+        !system.contains("git_add") && !system.contains("git_create_branch"),
+        "{system}"
+    );
+}
+
+#[test]
+fn a_hung_server_does_not_hold_up_the_model_request() {
+    let dir = project("");
+    mcp_servers(
+        dir.path(),
+        json!({
+            "hung": {"command": "sleep", "args": ["1000"]},
+            "demo": common::demo_entry(&dir.path().join("notes.db")),
+        }),
+    );
+    let server = FakeOpenAi::start(dir.path(), json!([{"content": "Paris is cloudy."}]));
+    let started = std::time::Instant::now();
+    let r = mcpr_run(dir.path(), &server, &[], "what is the weather in Paris");
+    let elapsed = started.elapsed();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // The model was asked, with the demo server's tools, and the slow server was named.
+    assert!(
+        system_prompt(&server).contains("from tools.demo import get_weather"),
+        "{}",
+        system_prompt(&server)
+    );
+    let notices: Vec<String> = r
+        .events
+        .iter()
+        .map(|e| serde_json::to_value(e).unwrap())
+        .filter(|v| v["type"] == "notice")
+        .map(|v| v["message"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(
+        notices.iter().any(|n| n.contains("\"hung\"")),
+        "{notices:?}\n{}",
+        r.stderr
+    );
+    // The hung server's start timeout is 30 s; a run that waited for it would take that.
+    assert!(
+        elapsed < std::time::Duration::from_secs(20),
+        "the run took {elapsed:?}"
+    );
+}

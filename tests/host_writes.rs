@@ -158,7 +158,7 @@ async fn tool_modules_and_results_are_written_beneath_the_workspace_only() {
     let outside = Outside::new();
     let dir = tempfile::tempdir().unwrap();
     let mut s = TestSession::with_tools(Namespaces, &tools_config(&dir.path().join("n.db"))).await;
-    s.run("from tools.demo import calculate\ncalculate('1+1')['result']")
+    s.run("from tools.demo import calculate\ncalculate(expression='1+1')['result']")
         .await
         .assert_ok();
     // The generated module itself, then the `tools` folder (what the host writes into on
@@ -188,7 +188,7 @@ async fn tool_modules_and_results_are_written_beneath_the_workspace_only() {
     assert!(r.stdout().contains("no MCP server named"), "{}", r.stdout());
     // Large results and images go to `.mcpr/results`: planted as a link to a host folder.
     let code = format!(
-        "{}from tools.demo import repeat_text, color_swatch\nbig = repeat_text('0123456789', 10_000)\nimg = color_swatch('#102030')\n[big.path, img.path, len(str(big))]",
+        "{}from tools.demo import repeat_text, color_swatch\nbig = repeat_text(text='0123456789', times=10_000)\nimg = color_swatch(color='#102030')\n[big.path, img.path, len(str(big))]",
         plant(".mcpr/results", &outside.dir())
     );
     let r = s.run(&code).await;

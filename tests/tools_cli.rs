@@ -75,7 +75,7 @@ fn exec_uses_configured_tools_as_in_the_readme() {
         dir.path(),
         &[
             "exec",
-            "from tools.demo import calculate; calculate('2^10')['result']",
+            "from tools.demo import calculate; calculate(expression='2^10')['result']",
         ],
     );
     assert_eq!(code, 0, "{err}");
@@ -115,7 +115,7 @@ fn tools_commands_list_search_describe_and_call() {
         &["tools", "describe", "convert_time", "--mcp-config", c],
     );
     assert_eq!(code, 0);
-    assert!(out.starts_with("from tools.time import convert_time\n\ndef convert_time(source_timezone: str, time: str, target_timezone: str)"), "{out}");
+    assert!(out.starts_with("from tools.time import convert_time\n\ndef convert_time(*, source_timezone: str, time: str, target_timezone: str)"), "{out}");
     let (code, out, err) = mcpr(
         dir.path(),
         &[
@@ -244,4 +244,115 @@ fn no_server_process_outlives_mcpr() {
     for c in children {
         assert!(wait_gone(c), "child {c} of mcpr survived kill -9");
     }
+}
+
+#[test]
+fn tools_are_named_server_dot_tool_everywhere_and_the_old_form_still_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path());
+    let c = cfg.to_str().unwrap();
+    let utc = "{\"timezone\": \"UTC\"}";
+    for args in [
+        vec!["tools", "call", "time.get_current_time", "--args", utc],
+        vec!["tools", "call", "time", "get_current_time", "--args", utc],
+        vec!["tools", "call", "get_current_time", "--args", utc],
+    ] {
+        let mut args = args.clone();
+        args.extend(["--mcp-config", c]);
+        let (code, out, err) = mcpr(dir.path(), &args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&out).unwrap()["timezone"],
+            "UTC",
+            "{args:?}"
+        );
+    }
+    let (code, out, err) = mcpr(
+        dir.path(),
+        &["tools", "describe", "time.convert_time", "--mcp-config", c],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("from tools.time import convert_time\n\ndef convert_time(*, source_timezone: str, time: str, target_timezone: str)"),
+        "{out}"
+    );
+    let (code, _, err) = mcpr(
+        dir.path(),
+        &["tools", "call", "demo.nope", "--mcp-config", c],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("has no tool \"nope\""), "{err}");
+    let (code, _, err) = mcpr(
+        dir.path(),
+        &["tools", "call", "nowhere.get_time", "--mcp-config", c],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("configured: time, git, demo"), "{err}");
+}
+
+#[test]
+fn a_server_writing_non_mcp_output_on_stdout_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    // A short start timeout, so the server that never answers fails quickly.
+    std::fs::write(
+        dir.path().join("mcpr.toml"),
+        "[tools]\nstart_timeout_seconds = 3\n",
+    )
+    .unwrap();
+    let python = common::venv_python();
+    for (banner, code) in [
+        (
+            "usage: weather-server --api-key KEY",
+            "import sys; sys.exit(2)",
+        ),
+        (
+            "Starting weather server v1.2 on stdio",
+            "import sys; sys.stdin.read()",
+        ),
+    ] {
+        let cfg = json!({"mcpServers": {"weather": {"command": python, "args": ["-c", format!("print({banner:?}, flush=True); {code}")]}}});
+        std::fs::write(dir.path().join(".mcp.json"), cfg.to_string()).unwrap();
+        let (status, _, err) = mcpr(dir.path(), &["tools", "list"]);
+        assert_eq!(status, 1, "{err}");
+        assert!(
+            err.contains(&format!(
+                "server \"weather\" wrote non-MCP output on stdout: {banner}"
+            )),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn tools_refresh_lists_a_changed_server_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    std::fs::write(&state, r#"{"version": "1.0", "tools": ["alpha", "beta"]}"#).unwrap();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/changing_mcp_server.py");
+    let cfg = json!({"mcpServers": {
+        "up": {"command": common::venv_python(), "args": [script, state]},
+        "time": {"command": venv_server("mcp-server-time")},
+    }});
+    std::fs::write(dir.path().join(".mcp.json"), cfg.to_string()).unwrap();
+    let (code, out, err) = mcpr(dir.path(), &["tools", "list", "up"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("beta") && !out.contains("gamma"), "{out}");
+    std::fs::write(&state, r#"{"version": "2.0", "tools": ["alpha", "gamma"]}"#).unwrap();
+    let (code, out, err) = mcpr(dir.path(), &["tools", "list", "up", "--cached"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("beta"),
+        "the cache still holds the old list: {out}"
+    );
+    let (code, out, err) = mcpr(dir.path(), &["tools", "refresh"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("up: 4 tools (version 1.0 → 2.0): added gamma; removed beta"),
+        "{out}"
+    );
+    assert!(out.contains("time: 2 tools"), "{out}");
+    let (code, out, err) = mcpr(dir.path(), &["tools", "list", "--server", "up", "--cached"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("gamma") && !out.contains("beta"), "{out}");
 }

@@ -259,24 +259,14 @@ impl Agent {
         &self.provider
     }
 
-    async fn relevant_tools(&self, task: &str) -> Vec<String> {
-        let Some(hub) = &self.hub else {
-            return Vec::new();
-        };
-        if self.settings.tools_in_prompt == 0 || hub.config().servers.is_empty() {
-            return Vec::new();
+    /// The tools the prompt names for `task`, and notices about servers left out.
+    async fn relevant_tools(&self, task: &str) -> crate::tools::suggest::Suggestions {
+        match &self.hub {
+            Some(hub) => {
+                crate::tools::suggest::suggest(hub, task, self.settings.tools_in_prompt).await
+            }
+            None => Default::default(),
         }
-        let (catalogs, _) = hub.all_catalogs().await;
-        crate::tools::catalog::search(&catalogs, task, self.settings.tools_in_prompt)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|h| {
-                format!(
-                    "from tools.{} import {}  # {}",
-                    h.module, h.function, h.description
-                )
-            })
-            .collect()
     }
 
     /// Runs one task to the end.
@@ -293,6 +283,9 @@ impl Agent {
             task: task.to_string(),
         });
         let tools = self.relevant_tools(task).await;
+        for message in tools.notices {
+            sink(Event::Notice { step, message });
+        }
         let skills = self
             .skills
             .as_ref()
@@ -309,7 +302,7 @@ impl Agent {
             .saturating_sub(self.settings.history_steps);
         let mut messages = prompt::build(&prompt::PromptParts {
             tool_instructions: with_tools.then_some(crate::tools::instructions::TOOL_INSTRUCTIONS),
-            relevant_tools: &tools,
+            relevant_tools: &tools.lines,
             relevant_skills: &skills,
             context: self.context.as_ref().map(|c| c.description.as_str()),
             history: &self.history[keep..],

@@ -1,5 +1,6 @@
 //! The prompt for one attempt: a short fixed system part that teaches the pattern, the
-//! tools relevant to this task (top-k by search, never the whole list), what the context
+//! tools relevant to this task with their signatures (top-k by search, bounded in
+//! tokens, never the whole list; see `tools::suggest`), what the context
 //! input is (its size and kind, never its content), and the conversation so far.
 
 use crate::llm::ChatMessage;
@@ -13,7 +14,8 @@ If the code fails you will see the error; answer with corrected code. Answer in 
 pub struct PromptParts<'a> {
     /// Tool instructions, when tools are configured.
     pub tool_instructions: Option<&'a str>,
-    /// Lines like `from tools.demo import get_weather  # Current weather for a city`.
+    /// Per tool an import line and its signature, e.g. `from tools.demo import get_weather`
+    /// and `get_weather(*, city: str, ...) -> dict[str, Any]  # Current weather for a city`.
     pub relevant_tools: &'a [String],
     /// Lines like `from skills.weather_report import run  # Weather summary for cities`.
     pub relevant_skills: &'a [String],
@@ -40,7 +42,7 @@ pub fn build(parts: &PromptParts<'_>) -> Vec<ChatMessage> {
         system.push_str("\n\n");
         system.push_str(t);
         if !parts.relevant_tools.is_empty() {
-            system.push_str("\nLikely useful for this task:\n");
+            system.push_str("\nLikely useful for this task (keyword arguments only):\n");
             push_indented(&mut system, parts.relevant_tools);
         }
     }

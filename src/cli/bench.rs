@@ -387,7 +387,7 @@ async fn tools_in(
         ..CellOptions::default()
     };
     let code = format!(
-        "import time\nfrom tools.demo import calculate\ncalculate('1+1')\n_t = []\nfor _ in range({}):\n    a = time.perf_counter(); calculate('1+1'); _t.append(time.perf_counter() - a)\n[sum(_t)] + sorted(_t)",
+        "import time\nfrom tools.demo import calculate\ncalculate(expression='1+1')\n_t = []\nfor _ in range({}):\n    a = time.perf_counter(); calculate(expression='1+1'); _t.append(time.perf_counter() - a)\n[sum(_t)] + sorted(_t)",
         args.calls
     );
     let v = value_of(&mut session, &code, &opts).await?;

@@ -95,6 +95,7 @@ impl Printer {
             Event::LlmFailed { message, .. } => {
                 self.note(&format!("the model did not answer: {message}"))
             }
+            Event::Notice { message, .. } => self.note(&message),
             Event::LlmCall { .. } => errln!(),
             Event::StepFinished(s) => {
                 // The answer belongs on stdout, unless the user just watched it stream there.

@@ -1,18 +1,20 @@
-//! What tools each server offers, cached between sessions, and ranked search over them.
+//! What tools each server offers, as last seen, cached between sessions.
 //!
-//! A catalog is the server's tool list (names, descriptions, JSON Schemas) as last seen.
-//! It is cached per server configuration under the user cache folder so a new session
-//! can write `tools/<server>.py` without starting the server. Search runs SQLite FTS5
-//! (BM25, Porter stemming) over tool names, descriptions, parameter names and
-//! descriptions, with a small thesaurus for the words tool users swap most.
+//! A catalog is the server's tool list (names, descriptions, JSON Schemas) and the
+//! server's name and version from its handshake. It is cached per server configuration
+//! under the user cache folder so a new session can write `tools/<server>.py` without
+//! starting the server; [`Catalog::changes_since`] says what a fresh list changed, so the
+//! hub can tell the user. Searching catalogs is [`super::search`]'s job.
 
-use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 
 use super::config::{ServerConfig, Transport};
+
+/// Bumped when the cached file's shape changes; files of another format are not read.
+const CACHE_FORMAT: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolInfo {
@@ -33,11 +35,65 @@ pub struct Catalog {
     /// Python module name: `tools.<module>`.
     pub module: String,
     pub tools: Vec<ToolInfo>,
+    /// The server's version from its handshake (`serverInfo.version`), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_version: Option<String>,
+}
+
+/// What changed between two catalogs of one server.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CatalogChange {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    /// Tools whose description or schemas changed.
+    pub changed: Vec<String>,
+    /// The server's version before and after, when it changed.
+    pub version: Option<(String, String)>,
+}
+
+impl CatalogChange {
+    /// True when the tools themselves are the same (the version may still differ).
+    pub fn same_tools(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
+    }
+}
+
+impl std::fmt::Display for CatalogChange {
+    /// E.g. "added gamma; removed beta; changed alpha".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = [
+            ("added", &self.added),
+            ("removed", &self.removed),
+            ("changed", &self.changed),
+        ]
+        .into_iter()
+        .filter(|(_, names)| !names.is_empty())
+        .map(|(what, names)| format!("{what} {}", names.join(", ")))
+        .collect();
+        if parts.is_empty() {
+            f.write_str("the same tools")
+        } else {
+            f.write_str(&parts.join("; "))
+        }
+    }
+}
+
+/// The cache file: the catalog and the format it was written in.
+#[derive(Serialize, Deserialize)]
+struct CacheFile {
+    format: u32,
+    #[serde(flatten)]
+    catalog: Catalog,
 }
 
 impl Catalog {
-    /// Builds a catalog from the server's `tools/list` answer (as JSON tool objects).
-    pub fn from_tools(server: &ServerConfig, tools: &[Value]) -> Catalog {
+    /// Builds a catalog from the server's `tools/list` answer (as JSON tool objects) and
+    /// the version it reported in its handshake.
+    pub fn from_tools(
+        server: &ServerConfig,
+        tools: &[Value],
+        server_version: Option<String>,
+    ) -> Catalog {
         let mut taken: Vec<String> = Vec::new();
         let tools = tools
             .iter()
@@ -69,7 +125,38 @@ impl Catalog {
             server: server.name.clone(),
             module: server.module.clone(),
             tools,
+            server_version,
         }
+    }
+
+    /// What `self` changed against `earlier`; None when nothing did.
+    pub fn changes_since(&self, earlier: &Catalog) -> Option<CatalogChange> {
+        let names =
+            |c: &Catalog| -> Vec<String> { c.tools.iter().map(|t| t.name.clone()).collect() };
+        let (now, before) = (names(self), names(earlier));
+        let change = CatalogChange {
+            added: now
+                .iter()
+                .filter(|n| !before.contains(n))
+                .cloned()
+                .collect(),
+            removed: before
+                .iter()
+                .filter(|n| !now.contains(n))
+                .cloned()
+                .collect(),
+            changed: self
+                .tools
+                .iter()
+                .filter(|t| earlier.tool(&t.name).is_some_and(|old| old != *t))
+                .map(|t| t.name.clone())
+                .collect(),
+            version: match (&earlier.server_version, &self.server_version) {
+                (Some(old), Some(new)) if old != new => Some((old.clone(), new.clone())),
+                _ => None,
+            },
+        };
+        (change != CatalogChange::default()).then_some(change)
     }
 
     pub fn tool(&self, name: &str) -> Option<&ToolInfo> {
@@ -93,9 +180,11 @@ impl Catalog {
         Some(dir.join(format!("{}-{:016x}.json", server.module, h.finish())))
     }
 
+    /// The cached catalog, unless there is none or it was written in another format.
     pub fn load_cached(server: &ServerConfig) -> Option<Catalog> {
         let text = std::fs::read_to_string(Catalog::cache_path(server)?).ok()?;
-        serde_json::from_str(&text).ok()
+        let file: CacheFile = serde_json::from_str(&text).ok()?;
+        (file.format == CACHE_FORMAT).then_some(file.catalog)
     }
 
     /// Saves the catalog for later sessions; a failure only costs a server start later.
@@ -105,7 +194,10 @@ impl Catalog {
         };
         if let Some(dir) = path.parent()
             && std::fs::create_dir_all(dir).is_ok()
-            && let Ok(text) = serde_json::to_string(self)
+            && let Ok(text) = serde_json::to_string(&CacheFile {
+                format: CACHE_FORMAT,
+                catalog: self.clone(),
+            })
         {
             let tmp = path.with_extension(format!("tmp{}", std::process::id()));
             if std::fs::write(&tmp, text).is_ok() {
@@ -113,118 +205,6 @@ impl Catalog {
             }
         }
     }
-}
-
-/// One search hit.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Hit {
-    pub server: String,
-    pub module: String,
-    pub tool: String,
-    pub function: String,
-    pub description: String,
-    pub score: f64,
-}
-
-/// Words tool users swap for one another; a query word also matches its partners.
-const THESAURUS: &[&[&str]] = &[
-    &["history", "log", "logs"],
-    &["delete", "remove", "rm", "drop"],
-    &["find", "search", "lookup", "query"],
-    &["get", "fetch", "read", "retrieve", "show"],
-    &["create", "add", "new", "make", "insert"],
-    &["update", "edit", "modify", "change"],
-    &["list", "enumerate", "all"],
-    &["time", "clock", "date", "datetime"],
-    &["weather", "forecast", "temperature"],
-    &["calculate", "compute", "math", "arithmetic", "evaluate"],
-];
-
-/// Ranks tools across catalogs for `query`; best first.
-pub fn search(
-    catalogs: &[Catalog],
-    query: &str,
-    limit: usize,
-) -> Result<Vec<Hit>, rusqlite::Error> {
-    let words: Vec<String> = query
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .collect();
-    if words.is_empty() || limit == 0 {
-        return Ok(Vec::new());
-    }
-    let db = Connection::open_in_memory()?;
-    db.execute_batch(
-        "CREATE VIRTUAL TABLE tools USING fts5(name, description, params, server, tokenize = 'porter unicode61');",
-    )?;
-    let mut rows: Vec<(&Catalog, &ToolInfo)> = Vec::new();
-    {
-        let mut insert = db.prepare("INSERT INTO tools (rowid, name, description, params, server) VALUES (?1, ?2, ?3, ?4, ?5)")?;
-        for catalog in catalogs {
-            for tool in &catalog.tools {
-                rows.push((catalog, tool));
-                insert.execute(rusqlite::params![
-                    rows.len() as i64,
-                    tool.name.replace(['_', '-', '.'], " "),
-                    tool.description,
-                    param_text(&tool.input_schema),
-                    catalog.server,
-                ])?;
-            }
-        }
-    }
-    let mut terms: Vec<String> = Vec::new();
-    for word in &words {
-        let partners = THESAURUS
-            .iter()
-            .find(|group| group.contains(&word.as_str()))
-            .map(|g| g.to_vec())
-            .unwrap_or_else(|| vec![word.as_str()]);
-        for p in partners {
-            let quoted = format!("\"{}\"", p.replace('"', ""));
-            if !terms.contains(&quoted) {
-                terms.push(quoted);
-            }
-        }
-    }
-    // A name hit counts most, then the description, then parameters and the server.
-    let mut stmt = db.prepare(
-        "SELECT rowid, bm25(tools, 10.0, 4.0, 1.5, 2.0) AS score FROM tools WHERE tools MATCH ?1 ORDER BY score LIMIT ?2",
-    )?;
-    let hits = stmt
-        .query_map(rusqlite::params![terms.join(" OR "), limit as i64], |row| {
-            Ok((row.get::<_, i64>(0)?, row.get::<_, f64>(1)?))
-        })?
-        .filter_map(Result::ok)
-        .filter_map(|(rowid, score)| {
-            let (catalog, tool) = rows.get((rowid - 1) as usize)?;
-            Some(Hit {
-                server: catalog.server.clone(),
-                module: catalog.module.clone(),
-                tool: tool.name.clone(),
-                function: tool.function.clone(),
-                description: first_line(&tool.description),
-                score: -score,
-            })
-        })
-        .collect();
-    Ok(hits)
-}
-
-fn param_text(schema: &Value) -> String {
-    let mut text = String::new();
-    if let Some(props) = schema.get("properties").and_then(Value::as_object) {
-        for (name, prop) in props {
-            text.push_str(&name.replace('_', " "));
-            text.push(' ');
-            if let Some(d) = prop.get("description").and_then(Value::as_str) {
-                text.push_str(d);
-                text.push(' ');
-            }
-        }
-    }
-    text
 }
 
 pub fn first_line(text: &str) -> String {
@@ -249,27 +229,7 @@ mod tests {
                 headers: Default::default(),
             },
         };
-        Catalog::from_tools(&config, tools.as_array().unwrap())
-    }
-
-    #[test]
-    fn search_ranks_by_name_and_description() {
-        let git = catalog(
-            "git",
-            json!([
-                {"name": "git_commit", "description": "Records changes to the repository", "inputSchema": {"properties": {"message": {"type": "string"}}}},
-                {"name": "git_log", "description": "Shows the commit logs", "inputSchema": {"properties": {"max_count": {"type": "integer"}}}},
-                {"name": "git_status", "description": "Shows the working tree status", "inputSchema": {}}
-            ]),
-        );
-        let time = catalog(
-            "time",
-            json!([{"name": "get_current_time", "description": "Get current time in a specific timezone"}]),
-        );
-        let hits = search(&[git.clone(), time.clone()], "commit history", 5).unwrap();
-        assert_eq!(hits[0].tool, "git_log", "{hits:?}");
-        let hits = search(&[git, time], "what time is it", 5).unwrap();
-        assert_eq!(hits[0].tool, "get_current_time", "{hits:?}");
+        Catalog::from_tools(&config, tools.as_array().unwrap(), Some("s 1.0".into()))
     }
 
     #[test]
@@ -277,5 +237,22 @@ mod tests {
         let c = catalog("s", json!([{"name": "a-b"}, {"name": "a_b"}]));
         assert_eq!(c.tools[0].function, "a_b");
         assert_eq!(c.tools[1].function, "a_b_");
+    }
+
+    #[test]
+    fn changes_name_added_removed_and_changed_tools_and_the_version() {
+        let old = catalog("s", json!([{"name": "a"}, {"name": "b"}]));
+        let mut new = catalog(
+            "s",
+            json!([{"name": "a", "description": "now documented"}, {"name": "c"}]),
+        );
+        assert_eq!(old.changes_since(&old), None);
+        new.server_version = Some("s 2.0".into());
+        let change = new.changes_since(&old).unwrap();
+        assert_eq!(change.to_string(), "added c; removed b; changed a");
+        assert_eq!(change.version, Some(("s 1.0".into(), "s 2.0".into())));
+        let mut same = old.clone();
+        same.server_version = Some("s 1.1".into());
+        assert!(same.changes_since(&old).unwrap().same_tools());
     }
 }

@@ -1,31 +1,32 @@
 //! A session's tools: the configured servers, their catalogs, the `tools` package in the
-//! workspace, and the host calls that code in the kernel uses to reach them.
+//! workspace, and tool calls.
 //!
-//! Results are turned into plain data on the host: `structuredContent` as is, text as a
-//! string, several contents as a list, images and other binary content saved in the
-//! workspace and passed as a small marker, and results over `large_result_bytes` written
-//! to the workspace and passed as a handle, so neither the channel nor the event log
-//! carries the blob. Host-call names: `tools.call`, `tools.servers`, `tools.list`,
-//! `tools.search`, `tools.module`, `tools.locate`.
+//! A catalog comes from the session, else the cache, else the server. Once a server is
+//! running, its catalog is checked against it: after every start (a new version or an
+//! upgraded server under the same command line lists different tools), after the server
+//! announces `notifications/tools/list_changed`, and when a call names a tool the catalog
+//! or the server does not know (listed once more, then the call is retried or refused).
+//! A changed list updates the cache and rewrites `tools/<server>.py`, and the kernel is
+//! told. Results become plain data in [`super::results`]; the host calls are registered in
+//! [`super::host_calls`]; gathering every server's catalog is [`super::gather`].
 
-use base64::Engine;
-use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet};
+use serde_json::Value;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
-use super::catalog::{self, Catalog};
+use super::catalog::{Catalog, CatalogChange};
 use super::client::{ServerClient, ServerError};
 use super::codegen;
-use super::config::{McpConfig, Transport};
-use crate::hostcall::{HostCallError, HostCalls};
+use super::config::McpConfig;
+use super::gather::GatherState;
+use super::results::Results;
+use crate::hostcall::HostCallError;
 use crate::sandbox::confined::ConfinedDir;
 
 /// The `tools` package written into every workspace.
 const TOOLS_PACKAGE: &str = include_str!("runtime/tools_init.py");
-/// Where results and binary content are saved, relative to the workspace.
-pub const RESULTS_DIR: &str = ".mcpr/results";
 
 /// The `[tools]` section of mcpr.toml.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -37,6 +38,9 @@ pub struct ToolSettings {
     pub start_timeout_seconds: f64,
     /// Results larger than this are saved in the workspace and passed as a handle.
     pub large_result_kb: usize,
+    /// Longest the agent waits for servers' tool lists when choosing the tools its prompt
+    /// names; slower servers are left out of that step's suggestions (and named).
+    pub suggestion_wait_seconds: f64,
 }
 
 impl Default for ToolSettings {
@@ -45,19 +49,51 @@ impl Default for ToolSettings {
             call_timeout_seconds: 60.0,
             start_timeout_seconds: 30.0,
             large_result_kb: 16,
+            suggestion_wait_seconds: 2.0,
         }
     }
 }
 
+/// A catalog in use, and the server's tools epoch (starts, announced changes) when it was
+/// last read from the running server; None while it is the cached one.
+#[derive(Clone)]
+struct Known {
+    catalog: Catalog,
+    checked: Option<(u32, u64)>,
+}
+
+/// A server's catalog after asking the server for its tools (or finding it already checked).
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub catalog: Catalog,
+    /// What changed against the catalog known before; None when nothing did or none was.
+    pub change: Option<CatalogChange>,
+    /// Whether there was a catalog before (in the session or the cache).
+    pub had_catalog: bool,
+    /// Whether the server was asked just now.
+    pub asked: bool,
+}
+
+/// A tool call's value, and what the kernel should be told.
+#[derive(Debug, Clone, Default)]
+pub struct CallReply {
+    pub value: Value,
+    /// Things to show the user (a restarted server, a changed tool list).
+    pub notices: Vec<String>,
+    /// Modules written again because their server's tools changed: reload them.
+    pub regenerated: Vec<String>,
+}
+
 pub struct ToolHub {
-    config: McpConfig,
+    pub(super) config: McpConfig,
     clients: BTreeMap<String, Arc<ServerClient>>,
-    catalogs: tokio::sync::Mutex<BTreeMap<String, Catalog>>,
-    /// Modules whose catalog came from the server in this session (not from the cache).
-    fresh: std::sync::Mutex<BTreeSet<String>>,
+    catalogs: tokio::sync::Mutex<BTreeMap<String, Known>>,
+    /// One listing at a time per server (keyed by module).
+    listing: BTreeMap<String, tokio::sync::Mutex<()>>,
     workspace: PathBuf,
-    pub large_result_bytes: usize,
-    saved: AtomicU64,
+    results: Results,
+    pub(super) gather: std::sync::Mutex<GatherState>,
+    suggestion_wait: Duration,
     /// Configured secret values: removed from results before they reach the sandbox.
     secrets: crate::secrets::Secrets,
 }
@@ -72,7 +108,7 @@ impl ToolHub {
         workspace: PathBuf,
         settings: &ToolSettings,
     ) -> Arc<ToolHub> {
-        let seconds = |s: f64| std::time::Duration::from_secs_f64(s.clamp(0.001, 86_400.0));
+        let seconds = |s: f64| Duration::from_secs_f64(s.clamp(0.001, 86_400.0));
         let base_dir = config
             .source
             .as_ref()
@@ -88,16 +124,22 @@ impl ToolHub {
                 (s.module.clone(), Arc::new(client))
             })
             .collect();
+        let listing = config
+            .servers
+            .iter()
+            .map(|s| (s.module.clone(), tokio::sync::Mutex::new(())))
+            .collect();
         let secrets = crate::secrets::Secrets::new(config.secret_values().iter().cloned());
         Arc::new(ToolHub {
             secrets,
             config,
             clients,
             catalogs: tokio::sync::Mutex::new(BTreeMap::new()),
-            fresh: std::sync::Mutex::new(BTreeSet::new()),
+            listing,
+            results: Results::new(workspace.clone(), settings.large_result_kb * 1024),
             workspace,
-            large_result_bytes: settings.large_result_kb * 1024,
-            saved: AtomicU64::new(0),
+            gather: std::sync::Mutex::new(GatherState::default()),
+            suggestion_wait: seconds(settings.suggestion_wait_seconds),
         })
     }
 
@@ -111,7 +153,12 @@ impl ToolHub {
             .and_then(|s| self.clients.get(&s.module))
     }
 
-    fn unknown_server(&self, server: &str) -> HostCallError {
+    /// How long the prompt's tool suggestions wait for servers (`suggestion_wait_seconds`).
+    pub fn suggestion_wait(&self) -> Duration {
+        self.suggestion_wait
+    }
+
+    pub(super) fn unknown_server(&self, server: &str) -> HostCallError {
         let known: Vec<&str> = self
             .config
             .servers
@@ -141,16 +188,19 @@ impl ToolHub {
         for server in &self.config.servers {
             if let Some(cached) = Catalog::load_cached(server) {
                 self.write_module(&cached)?;
-                self.catalogs
-                    .lock()
-                    .await
-                    .insert(server.module.clone(), cached);
+                self.catalogs.lock().await.insert(
+                    server.module.clone(),
+                    Known {
+                        catalog: cached,
+                        checked: None,
+                    },
+                );
             }
         }
         Ok(())
     }
 
-    fn write_module(&self, catalog: &Catalog) -> std::io::Result<PathBuf> {
+    pub(super) fn write_module(&self, catalog: &Catalog) -> std::io::Result<PathBuf> {
         let rel = PathBuf::from("tools").join(format!("{}.py", catalog.module));
         let source = codegen::render_module(catalog);
         self.workspace()?.write(&rel, source.as_bytes(), 0o644)?;
@@ -163,345 +213,271 @@ impl ToolHub {
         ConfinedDir::open(&self.workspace)
     }
 
-    /// The server's catalog: known in this session, else cached, else from the server.
-    pub async fn catalog(&self, server: &str) -> Result<Catalog, HostCallError> {
+    fn module_of(&self, server: &str) -> Result<(String, Arc<ServerClient>), HostCallError> {
         let config = self
             .config
             .server(server)
             .ok_or_else(|| self.unknown_server(server))?;
-        if let Some(c) = self.catalogs.lock().await.get(&config.module) {
-            return Ok(c.clone());
-        }
-        if let Some(cached) = Catalog::load_cached(config) {
-            self.catalogs
-                .lock()
-                .await
-                .insert(config.module.clone(), cached.clone());
-            return Ok(cached);
-        }
-        self.refresh(&config.module).await
+        let client = self
+            .clients
+            .get(&config.module)
+            .ok_or_else(|| self.unknown_server(server))?;
+        Ok((config.module.clone(), client.clone()))
     }
 
-    /// Lists the server's tools now, updating cache, catalog and module file.
-    async fn refresh(&self, module: &str) -> Result<Catalog, HostCallError> {
+    /// The catalog known without asking the server: this session's, else the cached one.
+    pub(super) async fn known_catalog(&self, module: &str) -> Option<Catalog> {
+        let mut catalogs = self.catalogs.lock().await;
+        if let Some(known) = catalogs.get(module) {
+            return Some(known.catalog.clone());
+        }
+        let cached = Catalog::load_cached(self.config.server(module)?)?;
+        catalogs.insert(
+            module.to_string(),
+            Known {
+                catalog: cached.clone(),
+                checked: None,
+            },
+        );
+        Some(cached)
+    }
+
+    /// The server's catalog: this session's, else cached, else from the server. A running
+    /// server whose tools may have changed since (it restarted or announced a change) is
+    /// asked again.
+    pub async fn catalog(&self, server: &str) -> Result<Catalog, HostCallError> {
+        let (module, client) = self.module_of(server)?;
+        let checked = self.catalogs.lock().await.get(&module).map(|k| k.checked);
+        if let Some(checked) = checked
+            && client.is_live()
+            && checked != Some(client.tools_epoch())
+        {
+            return Ok(self.list(&module, false).await?.catalog);
+        }
+        match self.known_catalog(&module).await {
+            Some(catalog) => Ok(catalog),
+            None => Ok(self.list(&module, false).await?.catalog),
+        }
+    }
+
+    /// The catalog as the running server has it now: starts the server if needed and
+    /// asks it, unless it was asked since its last start and announced no change.
+    pub async fn checked_catalog(&self, server: &str) -> Result<Listed, HostCallError> {
+        let (module, client) = self.module_of(server)?;
+        client.connect().await.map_err(server_error)?;
+        self.list(&module, false).await
+    }
+
+    /// Asks the server for its tools now, whatever is known (`mcpr tools refresh`).
+    pub async fn refresh(&self, server: &str) -> Result<Listed, HostCallError> {
+        let (module, _) = self.module_of(server)?;
+        self.list(&module, true).await
+    }
+
+    /// Lists the server's tools (unless already checked against this start and no change
+    /// was announced, or `force`), and updates catalog, cache and module file.
+    async fn list(&self, module: &str, force: bool) -> Result<Listed, HostCallError> {
         let client = self
             .clients
             .get(module)
             .ok_or_else(|| self.unknown_server(module))?;
+        let config = client.config();
+        let _one_at_a_time = match self.listing.get(module) {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        };
+        let before = self.catalogs.lock().await.get(module).cloned();
+        if !force
+            && let Some(known) = &before
+            && known.checked == Some(client.tools_epoch())
+        {
+            return Ok(Listed {
+                catalog: known.catalog.clone(),
+                change: None,
+                had_catalog: true,
+                asked: false,
+            });
+        }
+        client.connect().await.map_err(server_error)?;
+        // Read before asking: a change announced while listing is listed again next time.
+        let epoch = client.tools_epoch();
         let (tools, _) = client.list_tools().await.map_err(server_error)?;
-        let catalog = Catalog::from_tools(client.config(), &tools);
-        catalog.store(client.config());
+        let catalog = Catalog::from_tools(config, &tools, client.server_version());
+        let previous = before
+            .map(|k| k.catalog)
+            .or_else(|| Catalog::load_cached(config));
+        let change = previous.as_ref().and_then(|p| catalog.changes_since(p));
+        if previous.is_none() || change.is_some() {
+            catalog.store(config);
+        }
         if self.workspace().and_then(|ws| ws.open_dir("tools")).is_ok() {
             let _ = self.write_module(&catalog);
         }
-        self.catalogs
-            .lock()
-            .await
-            .insert(module.to_string(), catalog.clone());
-        if let Ok(mut fresh) = self.fresh.lock() {
-            fresh.insert(module.to_string());
-        }
-        Ok(catalog)
+        self.catalogs.lock().await.insert(
+            module.to_string(),
+            Known {
+                catalog: catalog.clone(),
+                checked: Some(epoch),
+            },
+        );
+        self.server_answered(module);
+        Ok(Listed {
+            catalog,
+            change,
+            had_catalog: previous.is_some(),
+            asked: true,
+        })
     }
 
-    /// Every server's catalog (servers not seen before are started).
-    pub async fn all_catalogs(&self) -> (Vec<Catalog>, Vec<String>) {
-        let mut catalogs = Vec::new();
-        let mut problems = Vec::new();
-        for server in &self.config.servers {
-            match self.catalog(&server.name).await {
-                Ok(c) => catalogs.push(c),
-                Err(e) => problems.push(e.message),
-            }
-        }
-        (catalogs, problems)
-    }
-
-    /// Calls a tool and turns its result into plain data (see the module doc).
+    /// Calls a tool and turns its result into plain data (see [`super::results`]).
     pub async fn call(
         &self,
         server: &str,
         tool: &str,
         args: Value,
-    ) -> Result<(Value, Option<String>), HostCallError> {
-        let client = self
-            .client(server)
-            .ok_or_else(|| self.unknown_server(server))?
-            .clone();
-        let module = client.config().module.clone();
-        let catalog = self.catalog(server).await?;
-        let Some(info) = catalog.tool(tool) else {
-            let names: Vec<&str> = catalog.tools.iter().map(|t| t.name.as_str()).collect();
-            return Err(HostCallError::new(
-                "unknown_tool",
-                format!(
-                    "server {server:?} has no tool {tool:?}; it has: {}",
-                    names.join(", ")
-                ),
-            ));
-        };
-        let tool = info.name.clone();
-        let tool = tool.as_str();
-        let (result, notice) = client
-            .call(tool, args)
+    ) -> Result<CallReply, HostCallError> {
+        let (module, client) = self.module_of(server)?;
+        let name = client.config().name.clone();
+        let mut reply = CallReply::default();
+        let restarted = client
+            .connect()
             .await
             .map_err(|e| self.redact_error(server_error(e)))?;
+        reply.notices.extend(restarted);
+        // Checked against this start: an upgraded server is seen before the call.
+        let mut listed = self.list(&module, false).await?;
+        self.note_change(&mut reply, &name, &listed);
+        if listed.catalog.tool(tool).is_none() && !listed.asked {
+            // The server may have gained the tool without announcing it.
+            listed = self.list(&module, true).await?;
+            self.note_change(&mut reply, &name, &listed);
+        }
+        let Some(info) = listed.catalog.tool(tool).cloned() else {
+            return Err(unknown_tool(&name, tool, &listed, "has no"));
+        };
+        let mut result = client.call(&info.name, args.clone()).await;
+        if says_unknown_tool(&result, &info.name) {
+            // The tool went away under a list we had just checked: ask again, once.
+            let relisted = self.list(&module, true).await?;
+            self.note_change(&mut reply, &name, &relisted);
+            if relisted.catalog.tool(&info.name).is_none() {
+                return Err(unknown_tool(&name, &info.name, &relisted, "no longer has"));
+            }
+            result = client.call(&info.name, args).await;
+        }
+        let (result, notice) = result.map_err(|e| self.redact_error(server_error(e)))?;
+        reply.notices.extend(notice);
         // A server may echo its own credentials; they must not reach the sandbox.
         let result = self.secrets.redact_value(result);
-        // A catalog read from the cache is checked against the live server once.
-        let stale = self
-            .fresh
-            .lock()
-            .map(|f| !f.contains(&module))
-            .unwrap_or(false);
-        if stale {
-            let _ = self.refresh(&module).await;
+        reply.value = self.results.convert(&name, &info.name, result)?;
+        Ok(reply)
+    }
+
+    /// Tells the kernel about a changed tool list, and which module to load again.
+    fn note_change(&self, reply: &mut CallReply, server: &str, listed: &Listed) {
+        if let Some(change) = &listed.change {
+            reply
+                .notices
+                .push(change_notice(server, &listed.catalog, change));
+            if !change.same_tools() && !reply.regenerated.contains(&listed.catalog.module) {
+                reply.regenerated.push(listed.catalog.module.clone());
+            }
         }
-        let value = self.convert(server, tool, result)?;
-        Ok((value, notice))
     }
 
     fn redact_error(&self, e: HostCallError) -> HostCallError {
         HostCallError::new(e.kind, self.secrets.redact(&e.message))
     }
 
-    fn convert(&self, server: &str, tool: &str, result: Value) -> Result<Value, HostCallError> {
-        let contents = result
-            .get("content")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        if result.get("isError").and_then(Value::as_bool) == Some(true) {
-            let text: Vec<String> = contents
-                .iter()
-                .filter_map(|c| c.get("text").and_then(Value::as_str).map(str::to_string))
-                .collect();
-            let message = if text.is_empty() {
-                "the tool reported an error".to_string()
-            } else {
-                text.join("\n")
-            };
-            return Err(HostCallError::new("tool_error", message));
-        }
-        let value = match result.get("structuredContent") {
-            Some(v) if !v.is_null() => v.clone(),
-            _ => {
-                let mut items: Vec<Value> = contents
-                    .iter()
-                    .map(|c| self.convert_content(server, tool, c))
-                    .collect();
-                match items.len() {
-                    0 => Value::Null,
-                    1 => items.remove(0),
-                    _ => Value::Array(items),
-                }
-            }
-        };
-        Ok(self.offload_if_large(server, tool, value))
-    }
-
-    fn convert_content(&self, server: &str, tool: &str, content: &Value) -> Value {
-        match content.get("type").and_then(Value::as_str) {
-            Some("text") => content.get("text").cloned().unwrap_or(Value::Null),
-            Some(kind @ ("image" | "audio")) => {
-                let mime = content
-                    .get("mimeType")
-                    .and_then(Value::as_str)
-                    .unwrap_or("application/octet-stream");
-                let data = content.get("data").and_then(Value::as_str).unwrap_or("");
-                self.save_binary(server, tool, kind, mime, data)
-            }
-            Some("resource") => {
-                let resource = content.get("resource").cloned().unwrap_or(Value::Null);
-                if let Some(text) = resource.get("text") {
-                    text.clone()
-                } else if let Some(blob) = resource.get("blob").and_then(Value::as_str) {
-                    let mime = resource
-                        .get("mimeType")
-                        .and_then(Value::as_str)
-                        .unwrap_or("application/octet-stream");
-                    self.save_binary(server, tool, "blob", mime, blob)
-                } else {
-                    resource
-                }
-            }
-            _ => content.clone(),
-        }
-    }
-
-    fn next_name(&self, server: &str, tool: &str, ext: &str) -> PathBuf {
-        let n = self.saved.fetch_add(1, Ordering::Relaxed) + 1;
-        let safe = |s: &str| super::config::module_name(s);
-        PathBuf::from(RESULTS_DIR).join(format!("{n:04}-{}-{}.{ext}", safe(server), safe(tool)))
-    }
-
-    fn save_binary(&self, server: &str, tool: &str, kind: &str, mime: &str, data: &str) -> Value {
-        let bytes = match base64::engine::general_purpose::STANDARD.decode(data.trim()) {
-            Ok(b) => b,
-            Err(e) => {
-                return json!({"__mcpr__": "error", "message": format!("{kind} content was not valid base64: {e}")});
-            }
-        };
-        let ext = mime
-            .rsplit('/')
-            .next()
-            .unwrap_or("bin")
-            .split(['+', ';'])
-            .next()
-            .unwrap_or("bin");
-        let rel = self.next_name(server, tool, ext);
-        match self.write_file(&rel, &bytes) {
-            Ok(()) => json!({"__mcpr__": kind, "mime": mime, "path": rel, "bytes": bytes.len()}),
-            Err(e) => {
-                json!({"__mcpr__": "error", "message": format!("could not save {kind} content: {e}")})
-            }
-        }
-    }
-
-    fn offload_if_large(&self, server: &str, tool: &str, value: Value) -> Value {
-        let (bytes, format) = match &value {
-            Value::String(s) => (s.clone().into_bytes(), "text"),
-            other => (serde_json::to_vec(other).unwrap_or_default(), "json"),
-        };
-        if bytes.len() <= self.large_result_bytes {
-            return value;
-        }
-        let rel = self.next_name(server, tool, if format == "text" { "txt" } else { "json" });
-        match self.write_file(&rel, &bytes) {
-            Ok(()) => {
-                json!({"__mcpr__": "large", "format": format, "path": rel, "bytes": bytes.len()})
-            }
-            // Not worth failing the call over: send it inline instead.
-            Err(_) => value,
-        }
-    }
-
-    fn write_file(&self, rel: &Path, bytes: &[u8]) -> std::io::Result<()> {
-        self.workspace()?.write(rel, bytes, 0o644)
-    }
-
-    /// Registers the `tools.*` host calls on `calls`.
-    pub fn register(self: &Arc<Self>, calls: &mut HostCalls) {
-        let hub = self.clone();
-        calls.register("tools.call", move |args: Value| {
-            let hub = hub.clone();
-            async move {
-                let server = str_arg(&args, "server")?;
-                let tool = str_arg(&args, "tool")?;
-                let (value, notice) = hub
-                    .call(
-                        &server,
-                        &tool,
-                        args.get("args").cloned().unwrap_or(Value::Null),
-                    )
-                    .await?;
-                Ok(match notice {
-                    Some(n) => json!({"value": value, "notice": n}),
-                    None => json!({"value": value}),
-                })
-            }
-        });
-        let hub = self.clone();
-        calls.register("tools.servers", move |_args: Value| {
-            let hub = hub.clone();
-            async move {
-                Ok(Value::Array(
-                    hub.config
-                        .servers
-                        .iter()
-                        .map(|s| {
-                            let transport = match s.transport {
-                                Transport::Stdio { .. } => "stdio",
-                                Transport::Http { .. } => "http",
-                            };
-                            json!({"name": s.name, "module": s.module, "transport": transport})
-                        })
-                        .collect(),
-                ))
-            }
-        });
-        let hub = self.clone();
-        calls.register("tools.list", move |args: Value| {
-            let hub = hub.clone();
-            async move {
-                let server = str_arg(&args, "server")?;
-                let catalog = hub.catalog(&server).await?;
-                Ok(Value::Array(
-                    catalog
-                        .tools
-                        .iter()
-                        .map(|t| json!({"name": t.name, "function": t.function, "description": catalog::first_line(&t.description)}))
-                        .collect(),
-                ))
-            }
-        });
-        let hub = self.clone();
-        calls.register("tools.search", move |args: Value| {
-            let hub = hub.clone();
-            async move {
-                let query = str_arg(&args, "query")?;
-                let limit = args
-                    .get("limit")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(5)
-                    .min(100) as usize;
-                let (catalogs, problems) = hub.all_catalogs().await;
-                let hits = catalog::search(&catalogs, &query, limit)
-                    .map_err(|e| HostCallError::new("search_failed", e.to_string()))?;
-                Ok(json!({"hits": hits, "problems": problems}))
-            }
-        });
-        let hub = self.clone();
-        calls.register("tools.module", move |args: Value| {
-            let hub = hub.clone();
-            async move {
-                let server = str_arg(&args, "server")?;
-                let catalog = hub.catalog(&server).await?;
-                let rel = hub.write_module(&catalog).map_err(|e| {
-                    HostCallError::new(
-                        "failed",
-                        format!("could not write the module for {server}: {e}"),
-                    )
-                })?;
-                Ok(json!({"path": rel}))
-            }
-        });
-        let hub = self.clone();
-        calls.register("tools.locate", move |args: Value| {
-            let hub = hub.clone();
-            async move {
-                let name = str_arg(&args, "name")?;
-                let (catalogs, _) = hub.all_catalogs().await;
-                let found: Vec<Value> = catalogs
-                    .iter()
-                    .filter_map(|c| {
-                        c.tool(&name)
-                            .map(|t| json!({"module": c.module, "function": t.function}))
-                    })
-                    .collect();
-                Ok(Value::Array(found))
-            }
-        });
-    }
-
-    /// Stops every server that was started.
+    /// Stops every server that was started, and every start still in progress.
     pub async fn shutdown(&self) {
+        self.stop_gathering();
         for client in self.clients.values() {
             client.shutdown().await;
         }
     }
 }
 
-fn str_arg(args: &Value, key: &str) -> Result<String, HostCallError> {
-    args.get(key)
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .ok_or_else(|| HostCallError::bad_args(format!("missing string argument {key:?}")))
+/// "MCP server "up" changed its tools (version 1.0 → 2.0): added gamma; removed beta; tools.up was written again".
+fn change_notice(server: &str, catalog: &Catalog, change: &CatalogChange) -> String {
+    let version = change
+        .version
+        .as_ref()
+        .map(|(old, new)| format!(" (version {old} → {new})"))
+        .unwrap_or_default();
+    if change.same_tools() {
+        match &change.version {
+            Some((old, new)) => {
+                format!(
+                    "MCP server {server:?} is now version {new} (was {old}), with the same tools"
+                )
+            }
+            None => format!("MCP server {server:?} lists the same tools"),
+        }
+    } else {
+        format!(
+            "MCP server {server:?} changed its tools{version}: {change}; tools.{} was written again",
+            catalog.module
+        )
+    }
 }
 
-fn server_error(e: ServerError) -> HostCallError {
+fn unknown_tool(server: &str, tool: &str, listed: &Listed, verb: &str) -> HostCallError {
+    let names: Vec<&str> = listed
+        .catalog
+        .tools
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect();
+    let change = listed
+        .change
+        .as_ref()
+        .map(|c| {
+            let version = c
+                .version
+                .as_ref()
+                .map(|(old, new)| format!(" with version {old} → {new}"))
+                .unwrap_or_default();
+            format!(" (its tools changed{version}: {c})")
+        })
+        .unwrap_or_default();
+    HostCallError::new(
+        "unknown_tool",
+        format!(
+            "server {server:?} {verb} tool {tool:?}; it has: {}{change}",
+            names.join(", ")
+        ),
+    )
+}
+
+/// Whether a call failed because the server does not know the tool (by the wording
+/// rmcp, the Python SDK and most servers use).
+fn says_unknown_tool(result: &Result<(Value, Option<String>), ServerError>, tool: &str) -> bool {
+    let text = match result {
+        Err(ServerError::Failed { reason, .. }) => reason.clone(),
+        Ok((value, _)) if value.get("isError").and_then(Value::as_bool) == Some(true) => value
+            .get("content")
+            .and_then(Value::as_array)
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|c| c.get("text").and_then(Value::as_str))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default(),
+        _ => return false,
+    };
+    let text = text.to_lowercase();
+    text.contains("unknown tool")
+        || text.contains("tool not found")
+        || text.contains("no such tool")
+        || (text.contains("not found") && text.contains(&tool.to_lowercase()))
+}
+
+pub(super) fn server_error(e: ServerError) -> HostCallError {
     let kind = match e {
-        ServerError::Start { .. } => "server_failed",
+        ServerError::Start { .. } | ServerError::NotMcp { .. } => "server_failed",
         ServerError::Timeout { .. } => "timeout",
         ServerError::Failed { .. } => "server_failed",
     };
