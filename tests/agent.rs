@@ -711,7 +711,10 @@ fn suggested_tools_show_typed_signatures_and_are_ranked_by_the_task() {
             "git": {"command": common::venv_server("mcp-server-git")},
         }),
     );
-    let server = FakeOpenAi::start(dir.path(), json!([{"content": "It is 14:30 in London."}]));
+    let server = FakeOpenAi::start(
+        dir.path(),
+        json!([{"content": "```python\nprint('It is 14:30 in London.')\n```"}]),
+    );
     let r = mcpr_run(
         dir.path(),
         &server,
@@ -742,7 +745,10 @@ fn a_hung_server_does_not_hold_up_the_model_request() {
             "demo": common::demo_entry(&dir.path().join("notes.db")),
         }),
     );
-    let server = FakeOpenAi::start(dir.path(), json!([{"content": "Paris is cloudy."}]));
+    let server = FakeOpenAi::start(
+        dir.path(),
+        json!([{"content": "```python\nprint('Paris is cloudy.')\n```"}]),
+    );
     let started = std::time::Instant::now();
     let r = mcpr_run(dir.path(), &server, &[], "what is the weather in Paris");
     let elapsed = started.elapsed();
