@@ -82,6 +82,10 @@ pub enum ProjectError {
     )]
     BadSessionName { name: String },
     #[error(
+        "{start} is not in an mcpr project (no mcpr.toml there or above), and this system names no data folder for a default project; run `mcpr init` to make one here"
+    )]
+    NoDefault { start: PathBuf },
+    #[error(
         "{name:?} cannot name a session: it is also a command (`mcpr replay {name}`); choose another name"
     )]
     ReservedSessionName { name: String },
@@ -93,10 +97,15 @@ pub struct Project {
     /// The mcpr.toml that configured this project, if there is one.
     pub config_file: Option<PathBuf>,
     pub config: Config,
+    /// No project was found from the current folder: this is the user's default project
+    /// in the platform's data folder.
+    pub is_default: bool,
 }
 
 impl Project {
-    /// The nearest folder from `start` upwards holding an mcpr.toml, else `start` itself.
+    /// The nearest folder from `start` upwards holding an mcpr.toml, or else a `.replay`
+    /// folder (a project used before it had a configuration file); outside any project,
+    /// the user's default project ([`default_root`]). Nothing is created.
     pub fn discover(start: &Path) -> Result<Project, ProjectError> {
         let start = std::path::absolute(start).unwrap_or_else(|_| start.to_path_buf());
         for dir in start.ancestors() {
@@ -107,13 +116,32 @@ impl Project {
                     root: dir.to_path_buf(),
                     config_file: Some(file),
                     config,
+                    is_default: false,
                 });
             }
         }
+        if let Some(dir) = start.ancestors().find(|d| d.join(".replay").is_dir()) {
+            return Ok(Project {
+                root: dir.to_path_buf(),
+                config_file: None,
+                config: Config::default(),
+                is_default: false,
+            });
+        }
+        let root = default_root().ok_or_else(|| ProjectError::NoDefault {
+            start: start.clone(),
+        })?;
+        let file = root.join(CONFIG_FILE);
+        let (config_file, config) = if file.is_file() {
+            (Some(file.clone()), load_config(&file)?)
+        } else {
+            (None, Config::default())
+        };
         Ok(Project {
-            root: start,
-            config_file: None,
-            config: Config::default(),
+            root,
+            config_file,
+            config,
+            is_default: true,
         })
     }
 
@@ -197,6 +225,12 @@ pub fn validate_session_name(name: &str) -> Result<(), ProjectError> {
             name: name.to_string(),
         })
     }
+}
+
+/// The user's default project, used outside any project: `mcpr/default` in the platform's
+/// data folder (`$XDG_DATA_HOME`, `~/.local/share` on Linux).
+pub fn default_root() -> Option<PathBuf> {
+    Some(dirs::data_dir()?.join("mcpr").join("default"))
 }
 
 /// Words `mcpr replay WORD` takes as a command, so never as a session's name.

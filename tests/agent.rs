@@ -46,7 +46,7 @@ fn mcpr_run(dir: &Path, server: &FakeOpenAi, extra: &[&str], task: &str) -> RunR
 }
 
 fn project(llm: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     std::fs::write(dir.path().join("mcpr.toml"), format!("[llm]\n{llm}\n")).unwrap();
     dir
 }
@@ -405,7 +405,7 @@ async fn the_skill_seam_feeds_the_prompt_and_receives_working_code() {
     use mcpr::llm::Provider;
     use std::sync::Arc;
 
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let script = dir.path().join("script.txt");
     std::fs::write(&script, "```python\nprint(21 * 2)\n```\n").unwrap();
     let provider: Arc<dyn Provider> =
@@ -598,7 +598,7 @@ fn run_script(dir: &Path, answers: &[&str], task: &str) -> RunResult {
 #[test]
 fn a_step_whose_code_failed_is_a_failure_even_when_the_model_gives_up_in_words() {
     for give_up in ["I cannot parse that, sorry.", ""] {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = common::project_dir();
         let r = run_script(
             dir.path(),
             &[
@@ -628,7 +628,7 @@ fn a_step_whose_code_failed_is_a_failure_even_when_the_model_gives_up_in_words()
 #[test]
 fn an_answer_without_code_is_asked_for_code_once_and_marked_if_it_stays() {
     // Asked once more, the model writes the code: the step is an ordinary success.
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let r = run_script(
         dir.path(),
         &["The author is Bob.", "```python\nprint(6 * 7)\n```"],
@@ -648,7 +648,7 @@ fn an_answer_without_code_is_asked_for_code_once_and_marked_if_it_stays() {
     assert!(asked, "the second request asks for code");
 
     // Twice without code: not a success, and said so.
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let r = run_script(
         dir.path(),
         &["Bob.", "Still Bob."],
@@ -673,7 +673,7 @@ fn an_answer_without_code_is_asked_for_code_once_and_marked_if_it_stays() {
     assert!(err.contains("failed: answered without code"), "{err}");
 
     // Chat-like use: a plain answer is the point.
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     std::fs::write(
         dir.path().join("mcpr.toml"),
         "[agent]\nrequire_code = false\n",

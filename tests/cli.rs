@@ -23,7 +23,7 @@ fn text(b: &[u8]) -> String {
 
 #[test]
 fn exec_prints_the_value_of_the_last_cell() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let out = mcpr(dir.path(), &["exec", "x = 41", "x + 1"]);
     assert_eq!(text(&out.stdout), "42\n", "stderr: {}", text(&out.stderr));
     assert_eq!(out.status.code(), Some(0));
@@ -31,7 +31,7 @@ fn exec_prints_the_value_of_the_last_cell() {
 
 #[test]
 fn exec_exit_codes_say_success_failure_and_usage() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let out = mcpr(dir.path(), &["exec", "1/0", "print('not reached')"]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
@@ -62,7 +62,7 @@ fn exec_exit_codes_say_success_failure_and_usage() {
 
 #[test]
 fn exec_reads_cells_from_files_and_stdin() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     std::fs::write(dir.path().join("cell.py"), "y = 'from file'\n").unwrap();
     let mut child = Command::new(mcpr_bin())
         .args(["exec", "@cell.py", "-"])
@@ -83,7 +83,7 @@ fn exec_reads_cells_from_files_and_stdin() {
 
 #[test]
 fn exec_json_emits_one_event_per_line() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let out = mcpr(
         dir.path(),
         &[
@@ -159,7 +159,7 @@ fn init_creates_a_project_found_from_subfolders() {
 
 #[test]
 fn a_broken_config_is_a_usage_error_naming_the_key() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     std::fs::write(
         dir.path().join("mcpr.toml"),
         "[kernel]\nisolation = \"maximum\"\n",
@@ -176,7 +176,7 @@ fn a_broken_config_is_a_usage_error_naming_the_key() {
 
 #[test]
 fn doctor_reports_each_item_with_a_verdict() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let out = mcpr(dir.path(), &["doctor", "--json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let checks: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
@@ -227,7 +227,7 @@ fn dev_full() -> Stdio {
 
 #[test]
 fn a_closed_stdout_ends_quietly_and_a_full_disk_is_a_failure() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     mcpr(dir.path(), &["init"]);
     let out = mcpr(dir.path(), &["exec", "--session", "a", "print('hello')"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -251,7 +251,7 @@ fn a_closed_stdout_ends_quietly_and_a_full_disk_is_a_failure() {
 
 #[test]
 fn export_never_replaces_a_device_or_folder_and_leaves_no_partial_file() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let out = mcpr(dir.path(), &["exec", "--session", "a", "x = 1"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let listing = || -> Vec<String> {
@@ -304,7 +304,7 @@ fn export_never_replaces_a_device_or_folder_and_leaves_no_partial_file() {
 
 #[test]
 fn numbers_out_of_range_are_usage_errors_naming_the_key_and_range() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     for flag in ["1e20", "-5", "nan", "inf"] {
         let out = mcpr(
             dir.path(),
@@ -368,7 +368,7 @@ fn numbers_out_of_range_are_usage_errors_naming_the_key_and_range() {
 
 #[test]
 fn a_kernel_out_of_cpu_time_is_told_so() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     std::fs::write(
         dir.path().join("mcpr.toml"),
         "[kernel.limits]\ncpu_seconds = 1\n",
@@ -386,7 +386,7 @@ fn a_kernel_out_of_cpu_time_is_told_so() {
 
 #[test]
 fn a_setting_that_does_nothing_is_accepted_with_a_warning() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     std::fs::write(dir.path().join("mcpr.toml"), "[kernel]\npool_size = 2\n").unwrap();
     let out = mcpr(dir.path(), &["exec", "print(1)"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -397,4 +397,62 @@ fn a_setting_that_does_nothing_is_accepted_with_a_warning() {
     assert!(mcpr(fresh.path(), &["init"]).status.success());
     let toml = std::fs::read_to_string(fresh.path().join("mcpr.toml")).unwrap();
     assert!(!toml.contains("pool_size"), "{toml}");
+}
+
+#[test]
+fn outside_a_project_the_default_project_is_used_and_reading_creates_nothing() {
+    let cwd = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(mcpr_bin())
+            .args(args)
+            .current_dir(cwd.path())
+            .env("XDG_DATA_HOME", data.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let entries = |dir: &std::path::Path| std::fs::read_dir(dir).unwrap().count();
+    for args in [
+        &["replay", "list"][..],
+        &["replay", "search", "x"],
+        &["replay", "s"],
+        &["skills", "list"],
+    ] {
+        let out = run(args);
+        assert!(!text(&out.stderr).contains("panicked"), "{args:?}");
+        assert_eq!(
+            entries(cwd.path()),
+            0,
+            "{args:?} created files in the current folder"
+        );
+        assert_eq!(
+            entries(data.path()),
+            0,
+            "{args:?} created the default project"
+        );
+    }
+    let out = run(&["exec", "--session", "s", "x = 41"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    let default = data.path().join("mcpr/default");
+    assert!(
+        err.contains("no mcpr project here") && err.contains(&default.display().to_string()),
+        "{err}"
+    );
+    assert_eq!(
+        err.matches("no mcpr project here").count(),
+        1,
+        "said once: {err}"
+    );
+    assert_eq!(entries(cwd.path()), 0, "nothing in the current folder");
+    assert!(default.join(".replay/s.jsonl").is_file());
+    let out = run(&["exec", "--session", "s", "print(x + 1)"]);
+    assert_eq!(text(&out.stdout), "42\n", "{}", text(&out.stderr));
+    let out = run(&["doctor", "--json"]);
+    assert!(
+        text(&out.stdout).contains("default project"),
+        "{}",
+        text(&out.stdout)
+    );
 }

@@ -26,7 +26,7 @@ const ORIGINAL: &str = "ORIGINAL host content: HOST-SECRET-7f3a";
 
 impl Outside {
     fn new() -> Outside {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = common::project_dir();
         let path = dir.path().join("host");
         std::fs::create_dir(&path).unwrap();
         std::fs::write(path.join("target"), ORIGINAL).unwrap();
@@ -156,7 +156,7 @@ fn tools_config(db: &Path) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tool_modules_and_results_are_written_beneath_the_workspace_only() {
     let outside = Outside::new();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let mut s = TestSession::with_tools(Namespaces, &tools_config(&dir.path().join("n.db"))).await;
     s.run("from tools.demo import calculate\ncalculate(expression='1+1')['result']")
         .await
@@ -242,7 +242,7 @@ fn objects(project: &Path) -> Vec<Vec<u8>> {
 #[test]
 fn snapshots_record_symlinks_as_symlinks_and_never_read_through_a_racing_swap() {
     let outside = Outside::new();
-    let project = tempfile::tempdir().unwrap();
+    let project = common::project_dir();
     let dir = project.path();
     // A link to a host file stays a link in the record.
     let code = format!(
@@ -293,7 +293,7 @@ fn snapshots_record_symlinks_as_symlinks_and_never_read_through_a_racing_swap() 
 #[test]
 fn rewinding_and_keeping_hand_made_files_never_write_through_planted_symlinks() {
     let outside = Outside::new();
-    let project = tempfile::tempdir().unwrap();
+    let project = common::project_dir();
     let dir = project.path();
     let ws = dir.join("workspace/s");
     // Step 1 has a real folder; step 2 replaces it by a link to a host folder.
@@ -347,10 +347,10 @@ fn rewinding_and_keeping_hand_made_files_never_write_through_planted_symlinks() 
 #[test]
 fn the_context_input_is_a_copy_the_sandbox_cannot_use_to_reach_the_original() {
     let outside = Outside::new();
-    let ws = tempfile::tempdir().unwrap();
+    let ws = common::project_dir();
     // Planted: `context` as a link to a host folder, then the file name as a link.
     std::os::unix::fs::symlink(&outside.path, ws.path().join("context")).unwrap();
-    let input = tempfile::tempdir().unwrap();
+    let input = common::project_dir();
     let file = input.path().join("target");
     std::fs::write(&file, "[1, 2, 3]").unwrap();
     let installed = mcpr::agent::ContextInput::install(&file, ws.path()).unwrap();
@@ -520,7 +520,7 @@ fn host_file_operations_outside_the_listed_modules_go_through_confined_dir() {
 #[test]
 fn the_skills_package_is_written_beneath_the_workspace_only() {
     let outside = Outside::new();
-    let project = tempfile::tempdir().unwrap();
+    let project = common::project_dir();
     let dir = project.path();
     // The package folder, then its entry file, as links out of the workspace; each next
     // process writes the package again at start.
@@ -534,7 +534,7 @@ fn the_skills_package_is_written_beneath_the_workspace_only() {
     }
     // Written over a planted link, the package is a real one in the workspace (a later
     // restore may put the session's own link back: that is the session's doing).
-    let ws = tempfile::tempdir().unwrap();
+    let ws = common::project_dir();
     std::os::unix::fs::symlink(&outside.path, ws.path().join("skills")).unwrap();
     mcpr::skills::package::write(ws.path(), &[PathBuf::from("/opt/mcpr-skills")]).unwrap();
     outside.assert_untouched();

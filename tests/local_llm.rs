@@ -47,7 +47,7 @@ fn run(dir: &std::path::Path, args: &[&str], task: &str) -> Vec<Event> {
 }
 
 fn project() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     // Greedy decoding keeps the runs close to reproducible.
     std::fs::write(
         dir.path().join("mcpr.toml"),

@@ -68,7 +68,7 @@ fn write_mcp(dir: &Path, servers: Value) {
 
 #[test]
 fn a_named_session_keeps_its_state_and_rewind_goes_back_to_a_step() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let d = dir.path();
     exec(d, "s", "x = 1");
     exec(d, "s", "x += 10\nopen('f.txt', 'w').write(str(x))");
@@ -110,7 +110,7 @@ fn a_named_session_keeps_its_state_and_rewind_goes_back_to_a_step() {
 
 #[test]
 fn rewind_serves_tool_calls_and_ask_llm_from_the_record_without_calling_them() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let d = dir.path();
     let db = d.join("notes.db");
     write_mcp(d, json!({ "demo": demo_entry(&db) }));
@@ -203,7 +203,7 @@ fn rewind_serves_tool_calls_and_ask_llm_from_the_record_without_calling_them() {
 
 #[test]
 fn files_changed_by_hand_between_steps_are_kept() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let d = dir.path();
     exec(d, "h", "open('made.txt', 'w').write('by code')\nx = 1");
     let ws = d.join("workspace/h");
@@ -225,7 +225,7 @@ fn files_changed_by_hand_between_steps_are_kept() {
 
 #[test]
 fn a_session_in_use_is_refused_with_a_clear_message() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let d = dir.path();
     exec(d, "busy", "x = 1");
     let rd = replay_dir(d);
@@ -246,7 +246,7 @@ fn a_session_in_use_is_refused_with_a_clear_message() {
 
 #[test]
 fn a_call_the_record_does_not_hold_is_reported_as_a_divergence() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let d = dir.path();
     let db = d.join("notes.db");
     write_mcp(d, json!({ "demo": demo_entry(&db) }));
@@ -271,7 +271,7 @@ fn a_call_the_record_does_not_hold_is_reported_as_a_divergence() {
 
 #[test]
 fn a_fork_shares_its_prefix_and_goes_its_own_way() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let d = dir.path();
     exec(d, "p", "x = 1\nopen('a.txt', 'w').write('one')");
     exec(d, "p", "x = 2\nopen('a.txt', 'w').write('two')");
@@ -325,7 +325,7 @@ fn a_fork_shares_its_prefix_and_goes_its_own_way() {
 
 #[test]
 fn killing_mcpr_mid_step_keeps_every_completed_step() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let d = dir.path();
     let mut child = Command::new(mcpr_bin())
         .args([
@@ -360,7 +360,7 @@ fn killing_mcpr_mid_step_keeps_every_completed_step() {
 
 #[test]
 fn a_torn_last_line_is_reported_and_skipped() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let d = dir.path();
     exec(d, "t", "x = 7");
     let log = d.join(".replay/t.jsonl");
@@ -386,7 +386,7 @@ fn a_torn_last_line_is_reported_and_skipped() {
 
 #[test]
 fn the_index_is_rebuilt_when_corrupt_and_follows_the_logs() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let d = dir.path();
     exec(d, "one", "alpha_value = 1");
     exec(d, "two", "beta_value = 2");
@@ -426,7 +426,7 @@ fn the_index_is_rebuilt_when_corrupt_and_follows_the_logs() {
 
 #[test]
 fn secrets_never_reach_the_record() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let d = dir.path();
     let port = free_port();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/http_mcp_server.py");
@@ -495,7 +495,7 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn export_and_import_carry_a_forked_session_with_its_objects() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let d = dir.path();
     exec(
         d,
@@ -510,7 +510,7 @@ fn export_and_import_carry_a_forked_session_with_its_objects() {
         &["replay", "export", "branch", "-o", bundle.to_str().unwrap()],
     );
 
-    let other = tempfile::tempdir().unwrap();
+    let other = common::project_dir();
     let o = other.path();
     let out = mcpr(o, &["replay", "import", bundle.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -533,7 +533,7 @@ fn export_and_import_carry_a_forked_session_with_its_objects() {
     let mut bytes = text.into_bytes();
     bytes[pos] = if bytes[pos] == b'A' { b'B' } else { b'A' };
     std::fs::write(&damaged, bytes).unwrap();
-    let fresh = tempfile::tempdir().unwrap();
+    let fresh = common::project_dir();
     let bad = mcpr(
         fresh.path(),
         &["replay", "import", damaged.to_str().unwrap()],
@@ -548,7 +548,7 @@ fn export_and_import_carry_a_forked_session_with_its_objects() {
 
 #[test]
 fn resume_continues_a_session_with_cells_from_stdin() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let d = dir.path();
     exec(d, "r", "total = 40");
     let mut child = Command::new(mcpr_bin())
@@ -572,7 +572,7 @@ fn resume_continues_a_session_with_cells_from_stdin() {
 
 #[test]
 fn missing_sessions_and_steps_are_usage_errors() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let d = dir.path();
     exec(d, "s", "x = 1");
     let o = mcpr(d, &["replay", "rewind", "s", "9"]);
@@ -596,7 +596,7 @@ fn missing_sessions_and_steps_are_usage_errors() {
 
 #[test]
 fn a_kernel_that_died_loses_its_state_in_the_replay_too() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let d = dir.path();
     exec(d, "kd", "x = 1");
     let died = mcpr(d, &["exec", "--session", "kd", "import os\nos._exit(3)"]);
@@ -608,7 +608,7 @@ fn a_kernel_that_died_loses_its_state_in_the_replay_too() {
 
 #[test]
 fn a_cell_ending_otherwise_than_recorded_is_a_divergence_naming_the_error() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let d = dir.path();
     std::fs::write(d.join("input.txt"), "7").unwrap();
     let path = d.join("input.txt");
@@ -627,7 +627,7 @@ fn a_cell_ending_otherwise_than_recorded_is_a_divergence_naming_the_error() {
 #[test]
 fn steps_record_the_skills_they_create_and_use_and_replay_imports_them() {
     use std::io::Write;
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let d = dir.path();
     let mut child = Command::new(mcpr_bin())
         .args(["run", "--session", "sk", "--llm", "manual"])
@@ -660,7 +660,7 @@ fn steps_record_the_skills_they_create_and_use_and_replay_imports_them() {
 
 #[test]
 fn long_output_is_stored_once_as_an_object_and_read_back_whole() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let d = dir.path();
     let printed = exec(d, "big", "print('ab' * 50000)");
     assert_eq!(printed.len(), 100_001);
@@ -673,7 +673,7 @@ fn long_output_is_stored_once_as_an_object_and_read_back_whole() {
 
 #[test]
 fn files_the_host_restores_stay_writable_by_the_next_cell() {
-    let project = tempfile::tempdir().unwrap();
+    let project = common::project_dir();
     let dir = project.path();
     // Non-deterministic content: the re-run writes other bytes, so the host restores the
     // recorded file, which the next cell must be able to change as if it had written it.
@@ -693,7 +693,7 @@ fn files_the_host_restores_stay_writable_by_the_next_cell() {
 
 #[test]
 fn a_fifo_made_by_a_step_comes_back_and_its_re_run_does_not_diverge() {
-    let project = tempfile::tempdir().unwrap();
+    let project = common::project_dir();
     let dir = project.path();
     exec(
         dir,
@@ -720,7 +720,7 @@ fn exec_env(dir: &Path, env: &[(&str, &str)], session: &str, code: &str) -> Outp
 
 #[test]
 fn redaction_never_changes_what_a_replay_re_executes() {
-    let project = tempfile::tempdir().unwrap();
+    let project = common::project_dir();
     let dir = project.path();
     // A secret-looking variable with a plain value is no secret: the code stays as written.
     let env = [("CI_JOB_TOKEN", "None"), ("BUILD_KEY", "12345678")];
@@ -766,7 +766,7 @@ fn redaction_never_changes_what_a_replay_re_executes() {
 
 #[test]
 fn a_replayed_cell_that_shows_something_else_is_reported() {
-    let project = tempfile::tempdir().unwrap();
+    let project = common::project_dir();
     let dir = project.path();
     // Deterministic output, and a repr holding an object address: no warning.
     let o = exec_env(dir, &[], "d", "print('same'); object()");
@@ -815,7 +815,7 @@ fn edit_log(dir: &Path, session: &str, edit: impl Fn(Value) -> Option<Value>) {
 
 #[test]
 fn a_damaged_step_line_orphans_only_what_depends_on_it() {
-    let project = tempfile::tempdir().unwrap();
+    let project = common::project_dir();
     let dir = project.path();
     for i in 1..=4 {
         exec(dir, "c1", &format!("x{i} = {i}"));
@@ -863,7 +863,7 @@ fn a_damaged_step_line_orphans_only_what_depends_on_it() {
 
 #[test]
 fn an_interrupted_step_is_shown_marked_and_reported_once_with_its_line() {
-    let project = tempfile::tempdir().unwrap();
+    let project = common::project_dir();
     let dir = project.path();
     exec(dir, "rk", "x = 1");
     // As if mcpr had been killed before the step ended: no `end` line.
@@ -890,7 +890,7 @@ fn an_interrupted_step_is_shown_marked_and_reported_once_with_its_line() {
 
 #[test]
 fn commands_agree_on_names_messages_and_exit_codes() {
-    let project = tempfile::tempdir().unwrap();
+    let project = common::project_dir();
     let dir = project.path();
     // A name given for the first time is announced; a generated one is not.
     let o = exec_env(dir, &[], "fresh", "x = 1");
@@ -930,7 +930,7 @@ fn commands_agree_on_names_messages_and_exit_codes() {
         dir,
         &["replay", "export", "fresh", "-o", bundle.to_str().unwrap()],
     );
-    let other = tempfile::tempdir().unwrap();
+    let other = common::project_dir();
     exec_env(other.path(), &[], "fresh", "y = 1");
     let o = mcpr(
         other.path(),

@@ -123,7 +123,7 @@ fn host_secrets_never_reach_the_kernel_environment() {
         .env("OPENAI_API_KEY", "sk-mcpr-test-secret")
         .env("GITHUB_TOKEN", "ghp-mcpr-test-secret")
         .env("AWS_SECRET_ACCESS_KEY", "aws-mcpr-test-secret")
-        .current_dir(tempfile::tempdir().unwrap().path())
+        .current_dir(common::project_dir().path())
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);

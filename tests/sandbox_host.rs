@@ -249,7 +249,7 @@ async fn session_with_readonly_paths(
         ..KernelConfig::default()
     };
     let launcher = Launcher::from_config(&config, Some(Namespaces)).map_err(|e| e.to_string())?;
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let ws = dir.path().join("workspace").join("s");
     std::fs::create_dir_all(&ws).unwrap();
     let session = Session::start(launcher, HostCalls::with_builtins(), "s".into(), ws)
@@ -307,7 +307,7 @@ async fn readonly_paths_are_readable_at_their_host_path_and_not_writable() {
 
 #[test]
 fn doctor_lists_what_the_sandbox_sees_and_verifies_the_filter() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     std::fs::write(
         dir.path().join("mcpr.toml"),
         "[kernel]\nisolation = \"namespaces\"\n",

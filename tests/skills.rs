@@ -133,7 +133,7 @@ const WEATHER_PARIS: &str = "from tools.demo import get_weather\ncity = \"Paris\
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn working_code_becomes_a_skill_that_later_steps_import_and_count() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let db = dir.path().join("notes.db");
     let mcp = json!({"mcpServers": {"demo": demo_entry(&db)}}).to_string();
     let responses = [
@@ -263,7 +263,7 @@ fn provenance(task: &str) -> Provenance {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dedup_versions_and_what_is_not_kept() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let lib = library(dir.path());
     let launcher = package::mount(common::launcher(IsolationRequest::Auto), lib.dir());
     let area = "import math\nradius = 2.5\narea = math.pi * radius ** 2\nprint(round(area, 2))";
@@ -323,7 +323,7 @@ async fn dedup_versions_and_what_is_not_kept() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_script_with_helpers_keeps_them_and_runs_as_a_function() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let lib = library(dir.path());
     let launcher = package::mount(common::launcher(IsolationRequest::Auto), lib.dir());
     // A helper reading a global the script sets, a constant, a final expression.
@@ -455,8 +455,8 @@ fn many_skills(dir: &Path, with_others: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_prompt_holds_only_relevant_skills_and_does_not_grow_with_the_library() {
-    let small = tempfile::tempdir().unwrap();
-    let large = tempfile::tempdir().unwrap();
+    let small = common::project_dir();
+    let large = common::project_dir();
     many_skills(small.path(), false);
     many_skills(large.path(), true);
     assert_eq!(
@@ -513,7 +513,7 @@ fn mcpr_skills(dir: &Path, args: &[&str]) -> Output {
 }
 
 fn project() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     std::fs::write(dir.path().join("mcpr.toml"), "").unwrap();
     dir
 }
@@ -809,7 +809,7 @@ out
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn skills_import_in_the_sandbox_read_only_and_never_from_the_trash() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let p = dir.path();
     write_skill(
         p,
@@ -1213,7 +1213,7 @@ fn the_analyser_never_crashes_on_a_corpus_of_real_cells() {
 #[test]
 fn an_analyser_failure_is_reported_in_one_line() {
     use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let fake = dir.path().join("python3");
     std::fs::write(
         &fake,
@@ -1361,7 +1361,7 @@ fn parallel_runs_of_one_task_save_one_skill() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn code_that_calls_a_tool_is_kept_and_every_reason_is_true() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let lib = library(dir.path());
     let launcher = package::mount(common::launcher(IsolationRequest::Auto), lib.dir());
     let code = "from tools.demo import get_weather\nprint(get_weather(city='Oslo'))";

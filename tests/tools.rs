@@ -24,7 +24,7 @@ fn all_servers(db: &std::path::Path) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signatures_come_from_the_servers_schemas() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let mut s = TestSession::with_tools(Auto, &all_servers(&dir.path().join("n.db"))).await;
     let r = s
         .run("import inspect\nfrom tools.git import git_log\nfrom tools.time import get_current_time\nfrom tools.demo import get_weather\n[str(inspect.signature(f)) for f in (git_log, get_current_time, get_weather)] + [git_log.__doc__.splitlines()[0]]")
@@ -50,7 +50,7 @@ async fn signatures_come_from_the_servers_schemas() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_calls_from_one_loop_reach_the_real_servers() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let db = dir.path().join("notes.db");
     let mut s = TestSession::with_tools(Auto, &all_servers(&db)).await;
     let r = s
@@ -74,7 +74,7 @@ async fn a_hundred_calls_from_one_loop_reach_the_real_servers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_errors_become_tool_errors() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let mut s = TestSession::with_tools(Auto, &all_servers(&dir.path().join("n.db"))).await;
     let r = s
         .run("import tools\nfrom tools.demo import get_weather\nfrom tools.git import git_status\nout = []\nfor f, a in ((get_weather, {'city': 'Atlantis'}), (git_status, {'repo_path': '/no/such/repo'})):\n    try:\n        f(**a)\n    except tools.ToolError as e:\n        out.append((e.kind, str(e)))\nout")
@@ -104,7 +104,7 @@ async fn server_errors_become_tool_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_server_is_restarted_on_the_next_call_and_says_so() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let mut s = TestSession::with_tools(Auto, &all_servers(&dir.path().join("n.db"))).await;
     let r = s
         .run("from tools.demo import server_info\nserver_info()['pid']")
@@ -132,7 +132,7 @@ async fn a_killed_server_is_restarted_on_the_next_call_and_says_so() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_ranks_git_log_first_for_commit_history() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let mut s = TestSession::with_tools(Auto, &all_servers(&dir.path().join("n.db"))).await;
     let r = s
         .run("import tools\n[tools.search('commit history')[0]['tool'], tools.search('weather', limit=1)[0]['import'], tools.list_servers()]")
@@ -161,7 +161,7 @@ async fn search_ranks_git_log_first_for_commit_history() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_results_are_offloaded_and_the_log_holds_only_a_handle() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let mut s = TestSession::with_tools(Auto, &all_servers(&dir.path().join("n.db"))).await;
     let r = s
         .run("from tools.demo import repeat_text\nbig = repeat_text(text='0123456789', times=10_000)\n[type(big).__name__, big.size, len(big), big.read(5, 10), big[:3], str(big).count('9'), big.path]")
@@ -205,7 +205,7 @@ async fn large_results_are_offloaded_and_the_log_holds_only_a_handle() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn images_are_saved_and_calls_can_be_awaited() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let mut s = TestSession::with_tools(Auto, &all_servers(&dir.path().join("n.db"))).await;
     let r = s
         .run("from tools.demo import color_swatch, get_weather\nimport asyncio\nimg = await color_swatch(color='#102030')\nw = await asyncio.gather(*(get_weather(city=c) for c in ['Paris', 'Oslo', 'Tokyo']))\n[img.mime, img.read_bytes()[:4] == b'\\x89PNG', [x['temperature'] for x in w]]")
@@ -309,7 +309,7 @@ async fn streamable_http_servers_work_with_configured_headers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_fails_to_start_is_reported_and_others_keep_working() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let cfg = config(json!({
         "broken": {"command": venv_python(), "args": ["-c", "import sys; print('cannot find my config file', file=sys.stderr); sys.exit(3)"]},
         "demo": demo_entry(&dir.path().join("n.db")),
@@ -335,7 +335,7 @@ async fn a_server_that_fails_to_start_is_reported_and_others_keep_working() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_calls_time_out_with_a_clear_error() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let path = dir.path().join(".mcp.json");
     std::fs::write(
         &path,
@@ -413,7 +413,7 @@ async fn a_positional_tool_call_fails_at_once_with_the_signature() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_ranks_by_the_task_over_the_real_servers_catalogs() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let mut s = TestSession::with_tools(Auto, &all_servers(&dir.path().join("n.db"))).await;
     let r = s
         .run("import tools\n{q: [h['tool'] for h in tools.search(q)] for q in ['convert 9:30 New York time to London time', 'add a note about the meeting', 'what is the current time in Tokyo', 'commit history', 'show me the diff of staged changes']}")
@@ -460,7 +460,7 @@ fn changing_entry(state: &std::path::Path) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upgraded_server_under_the_same_command_refreshes_its_cached_catalog() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let state = dir.path().join("state.json");
     let write_state = |version: &str, tools: &[&str]| {
         std::fs::write(
@@ -520,7 +520,7 @@ async fn an_upgraded_server_under_the_same_command_refreshes_its_cached_catalog(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_tool_of_a_stale_catalog_is_found_on_import() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let state = dir.path().join("state.json");
     std::fs::write(&state, r#"{"version": "1.0", "tools": ["alpha"]}"#).unwrap();
     let cfg = config(json!({"up": changing_entry(&state)}));
@@ -548,7 +548,7 @@ async fn a_new_tool_of_a_stale_catalog_is_found_on_import() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_announcing_a_changed_tool_list_is_listed_again() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let state = dir.path().join("state.json");
     std::fs::write(&state, r#"{"version": "1.0", "tools": ["alpha"]}"#).unwrap();
     let cfg = config(json!({"dyn": changing_entry(&state)}));
@@ -581,7 +581,7 @@ async fn a_server_announcing_a_changed_tool_list_is_listed_again() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gathering_waits_for_a_slow_server_once_and_backs_off_from_a_failed_one() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let path = dir.path().join(".mcp.json");
     std::fs::write(
         &path,
@@ -641,7 +641,7 @@ async fn gathering_waits_for_a_slow_server_once_and_backs_off_from_a_failed_one(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tools_a_server_changes_without_saying_so_are_found_or_refused_with_the_new_list() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let state = dir.path().join("state.json");
     std::fs::write(&state, r#"{"version": "1.0", "tools": ["alpha"]}"#).unwrap();
     let cfg = config(json!({"quiet": changing_entry(&state)}));

@@ -56,7 +56,7 @@ fn wait_gone(pid: u32) -> bool {
 
 #[test]
 fn exec_uses_configured_tools_as_in_the_readme() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let cfg = write_config(dir.path());
     let (code, out, err) = mcpr(
         dir.path(),
@@ -84,7 +84,7 @@ fn exec_uses_configured_tools_as_in_the_readme() {
 
 #[test]
 fn tools_commands_list_search_describe_and_call() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let cfg = write_config(dir.path());
     let c = cfg.to_str().unwrap();
     let (code, out, err) = mcpr(
@@ -180,7 +180,7 @@ fn tools_commands_list_search_describe_and_call() {
 
 #[test]
 fn a_bad_config_names_the_file_the_server_and_the_problem() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     std::fs::write(
         dir.path().join(".mcp.json"),
         r#"{"mcpServers": {"git": {"command": "x", "env": {"TOKEN": "${MCPR_UNSET_VARIABLE}"}}}}"#,
@@ -200,7 +200,7 @@ fn a_bad_config_names_the_file_the_server_and_the_problem() {
 
 #[test]
 fn no_server_process_outlives_mcpr() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let cfg = write_config(dir.path());
     let c = cfg.to_str().unwrap();
     // A normal exit.
@@ -248,7 +248,7 @@ fn no_server_process_outlives_mcpr() {
 
 #[test]
 fn tools_are_named_server_dot_tool_everywhere_and_the_old_form_still_works() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let cfg = write_config(dir.path());
     let c = cfg.to_str().unwrap();
     let utc = "{\"timezone\": \"UTC\"}";
@@ -292,7 +292,7 @@ fn tools_are_named_server_dot_tool_everywhere_and_the_old_form_still_works() {
 
 #[test]
 fn a_server_writing_non_mcp_output_on_stdout_is_named() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     // A short start timeout, so the server that never answers fails quickly.
     std::fs::write(
         dir.path().join("mcpr.toml"),
@@ -325,7 +325,7 @@ fn a_server_writing_non_mcp_output_on_stdout_is_named() {
 
 #[test]
 fn tools_refresh_lists_a_changed_server_again() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::project_dir();
     let state = dir.path().join("state.json");
     std::fs::write(&state, r#"{"version": "1.0", "tools": ["alpha", "beta"]}"#).unwrap();
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

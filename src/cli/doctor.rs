@@ -62,14 +62,23 @@ pub async fn run(args: DoctorArgs) -> Result<ExitCode, CliError> {
             format!("{} (config {})", project.root.display(), file.display()),
             None,
         ),
+        None if project.is_default => check(
+            "project",
+            Verdict::Warn,
+            format!(
+                "no mcpr project here or above; sessions, skills and workspaces go to your default project {}",
+                project.root.display()
+            ),
+            Some("run `mcpr init` to make this folder a project"),
+        ),
         None => check(
             "project",
             Verdict::Warn,
             format!(
-                "no mcpr.toml here or above; using {} with defaults",
+                "no mcpr.toml in {}; its recorded sessions are used with default settings",
                 project.root.display()
             ),
-            Some("run `mcpr init` to create a project"),
+            Some("run `mcpr init` there to write mcpr.toml"),
         ),
     });
 

@@ -60,8 +60,8 @@ pub struct ResumeArgs {
 
 pub async fn resume(args: ResumeArgs) -> Result<ExitCode, CliError> {
     let project = current_project()?;
-    let dir = super::record::replay_dir(&project)?;
-    if !dir.exists(&args.session) {
+    let dir = crate::record::recorder::ReplayDir::open_existing(&project.replay_dir());
+    if !dir.is_some_and(|d| d.exists(&args.session)) {
         return Err(CliError::usage(format!(
             "no recorded session named {:?} (see `mcpr replay list`)",
             args.session

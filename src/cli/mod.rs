@@ -200,6 +200,13 @@ fn current_project() -> Result<Project, CliError> {
     let cwd = std::env::current_dir()
         .map_err(|e| CliError::failed(format!("cannot read the current directory: {e}")))?;
     let project = Project::discover(&cwd).map_err(|e| CliError::usage(e.to_string()))?;
+    if project.is_default {
+        errln!(
+            "[mcpr] no mcpr project here (no mcpr.toml in {} or above): using your default project {}; `mcpr init` makes this folder a project",
+            cwd.display(),
+            project.root.display()
+        );
+    }
     for warning in project.config.warnings() {
         errln!("[mcpr] warning: {warning}");
     }

@@ -119,6 +119,20 @@ fn dir() -> Result<(crate::project::Project, ReplayDir), CliError> {
     Ok((project, dir))
 }
 
+/// The record folder for a command that only reads: never created. A project without one
+/// has no sessions, which every reading command then says in its own way.
+fn existing_dir() -> Result<(crate::project::Project, ReplayDir), CliError> {
+    let project = current_project()?;
+    let root = project.replay_dir();
+    match ReplayDir::open_existing(&root) {
+        Some(dir) => Ok((project, dir)),
+        None => Err(CliError::usage(format!(
+            "no sessions are recorded in {} yet: `mcpr exec --session NAME CODE` records one",
+            project.root.display()
+        ))),
+    }
+}
+
 fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
     let text = serde_json::to_string_pretty(value).map_err(CliError::failed)?;
     outln!("{text}");
@@ -182,7 +196,15 @@ fn open_index(dir: &ReplayDir) -> Result<Index, CliError> {
 }
 
 fn list(json: bool) -> Result<ExitCode, CliError> {
-    let (_, dir) = dir()?;
+    let project = current_project()?;
+    let Some(dir) = ReplayDir::open_existing(&project.replay_dir()) else {
+        if json {
+            print_json(&Vec::<serde_json::Value>::new())?;
+        } else {
+            errln!("[mcpr] no recorded sessions yet: `mcpr exec --session NAME CODE` records one");
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
     let index = open_index(&dir)?;
     let rows = index.sessions().map_err(CliError::failed)?;
     if json {
@@ -221,7 +243,15 @@ fn list(json: bool) -> Result<ExitCode, CliError> {
 }
 
 fn search(query: &str, limit: usize, json: bool) -> Result<ExitCode, CliError> {
-    let (_, dir) = dir()?;
+    let project = current_project()?;
+    let Some(dir) = ReplayDir::open_existing(&project.replay_dir()) else {
+        if json {
+            print_json(&Vec::<serde_json::Value>::new())?;
+        } else {
+            outln!("no recorded step matches {query:?}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
     let index = open_index(&dir)?;
     let hits = index.search(query, limit).map_err(CliError::failed)?;
     if json {
@@ -390,7 +420,7 @@ fn duration(ms: f64) -> String {
 }
 
 fn show(args: ShowArgs) -> Result<ExitCode, CliError> {
-    let (_, dir) = dir()?;
+    let (_, dir) = existing_dir()?;
     let steps = history(&dir, &args.session, args.step)?;
     let views: Vec<StepView> = steps.iter().map(view).collect();
     if args.json {
@@ -471,7 +501,7 @@ async fn rewind(
     step: u64,
     isolation: Option<IsolationRequest>,
 ) -> Result<ExitCode, CliError> {
-    let (project, dir) = dir()?;
+    let (project, dir) = existing_dir()?;
     let log = dir.read(name, Detail::Full).map_err(record_error)?;
     let (history, base) = dir.history(&log, Some(step)).map_err(record_error)?;
     let config = super::kernel_config(&project, None)?;
@@ -520,7 +550,7 @@ async fn rewind(
 }
 
 pub fn fork(args: ForkArgs) -> Result<ExitCode, CliError> {
-    let (project, dir) = dir()?;
+    let (project, dir) = existing_dir()?;
     let name = match args.name {
         Some(n) => n,
         None => (1..)
@@ -575,7 +605,7 @@ fn step_text(h: &HistoryStep) -> (String, String) {
 }
 
 fn diff(a: &str, b: &str, json: bool) -> Result<ExitCode, CliError> {
-    let (_, dir) = dir()?;
+    let (_, dir) = existing_dir()?;
     let (an, astep) = parse_ref(a)?;
     let (bn, bstep) = parse_ref(b)?;
     let left = history(&dir, &an, astep)?;
@@ -659,7 +689,7 @@ fn diff(a: &str, b: &str, json: bool) -> Result<ExitCode, CliError> {
 }
 
 fn export(name: &str, output: Option<PathBuf>) -> Result<ExitCode, CliError> {
-    let (_, dir) = dir()?;
+    let (_, dir) = existing_dir()?;
     let objects = match &output {
         Some(path) => export_to_file(&dir, name, path)?,
         None => {

@@ -36,6 +36,14 @@ impl ObjectStore {
         })
     }
 
+    /// The store at `root`, for reading, creating nothing: objects missing there are
+    /// reported as missing when asked for.
+    pub fn existing(root: &Path) -> ObjectStore {
+        ObjectStore {
+            root: root.to_path_buf(),
+        }
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }

@@ -67,6 +67,15 @@ impl ReplayDir {
         })
     }
 
+    /// Opens the record folder `root` only if it exists, creating nothing (for commands
+    /// that only read).
+    pub fn open_existing(root: &Path) -> Option<ReplayDir> {
+        root.is_dir().then(|| ReplayDir {
+            root: root.to_path_buf(),
+            store: ObjectStore::existing(&root.join("objects")),
+        })
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }

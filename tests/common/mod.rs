@@ -287,3 +287,11 @@ pub fn stdout(o: &std::process::Output) -> String {
 pub fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// A folder that is an mcpr project (an empty mcpr.toml, as `mcpr init` leaves one), so
+/// that the binary run there records into it rather than into the default project.
+pub fn project_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("mcpr.toml"), "").expect("mcpr.toml");
+    dir
+}
