@@ -15,6 +15,21 @@ struct RunResult {
     stderr: String,
 }
 
+impl RunResult {
+    /// A `mcpr run --json` process as it ended: its exit code, events and stderr.
+    fn of(out: &std::process::Output) -> RunResult {
+        let events = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect();
+        RunResult {
+            code: out.status.code().unwrap_or(-1),
+            events,
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
 fn mcpr_run(dir: &Path, server: &FakeOpenAi, extra: &[&str], task: &str) -> RunResult {
     let out = Command::new(mcpr_bin())
         .args([
@@ -34,15 +49,7 @@ fn mcpr_run(dir: &Path, server: &FakeOpenAi, extra: &[&str], task: &str) -> RunR
         .env_remove("OPENAI_BASE_URL")
         .output()
         .unwrap();
-    let events = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect();
-    RunResult {
-        code: out.status.code().unwrap_or(-1),
-        events,
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    RunResult::of(&out)
 }
 
 fn project(llm: &str) -> tempfile::TempDir {
@@ -584,15 +591,7 @@ fn run_script(dir: &Path, answers: &[&str], task: &str) -> RunResult {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    let events = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect();
-    RunResult {
-        code: out.status.code().unwrap_or(-1),
-        events,
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    RunResult::of(&out)
 }
 
 #[test]

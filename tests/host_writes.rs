@@ -7,9 +7,8 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 
-use common::{TestSession, demo_entry, mcpr_bin, stderr, stdout};
+use common::{TestSession, demo_entry, stderr, stdout};
 use mcpr::event::CellStatus;
 use mcpr::kernel::output::OVERFLOW_DIR;
 use mcpr::sandbox::IsolationRequest::Namespaces;
@@ -205,27 +204,9 @@ async fn tool_modules_and_results_are_written_beneath_the_workspace_only() {
     assert!(!s.workspace().join(".mcpr/results").is_symlink());
 }
 
-/// A project folder for the CLI, with `mcpr` run in it.
-fn mcpr(dir: &Path, args: &[&str]) -> Output {
-    Command::new(mcpr_bin())
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .env_remove("OPENAI_API_KEY")
-        .env_remove("OPENAI_BASE_URL")
-        .output()
-        .unwrap()
-}
-
+/// Runs `mcpr` in `dir`, insisting it succeeded; its stdout and stderr.
 fn ok(dir: &Path, args: &[&str]) -> String {
-    let o = mcpr(dir, args);
-    assert!(
-        o.status.success(),
-        "mcpr {args:?} failed ({:?})\nstdout: {}\nstderr: {}",
-        o.status,
-        stdout(&o),
-        stderr(&o)
-    );
+    let o = common::mcpr_ok(dir, args);
     stdout(&o) + &stderr(&o)
 }
 

@@ -16,27 +16,12 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 fn mcpr(dir: &Path, args: &[&str]) -> Output {
-    Command::new(mcpr_bin())
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .env_remove("OPENAI_API_KEY")
-        .env_remove("OPENAI_BASE_URL")
-        .output()
-        .unwrap()
+    common::mcpr_in(dir, args)
 }
 
-/// Runs mcpr and insists it succeeded.
+/// Runs mcpr and insists it succeeded; its stdout.
 fn ok(dir: &Path, args: &[&str]) -> String {
-    let o = mcpr(dir, args);
-    assert!(
-        o.status.success(),
-        "mcpr {args:?} failed ({:?})\nstdout: {}\nstderr: {}",
-        o.status,
-        stdout(&o),
-        stderr(&o)
-    );
-    stdout(&o)
+    stdout(&common::mcpr_ok(dir, args))
 }
 
 fn exec(dir: &Path, session: &str, code: &str) -> String {

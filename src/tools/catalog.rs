@@ -215,21 +215,28 @@ pub fn first_line(text: &str) -> String {
         .to_string()
 }
 
+/// A catalog of `tools` (MCP tool JSON) for a server reached over HTTP, for unit tests.
+#[cfg(test)]
+pub(crate) fn test_catalog(server: &str, tools: Value, version: Option<&str>) -> Catalog {
+    let config = ServerConfig {
+        name: server.into(),
+        module: server.into(),
+        transport: super::config::Transport::Http {
+            url: "http://x".into(),
+            headers: Default::default(),
+        },
+    };
+    let tools = tools.as_array().cloned().unwrap_or_default();
+    Catalog::from_tools(&config, &tools, version.map(str::to_string))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
     fn catalog(server: &str, tools: Value) -> Catalog {
-        let config = ServerConfig {
-            name: server.into(),
-            module: server.into(),
-            transport: Transport::Http {
-                url: "http://x".into(),
-                headers: Default::default(),
-            },
-        };
-        Catalog::from_tools(&config, tools.as_array().unwrap(), Some("s 1.0".into()))
+        test_catalog(server, tools, Some("s 1.0"))
     }
 
     #[test]

@@ -200,19 +200,10 @@ fn param_text(schema: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tools::config::{ServerConfig, Transport};
     use serde_json::json;
 
     fn catalog(server: &str, tools: Value) -> Catalog {
-        let config = ServerConfig {
-            name: server.into(),
-            module: server.into(),
-            transport: Transport::Http {
-                url: "http://x".into(),
-                headers: Default::default(),
-            },
-        };
-        Catalog::from_tools(&config, tools.as_array().unwrap(), None)
+        crate::tools::catalog::test_catalog(server, tools, None)
     }
 
     fn names(hits: &[Hit]) -> Vec<&str> {

@@ -141,19 +141,10 @@ fn clip(text: &str, max_chars: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tools::config::{ServerConfig, Transport};
     use serde_json::{Value, json};
 
     fn catalog(server: &str, tools: Value) -> Catalog {
-        let config = ServerConfig {
-            name: server.into(),
-            module: server.into(),
-            transport: Transport::Http {
-                url: "http://x".into(),
-                headers: Default::default(),
-            },
-        };
-        Catalog::from_tools(&config, tools.as_array().unwrap(), None)
+        crate::tools::catalog::test_catalog(server, tools, None)
     }
 
     #[test]

@@ -295,3 +295,28 @@ pub fn project_dir() -> tempfile::TempDir {
     std::fs::write(dir.path().join("mcpr.toml"), "").expect("mcpr.toml");
     dir
 }
+
+/// Runs the `mcpr` binary in `dir` with no stdin and no OpenAI settings from the host.
+pub fn mcpr_in(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(mcpr_bin())
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("OPENAI_BASE_URL")
+        .output()
+        .expect("mcpr runs")
+}
+
+/// Runs `mcpr` and insists it succeeded.
+pub fn mcpr_ok(dir: &Path, args: &[&str]) -> std::process::Output {
+    let o = mcpr_in(dir, args);
+    assert!(
+        o.status.success(),
+        "mcpr {args:?} failed ({:?})\nstdout: {}\nstderr: {}",
+        o.status,
+        stdout(&o),
+        stderr(&o)
+    );
+    o
+}
