@@ -220,6 +220,9 @@ pub struct StepSummary {
     /// nothing computed the answer.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub answered_without_code: bool,
+    /// The step was cancelled (during the model's answer or a cell) before it ended.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cancelled: bool,
 }
 
 impl Event {

@@ -776,3 +776,152 @@ fn a_hung_server_does_not_hold_up_the_model_request() {
         "the run took {elapsed:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_cancelled_during_the_answer_or_a_cell_ends_cancelled_and_the_next_runs() {
+    use mcpr::agent::ask::{AskLimits, AskState};
+    use mcpr::agent::{Agent, AgentSettings};
+    use mcpr::llm::Provider;
+    use mcpr::llm::openai::{OpenAiProvider, OpenAiSettings};
+    use std::sync::Arc;
+    use tokio_util::sync::CancellationToken;
+
+    let dir = common::project_dir();
+    let server = FakeOpenAi::start(
+        dir.path(),
+        json!([
+            {"delay": 60.0, "content": "```python\nprint('too late')\n```"},
+            {"content": "```python\nimport time\nx = 1\nprint('started', flush=True)\ntime.sleep(60)\n```"},
+            {"content": "```python\nprint('third step sees x =', x)\n```"}
+        ]),
+    );
+    let provider: Arc<dyn Provider> = Arc::new(
+        OpenAiProvider::new(OpenAiSettings {
+            base_url: server.base_url(),
+            api_key: None,
+            model: "test-model".into(),
+            max_attempts: 1,
+            timeout: std::time::Duration::from_secs(120),
+            temperature: None,
+            max_tokens: None,
+        })
+        .unwrap(),
+    );
+    let ws = dir.path().join("ws");
+    std::fs::create_dir_all(&ws).unwrap();
+    let mut calls = mcpr::hostcall::HostCalls::with_builtins();
+    let ask = AskState::new(provider.clone(), AskLimits::default());
+    ask.register(&mut calls);
+    let session = mcpr::session::Session::start(
+        common::launcher(mcpr::sandbox::IsolationRequest::Auto),
+        calls,
+        "s".into(),
+        ws,
+    )
+    .await
+    .unwrap();
+    let mut agent = Agent::new(provider, session, ask, None, AgentSettings::default(), None)
+        .await
+        .unwrap();
+
+    // 1. During the model's answer: cancelled once the server holds the request.
+    let cancel = CancellationToken::new();
+    let watcher = {
+        let (cancel, log) = (cancel.clone(), server.requests_len_probe());
+        std::thread::spawn(move || {
+            while log() == 0 {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            cancel.cancel();
+        })
+    };
+    let mut events = Vec::new();
+    let summary = agent
+        .run_step_with("first", &cancel, &mut |e| events.push(e))
+        .await;
+    watcher.join().unwrap();
+    assert!(summary.cancelled && !summary.success, "{summary:?}");
+    assert_eq!(summary.error.as_deref(), Some("the step was cancelled"));
+    assert!(matches!(events.last(), Some(Event::StepFinished(s)) if s.cancelled));
+
+    // 2. During a cell: cancelled when the cell says it started.
+    let cancel = CancellationToken::new();
+    let in_cell = cancel.clone();
+    let summary = agent
+        .run_step_with("second", &cancel, &mut |e| {
+            if matches!(&e, Event::Output { text, .. } if text.contains("started")) {
+                in_cell.cancel();
+            }
+        })
+        .await;
+    assert!(summary.cancelled && !summary.success, "{summary:?}");
+    assert_eq!(
+        summary.attempts, 1,
+        "a cancelled cell is not sent back to be fixed"
+    );
+
+    // 3. The session goes on, its state kept.
+    let mut output = String::new();
+    let summary = agent
+        .run_step("third", &mut |e| {
+            if let Event::Output { text, .. } = e {
+                output.push_str(&text);
+            }
+        })
+        .await;
+    assert!(summary.success, "{summary:?}");
+    assert_eq!(output, "third step sees x = 1\n");
+    agent.close().await;
+}
+
+#[test]
+fn ctrl_c_in_mcpr_run_cancels_the_step_and_the_session_goes_on() {
+    use std::io::BufRead;
+    let dir = common::project_dir();
+    let script = dir.path().join("answers.txt");
+    std::fs::write(
+        &script,
+        "```python\nimport time\nx = 1\nprint('started', flush=True)\ntime.sleep(60)\n```",
+    )
+    .unwrap();
+    let mut child = Command::new(mcpr_bin())
+        .args(["run", "--no-skills", "--session", "c", "--llm"])
+        .arg(format!("script:{}", script.display()))
+        .arg("wait a minute")
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line, "started\n");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("step 1 cancelled"), "{err}");
+    let log = std::fs::read_to_string(dir.path().join(".replay/c.jsonl")).unwrap();
+    assert!(
+        log.contains("\"cancelled\":true"),
+        "the record says cancelled: {log}"
+    );
+    // The next step of the session runs, after the cancelled one.
+    std::fs::write(&script, "```python\nprint('again')\n```").unwrap();
+    let o = Command::new(mcpr_bin())
+        .args(["run", "--no-skills", "--session", "c", "--llm"])
+        .arg(format!("script:{}", script.display()))
+        .arg("once more")
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "again\n");
+}

@@ -271,8 +271,9 @@ async fn run(session: &mut Session, code: &str) -> (CellStatus, Option<Value>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readonly_paths_are_readable_at_their_host_path_and_not_writable() {
     use std::os::unix::fs::PermissionsExt;
-    // Not under /tmp, which the sandbox replaces with its own.
-    let shared = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    // Not under /tmp, which the sandbox replaces with its own (nor in the checkout, which
+    // may itself live under /tmp).
+    let shared = tempfile::tempdir_in("/var/tmp").unwrap();
     // Writable by anyone on the host, so only the read-only mount stops the kernel.
     std::fs::set_permissions(shared.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     std::fs::write(shared.path().join("data.txt"), "shared data").unwrap();

@@ -23,6 +23,7 @@ use crate::sandbox::confined::ConfinedDir;
 use crate::session::Session;
 use crate::tools::hub::ToolHub;
 use ask::AskState;
+use tokio_util::sync::CancellationToken;
 
 /// The `[agent]` section of mcpr.toml.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -275,6 +276,20 @@ impl Agent {
         task: &str,
         sink: &mut (dyn FnMut(Event) + Send),
     ) -> StepSummary {
+        self.run_step_with(task, &CancellationToken::new(), sink)
+            .await
+    }
+
+    /// Runs one task until it ends or `cancel` fires. Cancelling stops the model's answer
+    /// where it is, or interrupts the running cell (and with it any tool or `ask_llm`
+    /// call it waits for); the step then ends `cancelled`, and the session stays usable
+    /// for the next step.
+    pub async fn run_step_with(
+        &mut self,
+        task: &str,
+        cancel: &CancellationToken,
+        sink: &mut (dyn FnMut(Event) + Send),
+    ) -> StepSummary {
         self.step += 1;
         let step = self.step;
         self.ask.begin_step(step);
@@ -324,23 +339,35 @@ impl Agent {
             skills_created: Vec::new(),
             skill_not_kept: None,
             answered_without_code: false,
+            cancelled: false,
         };
         let mut last_code = None;
         let mut runs: Vec<(String, bool)> = Vec::new();
         let mut model = self.provider.model();
         let mut nudged = false;
         while summary.attempts < self.settings.max_attempts.max(1) {
+            if cancel.is_cancelled() {
+                summary.cancelled = true;
+                break;
+            }
             summary.attempts += 1;
             let started = Instant::now();
-            let result = self
-                .provider
-                .complete(&messages, &mut |t| {
-                    sink(Event::LlmToken {
-                        step,
-                        text: t.to_string(),
-                    })
+            let provider = self.provider.clone();
+            let mut on_token = |t: &str| {
+                sink(Event::LlmToken {
+                    step,
+                    text: t.to_string(),
                 })
-                .await;
+            };
+            let answer = provider.complete(&messages, &mut on_token);
+            let result = tokio::select! {
+                result = answer => result,
+                () = cancel.cancelled() => {
+                    summary.llm_ms += started.elapsed().as_secs_f64() * 1000.0;
+                    summary.cancelled = true;
+                    break;
+                }
+            };
             summary.llm_ms += started.elapsed().as_secs_f64() * 1000.0;
             let response = match result {
                 Ok(r) => r,
@@ -397,13 +424,17 @@ impl Agent {
                 attempt: summary.attempts,
                 code: code.clone(),
             });
-            let (status, output, error) = self.run_code(&code, sink, &mut summary).await;
+            let (status, output, error) = self.run_code(&code, cancel, sink, &mut summary).await;
             last_code = Some(code.clone());
             runs.push((code.clone(), status.is_success()));
             summary.output = prompt::excerpt(&output, self.settings.output_excerpt_bytes);
             if status.is_success() {
                 summary.success = true;
                 summary.error = None;
+                break;
+            }
+            if status == CellStatus::Cancelled || cancel.is_cancelled() {
+                summary.cancelled = true;
                 break;
             }
             let error = error.unwrap_or_else(|| format!("the run ended with status {status:?}"));
@@ -414,6 +445,10 @@ impl Agent {
                 prompt::excerpt(&error, self.settings.output_excerpt_bytes),
                 if output.is_empty() { "(none)".to_string() } else { summary.output.clone() }
             )));
+        }
+        if summary.cancelled {
+            summary.success = false;
+            summary.error = Some("the step was cancelled".to_string());
         }
         for e in self.ask.drain() {
             count_llm_call(&mut summary, &e);
@@ -456,16 +491,19 @@ impl Agent {
     async fn run_code(
         &mut self,
         code: &str,
+        cancel: &CancellationToken,
         sink: &mut (dyn FnMut(Event) + Send),
         summary: &mut StepSummary,
     ) -> (CellStatus, String, Option<String>) {
         let started = Instant::now();
+        let mut opts = self.session.cell_options();
+        opts.cancel = cancel.child_token();
         let mut output = String::new();
         let mut error = None;
         let ask = self.ask.clone();
         let status = self
             .session
-            .run_cell(code, &mut |e| {
+            .run_cell_with(code, &opts, &mut |e| {
                 match &e {
                     // The model sees both streams, as a person at a terminal would.
                     Event::Output { text, .. } => output.push_str(text),

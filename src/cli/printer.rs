@@ -105,6 +105,7 @@ impl Printer {
                     outln!("{answer}");
                 }
                 let outcome = match (s.success, s.answered_without_code) {
+                    _ if s.cancelled => "cancelled",
                     (true, false) => "done",
                     (true, true) => "answered without code",
                     (false, true) => "failed: answered without code",

@@ -166,12 +166,24 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         agent.session().startup_code(),
     );
     agent.set_next_step(step);
+    // Ctrl-C cancels the step (the model's answer or the running cell); the step is
+    // recorded as cancelled and the session stays continuable.
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let watcher = {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                cancel.cancel();
+            }
+        })
+    };
     let summary = agent
-        .run_step(&args.task, &mut |e| {
+        .run_step_with(&args.task, &cancel, &mut |e| {
             recorder.event(&e);
             printer.show(e)
         })
         .await;
+    watcher.abort();
     if let Err(e) = recorder.end_step(
         summary.success,
         summary.skills_used.clone(),

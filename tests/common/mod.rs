@@ -240,6 +240,16 @@ impl FakeOpenAi {
     }
 
     /// Bodies of the chat-completion requests received, parsed.
+    /// A function counting the requests received so far, usable from another thread.
+    pub fn requests_len_probe(&self) -> impl Fn() -> usize + Send + 'static {
+        let log = self.log.clone();
+        move || {
+            std::fs::read_to_string(&log)
+                .map(|t| t.lines().count())
+                .unwrap_or(0)
+        }
+    }
+
     pub fn requests(&self) -> Vec<(u64, Value)> {
         std::fs::read_to_string(&self.log)
             .unwrap_or_default()
