@@ -405,10 +405,29 @@ impl mcpr::agent::SkillSource for RecordingSkills {
     }
 }
 
+/// An agent over `provider` with a fresh session in `dir/ws` (ask_llm registered).
+async fn library_agent(
+    dir: &Path,
+    provider: std::sync::Arc<dyn mcpr::llm::Provider>,
+    launcher: mcpr::session::Launcher,
+) -> mcpr::agent::Agent {
+    use mcpr::agent::ask::{AskLimits, AskState};
+    let ws = dir.join("ws");
+    std::fs::create_dir_all(&ws).unwrap();
+    let mut calls = mcpr::hostcall::HostCalls::with_builtins();
+    let ask = AskState::new(provider.clone(), AskLimits::default());
+    ask.register(&mut calls);
+    let session = mcpr::session::Session::start(launcher, calls, "s".into(), ws)
+        .await
+        .unwrap();
+    let settings = mcpr::agent::AgentSettings::default();
+    mcpr::agent::Agent::new(provider, session, ask, None, settings, None)
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_skill_seam_feeds_the_prompt_and_receives_working_code() {
-    use mcpr::agent::ask::{AskLimits, AskState};
-    use mcpr::agent::{Agent, AgentSettings};
     use mcpr::llm::Provider;
     use std::sync::Arc;
 
@@ -417,26 +436,13 @@ async fn the_skill_seam_feeds_the_prompt_and_receives_working_code() {
     std::fs::write(&script, "```python\nprint(21 * 2)\n```\n").unwrap();
     let provider: Arc<dyn Provider> =
         Arc::new(mcpr::llm::offline::ScriptProvider::load(&script).unwrap());
-    let ws = dir.path().join("ws");
-    std::fs::create_dir_all(&ws).unwrap();
-    let mut calls = mcpr::hostcall::HostCalls::with_builtins();
-    let ask = AskState::new(provider.clone(), AskLimits::default());
-    ask.register(&mut calls);
-    let session = mcpr::session::Session::start(
-        common::launcher(mcpr::sandbox::IsolationRequest::Auto),
-        calls,
-        "s".into(),
-        ws,
-    )
-    .await
-    .unwrap();
     let skills = Arc::new(RecordingSkills {
         asked: Default::default(),
         kept: Default::default(),
     });
-    let mut agent = Agent::new(provider, session, ask, None, AgentSettings::default(), None)
+    let launcher = common::launcher(mcpr::sandbox::IsolationRequest::Auto);
+    let mut agent = library_agent(dir.path(), provider, launcher)
         .await
-        .unwrap()
         .with_skills(skills.clone());
     let mut events = Vec::new();
     let summary = agent.run_step("double 21", &mut |e| events.push(e)).await;
@@ -779,8 +785,6 @@ fn a_hung_server_does_not_hold_up_the_model_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_step_cancelled_during_the_answer_or_a_cell_ends_cancelled_and_the_next_runs() {
-    use mcpr::agent::ask::{AskLimits, AskState};
-    use mcpr::agent::{Agent, AgentSettings};
     use mcpr::llm::Provider;
     use mcpr::llm::openai::{OpenAiProvider, OpenAiSettings};
     use std::sync::Arc;
@@ -792,7 +796,7 @@ async fn a_step_cancelled_during_the_answer_or_a_cell_ends_cancelled_and_the_nex
         json!([
             {"delay": 60.0, "content": "```python\nprint('too late')\n```"},
             {"content": "```python\nimport time\nx = 1\nprint('started', flush=True)\ntime.sleep(60)\n```"},
-            {"content": "```python\nprint('third step sees x =', x)\n```"}
+            {"content": "```python\nprint('third step sees x =', globals().get('x'))\n```"}
         ]),
     );
     let provider: Arc<dyn Provider> = Arc::new(
@@ -807,22 +811,15 @@ async fn a_step_cancelled_during_the_answer_or_a_cell_ends_cancelled_and_the_nex
         })
         .unwrap(),
     );
-    let ws = dir.path().join("ws");
-    std::fs::create_dir_all(&ws).unwrap();
-    let mut calls = mcpr::hostcall::HostCalls::with_builtins();
-    let ask = AskState::new(provider.clone(), AskLimits::default());
-    ask.register(&mut calls);
-    let session = mcpr::session::Session::start(
-        common::launcher(mcpr::sandbox::IsolationRequest::Auto),
-        calls,
-        "s".into(),
-        ws,
-    )
-    .await
-    .unwrap();
-    let mut agent = Agent::new(provider, session, ask, None, AgentSettings::default(), None)
-        .await
-        .unwrap();
+    let config = mcpr::project::KernelConfig {
+        timeout_seconds: 120.0,
+        grace_seconds: 5.0,
+        ..Default::default()
+    };
+    let launcher =
+        mcpr::session::Launcher::from_config(&config, Some(mcpr::sandbox::IsolationRequest::Auto))
+            .unwrap();
+    let mut agent = library_agent(dir.path(), provider, launcher).await;
 
     // 1. During the model's answer: cancelled once the server holds the request.
     let cancel = CancellationToken::new();
@@ -862,15 +859,27 @@ async fn a_step_cancelled_during_the_answer_or_a_cell_ends_cancelled_and_the_nex
 
     // 3. The session goes on, its state kept.
     let mut output = String::new();
+    let mut seen = Vec::new();
     let summary = agent
         .run_step("third", &mut |e| {
-            if let Event::Output { text, .. } = e {
-                output.push_str(&text);
+            if let Event::Output { text, .. } = &e {
+                output.push_str(text);
             }
+            seen.push(e);
         })
         .await;
-    assert!(summary.success, "{summary:?}");
-    assert_eq!(output, "third step sees x = 1\n");
+    assert!(summary.success, "{summary:?}\n{seen:#?}");
+    // The state is kept, unless the interrupt turned into a kill (then said so): on a
+    // heavily loaded machine an interrupted `time.sleep` has been seen to miss its
+    // KeyboardInterrupt.
+    let restarted = seen
+        .iter()
+        .any(|e| matches!(e, Event::KernelRestarted { .. }));
+    if restarted {
+        assert_eq!(output, "third step sees x = None\n");
+    } else {
+        assert_eq!(output, "third step sees x = 1\n");
+    }
     agent.close().await;
 }
 

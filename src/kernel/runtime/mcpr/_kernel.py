@@ -73,6 +73,12 @@ class Channel:
         self._rbuf = bytearray()
         self._poll = select.poll()
         self._poll.register(rfd, select.POLLIN)
+        self._main_ident = threading.main_thread().ident
+        # Sends in progress on the main thread, and an interrupt that arrived meanwhile:
+        # KeyboardInterrupt raised mid-write would cut a frame short and corrupt the
+        # channel, so it waits until the frame is whole.
+        self.main_sending = 0
+        self.deferred_interrupt = False
 
     def encode(self, msg):
         data = json.dumps(msg, ensure_ascii=False, separators=(",", ":"), default=repr)
@@ -90,8 +96,18 @@ class Channel:
                 os.write(2 if msg.get("stream") == "stderr" else 1, msg["text"].encode("utf-8", "replace"))
             return
         frame = self.encode(msg)
-        with self._lock:
-            _write_all(self._wfd, frame)
+        main = threading.get_ident() == self._main_ident
+        if main:
+            self.main_sending += 1
+        try:
+            with self._lock:
+                _write_all(self._wfd, frame)
+        finally:
+            if main:
+                self.main_sending -= 1
+                if self.main_sending == 0 and self.deferred_interrupt:
+                    self.deferred_interrupt = False
+                    raise KeyboardInterrupt
 
     def read_some(self):
         """One read from the host into the buffer; False at end of input.
@@ -481,6 +497,10 @@ class Kernel:
     def _on_sigint(self, signum, frame):
         # An interrupt that lands after its cell finished must not hit the runtime.
         if self._in_user_code:
+            if self.channel.main_sending:
+                # Mid-frame: raised once the frame is whole (see Channel.send).
+                self.channel.deferred_interrupt = True
+                return
             raise KeyboardInterrupt
 
     # -- cells -------------------------------------------------------------------------
