@@ -407,7 +407,8 @@ impl Recorder {
         if matches!(event, Event::LlmToken { .. }) || self.failed.is_some() {
             return;
         }
-        if self.inexact.is_none() {
+        // Nothing to look for without secrets (the common case): no work per event.
+        if self.inexact.is_none() && !self.writer.secrets().is_empty() {
             let secrets = self.writer.secrets();
             self.inexact = match event {
                 Event::CellStarted { code, .. } if secrets.found_in(code) => {
