@@ -708,7 +708,8 @@ fn system_prompt(server: &FakeOpenAi) -> String {
 
 #[test]
 fn suggested_tools_show_typed_signatures_and_are_ranked_by_the_task() {
-    let dir = project("");
+    // The servers' start-up is slow on a loaded machine; the suggestions wait for it here.
+    let dir = project("\n[tools]\nsuggestion_wait_seconds = 60");
     mcp_servers(
         dir.path(),
         json!({
