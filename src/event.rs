@@ -106,8 +106,19 @@ pub enum Event {
         stream: Stream,
         text: String,
     },
+    /// A host call (a tool, `ask_llm`, …) the cell made is starting; `HostCall` with the
+    /// same `id` ends it.
+    CallStarted {
+        cell: u64,
+        id: u64,
+        name: String,
+        args: Value,
+    },
     HostCall {
         cell: u64,
+        /// The id its `CallStarted` carried (0 in records made before ids existed).
+        #[serde(default)]
+        id: u64,
         name: String,
         args: Value,
         outcome: CallOutcome,
@@ -170,8 +181,52 @@ pub enum Event {
     /// Something the user should know about a step that is not an error of its own, e.g.
     /// an MCP server too slow to be asked for the tools the prompt suggests.
     Notice {
+        /// The step it concerns; 0 for the session as a whole.
         step: u64,
+        #[serde(default)]
+        level: NoticeLevel,
         message: String,
+    },
+    /// The session waits for the code of a step's next answer (manual mode: the user is
+    /// the model); answer with the code, or an empty answer to end the step.
+    CodeRequested {
+        step: u64,
+        /// What the model would have been told last.
+        prompt: String,
+    },
+    /// A step's end and the workspace's snapshot are in the record.
+    StepRecorded {
+        session: String,
+        step: u64,
+        success: bool,
+    },
+    /// The session's head moved (a rewind): the next step continues from `step`.
+    HeadMoved {
+        session: String,
+        step: u64,
+    },
+    /// Rebuilding state from the record: cells re-run and recorded calls served so far.
+    ReplayProgress {
+        session: String,
+        step: u64,
+        cells: u64,
+        calls_served: u64,
+    },
+    /// An operation given to a session's owner ended (op 0: opening the session). On an
+    /// error the session goes on (except when opening failed); `usage` says the error was
+    /// the user's mistake rather than a failure.
+    OpEnded {
+        op: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        usage: bool,
+    },
+    /// The session continues as `session`, a new branch of `from` at `step`.
+    Forked {
+        from: String,
+        step: u64,
+        session: String,
     },
     /// Code taken from the model's answer, about to run.
     CodeGenerated {
@@ -180,6 +235,15 @@ pub enum Event {
         code: String,
     },
     StepFinished(StepSummary),
+}
+
+/// How much a notice matters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeLevel {
+    #[default]
+    Info,
+    Warning,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -226,6 +290,33 @@ pub struct StepSummary {
 }
 
 impl Event {
+    /// A notice about the session as a whole (not one step).
+    pub fn notice(level: NoticeLevel, message: impl Into<String>) -> Event {
+        Event::Notice {
+            step: 0,
+            level,
+            message: message.into(),
+        }
+    }
+
+    /// Whether the session record keeps this event: streamed tokens, calls in flight and
+    /// the record's own lifecycle are left out (the complete exchange, the call's end and
+    /// the step lines hold what they said).
+    pub fn recorded(&self) -> bool {
+        !matches!(
+            self,
+            Event::LlmToken { .. }
+                | Event::CallStarted { .. }
+                | Event::CodeRequested { .. }
+                | Event::StepRecorded { .. }
+                | Event::HeadMoved { .. }
+                | Event::ReplayProgress { .. }
+                | Event::Forked { .. }
+                | Event::OpEnded { .. }
+                | Event::SessionStarted { .. }
+        )
+    }
+
     /// The cell this event belongs to, if any.
     pub fn cell(&self) -> Option<u64> {
         match self {
@@ -237,10 +328,17 @@ impl Event {
             | Event::LlmCall { .. }
             | Event::LlmFailed { .. }
             | Event::Notice { .. }
+            | Event::CodeRequested { .. }
+            | Event::StepRecorded { .. }
+            | Event::HeadMoved { .. }
+            | Event::ReplayProgress { .. }
+            | Event::Forked { .. }
+            | Event::OpEnded { .. }
             | Event::CodeGenerated { .. }
             | Event::StepFinished(_) => None,
             Event::CellStarted { cell, .. }
             | Event::Output { cell, .. }
+            | Event::CallStarted { cell, .. }
             | Event::HostCall { cell, .. }
             | Event::Value { cell, .. }
             | Event::Error { cell, .. }

@@ -260,16 +260,6 @@ impl Agent {
         &self.provider
     }
 
-    /// The tools the prompt names for `task`, and notices about servers left out.
-    async fn relevant_tools(&self, task: &str) -> crate::tools::suggest::Suggestions {
-        match &self.hub {
-            Some(hub) => {
-                crate::tools::suggest::suggest(hub, task, self.settings.tools_in_prompt).await
-            }
-            None => Default::default(),
-        }
-    }
-
     /// Runs one task to the end.
     pub async fn run_step(
         &mut self,
@@ -297,9 +287,20 @@ impl Agent {
             step,
             task: task.to_string(),
         });
-        let tools = self.relevant_tools(task).await;
+        // The tools the prompt names for the task, and notices about servers left out (a
+        // clone of the hub: the agent itself is not shared across the await).
+        let tools = match self.hub.clone() {
+            Some(hub) => {
+                crate::tools::suggest::suggest(&hub, task, self.settings.tools_in_prompt).await
+            }
+            None => Default::default(),
+        };
         for message in tools.notices {
-            sink(Event::Notice { step, message });
+            sink(Event::Notice {
+                step,
+                level: crate::event::NoticeLevel::Warning,
+                message,
+            });
         }
         let skills = self
             .skills

@@ -55,6 +55,7 @@ fn cell_events(cell: u64, i: usize) -> Vec<Event> {
         },
         Event::HostCall {
             cell,
+            id: i as u64,
             name: "tools.call".into(),
             args: json!({"server": "demo", "tool": "search_notes", "args": {"query": format!("q{i}")}}),
             outcome: CallOutcome::Ok(json!({"value": [{"id": i, "title": "t", "body": "b"}]})),

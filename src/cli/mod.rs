@@ -11,12 +11,12 @@ mod out;
 
 mod bench;
 mod bench_record;
+mod client;
 mod demo_server;
 mod doctor;
 mod exec;
 mod init;
 mod printer;
-mod record;
 mod replay;
 mod run;
 mod skills;
@@ -133,6 +133,15 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// An engine error as the CLI reports it: the user's mistakes exit with 2.
+fn engine_error(e: crate::engine::EngineError) -> CliError {
+    if e.is_usage() {
+        CliError::usage(e.to_string())
+    } else {
+        CliError::failed(e)
+    }
+}
+
 /// The MCP configuration (explicit file, else discovered); its problems are usage errors.
 fn mcp_config(
     explicit: Option<&std::path::Path>,
@@ -146,53 +155,6 @@ fn mcp_config(
         errln!("[mcpr] warning: {warning}");
     }
     Ok(config)
-}
-
-/// The project's kernel settings with a `--timeout` override applied.
-fn kernel_config(
-    project: &Project,
-    timeout: Option<f64>,
-) -> Result<crate::project::KernelConfig, CliError> {
-    let mut config = project.config.kernel.clone();
-    if let Some(t) = timeout {
-        if !(0.0..=crate::project::MAX_SECONDS).contains(&t) {
-            return Err(CliError::usage(format!(
-                "--timeout must be a number of seconds from 0 (no limit) to {}, got {t}",
-                crate::project::MAX_SECONDS
-            )));
-        }
-        config.timeout_seconds = t;
-    }
-    Ok(config)
-}
-
-/// Host calls with the built-ins and the configured MCP tools, the `tools` package
-/// written into `workspace`.
-async fn session_tools(
-    project: &Project,
-    mcp: crate::tools::config::McpConfig,
-    workspace: &std::path::Path,
-) -> Result<
-    (
-        crate::hostcall::HostCalls,
-        std::sync::Arc<crate::tools::hub::ToolHub>,
-    ),
-    CliError,
-> {
-    let mut calls = crate::hostcall::HostCalls::with_builtins();
-    let hub = crate::tools::hub::ToolHub::with_settings(
-        mcp,
-        workspace.to_path_buf(),
-        &project.config.tools,
-    );
-    hub.register(&mut calls);
-    hub.prepare_workspace().await.map_err(|e| {
-        CliError::failed(format!(
-            "could not write the tools package into {}: {e}",
-            workspace.display()
-        ))
-    })?;
-    Ok((calls, hub))
 }
 
 /// The project for the current directory; a broken mcpr.toml is a usage error.

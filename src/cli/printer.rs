@@ -25,6 +25,10 @@ impl Printer {
 
     pub fn show(&mut self, event: Event) {
         if self.json {
+            // How operations end is the CLI's own business, not the user's.
+            if matches!(event, Event::OpEnded { .. }) {
+                return;
+            }
             if let Ok(line) = serde_json::to_string(&event) {
                 outln!("{line}");
             }
@@ -131,7 +135,21 @@ impl Printer {
                     self.note(&format!("not kept as a skill: {why}"));
                 }
             }
+            Event::CodeRequested { prompt, .. } => {
+                let excerpt: Vec<&str> = prompt.lines().rev().take(12).collect();
+                let excerpt: Vec<&str> = excerpt.into_iter().rev().collect();
+                errln!(
+                    "\n--- the model's turn (manual mode) ---\n{}\n--- type Python code; end with a line holding only '.', or '.' alone to finish ---",
+                    excerpt.join("\n")
+                );
+            }
             Event::SessionStarted { .. }
+            | Event::CallStarted { .. }
+            | Event::StepRecorded { .. }
+            | Event::HeadMoved { .. }
+            | Event::ReplayProgress { .. }
+            | Event::Forked { .. }
+            | Event::OpEnded { .. }
             | Event::CellStarted { .. }
             | Event::HostCall { .. }
             | Event::StepStarted { .. } => {}

@@ -7,15 +7,12 @@ use std::process::ExitCode;
 
 use super::{CliError, current_project};
 use crate::event::{CallOutcome, Event};
-use crate::hostcall::HostCalls;
 use crate::record::clip;
 use crate::record::index::Index;
 use crate::record::log::Detail;
 use crate::record::recorder::ReplayDir;
-use crate::record::replay::{HistoryStep, replay};
-use crate::record::snapshot::Snapshotter;
+use crate::record::replay::HistoryStep;
 use crate::sandbox::IsolationRequest;
-use crate::session::{Launcher, Session};
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -115,7 +112,7 @@ pub struct ForkArgs {
 
 fn dir() -> Result<(crate::project::Project, ReplayDir), CliError> {
     let project = current_project()?;
-    let dir = super::record::replay_dir(&project)?;
+    let dir = crate::engine::record::replay_dir(&project).map_err(super::engine_error)?;
     Ok((project, dir))
 }
 
@@ -501,78 +498,35 @@ async fn rewind(
     step: u64,
     isolation: Option<IsolationRequest>,
 ) -> Result<ExitCode, CliError> {
-    let (project, dir) = existing_dir()?;
-    let log = dir.read(name, Detail::Full).map_err(record_error)?;
-    let (history, base) = dir.history(&log, Some(step)).map_err(record_error)?;
-    let config = super::kernel_config(&project, None)?;
-    let launcher = Launcher::from_config(&config, isolation).map_err(CliError::failed)?;
-    let workspace = project
-        .session_workspace(name)
-        .map_err(|e| CliError::usage(e.to_string()))?;
-    // Recorded cells may import skills, as they could when they ran.
-    let (launcher, _) = super::skills::session_skills(&project, launcher, &workspace, true)?;
-    let mut session = Session::start(
-        launcher,
-        HostCalls::default(),
-        name.to_string(),
-        workspace.clone(),
-    )
-    .await
-    .map_err(CliError::failed)?;
-    let mut snapshots = Snapshotter::new();
-    let result = replay(
-        &mut session,
-        &history,
-        &base,
-        &mut snapshots,
-        dir.store(),
-        &mut |_| {},
-    )
-    .await;
-    session.close().await;
-    let report = result.map_err(|e| super::record::replay_failed(name, e))?;
-    for d in &report.differences {
-        errln!(
-            "[mcpr] {}",
-            super::printer::differed(&d.session, d.step, d.cell as u64, &d.difference)
-        );
+    let project = current_project()?;
+    let mut printer = super::printer::Printer {
+        json: false,
+        workspace_shown: String::new(),
+    };
+    let (out, mut events) = crate::engine::Emitter::channel();
+    let rewound = crate::engine::record::rewind(&project, name, step, isolation, &out).await;
+    drop(out);
+    while let Ok(e) = events.try_recv() {
+        printer.show(e);
     }
-    dir.set_head(name, step).map_err(record_error)?;
+    let rewound = rewound.map_err(super::engine_error)?;
+    let report = rewound.report;
     errln!(
         "[mcpr] session {name} is back at step {step}: {} cell(s) re-ran in {:.0} ms (originally {:.0} ms) with {} recorded call(s) served and no tool or model called; the workspace {} matches step {step}. The next `--session {name}` cell continues from here; later steps stay in the record as a branch.",
         report.cells,
         report.replay_ms,
         report.original_ms,
         report.calls_served,
-        workspace.display()
+        rewound.workspace.display()
     );
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn fork(args: ForkArgs) -> Result<ExitCode, CliError> {
-    let (project, dir) = existing_dir()?;
-    let name = match args.name {
-        Some(n) => n,
-        None => (1..)
-            .map(|n| format!("{}-fork-{n}", args.session))
-            .find(|n| !dir.exists(n))
-            .unwrap_or_else(|| format!("{}-fork", args.session)),
-    };
-    crate::project::validate_session_name(&name).map_err(|e| CliError::usage(e.to_string()))?;
-    let log = dir
-        .fork(&args.session, args.step, &name)
-        .map_err(record_error)?;
-    let workspace = project
-        .session_workspace(&name)
-        .map_err(|e| CliError::usage(e.to_string()))?;
-    Snapshotter::new()
-        .restore(&workspace, dir.store(), &log.header.base)
-        .map_err(|e| {
-            CliError::failed(format!(
-                "could not restore the workspace of step {}: {e}",
-                args.step
-            ))
-        })?;
+    let (project, _) = existing_dir()?;
+    let name =
+        crate::engine::record::fork(&project, &args.session, args.step, args.name.as_deref())
+            .map_err(super::engine_error)?;
     errln!(
         "[mcpr] forked {} at step {} as {name}; continue it with `mcpr exec --session {name} CODE` (the parent is untouched)",
         args.session,

@@ -2,9 +2,7 @@
 //! restore, and re-validate skills.
 
 use clap::{Args, Subcommand, ValueEnum};
-use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use super::{CliError, current_project};
 use crate::project::Project;
@@ -160,36 +158,6 @@ fn open_library(project: &Project) -> Result<SkillLibrary, CliError> {
     let python = PythonInfo::resolve(&wanted_python(project.config.kernel.python.as_deref()))
         .map_err(CliError::failed)?;
     SkillLibrary::open(&project.skills_dir(), python).map_err(CliError::failed)
-}
-
-/// The library for an agent session: mounted into the launcher's kernels and importable
-/// from `workspace` as the `skills` package. None when skills are off.
-pub(super) fn session_skills(
-    project: &Project,
-    launcher: Launcher,
-    workspace: &Path,
-    enabled: bool,
-) -> Result<(Launcher, Option<Arc<SkillLibrary>>), CliError> {
-    if !enabled {
-        return Ok((launcher, None));
-    }
-    let library = match SkillLibrary::open(&project.skills_dir(), launcher.python().clone()) {
-        Ok(library) => library,
-        Err(e) => {
-            // The task can still be done; it just neither uses nor grows the library.
-            errln!("[mcpr] warning: running without skills: {e}");
-            return Ok((launcher, None));
-        }
-    };
-    let launcher = package::mount(launcher, library.dir());
-    let inside = package::inside_path(launcher.isolation(), library.dir());
-    package::write(workspace, &[inside]).map_err(|e| {
-        CliError::failed(format!(
-            "could not write the skills package into {}: {e}",
-            workspace.display()
-        ))
-    })?;
-    Ok((launcher, Some(Arc::new(library))))
 }
 
 fn not_found_is_usage(e: SkillError) -> CliError {

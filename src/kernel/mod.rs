@@ -407,6 +407,12 @@ impl Kernel {
                 }
             }
             KernelMsg::Call { id, name, args, .. } => {
+                sink(Event::CallStarted {
+                    cell,
+                    id,
+                    name: name.clone(),
+                    args: args.clone(),
+                });
                 let t = Instant::now();
                 let mut call = calls.dispatch(&name, args.clone());
                 // Most handlers (echo, cached look-ups) finish at once: answer inline and
@@ -516,6 +522,7 @@ impl Kernel {
         self.send(&msg).await;
         sink(Event::HostCall {
             cell,
+            id,
             name,
             args,
             outcome,

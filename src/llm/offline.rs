@@ -148,6 +148,12 @@ fn read_answer(prompt: &str) -> std::io::Result<String> {
         err,
         "\n--- the model's turn (manual mode) ---\n{excerpt}\n--- type Python code; end with a line holding only '.', or '.' alone to finish ---"
     )?;
+    drop(err);
+    read_code()
+}
+
+/// Reads code typed on stdin up to a line holding only `.` (or the end of input).
+pub fn read_code() -> std::io::Result<String> {
     let stdin = std::io::stdin();
     let mut answer = String::new();
     for line in stdin.lock().lines() {

@@ -365,6 +365,23 @@ impl Recorder {
         self.head
     }
 
+    /// Moves the head of the open session to `step` (checked by the caller to be on its
+    /// tree), through this recorder's own writer: a live rewind takes no second lock.
+    pub fn set_head(&mut self, step: u64) -> Result<(), RecordError> {
+        self.writer.append(&Line::Head {
+            step,
+            time: super::log::now(),
+        })?;
+        self.writer.sync()?;
+        self.head = step;
+        Ok(())
+    }
+
+    /// The session's log file.
+    pub fn log_path(&self) -> &Path {
+        self.writer.path()
+    }
+
     fn note_failure(&mut self, e: impl std::fmt::Display) {
         if self.failed.is_none() {
             self.failed = Some(e.to_string());
@@ -404,7 +421,7 @@ impl Recorder {
         let Some((step, _)) = self.current else {
             return;
         };
-        if matches!(event, Event::LlmToken { .. }) || self.failed.is_some() {
+        if !event.recorded() || self.failed.is_some() {
             return;
         }
         // Nothing to look for without secrets (the common case): no work per event.

@@ -1,0 +1,511 @@
+//! A live session: opened once from a project and a spec, then driven step by step —
+//! tasks, cells, rewinds and forks — with every event going out through one [`Emitter`].
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+use super::EngineError;
+use super::emit::Emitter;
+use super::manual::{ChannelManual, ManualAnswers, NoModel};
+use super::record::{agent_history, continue_session, history_to, replay_into};
+use super::spec::{SessionSpec, Start};
+use crate::agent::ask::{AskLimits, AskState};
+use crate::agent::{Agent, ContextInput};
+use crate::event::{CellStatus, Event, NoticeLevel, StepSummary};
+use crate::llm::Provider;
+use crate::llm::select::{LlmChoice, select};
+use crate::project::{KernelConfig, Project, new_session_name};
+use crate::record::log::StepKind;
+use crate::record::recorder::ReplayDir;
+use crate::sandbox::IsolationRequest;
+use crate::session::{Launcher, Session};
+use crate::skills::SkillLibrary;
+use crate::skills::source::LibrarySource;
+use crate::tools::config::McpConfig;
+use crate::tools::hub::ToolHub;
+
+/// What opening a session needs to know about the process it runs in.
+#[derive(Clone)]
+pub struct Context {
+    pub project: Project,
+    /// Where relative `--mcp-config` and `.mcp.json` lookups start.
+    pub cwd: PathBuf,
+}
+
+pub struct LiveSession {
+    ctx: Context,
+    spec: SessionSpec,
+    dir: ReplayDir,
+    name: String,
+    workspace: PathBuf,
+    agent: Agent,
+    hub: Arc<ToolHub>,
+    library: Option<Arc<SkillLibrary>>,
+    out: Emitter,
+    manual: Option<ManualAnswers>,
+    step_id: Arc<AtomicU64>,
+    record_warned: bool,
+}
+
+/// The MCP configuration (explicit file, else discovered); warnings become notices.
+pub fn mcp_config(
+    explicit: Option<&std::path::Path>,
+    ctx: &Context,
+    out: &Emitter,
+) -> Result<McpConfig, EngineError> {
+    let config = McpConfig::discover(explicit, &ctx.cwd, &ctx.project.root)?;
+    for warning in &config.warnings {
+        out.notice(NoticeLevel::Warning, format!("warning: {warning}"));
+    }
+    Ok(config)
+}
+
+/// The project's kernel settings with a timeout override applied.
+pub fn kernel_config(project: &Project, timeout: Option<f64>) -> KernelConfig {
+    let mut config = project.config.kernel.clone();
+    if let Some(t) = timeout {
+        config.timeout_seconds = t;
+    }
+    config
+}
+
+/// The library for a session: mounted into the launcher's kernels and importable from
+/// `workspace` as the `skills` package. None when skills are off or cannot be read.
+pub fn session_skills(
+    project: &Project,
+    launcher: Launcher,
+    workspace: &std::path::Path,
+    enabled: bool,
+    out: &Emitter,
+) -> Result<(Launcher, Option<Arc<SkillLibrary>>), EngineError> {
+    use crate::skills::package;
+    if !enabled {
+        return Ok((launcher, None));
+    }
+    let library = match SkillLibrary::open(&project.skills_dir(), launcher.python().clone()) {
+        Ok(library) => library,
+        Err(e) => {
+            // The task can still be done; it just neither uses nor grows the library.
+            out.notice(
+                NoticeLevel::Warning,
+                format!("warning: running without skills: {e}"),
+            );
+            return Ok((launcher, None));
+        }
+    };
+    let launcher = package::mount(launcher, library.dir());
+    let inside = package::inside_path(launcher.isolation(), library.dir());
+    package::write(workspace, &[inside]).map_err(|e| {
+        EngineError::io(
+            format!(
+                "could not write the skills package into {}",
+                workspace.display()
+            ),
+            e,
+        )
+    })?;
+    Ok((launcher, Some(Arc::new(library))))
+}
+
+/// Host calls with the built-ins and the configured MCP tools, the `tools` package
+/// written into `workspace`.
+pub async fn session_tools(
+    project: &Project,
+    mcp: McpConfig,
+    workspace: &std::path::Path,
+) -> Result<(crate::hostcall::HostCalls, Arc<ToolHub>), EngineError> {
+    let mut calls = crate::hostcall::HostCalls::with_builtins();
+    let hub = ToolHub::with_settings(mcp, workspace.to_path_buf(), &project.config.tools);
+    hub.register(&mut calls);
+    hub.prepare_workspace().await.map_err(|e| {
+        EngineError::io(
+            format!(
+                "could not write the tools package into {}",
+                workspace.display()
+            ),
+            e,
+        )
+    })?;
+    Ok((calls, hub))
+}
+
+/// The kernel-side stand-in for `ask_llm` in a session without a model.
+fn ask_llm_without_model(calls: &mut crate::hostcall::HostCalls) {
+    calls.register("ask_llm", |_: serde_json::Value| async {
+        Err(crate::hostcall::HostCallError::new(
+            "no_model",
+            "ask_llm needs a model, and `mcpr exec` runs code without one; continue this session with `mcpr run --session NAME \"task\"` to use ask_llm",
+        ))
+    });
+}
+
+impl LiveSession {
+    /// Opens the session `spec` describes: model, kernel, tools, skills, record; a
+    /// recorded session's state is rebuilt. Everything said on the way is an event.
+    pub async fn open(
+        ctx: Context,
+        spec: SessionSpec,
+        out: Emitter,
+    ) -> Result<LiveSession, EngineError> {
+        spec.check()?;
+        let project = &ctx.project;
+        let kernel = kernel_config(project, spec.timeout_seconds);
+        let mcp = mcp_config(spec.mcp_config.as_deref(), &ctx, &out)?;
+        let secrets = crate::secrets::Secrets::with_env(mcp.secret_values().iter().cloned());
+        let step_id = Arc::new(AtomicU64::new(0));
+        let mut manual = None;
+        let provider: Option<Arc<dyn Provider>> = if spec.need_model || spec.model.is_given() {
+            let choice = LlmChoice {
+                provider: spec.model.provider.clone(),
+                base_url: spec.model.base_url.clone(),
+                model: spec.model.model.clone(),
+                api_key: None,
+            };
+            let selected = select(&choice, &project.config.llm).await.map_err(|e| {
+                let named =
+                    spec.model.provider.as_deref().is_some_and(|p| {
+                        p.starts_with("script:") || !matches!(p, "openai" | "manual")
+                    });
+                if named {
+                    EngineError::ModelChoice(e.to_string())
+                } else {
+                    EngineError::Model(e)
+                }
+            })?;
+            out.notice(NoticeLevel::Info, format!("model: {}", selected.reason));
+            Some(if selected.provider.kind() == "manual" {
+                let (provider, answers) = ChannelManual::new(out.clone(), step_id.clone());
+                manual = Some(answers);
+                Arc::new(provider)
+            } else {
+                selected.provider
+            })
+        } else {
+            None
+        };
+        let launcher = Launcher::from_config(&kernel, spec.isolation)?;
+        let dir = super::record::replay_dir(project)?;
+        let (name, named) = match &spec.start {
+            Start::New => (new_session_name(), false),
+            Start::Continue { name } => (name.clone(), true),
+            Start::Fork { from, step, name } => {
+                let name = super::record::fork(project, from, *step, name.as_deref())?;
+                out.send(Event::Forked {
+                    from: from.clone(),
+                    step: *step,
+                    session: name.clone(),
+                });
+                (name, false)
+            }
+        };
+        let workspace = project.session_workspace(&name)?;
+        let context =
+            match &spec.context {
+                Some(file) => Some(ContextInput::install(file, &workspace).map_err(|e| {
+                    EngineError::Context {
+                        path: file.clone(),
+                        why: format!("could not place it in the workspace: {e}"),
+                    }
+                })?),
+                None => None,
+            };
+        let (launcher, library) = session_skills(project, launcher, &workspace, spec.skills, &out)?;
+        let (mut calls, hub) = session_tools(project, mcp, &workspace).await?;
+        let mut settings = project.config.agent.clone();
+        if let Some(n) = spec.max_attempts {
+            settings.max_attempts = n;
+        }
+        let ask = AskState::new(
+            provider.clone().unwrap_or_else(|| Arc::new(NoModel)),
+            AskLimits {
+                max_calls_per_step: settings.ask_llm_max_calls,
+                max_tokens_per_step: settings.ask_llm_max_tokens,
+            },
+        );
+        ask.register(&mut calls);
+        if provider.is_none() {
+            ask_llm_without_model(&mut calls);
+        }
+        let session =
+            Session::start(launcher.clone(), calls, name.clone(), workspace.clone()).await?;
+        if launcher.isolation() == crate::sandbox::Isolation::None
+            && spec.isolation != Some(IsolationRequest::None)
+        {
+            let why = crate::sandbox::SandboxProbe::get()
+                .namespaces
+                .clone()
+                .err()
+                .unwrap_or_default();
+            out.notice(
+                NoticeLevel::Warning,
+                format!(
+                    "warning: running without isolation ({why}); `mcpr doctor` says how to enable it"
+                ),
+            );
+        }
+        out.send(session.started_event());
+        let mut agent = Agent::new(
+            provider.unwrap_or_else(|| Arc::new(NoModel)),
+            session,
+            ask,
+            Some(hub.clone()),
+            settings,
+            context,
+        )
+        .await
+        .map_err(EngineError::Startup)?;
+        if let Some(library) = &library {
+            agent = agent.with_skills(Arc::new(LibrarySource::new(
+                library.clone(),
+                launcher.clone(),
+            )));
+        }
+        let (recorder, earlier) =
+            continue_session(&dir, agent.session_mut(), secrets, &out, named).await?;
+        agent.continue_after(
+            earlier.iter().filter_map(agent_history).collect(),
+            recorder.next_step(),
+        );
+        if recorder.head() > 0 {
+            // An old snapshot may hold an older tools package; write the current one.
+            hub.prepare_workspace().await.map_err(|e| {
+                EngineError::io(
+                    format!(
+                        "could not write the tools package into {}",
+                        workspace.display()
+                    ),
+                    e,
+                )
+            })?;
+        }
+        if let Ok(mut slot) = out.recorder().lock() {
+            *slot = Some(recorder);
+        }
+        Ok(LiveSession {
+            ctx,
+            spec,
+            dir,
+            name,
+            workspace,
+            agent,
+            hub,
+            library,
+            out,
+            manual,
+            step_id,
+            record_warned: false,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn workspace(&self) -> &std::path::Path {
+        &self.workspace
+    }
+
+    pub fn hub(&self) -> &Arc<ToolHub> {
+        &self.hub
+    }
+
+    /// Where manual-mode answers go, when the user is the model.
+    pub fn manual_answers(&self) -> Option<ManualAnswers> {
+        self.manual.clone()
+    }
+
+    fn begin_step(&mut self, kind: StepKind, task: Option<String>) -> u64 {
+        let startup = self.agent.session().startup_code().map(str::to_string);
+        let step = self
+            .out
+            .with_recorder(|r| r.begin_step(kind, task, startup.as_deref()))
+            .unwrap_or_default();
+        self.step_id.store(step, Ordering::SeqCst);
+        step
+    }
+
+    /// Ends the recorded step (the workspace snapshot runs off the async threads).
+    async fn end_step(&mut self, success: bool, used: Vec<String>, created: Vec<String>) {
+        let recorder = self.out.recorder().clone();
+        let ended = tokio::task::spawn_blocking(move || {
+            let mut slot = recorder
+                .lock()
+                .map_err(|_| "the recorder was poisoned".to_string())?;
+            match slot.as_mut() {
+                Some(r) => r
+                    .end_step(success, used, created)
+                    .map_err(|e| e.to_string()),
+                None => Err("no session record is open".to_string()),
+            }
+        })
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
+        match ended {
+            Ok(step) => self.out.send(Event::StepRecorded {
+                session: self.name.clone(),
+                step,
+                success,
+            }),
+            Err(e) if !self.record_warned => {
+                self.record_warned = true;
+                self.out.notice(
+                    NoticeLevel::Warning,
+                    format!("warning: the session record could not be written: {e}"),
+                );
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// Runs a task in plain words to its end, or until `cancel` fires.
+    pub async fn run_task(&mut self, task: &str, cancel: &CancellationToken) -> StepSummary {
+        let step = self.begin_step(StepKind::Task, Some(task.to_string()));
+        self.agent.set_next_step(step);
+        let out = self.out.clone();
+        let summary = self
+            .agent
+            .run_step_with(task, cancel, &mut |e| out.emit(e))
+            .await;
+        self.end_step(
+            summary.success,
+            summary.skills_used.clone(),
+            summary.skills_created.clone(),
+        )
+        .await;
+        summary
+    }
+
+    /// Runs one cell of code as a step of its own, or until `cancel` fires.
+    pub async fn run_cell(&mut self, code: &str, cancel: &CancellationToken) -> CellStatus {
+        self.begin_step(StepKind::Cell, None);
+        let session = self.agent.session_mut();
+        let mut opts = session.cell_options();
+        opts.cancel = cancel.child_token();
+        opts.grace = opts.grace.max(Duration::from_millis(100));
+        let out = self.out.clone();
+        let status = session
+            .run_cell_with(code, &opts, &mut |e| out.emit(e))
+            .await;
+        let used = match self.library.clone() {
+            Some(library) if code.contains("skills") => {
+                let code = code.to_string();
+                let success = status.is_success();
+                tokio::task::spawn_blocking(move || skills_used(&library, &code, success))
+                    .await
+                    .unwrap_or_else(|e| Err(e.to_string()))
+                    .unwrap_or_else(|e| {
+                        self.out
+                            .notice(NoticeLevel::Warning, format!("warning: {e}"));
+                        Vec::new()
+                    })
+            }
+            _ => Vec::new(),
+        };
+        self.end_step(status.is_success(), used, Vec::new()).await;
+        status
+    }
+
+    /// Goes back to `step` of this session: its state is rebuilt in a fresh kernel from
+    /// the record, the next step continues from it, and the agent remembers the steps up
+    /// to it. Later steps stay in the record as a branch.
+    pub async fn rewind(&mut self, step: u64) -> Result<(), EngineError> {
+        let (history, base) = history_to(&self.dir, &self.name, step)?;
+        let session = self.agent.session_mut();
+        session.restart_kernel().await;
+        let mut snapshots = self
+            .out
+            .with_recorder(|r| std::mem::take(r.snapshots_mut()))
+            .unwrap_or_default();
+        let replayed = replay_into(
+            session,
+            &history,
+            &base,
+            &mut snapshots,
+            &self.dir,
+            &self.out,
+        )
+        .await;
+        self.out.with_recorder(|r| *r.snapshots_mut() = snapshots);
+        let report = replayed.map_err(|e| EngineError::replay(&self.name, e))?;
+        self.out
+            .with_recorder(|r| r.set_head(step))
+            .ok_or(EngineError::Closed)??;
+        self.hub.prepare_workspace().await.map_err(|e| {
+            EngineError::io(
+                format!(
+                    "could not write the tools package into {}",
+                    self.workspace.display()
+                ),
+                e,
+            )
+        })?;
+        let next = self
+            .out
+            .with_recorder(|r| r.next_step())
+            .unwrap_or_default();
+        self.agent
+            .continue_after(history.iter().filter_map(agent_history).collect(), next);
+        self.out.notice(
+            NoticeLevel::Info,
+            format!(
+                "session {} is back at step {step}: {} cell(s) re-ran in {:.0} ms (originally {:.0} ms) with {} recorded call(s) served and no tool or model called",
+                self.name, report.cells, report.replay_ms, report.original_ms, report.calls_served
+            ),
+        );
+        self.out.send(Event::HeadMoved {
+            session: self.name.clone(),
+            step,
+        });
+        Ok(())
+    }
+
+    /// Branches a new session off this one at `step` and continues in it (this session's
+    /// record is untouched). Returns the new session.
+    pub async fn fork(
+        self,
+        step: u64,
+        name: Option<String>,
+    ) -> Result<LiveSession, (Box<LiveSession>, EngineError)> {
+        let spec = SessionSpec {
+            start: Start::Fork {
+                from: self.name.clone(),
+                step,
+                name,
+            },
+            ..self.spec.clone()
+        };
+        // The new session records through a recorder of its own.
+        let fresh = self.out.fresh();
+        match LiveSession::open(self.ctx.clone(), spec, fresh).await {
+            Ok(forked) => {
+                self.close().await;
+                Ok(forked)
+            }
+            Err(e) => Err((Box::new(self), e)),
+        }
+    }
+
+    /// Ends the session: the kernel and the tool servers stop; the record stays.
+    pub async fn close(self) {
+        if let Ok(mut slot) = self.out.recorder().lock() {
+            *slot = None;
+        }
+        self.agent.close().await;
+    }
+}
+
+/// The skills a cell imported, counted in the library's stats as one use each.
+fn skills_used(library: &SkillLibrary, code: &str, success: bool) -> Result<Vec<String>, String> {
+    let analyzer = crate::skills::analyze::Analyzer::new(library.python());
+    let imported = analyzer
+        .imports(&[code])
+        .map_err(|e| format!("could not tell which skills the cell used: {e}"))?
+        .pop()
+        .unwrap_or_default();
+    library
+        .record_runs(&[(imported, success)])
+        .map_err(|e| format!("could not update the skill stats: {e}"))
+}
