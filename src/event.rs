@@ -237,6 +237,10 @@ pub enum Event {
     StepFinished(StepSummary),
 }
 
+/// The outcome kind of a host call still running when its cell ended: shown so that a
+/// call seen starting also ends, never recorded (its result reached nobody).
+pub const ABANDONED: &str = "abandoned";
+
 /// How much a notice matters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -303,6 +307,13 @@ impl Event {
     /// the record's own lifecycle are left out (the complete exchange, the call's end and
     /// the step lines hold what they said).
     pub fn recorded(&self) -> bool {
+        if let Event::HostCall {
+            outcome: CallOutcome::Error { kind, .. },
+            ..
+        } = self
+        {
+            return kind != ABANDONED;
+        }
         !matches!(
             self,
             Event::LlmToken { .. }

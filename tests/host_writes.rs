@@ -140,7 +140,7 @@ async fn a_folder_swapped_for_a_symlink_while_the_host_writes_output_leaks_nothi
             )
             .await;
         // The host either wrote a real file in the workspace or said it could not.
-        assert_eq!(r.status, CellStatus::Ok);
+        assert_eq!(r.status, CellStatus::Ok, "{:?}", r.error());
     }
     let r = s.run("stop = True\nt.join()\nswaps").await;
     let swaps = r.value().and_then(|v| v.as_u64()).unwrap_or(0);

@@ -108,6 +108,10 @@ enum Phase {
     },
 }
 
+/// How often an interrupt is sent again while a cell has not stopped: a signal that
+/// reaches the kernel just before a blocking call is handled only when the call returns.
+const INTERRUPT_REPEAT: Duration = Duration::from_millis(200);
+
 type CallDone = (u64, String, Value, Result<Value, HostCallError>, Duration);
 
 /// What the cell loop does after one kernel message.
@@ -305,12 +309,20 @@ impl Kernel {
 
         let mut spill = OutputSpill::new(opts.output, workspace, cell);
         let mut running_calls: JoinSet<CallDone> = JoinSet::new();
+        // Calls running concurrently, by id: the ones still running when the cell ends
+        // are ended (abandoned) for whoever showed them starting.
+        let mut in_flight: std::collections::BTreeMap<u64, (String, Value, Instant)> =
+            Default::default();
         let mut phase = Phase::Running;
         let deadline = opts.timeout.map(|t| started + t);
         let status = loop {
+            // While interrupted, the interrupt is repeated (see `INTERRUPT_REPEAT`) until
+            // the cell ends or the grace period is over.
             let wake_at = match &phase {
                 Phase::Running => deadline,
-                Phase::Interrupted { kill_at, .. } => Some(*kill_at),
+                Phase::Interrupted { kill_at, .. } => {
+                    Some((Instant::now() + INTERRUPT_REPEAT).min(*kill_at))
+                }
                 Phase::Killed { .. } => None,
             };
             let timer = async move {
@@ -323,7 +335,7 @@ impl Kernel {
                 biased;
                 msg = self.reader.next() => match msg {
                     Incoming::Msg(msg) => {
-                        match self.on_message(msg, cell, &phase, opts, calls, &mut spill, &mut running_calls, sink) {
+                        match self.on_message(msg, cell, &phase, opts, calls, &mut spill, &mut running_calls, &mut in_flight, sink) {
                             Handled::Continue => {}
                             Handled::Reply(done) => self.reply(cell, done, sink).await,
                             Handled::Finished(status) => break status,
@@ -346,6 +358,7 @@ impl Kernel {
                 },
                 Some(done) = running_calls.join_next(), if !running_calls.is_empty() => {
                     if let Ok(done) = done {
+                        in_flight.remove(&done.0);
                         self.reply(cell, done, sink).await;
                     }
                 }
@@ -354,6 +367,10 @@ impl Kernel {
                         Phase::Running => {
                             self.send(&HostMsg::Interrupt { cell: Some(cell) }).await;
                             Phase::Interrupted { kill_at: Instant::now() + opts.grace, reason: StopReason::Timeout }
+                        }
+                        Phase::Interrupted { kill_at, reason } if Instant::now() < kill_at => {
+                            self.send(&HostMsg::Interrupt { cell: Some(cell) }).await;
+                            Phase::Interrupted { kill_at, reason }
                         }
                         Phase::Interrupted { reason, .. } => {
                             self.process.kill();
@@ -369,6 +386,19 @@ impl Kernel {
             }
         };
         running_calls.abort_all();
+        for (id, (name, args, t)) in in_flight {
+            sink(Event::HostCall {
+                cell,
+                id,
+                name,
+                args,
+                outcome: CallOutcome::Error {
+                    kind: crate::event::ABANDONED.into(),
+                    message: "the cell ended before the call did; its result was dropped".into(),
+                },
+                duration_ms: ms(t.elapsed()),
+            });
+        }
         let (overflow, problems) = spill.finish();
         for problem in problems {
             sink(Event::Output {
@@ -396,6 +426,7 @@ impl Kernel {
         calls: &HostCalls,
         spill: &mut OutputSpill,
         running_calls: &mut JoinSet<CallDone>,
+        in_flight: &mut std::collections::BTreeMap<u64, (String, Value, Instant)>,
         sink: &mut (dyn FnMut(Event) + Send),
     ) -> Handled {
         match msg {
@@ -422,6 +453,7 @@ impl Kernel {
                 if let std::task::Poll::Ready(result) = call.as_mut().poll(&mut cx) {
                     return Handled::Reply((id, name, args, result, t.elapsed()));
                 }
+                in_flight.insert(id, (name.clone(), args.clone(), t));
                 running_calls.spawn(async move {
                     let result = call.await;
                     (id, name, args, result, t.elapsed())

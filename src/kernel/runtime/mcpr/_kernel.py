@@ -96,18 +96,30 @@ class Channel:
                 os.write(2 if msg.get("stream") == "stderr" else 1, msg["text"].encode("utf-8", "replace"))
             return
         frame = self.encode(msg)
-        main = threading.get_ident() == self._main_ident
-        if main:
-            self.main_sending += 1
+        entered = self.hold_interrupts()
         try:
             with self._lock:
                 _write_all(self._wfd, frame)
         finally:
-            if main:
-                self.main_sending -= 1
-                if self.main_sending == 0 and self.deferred_interrupt:
-                    self.deferred_interrupt = False
-                    raise KeyboardInterrupt
+            self.release_interrupts(entered)
+
+    def hold_interrupts(self):
+        """On the main thread, holds back KeyboardInterrupt until `release_interrupts`.
+
+        Raised inside a `with lock:` block, the interrupt can land between the acquire and
+        the block's protection and leave the lock held for good (the next flush then
+        deadlocks the kernel), or cut a frame short; it waits until the section is done."""
+        if threading.get_ident() != self._main_ident:
+            return False
+        self.main_sending += 1
+        return True
+
+    def release_interrupts(self, entered):
+        if entered:
+            self.main_sending -= 1
+            if self.main_sending == 0 and self.deferred_interrupt:
+                self.deferred_interrupt = False
+                raise KeyboardInterrupt
 
     def read_some(self):
         """One read from the host into the buffer; False at end of input.
@@ -191,15 +203,20 @@ class StreamOut:
             raise TypeError(f"write() argument must be str, not {type(s).__name__}")
         if not s:
             return 0
-        with self._lock:
-            wake = not self._parts
-            self._parts.append(s)
-            self._size += len(s)
-            big = self._size >= _CHUNK_CHARS
-        if big:
-            self.flush()
-        elif wake:
-            self._kernel.wake_flusher()
+        channel = self._kernel.channel
+        entered = channel.hold_interrupts()
+        try:
+            with self._lock:
+                wake = not self._parts
+                self._parts.append(s)
+                self._size += len(s)
+                big = self._size >= _CHUNK_CHARS
+            if big:
+                self.flush()
+            elif wake:
+                self._kernel.wake_flusher()
+        finally:
+            channel.release_interrupts(entered)
         return len(s)
 
     def writelines(self, lines):
@@ -208,13 +225,18 @@ class StreamOut:
 
     def flush(self):
         # Sending under the lock keeps chunks of one stream in order across threads.
-        with self._lock:
-            if not self._parts:
-                return
-            text = "".join(self._parts)
-            self._parts = []
-            self._size = 0
-            self._kernel.send_output(self.name, text)
+        channel = self._kernel.channel
+        entered = channel.hold_interrupts()
+        try:
+            with self._lock:
+                if not self._parts:
+                    return
+                text = "".join(self._parts)
+                self._parts = []
+                self._size = 0
+                self._kernel.send_output(self.name, text)
+        finally:
+            channel.release_interrupts(entered)
 
     def close(self):
         # Closing the capture would silence the rest of the session; flush instead.
@@ -351,6 +373,8 @@ class Kernel:
         self._state_lock = threading.Lock()
         self._running = None  # cell id currently executing user code
         self._in_user_code = False
+        # The SIGINT handler acted on an interrupt of the running cell.
+        self._interrupted = False
         self._flush_event = threading.Event()
         self.main_ident = threading.get_ident()
         self.main_module = types.ModuleType("__main__")
@@ -456,8 +480,15 @@ class Kernel:
             if waiter is not None:
                 waiter.resolve(msg)
         elif kind == "interrupt":
+            # The host repeats an interrupt until the cell ends: a signal that lands just
+            # before a blocking call (time.sleep) is only handled when the call returns,
+            # so one more is sent until the handler has acted on one.
             with self._state_lock:
-                if self._running is not None and msg.get("cell") in (None, self._running):
+                if (
+                    self._running is not None
+                    and msg.get("cell") in (None, self._running)
+                    and not self._interrupted
+                ):
                     signal.pthread_kill(self.main_ident, signal.SIGINT)
         else:
             self._inbox.put(msg)
@@ -497,6 +528,7 @@ class Kernel:
     def _on_sigint(self, signum, frame):
         # An interrupt that lands after its cell finished must not hit the runtime.
         if self._in_user_code:
+            self._interrupted = True
             if self.channel.main_sending:
                 # Mid-frame: raised once the frame is whole (see Channel.send).
                 self.channel.deferred_interrupt = True
@@ -580,6 +612,7 @@ class Kernel:
             last_code = compile(last, filename, "eval", flags) if last is not None else None
             with self._state_lock:
                 self._running = self.cell
+                self._interrupted = False
             self._in_user_code = True
             try:
                 self._run_code(body)

@@ -1,0 +1,440 @@
+//! The engine as a library: sessions opened from a spec, driven by operations, watched
+//! through their events — with real kernels, real MCP servers, a real HTTP model server.
+
+mod common;
+
+use common::FakeOpenAi;
+use mcpr::engine::{Context, ModelSpec, Op, SessionHandle, SessionSpec, Start};
+use mcpr::event::{CellStatus, Event, StepSummary};
+use serde_json::json;
+use std::path::Path;
+use std::time::Duration;
+
+/// A session under test and every event it sent.
+struct Live {
+    handle: SessionHandle,
+    seen: Vec<Event>,
+}
+
+const PATIENCE: Duration = Duration::from_secs(120);
+
+impl Live {
+    async fn open(dir: &Path, spec: SessionSpec) -> Live {
+        let project = mcpr::project::Project::discover(dir).unwrap();
+        let handle = mcpr::engine::start(
+            Context {
+                project,
+                cwd: dir.to_path_buf(),
+            },
+            spec,
+        );
+        let mut live = Live {
+            handle,
+            seen: Vec::new(),
+        };
+        let opened = live.until_ended(0).await;
+        assert!(
+            opened
+                .iter()
+                .any(|e| matches!(e, Event::SessionStarted { .. })),
+            "{opened:?}"
+        );
+        live
+    }
+
+    /// The next event (waiting at most PATIENCE).
+    async fn next(&mut self) -> Event {
+        let e = tokio::time::timeout(PATIENCE, self.handle.events.recv())
+            .await
+            .expect("an event within the patience")
+            .expect("the session is still there");
+        self.seen.push(e.clone());
+        e
+    }
+
+    /// Events up to and including the first for which `f` holds.
+    async fn until(&mut self, f: impl Fn(&Event) -> bool) -> Vec<Event> {
+        let mut out = Vec::new();
+        loop {
+            let e = self.next().await;
+            let done = f(&e);
+            out.push(e);
+            if done {
+                return out;
+            }
+        }
+    }
+
+    /// Events until operation `op` ended; panics when it failed.
+    async fn until_ended(&mut self, op: u64) -> Vec<Event> {
+        let events = self
+            .until(|e| matches!(e, Event::OpEnded { op: id, .. } if *id == op))
+            .await;
+        if let Some(Event::OpEnded { error: Some(e), .. }) = events.last() {
+            panic!("operation {op} failed: {e}\n{events:?}");
+        }
+        events
+    }
+
+    async fn run(&mut self, op: Op) -> Vec<Event> {
+        let id = self.handle.ops.send(op);
+        self.until_ended(id).await
+    }
+
+    async fn cell(&mut self, code: &str) -> (CellStatus, String) {
+        let events = self.run(Op::RunCell(code.to_string())).await;
+        let out = stdout(&events);
+        let status = events
+            .iter()
+            .find_map(|e| match e {
+                Event::CellFinished { status, .. } => Some(*status),
+                _ => None,
+            })
+            .expect("the cell finished");
+        (status, out)
+    }
+
+    async fn shutdown(mut self) {
+        self.run(Op::Shutdown).await;
+    }
+}
+
+fn stdout(events: &[Event]) -> String {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Output {
+                stream: mcpr::event::Stream::Stdout,
+                text,
+                ..
+            } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn summary(events: &[Event]) -> StepSummary {
+    events
+        .iter()
+        .find_map(|e| match e {
+            Event::StepFinished(s) => Some(s.clone()),
+            _ => None,
+        })
+        .expect("the step finished")
+}
+
+fn named(name: &str) -> SessionSpec {
+    SessionSpec {
+        start: Start::Continue { name: name.into() },
+        ..SessionSpec::default()
+    }
+}
+
+fn with_model(server: &FakeOpenAi, spec: SessionSpec) -> SessionSpec {
+    SessionSpec {
+        model: ModelSpec {
+            provider: Some("openai".into()),
+            model: Some("test-model".into()),
+            base_url: Some(server.base_url()),
+        },
+        need_model: true,
+        ..spec
+    }
+}
+
+fn mcp_servers(dir: &Path, servers: serde_json::Value) {
+    std::fs::write(
+        dir.join(".mcp.json"),
+        json!({ "mcpServers": servers }).to_string(),
+    )
+    .unwrap();
+}
+
+fn slow_server(log: &Path) -> serde_json::Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/slow_mcp_server.py");
+    json!({"command": common::venv_python(), "args": [script, log]})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_is_cancelled_during_the_models_answer_and_the_next_step_runs() {
+    let dir = common::project_dir();
+    let server = FakeOpenAi::start(
+        dir.path(),
+        json!([
+            {"content": "```python\nprint('never')\n```\nand a long tail of words to stream slowly", "piece_delay": 0.5},
+            {"content": "```python\nprint('second step ran')\n```"},
+        ]),
+    );
+    let mut live = Live::open(dir.path(), with_model(&server, named("s"))).await;
+    let task = live.handle.ops.send(Op::RunTask("say something".into()));
+    live.until(|e| matches!(e, Event::LlmToken { .. })).await;
+    live.handle.ops.send(Op::Cancel);
+    let events = live.until_ended(task).await;
+    let s = summary(&events);
+    assert!(s.cancelled && !s.success, "{s:?}");
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::CellStarted { .. })),
+        "no code ran"
+    );
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            Event::StepRecorded {
+                step: 1,
+                success: false,
+                ..
+            }
+        )),
+        "{events:?}"
+    );
+    let events = live.run(Op::RunTask("again".into())).await;
+    assert!(summary(&events).success);
+    assert_eq!(stdout(&events), "second step ran\n");
+    live.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cell_is_cancelled_and_the_kernel_keeps_its_state() {
+    let dir = common::project_dir();
+    let mut live = Live::open(dir.path(), named("c")).await;
+    assert_eq!(live.cell("x = 41").await.0, CellStatus::Ok);
+    let cell = live.handle.ops.send(Op::RunCell(
+        "import time\nprint('sleeping', flush=True)\ntime.sleep(600)".into(),
+    ));
+    live.until(|e| matches!(e, Event::Output { .. })).await;
+    live.handle.ops.send(Op::Cancel);
+    let events = live.until_ended(cell).await;
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            Event::CellFinished {
+                status: CellStatus::Cancelled,
+                ..
+            }
+        )),
+        "{events:?}"
+    );
+    let events = live.run(Op::RunCell("print(x + 1)".into())).await;
+    assert_eq!(stdout(&events), "42\n", "{events:?}");
+    live.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tool_call_is_cancelled_and_its_start_and_end_share_an_id() {
+    let dir = common::project_dir();
+    let log = dir.path().join("slow.log");
+    mcp_servers(dir.path(), json!({"slow": slow_server(&log)}));
+    let mut live = Live::open(dir.path(), named("t")).await;
+    let (status, out) = live
+        .cell("from tools.slow import ping\nprint(ping()['result'])")
+        .await;
+    assert_eq!((status, out.as_str()), (CellStatus::Ok, "pong\n"));
+    let cell = live.handle.ops.send(Op::RunCell(
+        "from tools.slow import wait\nwait(seconds=600)".into(),
+    ));
+    let started = live
+        .until(|e| matches!(e, Event::CallStarted { name, .. } if name == "tools.call"))
+        .await;
+    let Some(Event::CallStarted { id, args, .. }) = started.last().cloned() else {
+        unreachable!()
+    };
+    assert_eq!(args["tool"], "wait");
+    // The call reached the server before it is cancelled.
+    for _ in 0..600 {
+        if std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("started")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    live.handle.ops.send(Op::Cancel);
+    let events = live.until_ended(cell).await;
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            Event::CellFinished {
+                status: CellStatus::Cancelled | CellStatus::KernelDied,
+                ..
+            }
+        )),
+        "{events:?}"
+    );
+    // Every call that started ended with the same id, in order; the cancelled one as
+    // abandoned.
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            Event::HostCall { id: i, outcome: mcpr::event::CallOutcome::Error { kind, .. }, .. }
+                if *i == id && kind == "abandoned"
+        )),
+        "{events:?}"
+    );
+    let mut open = Vec::new();
+    for e in &live.seen {
+        match e {
+            Event::CallStarted { cell, id, .. } => open.push((*cell, *id)),
+            Event::HostCall { cell, id, .. } => {
+                let at = open.iter().position(|c| *c == (*cell, *id));
+                assert!(at.is_some(), "call {id} of cell {cell} ended unstarted");
+                open.retain(|c| *c != (*cell, *id));
+            }
+            _ => {}
+        }
+    }
+    assert!(open.is_empty(), "calls left open: {open:?}");
+    let (status, out) = live.cell("print(ping()['result'])").await;
+    assert_eq!((status, out.as_str()), (CellStatus::Ok, "pong\n"));
+    live.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rewinding_the_live_session_rebuilds_step_one_without_calling_the_tool_server() {
+    let dir = common::project_dir();
+    let db = dir.path().join("notes.db");
+    mcp_servers(dir.path(), json!({"demo": common::demo_entry(&db)}));
+    let mut live = Live::open(dir.path(), named("r")).await;
+    let (status, _) = live
+        .cell("from tools.demo import add_note\nfirst = add_note(title='one', body='1')['id']\nstate = 'step one'")
+        .await;
+    assert_eq!(status, CellStatus::Ok);
+    live.cell("state = 'step two'\nsecond = add_note(title='two', body='2')['id']")
+        .await;
+    let calls_before = common::demo_calls_logged(&db);
+    let events = live.run(Op::Rewind(1)).await;
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::HeadMoved { step: 1, .. })),
+        "{events:?}"
+    );
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            Event::ReplayProgress {
+                step: 1,
+                cells: 1,
+                calls_served: 1,
+                ..
+            }
+        )),
+        "{events:?}"
+    );
+    assert_eq!(
+        common::demo_calls_logged(&db),
+        calls_before,
+        "the rewind called no tool"
+    );
+    let (status, out) = live
+        .cell("print(state, first, 'second' in globals())")
+        .await;
+    assert_eq!(
+        (status, out.as_str()),
+        (CellStatus::Ok, "step one 1 False\n")
+    );
+    live.shutdown().await;
+    // The record agrees: step 4 continues from step 1.
+    let dir = mcpr::record::recorder::ReplayDir::open(&dir.path().join(".replay")).unwrap();
+    let log = dir.read("r", mcpr::record::log::Detail::Outline).unwrap();
+    assert_eq!(log.head, 3);
+    assert_eq!(log.step(3).unwrap().begin.parent, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_fork_continues_in_a_new_session_and_leaves_the_parent() {
+    let dir = common::project_dir();
+    let mut live = Live::open(dir.path(), named("p")).await;
+    live.cell("x = 1").await;
+    live.cell("x = 2").await;
+    let events = live
+        .run(Op::Fork {
+            step: 1,
+            name: Some("child".into()),
+        })
+        .await;
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            Event::Forked { from, step: 1, session } if from == "p" && session == "child"
+        )),
+        "{events:?}"
+    );
+    let (_, out) = live.cell("x += 10\nprint(x)").await;
+    assert_eq!(out, "11\n");
+    live.shutdown().await;
+    let dir = mcpr::record::recorder::ReplayDir::open(&dir.path().join(".replay")).unwrap();
+    let parent = dir.read("p", mcpr::record::log::Detail::Outline).unwrap();
+    assert_eq!(parent.head, 2, "the parent is untouched");
+    let child = dir
+        .read("child", mcpr::record::log::Detail::Outline)
+        .unwrap();
+    assert_eq!(child.steps.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manual_mode_takes_the_code_from_a_channel() {
+    let dir = common::project_dir();
+    let spec = SessionSpec {
+        model: ModelSpec {
+            provider: Some("manual".into()),
+            ..ModelSpec::default()
+        },
+        need_model: true,
+        ..named("m")
+    };
+    let mut live = Live::open(dir.path(), spec).await;
+    assert!(
+        live.seen.iter().any(|e| matches!(
+            e,
+            Event::Notice { message, .. } if message.starts_with("model: manual mode")
+        )),
+        "the model's choice is a notice: {:?}",
+        live.seen
+    );
+    let task = live.handle.ops.send(Op::RunTask("add two numbers".into()));
+    let asked = live
+        .until(|e| matches!(e, Event::CodeRequested { .. }))
+        .await;
+    let Some(Event::CodeRequested { prompt, step }) = asked.last() else {
+        unreachable!()
+    };
+    assert!(prompt.contains("add two numbers"), "{prompt}");
+    assert_eq!(*step, 1);
+    live.handle
+        .ops
+        .send(Op::Answer("```python\nprint(2 + 3)\n```".into()));
+    let events = live.until_ended(task).await;
+    assert_eq!(stdout(&events), "5\n");
+    assert!(summary(&events).success);
+    live.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opening_fails_with_a_typed_error_naming_the_problem() {
+    let dir = common::project_dir();
+    let project = mcpr::project::Project::discover(dir.path()).unwrap();
+    let spec = SessionSpec {
+        max_attempts: Some(99),
+        ..SessionSpec::default()
+    };
+    let mut handle = mcpr::engine::start(
+        Context {
+            project,
+            cwd: dir.path().to_path_buf(),
+        },
+        spec,
+    );
+    let Some(Event::OpEnded { op, error, usage }) = handle.events.recv().await else {
+        panic!("opening ends")
+    };
+    assert_eq!(op, 0);
+    assert!(usage);
+    assert_eq!(
+        error.as_deref(),
+        Some("--max-attempts must be from 1 to 20, got 99")
+    );
+    assert!(handle.events.recv().await.is_none(), "the session is gone");
+}
