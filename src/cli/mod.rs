@@ -180,6 +180,9 @@ async fn session_tools(
     CliError,
 > {
     let mut calls = crate::hostcall::HostCalls::with_builtins();
+    for warning in project.config.tools.policy.unmatched(&mcp) {
+        errln!("[mcpr] warning: {warning}");
+    }
     let hub = crate::tools::hub::ToolHub::with_settings(
         mcp,
         workspace.to_path_buf(),
