@@ -61,7 +61,7 @@ enum ToolsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Show a tool's Python signature and documentation
+    /// Show a tool's Python signature and documentation, its annotations and the policy rule for it
     Describe {
         /// The tool: SERVER.TOOL, or TOOL when one server has it
         #[arg(value_name = "TOOL")]
