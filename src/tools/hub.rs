@@ -433,13 +433,13 @@ impl ToolHub {
             Rule::Ask => {}
         }
         let key = (server.to_string(), tool.name.clone());
-        let remembered = |hub: &ToolHub| {
-            hub.allowed_for_session
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .contains(&key)
-        };
-        if remembered(self) {
+        // A poisoned lock only means a panic elsewhere; the set itself is always whole.
+        if self
+            .allowed_for_session
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(&key)
+        {
             return Ok(());
         }
         let approver = self
