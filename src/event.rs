@@ -187,6 +187,14 @@ pub enum Event {
         level: NoticeLevel,
         message: String,
     },
+    /// A tool call waits for the user's approval (the policy says to ask); answer with
+    /// the engine's `Op::Approve` and the request's id.
+    ApprovalRequested(crate::tools::policy::ApprovalRequest),
+    /// The answer to an approval request.
+    ApprovalAnswered {
+        id: u64,
+        decision: crate::tools::policy::Decision,
+    },
     /// The session waits for the code of a step's next answer (manual mode: the user is
     /// the model); answer with the code, or an empty answer to end the step.
     CodeRequested {
@@ -340,6 +348,8 @@ impl Event {
             | Event::LlmFailed { .. }
             | Event::Notice { .. }
             | Event::CodeRequested { .. }
+            | Event::ApprovalRequested(_)
+            | Event::ApprovalAnswered { .. }
             | Event::StepRecorded { .. }
             | Event::HeadMoved { .. }
             | Event::ReplayProgress { .. }

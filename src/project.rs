@@ -339,6 +339,7 @@ impl Config {
             1..=1024 * 1024,
             "KiB",
         )?;
+        t.policy.check()?;
         let l = &self.llm;
         if let Some(v) = l.timeout_seconds {
             in_range("[llm] timeout_seconds", v, 1.0..=86_400.0, "seconds")?;
@@ -439,6 +440,20 @@ start_timeout_seconds = {start_timeout}
 large_result_kb = {large}          # larger tool results are saved in the workspace, passed as a handle
 suggestion_wait_seconds = {suggest_wait}   # the agent's tool suggestions leave out servers slower than this
 
+[tools.policy]
+# Whether code may call a tool: "allow", "ask" (the front end asks you; where nobody can
+# be asked, as in `mcpr exec`, the call is refused) or "deny". Tools are classed by the
+# MCP annotations their server gives; many servers give none, and those are "unannotated".
+read_only = "{read_only}"           # readOnlyHint = true
+destructive = "{destructive}"           # destructiveHint = true, or readOnlyHint = false without destructiveHint
+additive = "{additive}"            # readOnlyHint = false, destructiveHint = false
+unannotated = "{unannotated}"         # neither hint given
+
+[tools.policy.servers]
+# Rules for a server or one tool, over the ones above; the most specific wins.
+# git = "ask"                 # every tool of the server "git"
+# "git.git_status" = "allow"  # one tool: "SERVER.TOOL"
+
 [llm]
 # provider = "openai"          # openai | manual | script:FILE (default: chosen as `mcpr run` explains)
 # base_url = "http://127.0.0.1:8080/v1"
@@ -470,6 +485,10 @@ require_code = {require_code}             # answered without code? ask once for 
         start_timeout = t.start_timeout_seconds,
         large = t.large_result_kb,
         suggest_wait = t.suggestion_wait_seconds,
+        read_only = t.policy.read_only.as_str(),
+        destructive = t.policy.destructive.as_str(),
+        additive = t.policy.additive.as_str(),
+        unannotated = t.policy.unannotated.as_str(),
         attempts = a.max_attempts,
         excerpt = a.output_excerpt_bytes,
         history = a.history_steps,
@@ -504,6 +523,43 @@ mod tests {
         let err = Project::discover(dir.path()).unwrap_err().to_string();
         assert!(err.contains("mcpr.toml"), "{err}");
         assert!(err.contains("timeout_secs"), "{err}");
+    }
+
+    #[test]
+    fn tool_policy_rules_are_read_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(CONFIG_FILE);
+        std::fs::write(
+            &file,
+            "[tools.policy]\nunannotated = \"ask\"\n[tools.policy.servers]\ngit = \"deny\"\n\"git.git_status\" = \"allow\"\n",
+        )
+        .unwrap();
+        let policy = Project::discover(dir.path()).unwrap().config.tools.policy;
+        use crate::tools::policy::Rule;
+        assert_eq!(policy.unannotated, Rule::Ask);
+        assert_eq!(
+            policy.destructive,
+            Rule::Ask,
+            "the others keep their defaults"
+        );
+        assert_eq!(policy.servers["git.git_status"], Rule::Allow);
+        for (text, names) in [
+            (
+                "[tools.policy]\ndestructive = \"never\"\n",
+                &["mcpr.toml", "destructive", "allow, ask or deny"][..],
+            ),
+            ("[tools.policy]\nwrite = \"ask\"\n", &["write"][..]),
+            (
+                "[tools.policy.servers]\n\"git.\" = \"ask\"\n",
+                &["[tools.policy.servers] \"git.\"", "SERVER.TOOL"][..],
+            ),
+        ] {
+            std::fs::write(&file, text).unwrap();
+            let err = Project::discover(dir.path()).unwrap_err().to_string();
+            for name in names {
+                assert!(err.contains(name), "{name}: {err}");
+            }
+        }
     }
 
     #[test]

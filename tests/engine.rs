@@ -438,3 +438,120 @@ async fn opening_fails_with_a_typed_error_naming_the_problem() {
     );
     assert!(handle.events.recv().await.is_none(), "the session is gone");
 }
+
+fn notes(db: &Path) -> i64 {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row("SELECT count(*) FROM notes", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// Runs `code` as a cell, answers the approval request it makes with `decision`, and
+/// returns the cell's events.
+async fn approve(
+    live: &mut Live,
+    code: &str,
+    decision: mcpr::tools::policy::Decision,
+) -> Vec<Event> {
+    let cell = live.handle.ops.send(Op::RunCell(code.into()));
+    let asked = live
+        .until(|e| matches!(e, Event::ApprovalRequested(_)))
+        .await;
+    let Some(Event::ApprovalRequested(request)) = asked.last().cloned() else {
+        unreachable!()
+    };
+    assert_eq!(
+        (request.server.as_str(), request.tool.as_str()),
+        ("demo", "delete_note")
+    );
+    assert_eq!(request.class, mcpr::tools::policy::ToolClass::Destructive);
+    assert!(request.reason.contains("destructive"), "{}", request.reason);
+    live.handle.ops.send(Op::Approve {
+        id: request.id,
+        decision,
+    });
+    let mut events = asked;
+    events.extend(live.until_ended(cell).await);
+    events
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destructive_call_is_asked_then_denied_or_allowed_and_a_replay_asks_nobody() {
+    use mcpr::tools::policy::Decision;
+    let dir = common::project_dir();
+    let db = dir.path().join("notes.db");
+    mcp_servers(dir.path(), json!({"demo": common::demo_entry(&db)}));
+    let spec = SessionSpec {
+        interactive: true,
+        ..named("a")
+    };
+    let mut live = Live::open(dir.path(), spec.clone()).await;
+    let (status, _) = live
+        .cell("import tools\nfrom tools.demo import add_note, delete_note, list_notes\nids = [add_note(title=t, body=t)['id'] for t in 'ab']")
+        .await;
+    assert_eq!(status, CellStatus::Ok);
+    assert_eq!(notes(&db), 2);
+    // Read-only and additive tools were never asked about.
+    assert!(
+        !live
+            .seen
+            .iter()
+            .any(|e| matches!(e, Event::ApprovalRequested(_))),
+        "{:?}",
+        live.seen
+    );
+    let denied = approve(
+        &mut live,
+        "try:\n    delete_note(id=ids[0])\nexcept tools.ToolError as e:\n    print('refused:', e)",
+        Decision::Deny,
+    )
+    .await;
+    let out = stdout(&denied);
+    assert!(
+        out.starts_with("refused:") && out.contains("denied"),
+        "{out}"
+    );
+    assert_eq!(notes(&db), 2, "the note survives");
+    assert!(denied.iter().any(|e| matches!(
+        e,
+        Event::ApprovalAnswered {
+            decision: Decision::Deny,
+            ..
+        }
+    )));
+    let allowed = approve(
+        &mut live,
+        "print(delete_note(id=ids[0]))",
+        Decision::AllowOnce,
+    )
+    .await;
+    assert_eq!(notes(&db), 1, "{allowed:?}");
+    live.shutdown().await;
+    // The request and the answer are in the record.
+    let replay = mcpr::record::recorder::ReplayDir::open(&dir.path().join(".replay")).unwrap();
+    let log = replay.read("a", mcpr::record::log::Detail::Full).unwrap();
+    let recorded: Vec<&Event> = log.steps.iter().flat_map(|s| s.events.iter()).collect();
+    assert_eq!(
+        recorded
+            .iter()
+            .filter(|e| matches!(e, Event::ApprovalRequested(_)))
+            .count(),
+        2
+    );
+    // Continuing the session replays both steps: the recorded outcomes are served, so
+    // nobody is asked and the server sees nothing.
+    let calls = common::demo_calls_logged(&db);
+    let mut again = Live::open(dir.path(), spec).await;
+    assert!(
+        !again
+            .seen
+            .iter()
+            .any(|e| matches!(e, Event::ApprovalRequested(_))),
+        "{:?}",
+        again.seen
+    );
+    assert_eq!(common::demo_calls_logged(&db), calls);
+    assert_eq!(notes(&db), 1);
+    let (_, out) = again.cell("print(len(ids))").await;
+    assert_eq!(out, "2\n");
+    again.shutdown().await;
+}

@@ -671,3 +671,338 @@ async fn tools_a_server_changes_without_saying_so_are_found_or_refused_with_the_
     assert_eq!(reply.value, "eta from 1.0");
     hub.shutdown().await;
 }
+
+/// Notes in the demo server's database, counted there.
+fn notes_in(db: &std::path::Path) -> i64 {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row("SELECT count(*) FROM notes", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// Calls of `tool` that reached the demo server, as it logged them.
+fn calls_of(db: &std::path::Path, tool: &str) -> i64 {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row("SELECT count(*) FROM calls WHERE tool = ?1", [tool], |r| {
+        r.get(0)
+    })
+    .unwrap()
+}
+
+type Asks = tokio::sync::mpsc::UnboundedReceiver<(
+    mcpr::tools::policy::ApprovalRequest,
+    tokio::sync::oneshot::Sender<mcpr::tools::policy::Decision>,
+)>;
+
+/// An approver as a front end has one: every request goes out on a channel with a
+/// reply slot, and the call waits for the answer.
+fn channel_approver(hub: &mcpr::tools::hub::ToolHub) -> Asks {
+    use mcpr::tools::policy::{ApprovalRequest, Decision};
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    hub.set_approver(Some(std::sync::Arc::new(
+        move |request: ApprovalRequest| {
+            let tx = tx.clone();
+            async move {
+                let (answer, decision) = tokio::sync::oneshot::channel();
+                if tx.send((request, answer)).is_err() {
+                    return Decision::Deny;
+                }
+                decision.await.unwrap_or(Decision::Deny)
+            }
+        },
+    )));
+    rx
+}
+
+/// A hub for the demo server with its notes in `db`, the server `env` given, and `policy`.
+fn demo_hub(
+    dir: &std::path::Path,
+    db: &std::path::Path,
+    env: Value,
+    policy: mcpr::tools::policy::Policy,
+) -> std::sync::Arc<mcpr::tools::hub::ToolHub> {
+    let mut entry = demo_entry(db);
+    entry["env"] = env;
+    let path = dir.join(".mcp.json");
+    std::fs::write(&path, config(json!({"demo": entry}))).unwrap();
+    let settings = mcpr::tools::hub::ToolSettings {
+        policy,
+        ..Default::default()
+    };
+    mcpr::tools::hub::ToolHub::with_settings(
+        mcpr::tools::config::McpConfig::load(&path).unwrap(),
+        dir.to_path_buf(),
+        &settings,
+    )
+}
+
+/// Calls `tool` without waiting for an answer that nobody would give: a call that is
+/// asked about when the test expects none fails here instead of hanging.
+async fn call_unasked(
+    hub: &mcpr::tools::hub::ToolHub,
+    asks: &mut Asks,
+    tool: &str,
+    args: Value,
+) -> Result<mcpr::tools::hub::CallReply, mcpr::hostcall::HostCallError> {
+    let result = tokio::select! {
+        r = hub.call("demo", tool, args) => r,
+        asked = asks.recv() => panic!("{tool} was asked about: {:?}", asked.map(|a| a.0)),
+    };
+    assert!(asks.try_recv().is_err());
+    result
+}
+
+/// Calls `tool` on another task, waits for the approver to be asked, answers `decision`,
+/// and gives back the request and the call's outcome.
+async fn call_answering(
+    hub: &std::sync::Arc<mcpr::tools::hub::ToolHub>,
+    asks: &mut Asks,
+    tool: &str,
+    args: Value,
+    decision: mcpr::tools::policy::Decision,
+) -> (
+    mcpr::tools::policy::ApprovalRequest,
+    Result<mcpr::tools::hub::CallReply, mcpr::hostcall::HostCallError>,
+) {
+    let call = tokio::spawn({
+        let (hub, tool) = (hub.clone(), tool.to_string());
+        async move { hub.call("demo", &tool, args).await }
+    });
+    let (request, answer) = tokio::time::timeout(Duration::from_secs(60), asks.recv())
+        .await
+        .expect("the approver is asked")
+        .expect("the approver is set");
+    answer.send(decision).unwrap();
+    (request, call.await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn destructive_calls_wait_for_approval_and_only_allowed_ones_reach_the_server() {
+    use mcpr::tools::policy::{Decision, Policy, ToolClass};
+    let dir = common::project_dir();
+    let db = dir.path().join("notes.db");
+    let hub = demo_hub(dir.path(), &db, json!({}), Policy::default());
+    let mut asks = channel_approver(&hub);
+    // Additive and read-only tools go ahead unasked.
+    for i in 1..=3 {
+        let note = call_unasked(
+            &hub,
+            &mut asks,
+            "add_note",
+            json!({"title": format!("n{i}"), "body": "b"}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(note.value["id"], i);
+    }
+    for (tool, args) in [
+        ("list_notes", json!({})),
+        ("get_weather", json!({"city": "Oslo"})),
+        ("calculate", json!({"expression": "1+1"})),
+    ] {
+        call_unasked(&hub, &mut asks, tool, args).await.unwrap();
+    }
+    assert_eq!(notes_in(&db), 3);
+
+    // Denied: the call fails as `denied` and never reaches the server.
+    let (request, result) = call_answering(
+        &hub,
+        &mut asks,
+        "delete_note",
+        json!({"id": 1}),
+        Decision::Deny,
+    )
+    .await;
+    assert_eq!(
+        (
+            request.id,
+            request.server.as_str(),
+            request.tool.as_str(),
+            &request.args,
+            request.class
+        ),
+        (
+            1,
+            "demo",
+            "delete_note",
+            &json!({"id": 1}),
+            ToolClass::Destructive
+        )
+    );
+    assert_eq!(
+        request.reason,
+        "destructive tool (destructiveHint) — [tools.policy] destructive = \"ask\""
+    );
+    let err = result.unwrap_err();
+    assert_eq!(err.kind, "denied");
+    assert!(
+        err.message.starts_with("demo.delete_note was denied by the user (asked because: destructive tool (destructiveHint)"),
+        "{}",
+        err.message
+    );
+    assert_eq!(notes_in(&db), 3, "the note survives");
+    assert_eq!(
+        calls_of(&db, "delete_note"),
+        0,
+        "the server never saw the call"
+    );
+
+    // Allowed once: this call goes ahead, the next one is asked again.
+    let (request, result) = call_answering(
+        &hub,
+        &mut asks,
+        "delete_note",
+        json!({"id": 1}),
+        Decision::AllowOnce,
+    )
+    .await;
+    assert_eq!(request.id, 2, "ids are unique per hub");
+    assert_eq!(result.unwrap().value, "deleted note 1");
+    assert_eq!(notes_in(&db), 2);
+    let (request, result) = call_answering(
+        &hub,
+        &mut asks,
+        "delete_note",
+        json!({"id": 2}),
+        Decision::AllowSession,
+    )
+    .await;
+    assert_eq!(request.id, 3);
+    result.unwrap();
+    assert_eq!(notes_in(&db), 1);
+    // Allowed for the session: not asked again.
+    let reply = call_unasked(&hub, &mut asks, "delete_note", json!({"id": 3}))
+        .await
+        .unwrap();
+    assert_eq!(reply.value, "deleted note 3");
+    assert_eq!(notes_in(&db), 0);
+    assert_eq!(calls_of(&db, "delete_note"), 3);
+    hub.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_nobody_to_ask_a_destructive_call_is_a_tool_error_saying_how_to_allow_it() {
+    let dir = common::project_dir();
+    let db = dir.path().join("notes.db");
+    let mut s = TestSession::with_tools(Auto, &config(json!({"demo": demo_entry(&db)}))).await;
+    let r = s
+        .run("import tools\nfrom tools.demo import add_note, delete_note\nn = add_note(title='keep', body='me')\ntry:\n    delete_note(id=n['id'])\nexcept tools.ToolError as e:\n    err = [type(e).__name__, e.kind, e.server, e.tool, str(e)]\nerr")
+        .await;
+    r.assert_ok();
+    let v = r.value().unwrap();
+    assert_eq!(
+        v.as_array().unwrap()[..4],
+        [
+            json!("ToolError"),
+            json!("denied"),
+            json!("demo"),
+            json!("delete_note")
+        ]
+    );
+    let message = v[4].as_str().unwrap();
+    assert_eq!(
+        message,
+        "demo.delete_note needs approval (destructive tool (destructiveHint) — [tools.policy] destructive = \"ask\"), and nobody could be asked: this run is non-interactive. The call was not made; to allow it, set \"demo.delete_note\" = \"allow\" under [tools.policy.servers] in mcpr.toml"
+    );
+    assert_eq!(notes_in(&db), 1, "the note survives");
+    assert_eq!(calls_of(&db, "delete_note"), 0);
+    // The host call's event says the same, as a failure of kind `denied`.
+    let denied = r.events.iter().any(|(_, e)| {
+        matches!(e, Event::HostCall { name, outcome: CallOutcome::Error { kind, .. }, .. } if name == "tools.call" && kind == "denied")
+    });
+    assert!(denied, "{:?}", r.events);
+    s.hub.unwrap().shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_for_a_server_or_a_tool_beat_the_class_and_deny_never_asks() {
+    use mcpr::tools::policy::{Decision, Policy, ToolClass};
+    let dir = common::project_dir();
+    let db = dir.path().join("notes.db");
+    let secret = "sk-policy-credential-51c9";
+    let policy: Policy = toml::from_str(
+        r#"
+        destructive = "deny"
+        [servers]
+        demo = "ask"
+        "demo.delete_note" = "allow"
+        "demo.add_note" = "deny"
+        "#,
+    )
+    .unwrap();
+    let hub = demo_hub(
+        dir.path(),
+        &db,
+        json!({"DEMO_API_KEY": secret}),
+        policy.clone(),
+    );
+    let mut asks = channel_approver(&hub);
+    // The tool's own rule beats both the server's `ask` and the class's `deny`.
+    let err = call_unasked(&hub, &mut asks, "delete_note", json!({"id": 9}))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.kind, "tool_error",
+        "allowed, so the server answered: {}",
+        err.message
+    );
+    assert_eq!(calls_of(&db, "delete_note"), 1);
+    // `deny` refuses without asking, naming the rule and where to change it.
+    let err = call_unasked(
+        &hub,
+        &mut asks,
+        "add_note",
+        json!({"title": "t", "body": "b"}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind, "denied");
+    assert_eq!(
+        err.message,
+        "demo.add_note is denied by the tool policy: additive tool (destructiveHint false) — [tools.policy.servers] \"demo.add_note\" = \"deny\". The call was not made; to allow it, change \"demo.add_note\" = \"deny\" under [tools.policy.servers] in mcpr.toml"
+    );
+    assert_eq!((notes_in(&db), calls_of(&db, "add_note")), (0, 0));
+    // The server's rule makes even a read-only tool ask; secrets in the arguments are
+    // redacted for the approver (the call itself gets them as written).
+    let (request, result) = call_answering(
+        &hub,
+        &mut asks,
+        "get_weather",
+        json!({"city": format!("{secret} City")}),
+        Decision::AllowOnce,
+    )
+    .await;
+    assert_eq!(request.class, ToolClass::ReadOnly);
+    assert_eq!(request.args, json!({"city": "[redacted] City"}));
+    assert!(
+        request
+            .reason
+            .ends_with("[tools.policy.servers] demo = \"ask\""),
+        "{}",
+        request.reason
+    );
+    assert!(result.unwrap_err().message.contains("no weather data"));
+    hub.shutdown().await;
+
+    // An override from the command line beats the file: denied, unasked, and it says so.
+    let hub = demo_hub(
+        dir.path(),
+        &db,
+        json!({}),
+        policy
+            .with_overrides(&["demo.delete_note=deny".into()])
+            .unwrap(),
+    );
+    let mut asks = channel_approver(&hub);
+    let err = call_unasked(&hub, &mut asks, "delete_note", json!({"id": 9}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, "denied");
+    assert!(
+        err.message.contains("--tool-policy demo.delete_note=deny")
+            && err.message.contains("run without the override"),
+        "{}",
+        err.message
+    );
+    assert_eq!(calls_of(&db, "delete_note"), 1, "not called again");
+    hub.shutdown().await;
+}

@@ -356,3 +356,132 @@ fn tools_refresh_lists_a_changed_server_again() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("gamma") && !out.contains("beta"), "{out}");
 }
+
+/// Notes in the demo server's database, counted there.
+fn notes_in(db: &std::path::Path) -> i64 {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row("SELECT count(*) FROM notes", [], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn exec_refuses_a_destructive_tool_it_cannot_ask_about_and_says_how_to_allow_it() {
+    let dir = common::project_dir();
+    let db = dir.path().join("notes.db");
+    let cfg = json!({"mcpServers": {"demo": demo_entry(&db)}});
+    std::fs::write(dir.path().join(".mcp.json"), cfg.to_string()).unwrap();
+    let caught = "import tools\nfrom tools.demo import add_note, delete_note\nn = add_note(title='keep', body='me')\ntry:\n    delete_note(id=n['id'])\nexcept tools.ToolError as e:\n    print('refused:', e.kind, '|', e)";
+    let (code, out, err) = mcpr(
+        dir.path(),
+        &[
+            "exec",
+            caught,
+            "delete_note(id=n['id'])",
+            "print('not reached')",
+        ],
+    );
+    assert_eq!(
+        out,
+        "refused: denied | demo.delete_note needs approval (destructive tool (destructiveHint) — [tools.policy] destructive = \"ask\"), and nobody could be asked: this run is non-interactive. The call was not made; to allow it, set \"demo.delete_note\" = \"allow\" under [tools.policy.servers] in mcpr.toml\n",
+        "{err}"
+    );
+    // Uncaught, it fails its cell like any error: exit 1, the rest skipped.
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("ToolError: demo.delete_note needs approval"),
+        "{err}"
+    );
+    assert!(err.contains("skipped 1 remaining cell"), "{err}");
+    assert_eq!(notes_in(&db), 1, "the note survives");
+
+    // Done as the message says, the same cell deletes it.
+    std::fs::write(
+        dir.path().join("mcpr.toml"),
+        "[tools.policy.servers]\n\"demo.delete_note\" = \"allow\"\n",
+    )
+    .unwrap();
+    let (code, out, err) = mcpr(
+        dir.path(),
+        &[
+            "exec",
+            "from tools.demo import delete_note\ndelete_note(id=1)",
+        ],
+    );
+    assert_eq!((code, out.as_str()), (0, "'deleted note 1'\n"), "{err}");
+    assert_eq!(notes_in(&db), 0);
+}
+
+#[test]
+fn tools_call_is_the_users_own_approval_but_a_denied_tool_stays_denied() {
+    let dir = common::project_dir();
+    let db = dir.path().join("notes.db");
+    let cfg = json!({"mcpServers": {"demo": demo_entry(&db)}});
+    std::fs::write(dir.path().join(".mcp.json"), cfg.to_string()).unwrap();
+    for _ in 0..2 {
+        let (code, _, err) = mcpr(
+            dir.path(),
+            &[
+                "tools",
+                "call",
+                "demo.add_note",
+                "--args",
+                r#"{"title": "t", "body": "b"}"#,
+            ],
+        );
+        assert_eq!(code, 0, "{err}");
+    }
+    // Destructive, so `ask`: typed on the command line, it goes ahead.
+    let (code, out, err) = mcpr(
+        dir.path(),
+        &[
+            "tools",
+            "call",
+            "demo.delete_note",
+            "--args",
+            r#"{"id": 1}"#,
+        ],
+    );
+    assert_eq!((code, out.as_str()), (0, "\"deleted note 1\"\n"), "{err}");
+    let (code, out, _) = mcpr(dir.path(), &["tools", "describe", "demo.delete_note"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.ends_with("\nannotations: not read-only, destructive, idempotent, closed world\npolicy: ask (destructive tool (destructiveHint) — [tools.policy] destructive = \"ask\")\n"),
+        "{out}"
+    );
+    std::fs::write(
+        dir.path().join("mcpr.toml"),
+        "[tools.policy]\ndestructive = \"deny\"\n[tools.policy.servers]\ndmeo = \"allow\"\n",
+    )
+    .unwrap();
+    let (code, _, err) = mcpr(
+        dir.path(),
+        &[
+            "tools",
+            "call",
+            "demo.delete_note",
+            "--args",
+            r#"{"id": 2}"#,
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("demo.delete_note is denied by the tool policy: destructive tool (destructiveHint) — [tools.policy] destructive = \"deny\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("[tools.policy.servers] dmeo names no configured MCP server, so it applies to nothing (configured: demo)"),
+        "a misspelt server is pointed out: {err}"
+    );
+    assert_eq!(notes_in(&db), 1);
+    // `tools list --json` carries the annotations.
+    let (code, out, err) = mcpr(dir.path(), &["tools", "list", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let catalogs: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let delete = catalogs[0]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "delete_note")
+        .unwrap();
+    assert_eq!(delete["annotations"]["destructiveHint"], true, "{delete}");
+}

@@ -9,6 +9,7 @@ use super::printer::Printer;
 use crate::engine::{Context, ModelSpec, Op, SessionHandle, SessionSpec, Start};
 use crate::event::{CellStatus, Event, StepSummary};
 use crate::sandbox::IsolationRequest;
+use crate::tools::policy::Decision;
 
 /// The flags every command that runs a session shares (`run`, `exec`, `resume`).
 #[derive(Debug, Clone, Args)]
@@ -40,6 +41,10 @@ pub struct SessionFlags {
     /// Neither offer the project's skills nor keep task code as a skill
     #[arg(long)]
     pub no_skills: bool,
+    /// Tool-call policy for this session, e.g. `git=ask` or `demo.delete_note=deny`
+    /// (rules: allow, ask, deny; repeatable; beats [tools.policy] in mcpr.toml)
+    #[arg(long = "tool-policy", value_name = "SERVER[.TOOL]=RULE")]
+    pub tool_policy: Vec<String>,
     /// Print one JSON event per line
     #[arg(long)]
     pub json: bool,
@@ -62,10 +67,16 @@ impl SessionFlags {
             skills: !self.no_skills,
             max_attempts: self.max_attempts,
             context: self.context.clone(),
-            tool_policy: Vec::new(),
-            interactive: false,
+            tool_policy: self.tool_policy.clone(),
+            // Calls the policy asks about are asked on the terminal, when there is one.
+            interactive: !self.json && terminal(),
         }
     }
+}
+
+fn terminal() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
 }
 
 /// How the last step or cell ended, as the CLI's exit code needs it.
@@ -147,6 +158,19 @@ impl Client {
                     tokio::task::spawn_blocking(move || {
                         let code = crate::llm::offline::read_code().unwrap_or_default();
                         ops.send(Op::Answer(code));
+                    });
+                }
+                Event::ApprovalRequested(r) => {
+                    let (ops, id) = (self.handle.ops.clone(), r.id);
+                    tokio::task::spawn_blocking(move || {
+                        let mut line = String::new();
+                        let _ = std::io::stdin().read_line(&mut line);
+                        let decision = match line.trim().to_lowercase().as_str() {
+                            "y" | "yes" => Decision::AllowOnce,
+                            "a" | "always" => Decision::AllowSession,
+                            _ => Decision::Deny,
+                        };
+                        ops.send(Op::Approve { id, decision });
                     });
                 }
                 _ => {}

@@ -143,6 +143,20 @@ impl Printer {
                     excerpt.join("\n")
                 );
             }
+            Event::ApprovalRequested(r) => {
+                err!(
+                    "[mcpr] the code calls {}.{}({}): {}. Allow it? [y] once, [a] for this session, [N] no: ",
+                    r.server,
+                    r.tool,
+                    crate::record::clip(&r.args.to_string(), 200),
+                    r.reason
+                );
+            }
+            Event::ApprovalAnswered { decision, .. } => self.note(match decision {
+                crate::tools::policy::Decision::AllowOnce => "allowed once",
+                crate::tools::policy::Decision::AllowSession => "allowed for this session",
+                crate::tools::policy::Decision::Deny => "denied",
+            }),
             Event::SessionStarted { .. }
             | Event::CallStarted { .. }
             | Event::StepRecorded { .. }

@@ -2,6 +2,9 @@
 //!
 //! A tool is named `SERVER.TOOL` everywhere (`time.get_current_time`); a bare `TOOL` works
 //! when one server has it, and `call SERVER TOOL` (the older form) still works.
+//!
+//! A tool typed on the command line is the user's own request: `tools call` answers the
+//! tool policy's `ask` with yes, while a tool the policy denies stays denied.
 
 use clap::{Args, Subcommand};
 use serde_json::Value;
@@ -12,6 +15,7 @@ use std::sync::Arc;
 use super::{CliError, current_project, mcp_config};
 use crate::tools::catalog::{Catalog, first_line};
 use crate::tools::hub::{Listed, ToolHub};
+use crate::tools::policy::{ApprovalRequest, Decision};
 use crate::tools::search;
 
 #[derive(Debug, Args)]
@@ -57,7 +61,7 @@ enum ToolsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Show a tool's Python signature and documentation
+    /// Show a tool's Python signature and documentation, its annotations and the policy rule for it
     Describe {
         /// The tool: SERVER.TOOL, or TOOL when one server has it
         #[arg(value_name = "TOOL")]
@@ -87,7 +91,13 @@ pub async fn run(args: ToolsArgs) -> Result<ExitCode, CliError> {
     }
     // Results and images of `tools call` are saved in a scratch folder, shown in the output.
     let scratch = std::env::temp_dir().join(format!("mcpr-tools-{}", std::process::id()));
+    for warning in project.config.tools.policy.unmatched(&config) {
+        errln!("[mcpr] warning: {warning}");
+    }
     let hub = ToolHub::with_settings(config, scratch.clone(), &project.config.tools);
+    hub.set_approver(Some(Arc::new(|_: ApprovalRequest| async {
+        Decision::AllowOnce
+    })));
     let result = run_with(&hub, args.command).await;
     hub.shutdown().await;
     if !matches!(result, Ok(true)) {
@@ -147,6 +157,25 @@ async fn run_with(hub: &Arc<ToolHub>, command: ToolsCommand) -> Result<bool, Cli
                 catalog.module,
                 t.function,
                 source.trim_start_matches("@_tool\n").trim_end()
+            );
+            let hints = t
+                .annotations
+                .as_ref()
+                .map(|a| {
+                    let title = a
+                        .title
+                        .as_ref()
+                        .map(|title| format!("{title:?}; "))
+                        .unwrap_or_default();
+                    format!("{title}{}", a.describe())
+                })
+                .filter(|text| !text.is_empty())
+                .unwrap_or_else(|| "none".to_string());
+            let verdict = hub.policy().decide(&catalog.server, &catalog.module, t);
+            outln!(
+                "\nannotations: {hints}\npolicy: {} ({})",
+                verdict.rule.as_str(),
+                verdict.reason
             );
             Ok(false)
         }

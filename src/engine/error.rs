@@ -54,6 +54,12 @@ pub enum EngineError {
     /// The session's owner task is gone (it ended or panicked).
     #[error("the session has ended")]
     Closed,
+    /// A tool-policy override (`--tool-policy`) is malformed.
+    #[error(transparent)]
+    Policy(#[from] crate::tools::policy::PolicyError),
+    /// An approval answer for a request that is not waiting.
+    #[error("no tool call waits for approval {0} (it was answered, or its cell ended)")]
+    NoApproval(u64),
     /// A manual answer came, and the session's model is not the user.
     #[error(
         "this session's code comes from a model, not from you: answers are for manual mode (`--llm manual`)"
@@ -72,6 +78,8 @@ impl EngineError {
                 | EngineError::McpConfig(_)
                 | EngineError::ModelChoice(_)
                 | EngineError::NotManual
+                | EngineError::Policy(_)
+                | EngineError::NoApproval(_)
                 | EngineError::Context { .. }
                 | EngineError::Record(R::NoSession { .. } | R::NoStep { .. } | R::Exists { .. })
         )

@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::EngineError;
+use super::approvals::{Approvals, AskFrontEnd};
 use super::emit::Emitter;
 use super::manual::{ChannelManual, ManualAnswers, NoModel};
 use super::record::{agent_history, continue_session, history_to, replay_into};
@@ -46,6 +47,7 @@ pub struct LiveSession {
     library: Option<Arc<SkillLibrary>>,
     out: Emitter,
     manual: Option<ManualAnswers>,
+    approvals: Arc<Approvals>,
     step_id: Arc<AtomicU64>,
     record_warned: bool,
 }
@@ -116,9 +118,16 @@ pub async fn session_tools(
     project: &Project,
     mcp: McpConfig,
     workspace: &std::path::Path,
+    policy_overrides: &[String],
+    out: &Emitter,
 ) -> Result<(crate::hostcall::HostCalls, Arc<ToolHub>), EngineError> {
     let mut calls = crate::hostcall::HostCalls::with_builtins();
-    let hub = ToolHub::with_settings(mcp, workspace.to_path_buf(), &project.config.tools);
+    let mut settings = project.config.tools.clone();
+    settings.policy = settings.policy.with_overrides(policy_overrides)?;
+    for warning in settings.policy.unmatched(&mcp) {
+        out.notice(NoticeLevel::Warning, format!("warning: {warning}"));
+    }
+    let hub = ToolHub::with_settings(mcp, workspace.to_path_buf(), &settings);
     hub.register(&mut calls);
     hub.prepare_workspace().await.map_err(|e| {
         EngineError::io(
@@ -213,7 +222,14 @@ impl LiveSession {
                 None => None,
             };
         let (launcher, library) = session_skills(project, launcher, &workspace, spec.skills, &out)?;
-        let (mut calls, hub) = session_tools(project, mcp, &workspace).await?;
+        let (mut calls, hub) =
+            session_tools(project, mcp, &workspace, &spec.tool_policy, &out).await?;
+        // Calls the policy asks about wait for a front end's answer; without anyone to
+        // answer (`interactive` off) the hub denies them.
+        let approvals = Approvals::new(out.clone());
+        if spec.interactive {
+            hub.set_approver(Some(Arc::new(AskFrontEnd(approvals.clone()))));
+        }
         let mut settings = project.config.agent.clone();
         if let Some(n) = spec.max_attempts {
             settings.max_attempts = n;
@@ -295,6 +311,7 @@ impl LiveSession {
             library,
             out,
             manual,
+            approvals,
             step_id,
             record_warned: false,
         })
@@ -310,6 +327,11 @@ impl LiveSession {
 
     pub fn hub(&self) -> &Arc<ToolHub> {
         &self.hub
+    }
+
+    /// Where answers to approval requests go.
+    pub fn approvals(&self) -> Arc<Approvals> {
+        self.approvals.clone()
     }
 
     /// Where manual-mode answers go, when the user is the model.

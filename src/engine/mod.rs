@@ -8,6 +8,7 @@
 //! launcher and sandbox, MCP tools, skills, `ask_llm`, the session record (a recorded
 //! session's state is rebuilt by replay). Queries over the record are in [`query`].
 
+pub mod approvals;
 pub mod emit;
 pub mod error;
 pub mod live;

@@ -9,11 +9,13 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::EngineError;
+use super::approvals::Approvals;
 use super::emit::Emitter;
 use super::live::{Context, LiveSession};
 use super::manual::ManualAnswers;
 use super::spec::SessionSpec;
 use crate::event::Event;
+use crate::tools::policy::Decision;
 
 /// What a front end asks of a session.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,6 +32,8 @@ pub enum Op {
     Fork { step: u64, name: Option<String> },
     /// Manual mode: the code answering the last `CodeRequested`.
     Answer(String),
+    /// The answer to `ApprovalRequested` number `id`.
+    Approve { id: u64, decision: Decision },
     /// Ends the session after the step running (if any) is cancelled.
     Shutdown,
 }
@@ -126,18 +130,28 @@ async fn owner(
             }
             Op::Cancel => ended(&out, id, Ok(())),
             Op::Answer(code) => ended(&out, id, answer(live.manual_answers(), code)),
+            Op::Approve {
+                id: request,
+                decision,
+            } => ended(&out, id, live.approvals().answer(request, decision)),
             Op::RunTask(task) => {
                 let cancel = CancellationToken::new();
-                let manual = live.manual_answers();
+                let side = Side {
+                    manual: live.manual_answers(),
+                    approvals: live.approvals(),
+                };
                 let step = live.run_task(&task, &cancel);
-                drive(step, &mut inbox, &cancel, manual, &out).await;
+                drive(step, &mut inbox, &cancel, side, &out).await;
                 ended(&out, id, Ok(()));
             }
             Op::RunCell(code) => {
                 let cancel = CancellationToken::new();
-                let manual = live.manual_answers();
+                let side = Side {
+                    manual: live.manual_answers(),
+                    approvals: live.approvals(),
+                };
                 let cell = live.run_cell(&code, &cancel);
-                drive(cell, &mut inbox, &cancel, manual, &out).await;
+                drive(cell, &mut inbox, &cancel, side, &out).await;
                 ended(&out, id, Ok(()));
             }
             Op::Rewind(step) => {
@@ -170,12 +184,18 @@ fn answer(manual: Option<ManualAnswers>, code: String) -> Result<(), EngineError
     }
 }
 
+/// What answers a running step without the session itself.
+struct Side {
+    manual: Option<ManualAnswers>,
+    approvals: std::sync::Arc<Approvals>,
+}
+
 /// Runs `work` to its end while taking the operations that apply to it.
 async fn drive<F: Future>(
     work: F,
     inbox: &mut Inbox,
     cancel: &CancellationToken,
-    manual: Option<ManualAnswers>,
+    side: Side,
     out: &Emitter,
 ) -> F::Output {
     tokio::pin!(work);
@@ -191,7 +211,10 @@ async fn drive<F: Future>(
                     cancel.cancel();
                     ended(out, id, Ok(()));
                 }
-                Some((id, Op::Answer(code))) => ended(out, id, answer(manual.clone(), code)),
+                Some((id, Op::Answer(code))) => ended(out, id, answer(side.manual.clone(), code)),
+                Some((id, Op::Approve { id: request, decision })) => {
+                    ended(out, id, side.approvals.answer(request, decision));
+                }
                 Some((id, Op::Shutdown)) => {
                     cancel.cancel();
                     inbox.queue.push_front((id, Op::Shutdown));

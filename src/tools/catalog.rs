@@ -1,7 +1,7 @@
 //! What tools each server offers, as last seen, cached between sessions.
 //!
-//! A catalog is the server's tool list (names, descriptions, JSON Schemas) and the
-//! server's name and version from its handshake. It is cached per server configuration
+//! A catalog is the server's tool list (names, descriptions, JSON Schemas, annotations) and
+//! the server's name and version from its handshake. It is cached per server configuration
 //! under the user cache folder so a new session can write `tools/<server>.py` without
 //! starting the server; [`Catalog::changes_since`] says what a fresh list changed, so the
 //! hub can tell the user. Searching catalogs is [`super::search`]'s job.
@@ -13,8 +13,9 @@ use std::path::PathBuf;
 
 use super::config::{ServerConfig, Transport};
 
-/// Bumped when the cached file's shape changes; files of another format are not read.
-const CACHE_FORMAT: u32 = 2;
+/// Bumped when the cached file's shape changes; files of another format are not read (so
+/// a server cached before annotations were kept is listed again).
+const CACHE_FORMAT: u32 = 3;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolInfo {
@@ -26,6 +27,63 @@ pub struct ToolInfo {
     pub input_schema: Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_schema: Option<Value>,
+    /// The server's hints about what the tool does; None when it gave none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<ToolAnnotations>,
+}
+
+/// MCP tool annotations (`Tool.annotations`): hints from the server, not guarantees. The
+/// tool policy ([`super::policy`]) classifies tools by them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolAnnotations {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// The tool does not change its environment (MCP default: false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_only_hint: Option<bool>,
+    /// A tool that changes things may destroy (true) or only adds (false); MCP default: true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destructive_hint: Option<bool>,
+    /// Calling it again with the same arguments changes nothing more (MCP default: false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotent_hint: Option<bool>,
+    /// It reaches outside entities, e.g. the web (MCP default: true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_world_hint: Option<bool>,
+}
+
+impl ToolAnnotations {
+    /// The annotations of a `tools/list` tool object, field by field: a malformed hint is
+    /// left out rather than losing the others. None when the tool has no annotations.
+    pub fn from_tool_json(tool: &Value) -> Option<ToolAnnotations> {
+        let a = tool.get("annotations")?.as_object()?;
+        let hint = |key: &str| a.get(key).and_then(Value::as_bool);
+        Some(ToolAnnotations {
+            title: a.get("title").and_then(Value::as_str).map(str::to_string),
+            read_only_hint: hint("readOnlyHint"),
+            destructive_hint: hint("destructiveHint"),
+            idempotent_hint: hint("idempotentHint"),
+            open_world_hint: hint("openWorldHint"),
+        })
+    }
+
+    /// The hints in words, e.g. "read-only, idempotent, closed world"; empty when none.
+    pub fn describe(&self) -> String {
+        let flag = |v: Option<bool>, yes: &'static str, no: &'static str| {
+            v.map(|v| if v { yes } else { no })
+        };
+        [
+            flag(self.read_only_hint, "read-only", "not read-only"),
+            flag(self.destructive_hint, "destructive", "additive"),
+            flag(self.idempotent_hint, "idempotent", "not idempotent"),
+            flag(self.open_world_hint, "open world", "closed world"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(", ")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -117,6 +175,7 @@ impl Catalog {
                         .cloned()
                         .unwrap_or_else(|| serde_json::json!({"type": "object"})),
                     output_schema: t.get("outputSchema").cloned(),
+                    annotations: ToolAnnotations::from_tool_json(t),
                     name,
                 })
             })
@@ -244,6 +303,35 @@ mod tests {
         let c = catalog("s", json!([{"name": "a-b"}, {"name": "a_b"}]));
         assert_eq!(c.tools[0].function, "a_b");
         assert_eq!(c.tools[1].function, "a_b_");
+    }
+
+    #[test]
+    fn annotations_are_kept_and_a_malformed_hint_loses_only_itself() {
+        let c = catalog(
+            "s",
+            json!([
+                {"name": "a", "annotations": {"title": "A", "readOnlyHint": true, "openWorldHint": false}},
+                {"name": "b", "annotations": {"destructiveHint": "yes", "idempotentHint": true}},
+                {"name": "c"},
+            ]),
+        );
+        let a = c.tools[0].annotations.clone().unwrap();
+        assert_eq!(a.title.as_deref(), Some("A"));
+        assert_eq!(a.describe(), "read-only, closed world");
+        let b = c.tools[1].annotations.clone().unwrap();
+        assert_eq!((b.destructive_hint, b.idempotent_hint), (None, Some(true)));
+        assert_eq!(c.tools[2].annotations, None);
+        // Kept through the cache file's JSON, in MCP's spelling.
+        let text = serde_json::to_string(&c).unwrap();
+        assert!(text.contains("\"readOnlyHint\":true"), "{text}");
+        assert_eq!(serde_json::from_str::<Catalog>(&text).unwrap(), c);
+        // A changed hint is a changed tool: the policy may now treat it otherwise.
+        let mut later = c.clone();
+        later.tools[0].annotations = Some(ToolAnnotations {
+            read_only_hint: Some(false),
+            ..a
+        });
+        assert_eq!(later.changes_since(&c).unwrap().changed, ["a"]);
     }
 
     #[test]

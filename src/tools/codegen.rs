@@ -418,6 +418,7 @@ mod tests {
                 "required": ["repo_path"]
             }),
             output_schema: None,
+            annotations: None,
         };
         let src = render_function(&tool);
         assert!(

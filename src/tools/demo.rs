@@ -1,7 +1,9 @@
 //! `mcpr demo-server`: an MCP server over stdio with deterministic tools, for examples,
 //! tests and the benchmark. Notes live in a SQLite file given by `--notes-db`, and every
 //! call is logged there, so side effects sit outside the sandbox where they can be
-//! counted. Nothing here depends on the rest of mcpr.
+//! counted. Every tool is annotated (`readOnlyHint`, `destructiveHint`, …) so the tool
+//! policy has something to go by: `delete_note` is destructive, `add_note` additive, the
+//! rest read-only. Nothing here depends on the rest of mcpr.
 
 use rmcp::handler::server::{router::tool::ToolRouter, wrapper::Parameters};
 use rmcp::model::{CallToolResult, ContentBlock, ServerCapabilities, ServerConfig};
@@ -177,7 +179,10 @@ impl DemoServer {
         f(&db).map_err(|e| e.to_string())
     }
 
-    #[tool(description = "Evaluate an arithmetic expression and return the number.")]
+    #[tool(
+        description = "Evaluate an arithmetic expression and return the number.",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
     async fn calculate(
         &self,
         Parameters(args): Parameters<CalculateArgs>,
@@ -191,7 +196,8 @@ impl DemoServer {
     }
 
     #[tool(
-        description = "Current weather for a city (fixed demo data: Paris, London, Oslo, Tokyo, New York, Sydney, Cairo, Reykjavik)."
+        description = "Current weather for a city (fixed demo data: Paris, London, Oslo, Tokyo, New York, Sydney, Cairo, Reykjavik).",
+        annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn get_weather(
         &self,
@@ -221,7 +227,15 @@ impl DemoServer {
         }))
     }
 
-    #[tool(description = "Store a note; returns it with its id.")]
+    #[tool(
+        description = "Store a note; returns it with its id.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
     async fn add_note(
         &self,
         Parameters(args): Parameters<AddNoteArgs>,
@@ -240,7 +254,10 @@ impl DemoServer {
         }))
     }
 
-    #[tool(description = "List all notes, oldest first.")]
+    #[tool(
+        description = "List all notes, oldest first.",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
     async fn list_notes(&self) -> Result<Json<NoteList>, String> {
         let notes = self.with_db("list_notes", |db| {
             query_notes(db, "SELECT id, title, body FROM notes ORDER BY id", [])
@@ -248,7 +265,10 @@ impl DemoServer {
         Ok(Json(NoteList { notes }))
     }
 
-    #[tool(description = "Find notes whose title or body contains the query.")]
+    #[tool(
+        description = "Find notes whose title or body contains the query.",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
     async fn search_notes(
         &self,
         Parameters(args): Parameters<SearchNotesArgs>,
@@ -264,7 +284,15 @@ impl DemoServer {
         Ok(Json(NoteList { notes }))
     }
 
-    #[tool(description = "Delete a note by id; fails if there is no such note.")]
+    #[tool(
+        description = "Delete a note by id; fails if there is no such note.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
     async fn delete_note(&self, Parameters(args): Parameters<NoteId>) -> Result<String, String> {
         let n = self.with_db("delete_note", |db| {
             db.execute("DELETE FROM notes WHERE id = ?1", [args.id])
@@ -275,7 +303,10 @@ impl DemoServer {
         Ok(format!("deleted note {}", args.id))
     }
 
-    #[tool(description = "Count characters, words and lines of a text.")]
+    #[tool(
+        description = "Count characters, words and lines of a text.",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
     async fn text_stats(
         &self,
         Parameters(args): Parameters<TextArgs>,
@@ -288,7 +319,10 @@ impl DemoServer {
         }))
     }
 
-    #[tool(description = "Transform a text: upper, lower, title case or reverse.")]
+    #[tool(
+        description = "Transform a text: upper, lower, title case or reverse.",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
     async fn transform_text(
         &self,
         Parameters(args): Parameters<TransformArgs>,
@@ -316,7 +350,10 @@ impl DemoServer {
         })
     }
 
-    #[tool(description = "Repeat a text many times (useful to produce a large result).")]
+    #[tool(
+        description = "Repeat a text many times (useful to produce a large result).",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
     async fn repeat_text(
         &self,
         Parameters(args): Parameters<RepeatArgs>,
@@ -328,7 +365,10 @@ impl DemoServer {
         Ok(args.text.repeat(args.times))
     }
 
-    #[tool(description = "A 1x1 PNG image of a colour.")]
+    #[tool(
+        description = "A 1x1 PNG image of a colour.",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
     async fn color_swatch(
         &self,
         Parameters(args): Parameters<SwatchArgs>,
@@ -343,7 +383,10 @@ impl DemoServer {
         )]))
     }
 
-    #[tool(description = "Wait for some seconds, then answer (a slow tool for tests).")]
+    #[tool(
+        description = "Wait for some seconds, then answer (a slow tool for tests).",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
     async fn sleep(&self, Parameters(args): Parameters<SleepArgs>) -> Result<String, String> {
         self.with_db("sleep", |_| Ok(()))?;
         if !(0.0..=120.0).contains(&args.seconds) {
@@ -356,7 +399,10 @@ impl DemoServer {
         Ok(format!("slept {} s", args.seconds))
     }
 
-    #[tool(description = "This server's process id and how many calls it has logged.")]
+    #[tool(
+        description = "This server's process id and how many calls it has logged.",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
     async fn server_info(&self) -> Result<Json<ServerInfo>, String> {
         let calls_logged = self.with_db("server_info", |db| {
             db.query_row("SELECT count(*) FROM calls", [], |r| r.get(0))

@@ -7,20 +7,24 @@
 //! announces `notifications/tools/list_changed`, and when a call names a tool the catalog
 //! or the server does not know (listed once more, then the call is retried or refused).
 //! A changed list updates the cache and rewrites `tools/<server>.py`, and the kernel is
-//! told. Results become plain data in [`super::results`]; the host calls are registered in
+//! told. Before a call reaches the server, the tool policy ([`super::policy`]) allows it,
+//! refuses it, or asks the [`Approver`] a front end set. Results become plain data in
+//! [`super::results`]; the host calls are registered in
 //! [`super::host_calls`]; gathering every server's catalog is [`super::gather`].
 
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use super::catalog::{Catalog, CatalogChange};
+use super::catalog::{Catalog, CatalogChange, ToolInfo};
 use super::client::{ServerClient, ServerError};
 use super::codegen;
 use super::config::McpConfig;
 use super::gather::GatherState;
+use super::policy::{ApprovalRequest, Approver, Decision, Policy, Rule};
 use super::results::Results;
 use crate::hostcall::HostCallError;
 use crate::sandbox::confined::ConfinedDir;
@@ -41,6 +45,8 @@ pub struct ToolSettings {
     /// Longest the agent waits for servers' tool lists when choosing the tools its prompt
     /// names; slower servers are left out of that step's suggestions (and named).
     pub suggestion_wait_seconds: f64,
+    /// `[tools.policy]`: which calls go ahead, wait for approval, or are refused.
+    pub policy: Policy,
 }
 
 impl Default for ToolSettings {
@@ -50,6 +56,7 @@ impl Default for ToolSettings {
             start_timeout_seconds: 30.0,
             large_result_kb: 16,
             suggestion_wait_seconds: 2.0,
+            policy: Policy::default(),
         }
     }
 }
@@ -96,6 +103,12 @@ pub struct ToolHub {
     suggestion_wait: Duration,
     /// Configured secret values: removed from results before they reach the sandbox.
     secrets: crate::secrets::Secrets,
+    policy: Policy,
+    /// Who answers the policy's `ask`; None: nobody can (a non-interactive run).
+    approver: RwLock<Option<Arc<dyn Approver>>>,
+    /// (server, tool) allowed for the rest of the session by an approver.
+    allowed_for_session: std::sync::Mutex<BTreeSet<(String, String)>>,
+    approval_ids: AtomicU64,
 }
 
 impl ToolHub {
@@ -140,7 +153,27 @@ impl ToolHub {
             workspace,
             gather: std::sync::Mutex::new(GatherState::default()),
             suggestion_wait: seconds(settings.suggestion_wait_seconds),
+            policy: settings.policy.clone(),
+            approver: RwLock::new(None),
+            allowed_for_session: std::sync::Mutex::new(BTreeSet::new()),
+            approval_ids: AtomicU64::new(0),
         })
+    }
+
+    /// Sets who answers when the policy says `ask` (None: nobody, and such calls are
+    /// refused as in a non-interactive run). Calls already asking keep their approver.
+    pub fn set_approver(&self, approver: Option<Arc<dyn Approver>>) {
+        // A poisoned lock only means a panic elsewhere; the slot itself is always whole.
+        let mut slot = self
+            .approver
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *slot = approver;
+    }
+
+    /// The tool policy in force (`[tools.policy]` and overrides).
+    pub fn policy(&self) -> &Policy {
+        &self.policy
     }
 
     pub fn config(&self) -> &McpConfig {
@@ -355,6 +388,7 @@ impl ToolHub {
         let Some(info) = listed.catalog.tool(tool).cloned() else {
             return Err(unknown_tool(&name, tool, &listed, "has no"));
         };
+        self.authorize(&name, &module, &info, &args).await?;
         let mut result = client.call(&info.name, args.clone()).await;
         if says_unknown_tool(&result, &info.name) {
             // The tool went away under a list we had just checked: ask again, once.
@@ -371,6 +405,83 @@ impl ToolHub {
         let result = self.secrets.redact_value(result);
         reply.value = self.results.convert(&name, &info.name, result)?;
         Ok(reply)
+    }
+
+    /// Whether the policy lets this call go ahead: allowed, refused with kind `denied`
+    /// (saying why and what to change), or asked of the approver.
+    async fn authorize(
+        &self,
+        server: &str,
+        module: &str,
+        tool: &ToolInfo,
+        args: &Value,
+    ) -> Result<(), HostCallError> {
+        let verdict = self.policy.decide(server, module, tool);
+        let call = format!("{server}.{}", tool.name);
+        let how = verdict.how_to_allow(server, &tool.name);
+        match verdict.rule {
+            Rule::Allow => return Ok(()),
+            Rule::Deny => {
+                return Err(HostCallError::new(
+                    "denied",
+                    format!(
+                        "{call} is denied by the tool policy: {}. The call was not made; to allow it, {how}",
+                        verdict.reason
+                    ),
+                ));
+            }
+            Rule::Ask => {}
+        }
+        let key = (server.to_string(), tool.name.clone());
+        // A poisoned lock only means a panic elsewhere; the set itself is always whole.
+        if self
+            .allowed_for_session
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(&key)
+        {
+            return Ok(());
+        }
+        let approver = self
+            .approver
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let Some(approver) = approver else {
+            return Err(HostCallError::new(
+                "denied",
+                format!(
+                    "{call} needs approval ({}), and nobody could be asked: this run is non-interactive. The call was not made; to allow it, {how}",
+                    verdict.reason
+                ),
+            ));
+        };
+        let request = ApprovalRequest {
+            id: self.approval_ids.fetch_add(1, Ordering::Relaxed) + 1,
+            server: server.to_string(),
+            tool: tool.name.clone(),
+            // The approver may show or record them: no credentials.
+            args: self.secrets.redact_value(args.clone()),
+            class: verdict.class,
+            reason: verdict.reason.clone(),
+        };
+        match approver.decide(request).await {
+            Decision::AllowOnce => Ok(()),
+            Decision::AllowSession => {
+                self.allowed_for_session
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(key);
+                Ok(())
+            }
+            Decision::Deny => Err(HostCallError::new(
+                "denied",
+                format!(
+                    "{call} was denied by the user (asked because: {}). The call was not made",
+                    verdict.reason
+                ),
+            )),
+        }
     }
 
     /// Tells the kernel about a changed tool list, and which module to load again.

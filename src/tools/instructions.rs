@@ -8,7 +8,7 @@ pub const TOOL_INSTRUCTIONS: &str = r#"Tools from MCP servers are Python modules
     tools.describe("git_log")       # signature and documentation
     tools.list_servers(); tools.list_tools("git")
 Then import and call them with keyword arguments (positional ones are refused): `from tools.git import git_log; log = git_log(repo_path=".")`.
-Calls return plain data (dict, list, str); a failure raises tools.ToolError with the server's message. In async code, `await` each call and use asyncio.gather for many at once. A very large result arrives as a LargeResult (use it like the data, or page with .read(offset, n)); images arrive as objects with .mime and .path.
+Calls return plain data (dict, list, str); a failure raises tools.ToolError with the server's message (kind "denied": the user refused it; do not retry). In async code, `await` each call and use asyncio.gather for many at once. A very large result arrives as a LargeResult (use it like the data, or page with .read(offset, n)); images arrive as objects with .mime and .path.
 Loop, filter and combine results in Python and print only what matters."#;
 
 #[cfg(test)]
