@@ -8,6 +8,7 @@
 pub mod agent;
 pub mod backend;
 pub mod cli;
+pub mod engine;
 pub mod event;
 pub mod hostcall;
 pub mod kernel;
