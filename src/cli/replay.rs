@@ -716,3 +716,23 @@ fn import(bundle: &std::path::Path, rename: Option<&str>) -> Result<ExitCode, Cl
     );
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn no_session_can_be_named_like_a_replay_command() {
+        let cli = super::super::Cli::command();
+        let replay = cli
+            .find_subcommand("replay")
+            .expect("mcpr has a replay command");
+        for command in replay.get_subcommands() {
+            let name = command.get_name();
+            assert!(
+                crate::project::validate_session_name(name).is_err(),
+                "`mcpr replay {name}` would hide a session named {name}"
+            );
+        }
+    }
+}

@@ -332,3 +332,144 @@ pub(super) fn view(session: &str, step: &Step, branch: String) -> StepView {
         branch,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::StepSummary;
+    use crate::record::log::{SessionHeader, StepBegin, StepEnd};
+
+    fn step(id: u64, parent: u64, end: Option<bool>, events: Vec<Event>) -> Step {
+        Step {
+            begin: StepBegin {
+                step: id,
+                parent,
+                kind: StepKind::Task,
+                task: Some(format!("task {id}")),
+                startup: None,
+                started: String::new(),
+            },
+            events,
+            end: end.map(|success| StepEnd {
+                step: id,
+                success,
+                duration_ms: 1.0,
+                snapshot: String::new(),
+                skills_used: Vec::new(),
+                skills_created: Vec::new(),
+                inexact: None,
+            }),
+            line: id as usize,
+            interruption_noted: false,
+        }
+    }
+
+    fn log(steps: Vec<Step>, head: u64) -> SessionLog {
+        SessionLog {
+            path: "s.jsonl".into(),
+            header: SessionHeader {
+                format: 1,
+                id: "0".into(),
+                name: "s".into(),
+                created: String::new(),
+                fork: None,
+                base: String::new(),
+                mcpr: String::new(),
+            },
+            steps,
+            head,
+            warnings: Vec::new(),
+            damaged: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_cancelled_step_says_so_and_tokens_are_summed() {
+        let summary = StepSummary {
+            step: 1,
+            success: false,
+            answer: None,
+            output: String::new(),
+            error: None,
+            attempts: 1,
+            llm_calls: 0,
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            llm_ms: 0.0,
+            exec_ms: 0.0,
+            skills_used: Vec::new(),
+            skills_created: Vec::new(),
+            skill_not_kept: None,
+            answered_without_code: false,
+            cancelled: true,
+        };
+        let llm = |prompt, completion| Event::LlmCall {
+            step: 1,
+            purpose: crate::event::LlmPurpose::Code,
+            provider: "script".into(),
+            model: "m".into(),
+            request: Vec::new(),
+            response: String::new(),
+            usage: crate::llm::Usage {
+                prompt_tokens: prompt,
+                completion_tokens: completion,
+                estimated: false,
+            },
+            duration_ms: 0.0,
+            attempts: 1,
+        };
+        let s = step(
+            1,
+            0,
+            Some(false),
+            vec![llm(10, 2), llm(5, 1), Event::StepFinished(summary)],
+        );
+        let v = view("s", &s, "s".into());
+        assert_eq!(v.status, StepStatus::Cancelled);
+        assert_eq!(
+            (v.llm_calls, v.prompt_tokens, v.completion_tokens),
+            (2, 15, 3)
+        );
+        assert_eq!(v.title, "task 1");
+        assert_eq!(
+            StepStatus::of(&step(2, 1, None, Vec::new())),
+            StepStatus::Interrupted
+        );
+        assert_eq!(
+            StepStatus::of(&step(2, 1, Some(true), Vec::new())),
+            StepStatus::Ok
+        );
+        // The view reads back as itself.
+        let back: StepView = serde_json::from_str(&serde_json::to_string(&v).unwrap()).unwrap();
+        assert_eq!(back, v);
+    }
+
+    #[test]
+    fn branches_are_named_after_the_head_and_the_leaves() {
+        // 1 ─ 2 ─ 3 ─ 6        rewound to 2: 4 (then 7 from 4); rewound to 1: 5 (head)
+        //      ╰ 4 ─ 7
+        //  ╰ 5
+        let steps = vec![
+            step(1, 0, Some(true), Vec::new()),
+            step(2, 1, Some(true), Vec::new()),
+            step(3, 2, Some(true), Vec::new()),
+            step(4, 2, Some(true), Vec::new()),
+            step(5, 1, Some(true), Vec::new()),
+            step(6, 3, Some(true), Vec::new()),
+            step(7, 4, None, Vec::new()),
+        ];
+        let labels = branch_labels(&log(steps.clone(), 5));
+        let label = |id: u64| labels[&id].as_str();
+        assert_eq!(
+            (1..=7).map(label).collect::<Vec<_>>(),
+            vec!["s", "s~6", "s~6", "s~7", "s", "s~6", "s~7"]
+        );
+        // Head moved back to 3: that line is `s` now, up to the head only.
+        let labels = branch_labels(&log(steps, 3));
+        let label = |id: u64| labels[&id].as_str();
+        assert_eq!(
+            (1..=7).map(label).collect::<Vec<_>>(),
+            vec!["s", "s", "s", "s~7", "s~5", "s~6", "s~7"]
+        );
+    }
+}
