@@ -163,6 +163,80 @@ fn the_timeline_is_a_tree_across_forks_and_rewinds() {
 }
 
 #[test]
+fn forks_of_forks_and_a_fork_rewound_into_its_shared_steps() {
+    let project = common::project_dir();
+    let d = project.path();
+    exec(d, "p", "a = 1");
+    exec(d, "p", "a = 2");
+    mcpr_ok(d, &["fork", "p", "2", "--name", "q"]);
+    exec(d, "q", "b = 1");
+    mcpr_ok(d, &["fork", "q", "3", "--name", "r"]);
+    exec(d, "r", "c = 1");
+    // Back to a step q shares with p: its next step continues from p's step 1.
+    mcpr_ok(d, &["replay", "rewind", "q", "1"]);
+    exec(d, "q", "b = 2");
+    let dir = replay_dir(d);
+
+    let t = query::timeline(&dir, "p").unwrap();
+    assert_eq!(
+        shape(&t),
+        vec![
+            ("p".into(), 1, "p".into()),
+            ("p".into(), 2, "p".into()),
+            ("q".into(), 3, "q~3".into()),
+            ("r".into(), 4, "r".into()),
+            ("q".into(), 4, "q".into()),
+        ]
+    );
+    assert_eq!(t.node("q", 4).unwrap().parent, Some(node("p", 1)));
+    assert_eq!(t.node("r", 4).unwrap().parent, Some(node("q", 3)));
+
+    let t = query::timeline(&dir, "q").unwrap();
+    let on_path: Vec<(String, u64)> = t
+        .head_path()
+        .iter()
+        .map(|n| (n.session.clone(), n.step))
+        .collect();
+    assert_eq!(on_path, vec![("p".into(), 1), ("q".into(), 4)]);
+    assert!(t.node("p", 2).unwrap().inherited && !t.node("p", 2).unwrap().on_head_path);
+    assert!(
+        t.node("r", 4).is_some(),
+        "a fork of q is part of q's timeline"
+    );
+
+    let t = query::timeline(&dir, "r").unwrap();
+    let related: Vec<(&str, Relation)> = t
+        .sessions
+        .iter()
+        .map(|s| (s.name.as_str(), s.relation))
+        .collect();
+    assert_eq!(
+        related,
+        vec![
+            ("p", Relation::Ancestor),
+            ("q", Relation::Ancestor),
+            ("r", Relation::Session)
+        ]
+    );
+    let inherited: Vec<(String, u64)> = t
+        .nodes
+        .iter()
+        .filter(|n| n.inherited)
+        .map(|n| (n.session.clone(), n.step))
+        .collect();
+    assert_eq!(
+        inherited,
+        vec![("p".into(), 1), ("p".into(), 2), ("q".into(), 3)]
+    );
+    let v = query::step_view(&dir, "r", 3).unwrap();
+    assert_eq!((v.session.as_str(), v.branch.as_str()), ("q", "q~3"));
+
+    let text = stdout(&mcpr_ok(d, &["replay", "timeline", "p"]));
+    assert!(text.contains("── q · from step 1 of p"), "{text}");
+    assert!(text.contains("── r · fork of q at step 3"), "{text}");
+}
+
+#[test]
 fn step_views_diffs_sessions_and_search_are_data() {
     let project = forked_and_rewound();
     let d = project.path();

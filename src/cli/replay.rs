@@ -412,12 +412,13 @@ fn timeline_lines(t: &Timeline) -> Vec<String> {
         .map(|n| n.step.to_string().len())
         .max()
         .unwrap_or(1);
+    let children = t.children_by_parent();
     let mut stack: Vec<Pending> = Vec::new();
     push_siblings(&mut stack, t.roots(), 0, None);
     while let Some((node, level, from, side)) = stack.pop() {
         let pad = "  ".repeat(level.min(MAX_INDENT_LEVELS));
         if side || from.is_none_or(|f| f.branch != node.branch) {
-            lines.push(format!("  {pad}── {}", branch_caption(node, from)));
+            lines.push(format!("  {pad}── {}", branch_caption(t, node, from)));
         }
         let marker = if node.on_head_path { "* " } else { "  " };
         let head = format!(
@@ -428,12 +429,8 @@ fn timeline_lines(t: &Timeline) -> Vec<String> {
         );
         let room = COLUMNS.saturating_sub(head.chars().count()).max(16);
         lines.push(format!("{head}{}", clip(&node.title, room - 1)));
-        push_siblings(
-            &mut stack,
-            t.children(&node.session, node.step),
-            level,
-            Some(node),
-        );
+        let below = children.get(&node.node_ref()).cloned().unwrap_or_default();
+        push_siblings(&mut stack, below, level, Some(node));
     }
     lines
 }
@@ -468,13 +465,24 @@ fn push_siblings<'a>(
 }
 
 /// The line naming the branch `node` begins: its label, and where it comes from.
-fn branch_caption(node: &TimelineNode, from: Option<&TimelineNode>) -> String {
+fn branch_caption(t: &Timeline, node: &TimelineNode, from: Option<&TimelineNode>) -> String {
     let label = &node.branch;
+    let fork = t
+        .sessions
+        .iter()
+        .find(|s| s.name == node.session)
+        .and_then(|s| s.fork.as_ref());
     match (&node.parent, from) {
-        (Some(p), Some(f)) if p.session != node.session => {
-            format!("{label} · fork of {} at step {}", f.session, f.step)
+        (Some(_), Some(f)) if f.session == node.session => {
+            format!("{label} · from step {}", f.step)
         }
-        (Some(_), Some(f)) => format!("{label} · from step {}", f.step),
+        // The fork's first step, or one of its steps after a rewind into what it shares.
+        (Some(_), Some(f)) => match fork {
+            Some(point) if point.step == f.step => {
+                format!("{label} · fork of {} at step {}", point.session, point.step)
+            }
+            _ => format!("{label} · from step {} of {}", f.step, f.session),
+        },
         (Some(p), None) => format!(
             "{label} · continues from step {} of {}, which cannot be read",
             p.step, p.session

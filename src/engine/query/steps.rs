@@ -234,9 +234,10 @@ fn labels_of(dir: &ReplayDir, name: &str) -> HashMap<u64, String> {
 /// steps keeps one label, and a line begun later from within it gets its own).
 pub(super) fn branch_labels(log: &SessionLog) -> HashMap<u64, String> {
     let name = &log.header.name;
+    let by_id: HashMap<u64, &Step> = log.steps.iter().map(|s| (s.id(), s)).collect();
     let mut head_path = std::collections::HashSet::new();
     let mut at = log.head;
-    while let Some(step) = log.step(at) {
+    while let Some(step) = by_id.get(&at) {
         if !head_path.insert(at) {
             break;
         }
@@ -244,7 +245,7 @@ pub(super) fn branch_labels(log: &SessionLog) -> HashMap<u64, String> {
     }
     let mut children: HashMap<u64, Vec<u64>> = HashMap::new();
     for s in &log.steps {
-        if log.step(s.begin.parent).is_some() {
+        if by_id.contains_key(&s.begin.parent) {
             children.entry(s.begin.parent).or_default().push(s.id());
         }
     }

@@ -122,10 +122,6 @@ impl TimelineNode {
             step: self.step,
         }
     }
-
-    fn is(&self, r: &NodeRef) -> bool {
-        self.session == r.session && self.step == r.step
-    }
 }
 
 /// The steps of a session as a tree across its forks and rewinds.
@@ -166,14 +162,31 @@ impl Timeline {
     /// Nodes with no parent in the timeline: the first step(s), and steps whose parent's
     /// line is damaged.
     pub fn roots(&self) -> Vec<&TimelineNode> {
+        let present: HashSet<(&str, u64)> = self
+            .nodes
+            .iter()
+            .map(|n| (n.session.as_str(), n.step))
+            .collect();
         self.nodes
             .iter()
             .filter(|n| {
                 n.parent
                     .as_ref()
-                    .is_none_or(|p| !self.nodes.iter().any(|m| m.is(p)))
+                    .is_none_or(|p| !present.contains(&(p.session.as_str(), p.step)))
             })
             .collect()
+    }
+
+    /// The children of every step at once (what [`Timeline::children`] gives for one),
+    /// keyed by the parent; for walking a large tree.
+    pub fn children_by_parent(&self) -> HashMap<NodeRef, Vec<&TimelineNode>> {
+        let mut map: HashMap<NodeRef, Vec<&TimelineNode>> = HashMap::new();
+        for n in &self.nodes {
+            if let Some(p) = &n.parent {
+                map.entry(p.clone()).or_default().push(n);
+            }
+        }
+        map
     }
 
     /// The steps from the root to the head, in order.
@@ -266,6 +279,11 @@ pub fn timeline(dir: &ReplayDir, session: &str) -> Result<Timeline, QueryError> 
 
     // The steps: the shared prefix, then every step of the session and its forks.
     let total: usize = logs.values().map(|l| l.steps.len()).sum();
+    let by_id: HashMap<(&str, u64), &Step> = logs
+        .iter()
+        .flat_map(|(name, log)| log.steps.iter().map(move |s| ((name.as_str(), s.id()), s)))
+        .collect();
+    let step_of = |r: &NodeRef| by_id.get(&(r.session.as_str(), r.step)).copied();
     let mut raw: Vec<(NodeRef, &Step, bool)> = Vec::new();
     if let Some(f) = logs.get(session).and_then(|l| l.header.fork.clone()) {
         let mut prefix = Vec::new();
@@ -274,7 +292,7 @@ pub fn timeline(dir: &ReplayDir, session: &str) -> Result<Timeline, QueryError> 
             if prefix.len() > total {
                 break;
             }
-            let Some(step) = logs.get(&r.session).and_then(|l| l.step(r.step)) else {
+            let Some(step) = step_of(&r) else {
                 if logs.contains_key(&r.session) {
                     warnings.push(format!(
                         "step {} of {}, shared by {session}, cannot be read; the shared steps before it are left out",
@@ -313,10 +331,7 @@ pub fn timeline(dir: &ReplayDir, session: &str) -> Result<Timeline, QueryError> 
         if head_path.len() > total || !head_path.insert(r.clone()) {
             break;
         }
-        at = logs
-            .get(&r.session)
-            .and_then(|l| l.step(r.step))
-            .and_then(|s| resolve(&logs, &r.session, s.begin.parent));
+        at = step_of(&r).and_then(|s| resolve(&logs, &r.session, s.begin.parent));
     }
 
     let labels: HashMap<&str, HashMap<u64, String>> = logs
