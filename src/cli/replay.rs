@@ -406,6 +406,7 @@ fn timeline_lines(t: &Timeline) -> Vec<String> {
         ),
         None => format!("timeline of {} · no step yet", t.session),
     }];
+    lines[0] = clip(&lines[0], COLUMNS - 1);
     let id_width = t
         .nodes
         .iter()
@@ -418,7 +419,8 @@ fn timeline_lines(t: &Timeline) -> Vec<String> {
     while let Some((node, level, from, side)) = stack.pop() {
         let pad = "  ".repeat(level.min(MAX_INDENT_LEVELS));
         if side || from.is_none_or(|f| f.branch != node.branch) {
-            lines.push(format!("  {pad}── {}", branch_caption(t, node, from)));
+            let caption = format!("  {pad}── {}", branch_caption(t, node, from));
+            lines.push(clip(&caption, COLUMNS - 1));
         }
         let marker = if node.on_head_path { "* " } else { "  " };
         let head = format!(
