@@ -235,7 +235,7 @@ pub fn default_root() -> Option<PathBuf> {
 
 /// Words `mcpr replay WORD` takes as a command, so never as a session's name.
 const RESERVED_SESSION_NAMES: &[&str] = &[
-    "list", "show", "search", "rewind", "diff", "export", "import", "help",
+    "list", "show", "search", "rewind", "diff", "export", "import", "help", "timeline",
 ];
 
 /// A fresh session name: `YYYYMMDD-HHMMSS-xxxx`.

@@ -438,6 +438,14 @@ const HOST_ONLY: &[(&str, &str)] = &[
         "the benchmark's own scratch folders",
     ),
     ("src/cli/doctor.rs", "a trial folder of its own"),
+    (
+        "src/engine/query/skills.rs",
+        "reads a skill of the library, mounted read-only",
+    ),
+    (
+        "src/engine/query/timeline.rs",
+        "reads session logs in .replay/, outside every workspace",
+    ),
     ("src/cli/exec.rs", "reads the user's cell file"),
     ("src/cli/init.rs", "creates the project"),
     ("src/cli/replay.rs", "the user's bundle files"),

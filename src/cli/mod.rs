@@ -142,6 +142,15 @@ fn engine_error(e: crate::engine::EngineError) -> CliError {
     }
 }
 
+/// A query's error: naming what is not there is a usage error (exit 2), the rest failures.
+fn query_error(e: crate::engine::query::QueryError) -> CliError {
+    if e.is_usage() {
+        CliError::usage(e.to_string())
+    } else {
+        CliError::failed(e)
+    }
+}
+
 /// The MCP configuration (explicit file, else discovered); its problems are usage errors.
 fn mcp_config(
     explicit: Option<&std::path::Path>,

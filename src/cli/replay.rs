@@ -5,13 +5,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use super::{CliError, current_project};
-use crate::event::{CallOutcome, Event};
+use super::{CliError, current_project, query_error};
+use crate::engine::query::{self, DiffRow, IndexNotes, StepRef, StepView, Timeline, TimelineNode};
+use crate::event::CallOutcome;
 use crate::record::clip;
-use crate::record::index::Index;
-use crate::record::log::Detail;
 use crate::record::recorder::ReplayDir;
-use crate::record::replay::HistoryStep;
 use crate::sandbox::IsolationRequest;
 
 #[derive(Debug, Args)]
@@ -38,6 +36,15 @@ enum ReplayCommand {
     },
     /// A session up to a step: task, code, output, tool calls and result of each step
     Show(ShowArgs),
+    /// A session's steps as a tree: its branches after rewinds, the steps it shares with
+    /// the session it was forked from, and the sessions forked from it
+    Timeline {
+        /// The session's name (see `mcpr replay list`)
+        session: String,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
     /// Steps whose task or code matches words
     Search {
         /// Words to look for in tasks and code (FTS5 syntax: "exact phrase", prefix*)
@@ -162,6 +169,7 @@ pub async fn run(args: ReplayArgs) -> Result<ExitCode, CliError> {
     match command {
         ReplayCommand::List { json } => list(json),
         ReplayCommand::Show(a) => show(a),
+        ReplayCommand::Timeline { session, json } => timeline(&session, json),
         ReplayCommand::Search { query, limit, json } => search(&query, limit, json),
         ReplayCommand::Rewind {
             session,
@@ -174,22 +182,24 @@ pub async fn run(args: ReplayArgs) -> Result<ExitCode, CliError> {
     }
 }
 
-fn open_index(dir: &ReplayDir) -> Result<Index, CliError> {
-    let (index, refresh) = Index::open(dir).map_err(CliError::failed)?;
-    // A first index is no news; one that had to be replaced is.
-    if let Some(why) = refresh
-        .rebuilt
-        .filter(|w| w != crate::record::index::NO_INDEX)
-    {
+/// Says what bringing the index up to date found.
+fn print_notes(notes: &IndexNotes) {
+    if let Some(why) = &notes.rebuilt {
         errln!("[mcpr] rebuilt the record index from the session logs ({why})");
     }
-    for (path, why) in refresh.unreadable {
+    for u in &notes.unreadable {
         errln!(
-            "[mcpr] warning: {} was left out of the index: {why}",
-            path.display()
+            "[mcpr] warning: {} was left out of the index: {}",
+            u.path.display(),
+            u.reason
         );
     }
-    Ok(index)
+}
+
+fn print_warnings(warnings: &[String]) {
+    for w in warnings {
+        errln!("[mcpr] warning: {w}");
+    }
 }
 
 fn list(json: bool) -> Result<ExitCode, CliError> {
@@ -202,8 +212,9 @@ fn list(json: bool) -> Result<ExitCode, CliError> {
         }
         return Ok(ExitCode::SUCCESS);
     };
-    let index = open_index(&dir)?;
-    let rows = index.sessions().map_err(CliError::failed)?;
+    let listed = query::sessions(&dir).map_err(query_error)?;
+    print_notes(&listed.notes);
+    let rows = listed.sessions;
     if json {
         print_json(&rows)?;
         return Ok(ExitCode::SUCCESS);
@@ -239,173 +250,30 @@ fn list(json: bool) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn search(query: &str, limit: usize, json: bool) -> Result<ExitCode, CliError> {
+fn search(text: &str, limit: usize, json: bool) -> Result<ExitCode, CliError> {
     let project = current_project()?;
     let Some(dir) = ReplayDir::open_existing(&project.replay_dir()) else {
         if json {
             print_json(&Vec::<serde_json::Value>::new())?;
         } else {
-            outln!("no recorded step matches {query:?}");
+            outln!("no recorded step matches {text:?}");
         }
         return Ok(ExitCode::SUCCESS);
     };
-    let index = open_index(&dir)?;
-    let hits = index.search(query, limit).map_err(CliError::failed)?;
+    let found = query::search(&dir, text, limit).map_err(query_error)?;
+    print_notes(&found.notes);
+    let hits = found.hits;
     if json {
         print_json(&hits)?;
     } else if hits.is_empty() {
         // As `skills search` and `tools search` do: no match is an answer, not a failure.
-        outln!("no recorded step matches {query:?}");
+        outln!("no recorded step matches {text:?}");
     } else {
         for h in &hits {
             outln!("{}@{}  {}", h.session, h.step, h.title);
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `NAME` or `NAME@STEP`.
-fn parse_ref(spec: &str) -> Result<(String, Option<u64>), CliError> {
-    match spec.rsplit_once('@') {
-        Some((name, step)) => {
-            let step = step.parse().map_err(|_| {
-                CliError::usage(format!(
-                    "{spec:?}: after `@` comes a step number, e.g. {name}@3"
-                ))
-            })?;
-            Ok((name.to_string(), Some(step)))
-        }
-        None => Ok((spec.to_string(), None)),
-    }
-}
-
-fn history(dir: &ReplayDir, name: &str, step: Option<u64>) -> Result<Vec<HistoryStep>, CliError> {
-    let log = dir.read(name, Detail::Full).map_err(record_error)?;
-    for w in &log.warnings {
-        errln!("[mcpr] warning: {}: {w}", log.path.display());
-    }
-    let mut steps = match dir.history(&log, step) {
-        Ok((steps, _)) => steps,
-        // The head's history is broken: show every step that can be read, and say why
-        // and how to go on, rather than nothing.
-        Err(e @ crate::record::recorder::RecordError::Damaged { .. }) if step.is_none() => {
-            errln!("[mcpr] warning: {e}");
-            log.steps
-                .iter()
-                .map(|s| HistoryStep {
-                    session: log.header.name.clone(),
-                    step: s.clone(),
-                })
-                .collect()
-        }
-        Err(e) => return Err(record_error(e)),
-    };
-    if step.is_none() {
-        // Interrupted steps are shown too, in their place, marked (never replayed).
-        let shown: Vec<u64> = steps.iter().map(|h| h.step.id()).collect();
-        steps.extend(
-            log.steps
-                .iter()
-                .filter(|s| !s.complete() && !shown.contains(&s.id()))
-                .map(|s| HistoryStep {
-                    session: log.header.name.clone(),
-                    step: s.clone(),
-                }),
-        );
-        steps.sort_by_key(|h| h.step.id());
-    }
-    Ok(steps)
-}
-
-#[derive(serde::Serialize)]
-struct CallView {
-    name: String,
-    args: serde_json::Value,
-    outcome: CallOutcome,
-}
-
-#[derive(serde::Serialize)]
-struct CellView {
-    code: String,
-    status: Option<crate::event::CellStatus>,
-    output: String,
-    calls: Vec<CallView>,
-}
-
-#[derive(serde::Serialize)]
-struct StepView {
-    session: String,
-    step: u64,
-    parent: u64,
-    kind: crate::record::log::StepKind,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    task: Option<String>,
-    started: String,
-    success: bool,
-    /// mcpr stopped before the step ended: shown, never replayed.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    interrupted: bool,
-    duration_ms: f64,
-    cells: Vec<CellView>,
-    /// LLM exchanges (for code and from `ask_llm`).
-    llm_calls: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    answer: Option<String>,
-    snapshot: String,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    skills_used: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    skills_created: Vec<String>,
-}
-
-fn view(h: &HistoryStep) -> StepView {
-    let end = h.step.end.clone();
-    StepView {
-        session: h.session.clone(),
-        step: h.step.id(),
-        parent: h.step.begin.parent,
-        kind: h.step.begin.kind,
-        task: h.step.begin.task.clone(),
-        started: h.step.begin.started.clone(),
-        success: end.as_ref().is_some_and(|e| e.success),
-        interrupted: end.is_none(),
-        duration_ms: end.as_ref().map_or(0.0, |e| e.duration_ms),
-        cells: h
-            .step
-            .cells()
-            .into_iter()
-            .map(|c| CellView {
-                code: c.code,
-                status: c.status,
-                output: c.output,
-                calls: c
-                    .calls
-                    .into_iter()
-                    .map(|(name, args, outcome)| CallView {
-                        name,
-                        args,
-                        outcome,
-                    })
-                    .collect(),
-            })
-            .collect(),
-        llm_calls: h
-            .step
-            .events
-            .iter()
-            .filter(|e| matches!(e, Event::LlmCall { .. }))
-            .count(),
-        answer: h.step.events.iter().find_map(|e| match e {
-            Event::StepFinished(s) => s.answer.clone(),
-            _ => None,
-        }),
-        snapshot: end.as_ref().map(|e| e.snapshot.clone()).unwrap_or_default(),
-        skills_used: end
-            .as_ref()
-            .map(|e| e.skills_used.clone())
-            .unwrap_or_default(),
-        skills_created: end.map(|e| e.skills_created).unwrap_or_default(),
-    }
 }
 
 fn duration(ms: f64) -> String {
@@ -418,8 +286,9 @@ fn duration(ms: f64) -> String {
 
 fn show(args: ShowArgs) -> Result<ExitCode, CliError> {
     let (_, dir) = existing_dir()?;
-    let steps = history(&dir, &args.session, args.step)?;
-    let views: Vec<StepView> = steps.iter().map(view).collect();
+    let history = query::history(&dir, &args.session, args.step).map_err(query_error)?;
+    print_warnings(&history.warnings);
+    let views: Vec<StepView> = history.steps;
     if args.json {
         print_json(&views)?;
         return Ok(ExitCode::SUCCESS);
@@ -493,6 +362,133 @@ fn show(args: ShowArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Text lines are kept within this many columns.
+const COLUMNS: usize = 80;
+/// Side branches indent by two columns a level, up to this many levels.
+const MAX_INDENT_LEVELS: usize = 8;
+
+fn timeline(session: &str, json: bool) -> Result<ExitCode, CliError> {
+    let (_, dir) = existing_dir()?;
+    let t = query::timeline(&dir, session).map_err(query_error)?;
+    print_warnings(&t.warnings);
+    if json {
+        print_json(&t)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if t.nodes.is_empty() {
+        outln!("session {session} has no steps yet");
+        return Ok(ExitCode::SUCCESS);
+    }
+    for line in timeline_lines(&t) {
+        outln!("{line}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The timeline as an indented tree. A line of steps continues at the same indentation;
+/// where the tree branches, the other branches come first, indented under the step they
+/// leave, each under a line naming it, and the branch leading to the head (or carrying on
+/// the same branch) continues below them. `*` marks the path to the head.
+fn timeline_lines(t: &Timeline) -> Vec<String> {
+    let mut lines = vec![match &t.head {
+        Some(h) if h.session == t.session => format!(
+            "timeline of {} · head: step {} · * marks the path to it",
+            t.session, h.step
+        ),
+        Some(h) => format!(
+            "timeline of {} · head: step {} (shared from {}) · * marks the path to it",
+            t.session, h.step, h.session
+        ),
+        None => format!("timeline of {} · no step yet", t.session),
+    }];
+    lines[0] = clip(&lines[0], COLUMNS - 1);
+    let id_width = t
+        .nodes
+        .iter()
+        .map(|n| n.step.to_string().len())
+        .max()
+        .unwrap_or(1);
+    let children = t.children_by_parent();
+    let mut stack: Vec<Pending> = Vec::new();
+    push_siblings(&mut stack, t.roots(), 0, None);
+    while let Some((node, level, from, side)) = stack.pop() {
+        let pad = "  ".repeat(level.min(MAX_INDENT_LEVELS));
+        if side || from.is_none_or(|f| f.branch != node.branch) {
+            let caption = format!("  {pad}── {}", branch_caption(t, node, from));
+            lines.push(clip(&caption, COLUMNS - 1));
+        }
+        let marker = if node.on_head_path { "* " } else { "  " };
+        let head = format!(
+            "{marker}{pad}step {:<id_width$}  {:<11}  {:>8}  ",
+            node.step,
+            node.status.as_str(),
+            duration(node.duration_ms),
+        );
+        let room = COLUMNS.saturating_sub(head.chars().count()).max(16);
+        lines.push(format!("{head}{}", clip(&node.title, room - 1)));
+        let below = children.get(&node.node_ref()).cloned().unwrap_or_default();
+        push_siblings(&mut stack, below, level, Some(node));
+    }
+    lines
+}
+
+/// A step to print: its indentation level, the step it continues from, and whether it
+/// begins a side branch.
+type Pending<'a> = (&'a TimelineNode, usize, Option<&'a TimelineNode>, bool);
+
+/// Puts `children` on the stack so that the side branches come out first (indented one
+/// level more) and the one that carries the line on last, at `level`.
+fn push_siblings<'a>(
+    stack: &mut Vec<Pending<'a>>,
+    children: Vec<&'a TimelineNode>,
+    level: usize,
+    parent: Option<&'a TimelineNode>,
+) {
+    let main = children
+        .iter()
+        .position(|c| c.on_head_path)
+        .or_else(|| match parent {
+            Some(p) => children.iter().position(|c| c.branch == p.branch),
+            None => (!children.is_empty()).then_some(0),
+        });
+    if let Some(i) = main {
+        stack.push((children[i], level, parent, false));
+    }
+    for (i, child) in children.iter().enumerate().rev() {
+        if Some(i) != main {
+            stack.push((child, level + 1, parent, true));
+        }
+    }
+}
+
+/// The line naming the branch `node` begins: its label, and where it comes from.
+fn branch_caption(t: &Timeline, node: &TimelineNode, from: Option<&TimelineNode>) -> String {
+    let label = &node.branch;
+    let fork = t
+        .sessions
+        .iter()
+        .find(|s| s.name == node.session)
+        .and_then(|s| s.fork.as_ref());
+    match (&node.parent, from) {
+        (Some(_), Some(f)) if f.session == node.session => {
+            format!("{label} · from step {}", f.step)
+        }
+        // The fork's first step, or one of its steps after a rewind into what it shares.
+        (Some(_), Some(f)) => match fork {
+            Some(point) if point.step == f.step => {
+                format!("{label} · fork of {} at step {}", point.session, point.step)
+            }
+            _ => format!("{label} · from step {} of {}", f.step, f.session),
+        },
+        (Some(p), None) => format!(
+            "{label} · continues from step {} of {}, which cannot be read",
+            p.step, p.session
+        ),
+        (None, _) if node.inherited => format!("{label} · shared"),
+        (None, _) => label.clone(),
+    }
+}
+
 async fn rewind(
     name: &str,
     step: u64,
@@ -536,110 +532,67 @@ pub fn fork(args: ForkArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
-#[derive(serde::Serialize)]
-struct DiffRow {
-    position: usize,
-    a: Option<(String, u64)>,
-    b: Option<(String, u64)>,
-    shared: bool,
-    same_code: bool,
-    same_output: bool,
-    same_result: bool,
-}
-
-fn step_text(h: &HistoryStep) -> (String, String) {
-    let cells = h.step.cells();
-    let code: Vec<&str> = cells.iter().map(|c| c.code.as_str()).collect();
-    let output: Vec<&str> = cells.iter().map(|c| c.output.as_str()).collect();
-    let code = match &h.step.begin.task {
-        Some(t) => format!("# task: {t}\n{}", code.join("\n")),
-        None => code.join("\n"),
-    };
-    (code, output.join(""))
-}
-
 fn diff(a: &str, b: &str, json: bool) -> Result<ExitCode, CliError> {
     let (_, dir) = existing_dir()?;
-    let (an, astep) = parse_ref(a)?;
-    let (bn, bstep) = parse_ref(b)?;
-    let left = history(&dir, &an, astep)?;
-    let right = history(&dir, &bn, bstep)?;
-    let mut rows = Vec::new();
-    let mut out = super::out::Stdout;
-    let mut differs = false;
-    for i in 0..left.len().max(right.len()) {
-        let (l, r) = (left.get(i), right.get(i));
-        let key = |h: Option<&HistoryStep>| h.map(|h| (h.session.clone(), h.step.id()));
-        let shared = l.is_some() && key(l) == key(r);
-        let (lt, rt) = (l.map(step_text), r.map(step_text));
-        let success =
-            |h: Option<&HistoryStep>| h.and_then(|h| h.step.end.as_ref().map(|e| e.success));
-        let row = DiffRow {
-            position: i + 1,
-            a: key(l),
-            b: key(r),
-            shared,
-            same_code: lt.as_ref().map(|t| &t.0) == rt.as_ref().map(|t| &t.0),
-            same_output: lt.as_ref().map(|t| &t.1) == rt.as_ref().map(|t| &t.1),
-            same_result: success(l) == success(r),
-        };
-        differs |= !(row.same_code && row.same_output && row.same_result);
-        if !json {
-            let name = |k: &Option<(String, u64)>| {
-                k.as_ref()
-                    .map_or("—".to_string(), |(s, n)| format!("{s}@{n}"))
-            };
-            if shared {
-                let _ = writeln!(out, "  {}  shared", name(&row.a));
-            } else if row.same_code && row.same_output && row.same_result {
-                let _ = writeln!(
-                    out,
-                    "= {} | {}  same code, output and result",
-                    name(&row.a),
-                    name(&row.b)
-                );
-            } else {
-                let _ = writeln!(out, "≠ {} | {}", name(&row.a), name(&row.b));
-                let empty = (String::new(), String::new());
-                let (lt, rt) = (lt.as_ref().unwrap_or(&empty), rt.as_ref().unwrap_or(&empty));
-                for (what, x, y) in [("code", &lt.0, &rt.0), ("output", &lt.1, &rt.1)] {
-                    if x != y {
-                        let _ = writeln!(out, "  {what}:");
-                        let d = similar::TextDiff::from_lines(x.as_str(), y.as_str());
-                        for change in d.iter_all_changes() {
-                            let sign = match change.tag() {
-                                similar::ChangeTag::Delete => "-",
-                                similar::ChangeTag::Insert => "+",
-                                similar::ChangeTag::Equal => " ",
-                            };
-                            let _ = writeln!(
-                                out,
-                                "    {sign} {}",
-                                change.value().trim_end_matches('\n')
-                            );
-                        }
-                    }
-                }
-                if !row.same_result {
-                    let word = |s: Option<bool>| match s {
-                        Some(true) => "ok",
-                        Some(false) => "failed",
-                        None => "absent",
-                    };
-                    let _ = writeln!(out, "  result: {} | {}", word(success(l)), word(success(r)));
-                }
-            }
-        }
-        rows.push(row);
-    }
+    let a = StepRef::parse(a).map_err(query_error)?;
+    let b = StepRef::parse(b).map_err(query_error)?;
+    let d = query::diff(&dir, &a, &b).map_err(query_error)?;
+    print_warnings(&d.warnings);
     if json {
-        print_json(&rows)?;
+        print_json(&d.rows)?;
+    } else {
+        let mut out = super::out::Stdout;
+        for row in &d.rows {
+            print_row(&mut out, row);
+        }
     }
-    Ok(if differs {
+    Ok(if d.differs {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn print_row(out: &mut impl Write, row: &DiffRow) {
+    let name = |k: &Option<(String, u64)>| {
+        k.as_ref()
+            .map_or("—".to_string(), |(s, n)| format!("{s}@{n}"))
+    };
+    if row.shared {
+        let _ = writeln!(out, "  {}  shared", name(&row.a));
+        return;
+    }
+    if row.same() {
+        let _ = writeln!(
+            out,
+            "= {} | {}  same code, output and result",
+            name(&row.a),
+            name(&row.b)
+        );
+        return;
+    }
+    let _ = writeln!(out, "≠ {} | {}", name(&row.a), name(&row.b));
+    for (what, lines) in [("code", &row.code), ("output", &row.output)] {
+        if !lines.is_empty() {
+            let _ = writeln!(out, "  {what}:");
+            for l in lines {
+                let _ = writeln!(out, "    {} {}", l.tag.sign(), l.text);
+            }
+        }
+    }
+    if !row.same_result {
+        let word = |s: Option<bool>| match s {
+            Some(true) => "ok",
+            Some(false) => "failed",
+            None => "absent",
+        };
+        let _ = writeln!(
+            out,
+            "  result: {} | {}",
+            word(row.a_success),
+            word(row.b_success)
+        );
+    }
 }
 
 fn export(name: &str, output: Option<PathBuf>) -> Result<ExitCode, CliError> {
@@ -724,4 +677,24 @@ fn import(bundle: &std::path::Path, rename: Option<&str>) -> Result<ExitCode, Cl
         imported.session
     );
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn no_session_can_be_named_like_a_replay_command() {
+        let cli = super::super::Cli::command();
+        let replay = cli
+            .find_subcommand("replay")
+            .expect("mcpr has a replay command");
+        for command in replay.get_subcommands() {
+            let name = command.get_name();
+            assert!(
+                crate::project::validate_session_name(name).is_err(),
+                "`mcpr replay {name}` would hide a session named {name}"
+            );
+        }
+    }
 }

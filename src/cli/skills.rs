@@ -4,15 +4,13 @@
 use clap::{Args, Subcommand, ValueEnum};
 use std::process::ExitCode;
 
-use super::{CliError, current_project};
+use super::{CliError, current_project, query_error};
+use crate::engine::query::skills::{self as query, SkillCheck, SkillDetail, SkillSort};
 use crate::project::Project;
-use crate::python::{PythonInfo, wanted_python};
 use crate::sandbox::IsolationRequest;
-use crate::session::Launcher;
 use crate::skills::index::Problem;
-use crate::skills::prune::{self, Policy};
-use crate::skills::validate::{Check, validate};
-use crate::skills::{Found, Skill, SkillError, SkillLibrary, package};
+use crate::skills::prune::Policy;
+use crate::skills::{Skill, SkillLibrary};
 
 #[derive(Debug, Args)]
 pub struct SkillsArgs {
@@ -107,15 +105,14 @@ pub async fn run(args: SkillsArgs) -> Result<ExitCode, CliError> {
             ))),
         };
     }
-    let library = open_library(&project)?;
+    let library = query::open_library(&project).map_err(query_error)?;
     match args.command {
         SkillsCommand::List { sort, json } => list(&library, sort, json),
         SkillsCommand::Show { name, json } => show(&library, &name, json),
         SkillsCommand::Search { query, limit, json } => search(&library, &query, limit, json),
         SkillsCommand::Rm { name } => {
-            let removed = library
-                .remove(&name, "removed by mcpr skills rm")
-                .map_err(not_found_is_usage)?;
+            let removed =
+                query::remove(&library, &name, "removed by mcpr skills rm").map_err(query_error)?;
             match removed.problem {
                 None => outln!("removed {name} (moved to {})", removed.to.display()),
                 Some(why) => outln!(
@@ -139,7 +136,9 @@ pub async fn run(args: SkillsArgs) -> Result<ExitCode, CliError> {
             prune_skills(&library, &policy, dry_run)
         }
         SkillsCommand::Restore { name } => {
-            let restored = library.restore(&name).map_err(not_found_is_usage)?;
+            let restored = query::restore(&library, &name)
+                .map_err(query_error)?
+                .restored_as;
             if restored == name {
                 outln!("restored {name}");
             } else {
@@ -150,20 +149,6 @@ pub async fn run(args: SkillsArgs) -> Result<ExitCode, CliError> {
         SkillsCommand::Test { name, isolation } => {
             test(&project, &library, name.as_deref(), isolation).await
         }
-    }
-}
-
-/// The project's library; the interpreter parses skill files (it never runs them here).
-fn open_library(project: &Project) -> Result<SkillLibrary, CliError> {
-    let python = PythonInfo::resolve(&wanted_python(project.config.kernel.python.as_deref()))
-        .map_err(CliError::failed)?;
-    SkillLibrary::open(&project.skills_dir(), python).map_err(CliError::failed)
-}
-
-fn not_found_is_usage(e: SkillError) -> CliError {
-    match e {
-        SkillError::NotFound(m) => CliError::usage(m),
-        other => CliError::failed(other),
     }
 }
 
@@ -187,21 +172,16 @@ fn warn_header_problems(skills: &[Skill]) {
 }
 
 fn list(library: &SkillLibrary, sort: SortBy, json: bool) -> Result<ExitCode, CliError> {
-    let listing = library.refresh().map_err(CliError::failed)?;
+    let sort = match sort {
+        SortBy::Name => SkillSort::Name,
+        SortBy::Uses => SkillSort::Uses,
+        SortBy::Recent => SkillSort::Recent,
+        SortBy::Failing => SkillSort::Failing,
+    };
+    let listing = query::list(library, sort).map_err(query_error)?;
     warn_problems(&listing.problems);
     warn_header_problems(&listing.skills);
-    let mut skills = listing.skills;
-    match sort {
-        SortBy::Name => {}
-        SortBy::Uses => skills.sort_by_key(|s| std::cmp::Reverse(s.stats.uses)),
-        SortBy::Recent => skills.sort_by(|a, b| recent(b).cmp(recent(a))),
-        SortBy::Failing => skills.sort_by(|a, b| {
-            let rate = |s: &Skill| s.stats.failure_rate().unwrap_or(-1.0);
-            rate(b)
-                .total_cmp(&rate(a))
-                .then(b.stats.failures.cmp(&a.stats.failures))
-        }),
-    }
+    let skills = listing.skills;
     if json {
         outln!(
             "{}",
@@ -241,31 +221,26 @@ fn list(library: &SkillLibrary, sort: SortBy, json: bool) -> Result<ExitCode, Cl
     Ok(ExitCode::SUCCESS)
 }
 
-/// When a skill was last used, else created (sortable text).
-fn recent(s: &Skill) -> &str {
-    s.stats
-        .last_used
-        .as_deref()
-        .or(s.stats.created.as_deref())
-        .unwrap_or(s.header.created.as_str())
-}
-
 fn show(library: &SkillLibrary, name: &str, json: bool) -> Result<ExitCode, CliError> {
-    let skill = match library.lookup(name).map_err(not_found_is_usage)? {
-        Found::Skill(skill) => skill,
-        Found::Problem(problem) => return show_problem(name, &problem, json),
-    };
-    let code = std::fs::read_to_string(&skill.path)
-        .map_err(|e| CliError::failed(format!("{}: {e}", skill.path.display())))?;
+    let detail = query::show(library, name).map_err(query_error)?;
     if json {
-        let mut value = serde_json::to_value(&skill).map_err(CliError::failed)?;
-        value["code"] = code.into();
         outln!(
             "{}",
-            serde_json::to_string_pretty(&value).map_err(CliError::failed)?
+            serde_json::to_string_pretty(&detail).map_err(CliError::failed)?
         );
         return Ok(ExitCode::SUCCESS);
     }
+    let shown = match detail {
+        SkillDetail::Skill(shown) => shown,
+        SkillDetail::Broken(b) => {
+            outln!("{name} — not a usable skill: {}", b.problem);
+            outln!("  file:       {}", b.path.display());
+            outln!("  fix the file (the index picks it up) or remove it: `mcpr skills rm {name}`");
+            outln!("\n{}", b.code.trim_end());
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
+    let (skill, code) = (&shown.skill, &shown.code);
     let h = &skill.header;
     let st = &skill.stats;
     outln!("{} — {}", skill.name, skill.description);
@@ -307,39 +282,13 @@ fn show(library: &SkillLibrary, name: &str, json: bool) -> Result<ExitCode, CliE
     Ok(ExitCode::SUCCESS)
 }
 
-/// A file in the folder that is not a usable skill: what is wrong, then its text (lossy
-/// when it is not UTF-8), so it can be fixed or removed.
-fn show_problem(name: &str, problem: &Problem, json: bool) -> Result<ExitCode, CliError> {
-    let text = std::fs::read(&problem.path)
-        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-        .map_err(|e| CliError::failed(format!("{}: {e}", problem.path.display())))?;
-    if json {
-        let value = serde_json::json!({
-            "name": name,
-            "path": problem.path,
-            "problem": problem.message,
-            "code": text,
-        });
-        outln!(
-            "{}",
-            serde_json::to_string_pretty(&value).map_err(CliError::failed)?
-        );
-        return Ok(ExitCode::SUCCESS);
-    }
-    outln!("{name} — not a usable skill: {}", problem.message);
-    outln!("  file:       {}", problem.path.display());
-    outln!("  fix the file (the index picks it up) or remove it: `mcpr skills rm {name}`");
-    outln!("\n{}", text.trim_end());
-    Ok(ExitCode::SUCCESS)
-}
-
 fn search(
     library: &SkillLibrary,
     query: &str,
     limit: usize,
     json: bool,
 ) -> Result<ExitCode, CliError> {
-    let hits = library.search(query, limit).map_err(CliError::failed)?;
+    let hits = query::search(library, query, limit).map_err(CliError::failed)?;
     if json {
         outln!(
             "{}",
@@ -379,21 +328,19 @@ fn prune_skills(
             "--max-failure-rate must be between 0 and 1, got {r}"
         )));
     }
-    let listing = library.refresh().map_err(CliError::failed)?;
-    warn_problems(&listing.problems);
-    let removals = prune::plan(&listing, policy, jiff::Timestamp::now());
+    let plan = query::prune_plan(library, policy).map_err(CliError::failed)?;
+    warn_problems(&plan.problems);
+    let removals = plan.removals;
     if removals.is_empty() {
         outln!("nothing to prune");
         return Ok(ExitCode::SUCCESS);
     }
     for r in &removals {
-        let why = r.reasons.join("; ");
+        let why = query::prune_reason(r);
         if dry_run {
             outln!("would remove {}: {why}", r.name);
         } else {
-            let removed = library
-                .remove(&r.name, &format!("pruned: {why}"))
-                .map_err(CliError::failed)?;
+            let removed = query::prune_one(library, r).map_err(CliError::failed)?;
             outln!(
                 "removed {}: {why} (moved to {})",
                 r.name,
@@ -416,41 +363,25 @@ async fn test(
     name: Option<&str>,
     isolation: Option<IsolationRequest>,
 ) -> Result<ExitCode, CliError> {
-    let listing = library.refresh().map_err(CliError::failed)?;
-    let (skills, problems): (Vec<Skill>, Vec<Problem>) = match name {
-        Some(n) => match library.lookup(n).map_err(not_found_is_usage)? {
-            Found::Skill(skill) => (vec![*skill], Vec::new()),
-            Found::Problem(problem) => (Vec::new(), vec![problem]),
-        },
-        None => (listing.skills.clone(), listing.problems.clone()),
-    };
-    let mut failed = 0;
-    for p in &problems {
-        outln!("FAILED {}: {}", p.path.display(), p.message);
-        failed += 1;
-    }
-    if skills.is_empty() && failed == 0 {
-        outln!("no skills to test in {}", library.dir().display());
-        return Ok(ExitCode::SUCCESS);
-    }
-    let launcher =
-        Launcher::from_config(&project.config.kernel, isolation).map_err(CliError::failed)?;
-    let launcher = package::mount(launcher, library.dir());
-    for skill in &skills {
-        let check = Check {
-            name: &skill.name,
-            source: None,
-            args: &skill.header.arguments,
-        };
-        match validate(&launcher, library.dir(), &check).await {
-            Ok(()) => outln!("ok     {} {}", skill.name, skill.signature),
-            Err(why) => {
-                failed += 1;
-                outln!("FAILED {}: {why}", skill.name);
+    let report = query::test(
+        &project.config.kernel,
+        isolation,
+        library,
+        name,
+        &mut |check| match check {
+            SkillCheck::Broken { path, message } => {
+                outln!("FAILED {}: {message}", path.display())
             }
-        }
+            SkillCheck::Passed { name, signature } => outln!("ok     {name} {signature}"),
+            SkillCheck::Failed { name, why } => outln!("FAILED {name}: {why}"),
+        },
+    )
+    .await
+    .map_err(query_error)?;
+    if report.checks.is_empty() {
+        outln!("no skills to test in {}", library.dir().display());
     }
-    Ok(if failed == 0 {
+    Ok(if report.failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

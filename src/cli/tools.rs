@@ -12,11 +12,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use super::{CliError, current_project, mcp_config};
-use crate::tools::catalog::{Catalog, first_line};
-use crate::tools::hub::{Listed, ToolHub};
+use super::{CliError, current_project, mcp_config, query_error};
+use crate::engine::query::QueryError;
+use crate::engine::query::tools as query;
+use crate::tools::catalog::first_line;
+use crate::tools::hub::ToolHub;
 use crate::tools::policy::{ApprovalRequest, Decision};
-use crate::tools::search;
 
 #[derive(Debug, Args)]
 pub struct ToolsArgs {
@@ -117,11 +118,13 @@ async fn run_with(hub: &Arc<ToolHub>, command: ToolsCommand) -> Result<bool, Cli
         } => list(hub, only.or(server), cached, json).await,
         ToolsCommand::Refresh { server } => refresh(hub, server).await,
         ToolsCommand::Search { query, limit, json } => {
-            let (catalogs, problems) = hub.all_catalogs().await;
-            for p in &problems {
+            let found = query::search(hub, &query, limit)
+                .await
+                .map_err(CliError::failed)?;
+            for p in &found.problems {
                 errln!("warning: {p}");
             }
-            let hits = search::search(&catalogs, &query, limit).map_err(CliError::failed)?;
+            let hits = found.hits;
             if json {
                 outln!(
                     "{}",
@@ -141,24 +144,10 @@ async fn run_with(hub: &Arc<ToolHub>, command: ToolsCommand) -> Result<bool, Cli
             Ok(false)
         }
         ToolsCommand::Describe { name } => {
-            let (server, tool) = resolve(hub, &name, None).await?;
-            let catalog = hub
-                .catalog(&server)
-                .await
-                .map_err(|e| CliError::failed(e.message))?;
-            let Some(t) = catalog.tool(&tool) else {
-                return Err(CliError::usage(format!(
-                    "server {server:?} has no tool {tool:?}; try `mcpr tools list {server}`"
-                )));
-            };
-            let source = crate::tools::codegen::render_function(t);
-            outln!(
-                "from tools.{} import {}\n\n{}",
-                catalog.module,
-                t.function,
-                source.trim_start_matches("@_tool\n").trim_end()
-            );
-            let hints = t
+            let described = query::describe(hub, &name).await.map_err(tool_error)?;
+            outln!("{}\n\n{}", described.import, described.source);
+            let hints = described
+                .tool
                 .annotations
                 .as_ref()
                 .map(|a| {
@@ -171,11 +160,10 @@ async fn run_with(hub: &Arc<ToolHub>, command: ToolsCommand) -> Result<bool, Cli
                 })
                 .filter(|text| !text.is_empty())
                 .unwrap_or_else(|| "none".to_string());
-            let verdict = hub.policy().decide(&catalog.server, &catalog.module, t);
             outln!(
                 "\nannotations: {hints}\npolicy: {} ({})",
-                verdict.rule.as_str(),
-                verdict.reason
+                described.policy.as_str(),
+                described.policy_reason
             );
             Ok(false)
         }
@@ -187,7 +175,9 @@ async fn run_with(hub: &Arc<ToolHub>, command: ToolsCommand) -> Result<bool, Cli
                     "--args must be a JSON object, e.g. '{\"timezone\": \"UTC\"}'",
                 ));
             }
-            let (server, tool) = resolve(hub, &target, tool.as_deref()).await?;
+            let (server, tool) = query::resolve(hub, &target, tool.as_deref())
+                .await
+                .map_err(tool_error)?;
             match hub.call(&server, &tool, args).await {
                 Ok(reply) => {
                     for n in &reply.notices {
@@ -208,35 +198,15 @@ async fn run_with(hub: &Arc<ToolHub>, command: ToolsCommand) -> Result<bool, Cli
     }
 }
 
-/// The servers a command is about: one by name or module, else all.
-fn servers(hub: &ToolHub, only: Option<&str>) -> Result<Vec<String>, CliError> {
-    match only {
-        Some(s) => {
-            let config = hub.config().server(s).ok_or_else(|| {
-                CliError::usage(format!(
-                    "no server named {s:?}; configured: {}",
-                    server_names(hub)
-                ))
-            })?;
-            Ok(vec![config.name.clone()])
+/// A tool or server that is not there is a usage error, after the servers that could not
+/// be asked while looking for it.
+fn tool_error(e: QueryError) -> CliError {
+    if let QueryError::NoTool { warnings, .. } = &e {
+        for w in warnings {
+            errln!("warning: {w}");
         }
-        None => Ok(hub
-            .config()
-            .servers
-            .iter()
-            .map(|s| s.name.clone())
-            .collect()),
     }
-}
-
-fn server_names(hub: &ToolHub) -> String {
-    let names: Vec<&str> = hub
-        .config()
-        .servers
-        .iter()
-        .map(|s| s.name.as_str())
-        .collect();
-    names.join(", ")
+    query_error(e)
 }
 
 async fn list(
@@ -245,130 +215,48 @@ async fn list(
     cached: bool,
     json: bool,
 ) -> Result<bool, CliError> {
-    let mut out: Vec<Catalog> = Vec::new();
-    let mut failed = Vec::new();
-    for name in servers(hub, only.as_deref())? {
-        let catalog = if cached {
-            hub.catalog(&name).await
-        } else {
-            hub.checked_catalog(&name).await.map(|l| l.catalog)
-        };
-        match catalog {
-            Ok(c) => out.push(c),
-            Err(e) => failed.push(e.message),
-        }
-    }
+    let listed = query::catalogs(hub, only.as_deref(), cached)
+        .await
+        .map_err(tool_error)?;
     if json {
         outln!(
             "{}",
-            serde_json::to_string_pretty(&out).map_err(CliError::failed)?
+            serde_json::to_string_pretty(&listed.catalogs).map_err(CliError::failed)?
         );
     } else {
-        for c in &out {
+        for c in &listed.catalogs {
             outln!("{} (tools.{}): {} tools", c.server, c.module, c.tools.len());
             for t in &c.tools {
                 outln!("  {:<28} {}", t.function, first_line(&t.description));
             }
         }
     }
-    for f in &failed {
+    for f in &listed.failed {
         errln!("error: {f}");
     }
-    if !failed.is_empty() {
+    if !listed.failed.is_empty() {
         return Err(CliError::failed(format!(
             "{} server(s) could not be listed",
-            failed.len()
+            listed.failed.len()
         )));
     }
     Ok(false)
 }
 
 async fn refresh(hub: &Arc<ToolHub>, only: Option<String>) -> Result<bool, CliError> {
-    let mut failed = 0;
-    for name in servers(hub, only.as_deref())? {
-        match hub.refresh(&name).await {
-            Ok(listed) => outln!("{name}: {}", refreshed(&listed)),
-            Err(e) => {
-                errln!("error: {}", e.message);
-                failed += 1;
-            }
-        }
-    }
+    let refreshed = query::refresh(hub, only.as_deref(), &mut |r| match &r.error {
+        None => outln!("{}: {}", r.server, r.summary()),
+        Some(e) => errln!("error: {e}"),
+    })
+    .await
+    .map_err(tool_error)?;
+    let failed = refreshed.iter().filter(|r| r.error.is_some()).count();
     if failed > 0 {
         return Err(CliError::failed(format!(
             "{failed} server(s) could not be listed"
         )));
     }
     Ok(false)
-}
-
-/// "4 tools (version 1.0 → 2.0): added gamma; removed beta", "2 tools, unchanged", …
-fn refreshed(listed: &Listed) -> String {
-    let count = format!("{} tools", listed.catalog.tools.len());
-    match &listed.change {
-        _ if !listed.had_catalog => format!("{count}, listed for the first time"),
-        None => format!("{count}, unchanged"),
-        Some(change) => {
-            let version = change
-                .version
-                .as_ref()
-                .map(|(old, new)| format!(" (version {old} → {new})"))
-                .unwrap_or_default();
-            format!("{count}{version}: {change}")
-        }
-    }
-}
-
-/// (server, tool) for `SERVER.TOOL`, `TOOL` (when one server has it) or, with `tool`
-/// given, `SERVER` and `TOOL` apart.
-async fn resolve(
-    hub: &Arc<ToolHub>,
-    target: &str,
-    tool: Option<&str>,
-) -> Result<(String, String), CliError> {
-    if let Some(tool) = tool {
-        return Ok((target.to_string(), tool.to_string()));
-    }
-    let target = target.strip_prefix("tools.").unwrap_or(target);
-    // Server names may hold dots themselves: try every split, the configured one wins.
-    for (i, _) in target.match_indices('.') {
-        let (server, tool) = (&target[..i], &target[i + 1..]);
-        if hub.config().server(server).is_some() {
-            return Ok((server.to_string(), tool.to_string()));
-        }
-    }
-    if let Some((server, _)) = target.split_once('.') {
-        return Err(CliError::usage(format!(
-            "no MCP server named {server:?}; configured: {}",
-            server_names(hub)
-        )));
-    }
-    let (catalogs, problems) = hub.all_catalogs().await;
-    let found: Vec<&Catalog> = catalogs
-        .iter()
-        .filter(|c| c.tool(target).is_some())
-        .collect();
-    match found.as_slice() {
-        [one] => Ok((one.server.clone(), target.to_string())),
-        [] => {
-            for p in &problems {
-                errln!("warning: {p}");
-            }
-            Err(CliError::usage(format!(
-                "no tool named {target:?}; try `mcpr tools search {target}`"
-            )))
-        }
-        many => {
-            let names: Vec<String> = many
-                .iter()
-                .map(|c| format!("{}.{target}", c.server))
-                .collect();
-            Err(CliError::usage(format!(
-                "{target:?} is a tool of several servers; name one: {}",
-                names.join(", ")
-            )))
-        }
-    }
 }
 
 #[cfg(test)]

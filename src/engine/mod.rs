@@ -6,7 +6,9 @@
 //! answer for manual mode, shut down) and sends [`crate::event::Event`]s out, in order,
 //! each operation ending with `OpEnded`. Opening assembles everything once: model, kernel
 //! launcher and sandbox, MCP tools, skills, `ask_llm`, the session record (a recorded
-//! session's state is rebuilt by replay). Queries over the record are in [`query`].
+//! session's state is rebuilt by replay). Queries — the record (step views, the timeline across forks and rewinds, diffs,
+//! sessions, search), the skill library and the tool catalog — are plain library calls
+//! returning serialisable data, in [`query`].
 
 pub mod approvals;
 pub mod emit;
@@ -14,6 +16,7 @@ pub mod error;
 pub mod live;
 pub mod manual;
 pub mod owner;
+pub mod query;
 pub mod record;
 pub mod spec;
 

@@ -35,22 +35,22 @@ CREATE VIRTUAL TABLE steps_fts USING fts5(task, code, session UNINDEXED, step UN
 ";
 
 /// One session as the index lists it.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SessionRow {
     pub name: String,
     pub id: String,
     pub created: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fork: Option<super::log::ForkPoint>,
     pub head: u64,
     /// Completed own steps.
     pub steps: u64,
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub interrupted: u64,
     pub branches: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_task: Option<String>,
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub warnings: u64,
 }
 
@@ -59,7 +59,7 @@ fn is_zero(n: &u64) -> bool {
 }
 
 /// A search hit.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StepHit {
     pub session: String,
     pub step: u64,

@@ -99,7 +99,7 @@ pub struct Catalog {
 }
 
 /// What changed between two catalogs of one server.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CatalogChange {
     pub added: Vec<String>,
     pub removed: Vec<String>,
