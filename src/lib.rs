@@ -5,6 +5,9 @@
 //! channel from running code back into the host, and one event vocabulary ([`event`])
 //! that every front end consumes. The CLI ([`cli`]) is a thin layer over it.
 
+// No unwrap() or expect() outside tests: a failure is an error that says what to do.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod agent;
 pub mod backend;
 pub mod cli;

@@ -24,6 +24,12 @@ pub enum SetupError {
     Launch(#[from] crate::backend::LaunchError),
 }
 
+/// The session's startup code failed in its kernel (the error it raised, or how the
+/// run ended).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct StartupFailed(pub String);
+
 /// Everything needed to start kernels the same way again and again.
 #[derive(Clone)]
 pub struct Launcher {
@@ -152,12 +158,12 @@ impl Session {
 
     /// Code run quietly now and in every later kernel of this session. Its failure is
     /// returned (as the error event's message) rather than shown as a cell.
-    pub async fn set_startup_code(&mut self, code: String) -> Result<(), String> {
+    pub async fn set_startup_code(&mut self, code: String) -> Result<(), StartupFailed> {
         self.startup_code = Some(code);
         self.run_startup_code().await
     }
 
-    async fn run_startup_code(&mut self) -> Result<(), String> {
+    async fn run_startup_code(&mut self) -> Result<(), StartupFailed> {
         let (Some(code), Some(kernel)) = (self.startup_code.clone(), self.kernel.as_mut()) else {
             return Ok(());
         };
@@ -174,7 +180,9 @@ impl Session {
         match (status.is_success(), error) {
             (true, _) => Ok(()),
             (false, e) => {
-                Err(e.unwrap_or_else(|| format!("session startup code ended {status:?}")))
+                Err(StartupFailed(e.unwrap_or_else(|| {
+                    format!("session startup code ended {status:?}")
+                })))
             }
         }
     }

@@ -219,7 +219,7 @@ fn clear_errors_for_bad_key_unknown_model_and_unreachable_endpoint() {
             .error
             .as_deref()
             .unwrap()
-            .contains("refused the API key (HTTP 401)"),
+            .contains("refused the API key (HTTP 401): set the right key in the OPENAI_API_KEY environment variable"),
         "{:?}",
         summary(&r).error
     );

@@ -456,3 +456,53 @@ fn outside_a_project_the_default_project_is_used_and_reading_creates_nothing() {
         text(&out.stdout)
     );
 }
+
+/// Every `--flag` an LLM error or an engine error tells the user to use exists on the
+/// commands that print it.
+#[test]
+fn flags_named_in_model_errors_exist() {
+    use clap::CommandFactory;
+    use mcpr::llm::LlmError;
+    let cli = mcpr::cli::Cli::command();
+    let run = cli
+        .get_subcommands()
+        .find(|c| c.get_name() == "run")
+        .unwrap();
+    let longs: Vec<String> = run
+        .get_arguments()
+        .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+        .collect();
+    let e = || "e".to_string();
+    let errors = [
+        LlmError::BadKey { endpoint: e() },
+        LlmError::UnknownModel {
+            endpoint: e(),
+            model: e(),
+            message: e(),
+        },
+        LlmError::Unreachable {
+            endpoint: e(),
+            message: e(),
+        },
+        LlmError::GaveUp {
+            endpoint: e(),
+            attempts: 1,
+            message: e(),
+        },
+        LlmError::Rejected {
+            endpoint: e(),
+            message: e(),
+        },
+    ];
+    for error in errors {
+        let text = error.to_string();
+        for word in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-')) {
+            if word.starts_with("--") {
+                assert!(
+                    longs.iter().any(|l| l == word),
+                    "{text:?} names {word}, which `mcpr run` lacks"
+                );
+            }
+        }
+    }
+}

@@ -196,7 +196,7 @@ impl Agent {
         hub: Option<Arc<ToolHub>>,
         settings: AgentSettings,
         context: Option<ContextInput>,
-    ) -> Result<Agent, String> {
+    ) -> Result<Agent, crate::session::StartupFailed> {
         let mut startup = String::from(
             "import builtins as _b, mcpr as _m\n_b.ask_llm = _m.ask_llm\n_b.ask_llm_async = _m.ask_llm_async\n",
         );
@@ -208,10 +208,11 @@ impl Agent {
             ));
         }
         startup.push_str("del _b, _m\n");
-        session
-            .set_startup_code(startup)
-            .await
-            .map_err(|e| format!("could not prepare the kernel for the agent: {e}"))?;
+        session.set_startup_code(startup).await.map_err(|e| {
+            crate::session::StartupFailed(format!(
+                "could not prepare the kernel for the agent: {e}"
+            ))
+        })?;
         Ok(Agent {
             provider,
             session,
@@ -302,12 +303,16 @@ impl Agent {
                 message,
             });
         }
-        let skills = self
-            .skills
-            .as_ref()
-            .filter(|_| self.settings.skills_in_prompt > 0)
-            .map(|s| s.relevant(task, self.settings.skills_in_prompt))
-            .unwrap_or_default();
+        // The library's search reads SQLite: off the async threads.
+        let skills = match self.skills.clone() {
+            Some(source) if self.settings.skills_in_prompt > 0 => {
+                let (task, k) = (task.to_string(), self.settings.skills_in_prompt);
+                tokio::task::spawn_blocking(move || source.relevant(&task, k))
+                    .await
+                    .unwrap_or_default()
+            }
+            _ => Vec::new(),
+        };
         let with_tools = self
             .hub
             .as_ref()

@@ -95,13 +95,11 @@ pub struct Client {
 impl Client {
     /// Opens the session and prints what opening says; its failure is the command's.
     pub async fn open(
-        project: crate::project::Project,
+        (project, cwd): (crate::project::Project, std::path::PathBuf),
         spec: SessionSpec,
         json: bool,
     ) -> Result<Client, CliError> {
         spec.check().map_err(|e| CliError::usage(e.to_string()))?;
-        let cwd = std::env::current_dir()
-            .map_err(|e| CliError::failed(format!("cannot read the current directory: {e}")))?;
         let handle = crate::engine::start(Context { project, cwd }, spec);
         // Ctrl-C cancels the step running (the model's answer, a cell, a tool call); the
         // step is recorded as cancelled and the session stays usable.

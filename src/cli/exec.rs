@@ -5,7 +5,7 @@ use std::io::Read;
 use std::process::ExitCode;
 
 use super::client::{Client, SessionFlags};
-use super::{CliError, current_project};
+use super::{CliError, discover_project};
 use crate::engine::{Op, Start};
 
 /// How cells run: shared by `exec` and `resume`.
@@ -44,8 +44,8 @@ pub struct ResumeArgs {
 }
 
 pub async fn resume(args: ResumeArgs) -> Result<ExitCode, CliError> {
-    let project = current_project()?;
-    if !crate::engine::record::exists(&project, &args.session) {
+    let project = discover_project()?;
+    if !crate::engine::record::exists(&project.0, &args.session) {
         return Err(CliError::usage(format!(
             "no recorded session named {:?} (see `mcpr replay list`)",
             args.session
@@ -143,11 +143,11 @@ fn read_cells(specs: &[String]) -> Result<Vec<String>, CliError> {
 
 pub async fn run(args: ExecArgs) -> Result<ExitCode, CliError> {
     let cells = Cells::Given(read_cells(&args.cells)?.into_iter());
-    execute(current_project()?, args, cells, false).await
+    execute(discover_project()?, args, cells, false).await
 }
 
 async fn execute(
-    project: crate::project::Project,
+    project: (crate::project::Project, std::path::PathBuf),
     args: ExecArgs,
     mut cells: Cells,
     interactive: bool,

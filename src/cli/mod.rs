@@ -168,18 +168,17 @@ fn mcp_config(
 
 /// The project for the current directory; a broken mcpr.toml is a usage error.
 fn current_project() -> Result<Project, CliError> {
+    let (project, cwd) = discover_project()?;
+    for (_, notice) in crate::engine::live::project_notices(&project, &cwd) {
+        errln!("[mcpr] {notice}");
+    }
+    Ok(project)
+}
+
+/// The project for the current directory, saying nothing (a session says it as notices).
+fn discover_project() -> Result<(Project, std::path::PathBuf), CliError> {
     let cwd = std::env::current_dir()
         .map_err(|e| CliError::failed(format!("cannot read the current directory: {e}")))?;
     let project = Project::discover(&cwd).map_err(|e| CliError::usage(e.to_string()))?;
-    if project.is_default {
-        errln!(
-            "[mcpr] no mcpr project here (no mcpr.toml in {} or above): using your default project {}; `mcpr init` makes this folder a project",
-            cwd.display(),
-            project.root.display()
-        );
-    }
-    for warning in project.config.warnings() {
-        errln!("[mcpr] warning: {warning}");
-    }
-    Ok(project)
+    Ok((project, cwd))
 }

@@ -28,7 +28,7 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         Some(name) => Start::Continue { name },
         None => Start::New,
     };
-    let project = super::current_project()?;
+    let project = super::discover_project()?;
     let mut client = Client::open(project, args.flags.spec(start, true), args.flags.json).await?;
     let outcome = client.run(Op::RunTask(args.task)).await;
     client.close().await;

@@ -30,8 +30,8 @@ pub enum EngineError {
     #[error(transparent)]
     Kernel(#[from] crate::kernel::KernelError),
     /// The session's startup code failed in the kernel.
-    #[error("{0}")]
-    Startup(String),
+    #[error(transparent)]
+    Startup(#[from] crate::session::StartupFailed),
     /// The `--context` file.
     #[error("--context {path}: {why}")]
     Context { path: PathBuf, why: String },

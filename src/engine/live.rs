@@ -52,6 +52,26 @@ pub struct LiveSession {
     record_warned: bool,
 }
 
+/// What to tell the user about the project found from `cwd`: the default project in use,
+/// and the warnings of its mcpr.toml.
+pub fn project_notices(project: &Project, cwd: &std::path::Path) -> Vec<(NoticeLevel, String)> {
+    let mut notices = Vec::new();
+    if project.is_default {
+        notices.push((
+            NoticeLevel::Info,
+            format!(
+                "no mcpr project here (no mcpr.toml in {} or above): using your default project {}; `mcpr init` makes this folder a project",
+                cwd.display(),
+                project.root.display()
+            ),
+        ));
+    }
+    for warning in project.config.warnings() {
+        notices.push((NoticeLevel::Warning, format!("warning: {warning}")));
+    }
+    notices
+}
+
 /// The MCP configuration (explicit file, else discovered); warnings become notices.
 pub fn mcp_config(
     explicit: Option<&std::path::Path>,
@@ -161,6 +181,9 @@ impl LiveSession {
     ) -> Result<LiveSession, EngineError> {
         spec.check()?;
         let project = &ctx.project;
+        for (level, notice) in project_notices(project, &ctx.cwd) {
+            out.notice(level, notice);
+        }
         let kernel = kernel_config(project, spec.timeout_seconds);
         let mcp = mcp_config(spec.mcp_config.as_deref(), &ctx, &out)?;
         let secrets = crate::secrets::Secrets::with_env(mcp.secret_values().iter().cloned());
@@ -271,8 +294,7 @@ impl LiveSession {
             settings,
             context,
         )
-        .await
-        .map_err(EngineError::Startup)?;
+        .await?;
         if let Some(library) = &library {
             agent = agent.with_skills(Arc::new(LibrarySource::new(
                 library.clone(),

@@ -85,7 +85,7 @@ pub struct LlmResponse {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum LlmError {
     #[error(
-        "the LLM endpoint {endpoint} refused the API key (HTTP 401): check OPENAI_API_KEY or --api-key"
+        "the LLM endpoint {endpoint} refused the API key (HTTP 401): set the right key in the OPENAI_API_KEY environment variable (mcpr reads the key from there only, never from a flag or mcpr.toml)"
     )]
     BadKey { endpoint: String },
     #[error(

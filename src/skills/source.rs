@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::SkillLibrary;
-use crate::agent::{FinishedStep, SkillFuture, SkillSource};
+use crate::agent::{FinishedStep, SkillFuture, SkillReport, SkillSource};
 use crate::session::Launcher;
 
 pub struct LibrarySource {
@@ -29,6 +29,36 @@ impl SkillSource for LibrarySource {
     }
 
     fn step_finished<'a>(&'a self, step: FinishedStep<'a>) -> SkillFuture<'a> {
-        Box::pin(async move { super::evolve::learn(&self.library, &self.launcher, &step).await })
+        // Learning parses code in a Python process, reads and writes the library and its
+        // SQLite index: blocking work, so it runs on a blocking thread and no async thread
+        // (a front end's drawing among them) waits for it.
+        let (library, launcher) = (self.library.clone(), self.launcher.clone());
+        let (session, task, model) = (
+            step.session.to_string(),
+            step.task.to_string(),
+            step.model.to_string(),
+        );
+        let (number, runs, summary) = (step.step, step.runs.to_vec(), step.summary.clone());
+        Box::pin(async move {
+            let runtime = tokio::runtime::Handle::current();
+            tokio::task::spawn_blocking(move || {
+                runtime.block_on(async {
+                    let step = FinishedStep {
+                        session: &session,
+                        step: number,
+                        task: &task,
+                        model: &model,
+                        runs: &runs,
+                        summary: &summary,
+                    };
+                    super::evolve::learn(&library, &launcher, &step).await
+                })
+            })
+            .await
+            .unwrap_or_else(|e| SkillReport {
+                not_kept: Some(format!("learning from the step failed: {e}")),
+                ..SkillReport::default()
+            })
+        })
     }
 }
