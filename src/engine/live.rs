@@ -149,6 +149,15 @@ pub async fn session_tools(
     }
     let hub = ToolHub::with_settings(mcp, workspace.to_path_buf(), &settings);
     hub.register(&mut calls);
+    write_tools_package(&hub, workspace).await?;
+    Ok((calls, hub))
+}
+
+/// Writes the `tools` package (current modules) into `workspace`.
+async fn write_tools_package(
+    hub: &ToolHub,
+    workspace: &std::path::Path,
+) -> Result<(), EngineError> {
     hub.prepare_workspace().await.map_err(|e| {
         EngineError::io(
             format!(
@@ -157,8 +166,7 @@ pub async fn session_tools(
             ),
             e,
         )
-    })?;
-    Ok((calls, hub))
+    })
 }
 
 /// The kernel-side stand-in for `ask_llm` in a session without a model.
@@ -309,15 +317,7 @@ impl LiveSession {
         );
         if recorder.head() > 0 {
             // An old snapshot may hold an older tools package; write the current one.
-            hub.prepare_workspace().await.map_err(|e| {
-                EngineError::io(
-                    format!(
-                        "could not write the tools package into {}",
-                        workspace.display()
-                    ),
-                    e,
-                )
-            })?;
+            write_tools_package(&hub, &workspace).await?;
         }
         if let Ok(mut slot) = out.recorder().lock() {
             *slot = Some(recorder);
@@ -477,15 +477,7 @@ impl LiveSession {
         self.out
             .with_recorder(|r| r.set_head(step))
             .ok_or(EngineError::Closed)??;
-        self.hub.prepare_workspace().await.map_err(|e| {
-            EngineError::io(
-                format!(
-                    "could not write the tools package into {}",
-                    self.workspace.display()
-                ),
-                e,
-            )
-        })?;
+        write_tools_package(&self.hub, &self.workspace).await?;
         let next = self
             .out
             .with_recorder(|r| r.next_step())

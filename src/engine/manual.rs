@@ -8,7 +8,7 @@ use tokio::sync::{Mutex, mpsc};
 
 use super::emit::Emitter;
 use crate::event::Event;
-use crate::llm::{ChatMessage, LlmError, LlmFuture, LlmResponse, Provider, Usage};
+use crate::llm::{ChatMessage, LlmError, LlmFuture, Provider};
 
 /// The answering side: the session's owner hands typed code to it.
 #[derive(Clone)]
@@ -68,13 +68,9 @@ impl Provider for ChannelManual {
             let content = answers.recv().await.ok_or_else(|| {
                 LlmError::Offline("manual mode: nobody is left to type the code".into())
             })?;
-            on_token(&content);
-            Ok(LlmResponse {
-                usage: Usage::estimate(messages, &content),
-                content,
-                model: "you".into(),
-                attempts: 1,
-            })
+            Ok(crate::llm::offline::typed_answer(
+                messages, content, on_token,
+            ))
         })
     }
 }

@@ -122,14 +122,23 @@ impl Provider for ManualProvider {
                 .map_err(|e| {
                     LlmError::Offline(format!("cannot read your answer from stdin: {e}"))
                 })?;
-            on_token(&content);
-            Ok(LlmResponse {
-                usage: Usage::estimate(messages, &content),
-                content,
-                model: "you".into(),
-                attempts: 1,
-            })
+            Ok(typed_answer(messages, content, on_token))
         })
+    }
+}
+
+/// The response made of code the user typed as the model's answer.
+pub fn typed_answer(
+    messages: &[ChatMessage],
+    content: String,
+    on_token: &mut (dyn FnMut(&str) + Send),
+) -> LlmResponse {
+    on_token(&content);
+    LlmResponse {
+        usage: Usage::estimate(messages, &content),
+        content,
+        model: "you".into(),
+        attempts: 1,
     }
 }
 
