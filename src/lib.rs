@@ -22,6 +22,7 @@ pub mod python;
 pub mod record;
 pub mod sandbox;
 pub mod secrets;
+pub mod serve;
 pub mod session;
 pub mod skills;
 pub mod tokens;

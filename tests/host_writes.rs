@@ -451,6 +451,7 @@ const HOST_ONLY: &[(&str, &str)] = &[
     ("src/cli/replay.rs", "the user's bundle files"),
     ("src/cli/skills.rs", "reads a skill of the library"),
     ("src/cli/tools.rs", "its own scratch folder"),
+    ("src/cli/serve.rs", "removes its own scratch folder"),
 ];
 
 #[test]

@@ -19,6 +19,7 @@ mod init;
 mod printer;
 mod replay;
 mod run;
+mod serve;
 mod skills;
 mod tools;
 
@@ -59,6 +60,9 @@ enum Command {
     Tools(tools::ToolsArgs),
     /// Review the skill library: list, show, search, rm, prune, restore, test
     Skills(skills::SkillsArgs),
+    /// Be an MCP server: clients run Python (with the configured tools as modules) in
+    /// recorded sessions
+    Serve(serve::ServeArgs),
     /// Serve the demo MCP tools (calculator, weather, notes, text) over stdio
     DemoServer(demo_server::DemoServerArgs),
     /// Measure mcpr's own speed (results belong in docs/PERFORMANCE.md)
@@ -113,6 +117,7 @@ pub fn main() -> ExitCode {
             Command::Resume(args) => exec::resume(args).await,
             Command::Bench(cmd) => bench::run(cmd).await,
             Command::DemoServer(args) => demo_server::run(args).await,
+            Command::Serve(args) => serve::run(args).await,
             Command::Tools(args) => tools::run(args).await,
             Command::Skills(args) => skills::run(args).await,
         }

@@ -53,6 +53,11 @@ impl Ops {
         let _ = self.tx.send((id, op));
         id
     }
+
+    /// Whether the session's owner has ended (nothing sent will be taken).
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
 }
 
 /// A running session: its operations and its events.

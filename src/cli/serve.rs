@@ -1,0 +1,66 @@
+//! `mcpr serve`: mcpr as an MCP server over stdio (for desktop clients).
+
+use clap::Args;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::CliError;
+use super::client::SessionFlags;
+use crate::engine::{Context, Start};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    flags: SessionFlags,
+    /// Close a session's kernel after this many minutes without a call (its record
+    /// stays, and the next call continues it)
+    #[arg(long, value_name = "MINUTES", default_value_t = 30.0)]
+    idle_minutes: f64,
+}
+
+pub async fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
+    if !(0.1..=10_080.0).contains(&args.idle_minutes) {
+        return Err(CliError::usage(format!(
+            "--idle-minutes must be from 0.1 to 10080 (a week), got {}",
+            args.idle_minutes
+        )));
+    }
+    let (project, cwd) = super::discover_project()?;
+    for (_, notice) in crate::engine::live::project_notices(&project, &cwd) {
+        errln!("[mcpr] {notice}");
+    }
+    let llm = &project.config.llm;
+    let need_model = args.flags.llm.is_some()
+        || args.flags.model.is_some()
+        || args.flags.base_url.is_some()
+        || llm.provider.is_some()
+        || llm.base_url.is_some();
+    let mut base = args.flags.spec(Start::New, need_model);
+    // Nobody at this end answers approvals: what the policy asks about is denied.
+    base.interactive = false;
+    base.check().map_err(|e| CliError::usage(e.to_string()))?;
+    let mcp = super::mcp_config(base.mcp_config.as_deref(), &project)?;
+    let scratch = std::env::temp_dir().join(format!("mcpr-serve-{}", std::process::id()));
+    let hub =
+        crate::tools::hub::ToolHub::with_settings(mcp, scratch.clone(), &project.config.tools);
+    let shared = crate::serve::Shared::new(Context { project, cwd }, base, hub);
+    let reaper = {
+        let shared = Arc::clone(&shared);
+        let idle = Duration::from_secs_f64(args.idle_minutes * 60.0);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(idle.min(Duration::from_secs(60))).await;
+                for name in shared.sessions.close_idle(idle).await {
+                    errln!("[mcpr] closed idle session {name} (its record stays)");
+                }
+            }
+        })
+    };
+    errln!("[mcpr] serving MCP on stdio");
+    let result = crate::serve::serve_stdio(shared).await;
+    reaper.abort();
+    let _ = std::fs::remove_dir_all(&scratch);
+    result.map_err(CliError::failed)?;
+    Ok(ExitCode::SUCCESS)
+}

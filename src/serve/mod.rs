@@ -1,0 +1,450 @@
+//! `mcpr serve`: mcpr as an MCP server. A client's model calls `run_python` (and the
+//! discovery, session and skill tools) instead of every tool's schema; the code it sends
+//! runs in a recorded session of the engine, importing the configured MCP servers' tools
+//! as modules. Everything goes through the engine: sessions are opened with
+//! [`crate::engine::start`] and driven with its operations, the record and the skills are
+//! read through [`crate::engine::query`].
+
+mod format;
+mod sessions;
+
+use rmcp::handler::server::{router::tool::ToolRouter, wrapper::Parameters};
+use rmcp::model::{
+    CallToolResult, ContentBlock, ProgressNotificationParam, ServerCapabilities, ServerConfig,
+};
+use rmcp::schemars::{self, JsonSchema};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt, tool, tool_handler, tool_router};
+use serde::Deserialize;
+use std::sync::Arc;
+
+use crate::engine::{Context, Op, SessionSpec};
+use crate::event::Event;
+pub use sessions::Sessions;
+
+/// What every session this server opens shares (flags, project) and its discovery hub.
+pub struct Shared {
+    pub sessions: Sessions,
+    /// For `search_tools` and `describe_tool`, outside every session.
+    pub hub: Arc<crate::tools::hub::ToolHub>,
+    /// Whether `run_task` has a model.
+    pub has_model: bool,
+}
+
+impl Shared {
+    pub fn new(
+        ctx: Context,
+        base: SessionSpec,
+        hub: Arc<crate::tools::hub::ToolHub>,
+    ) -> Arc<Shared> {
+        let has_model = base.need_model;
+        Arc::new(Shared {
+            sessions: Sessions::new(ctx, base),
+            hub,
+            has_model,
+        })
+    }
+}
+
+/// One client connection: its default session, and what all connections share.
+#[derive(Clone)]
+pub struct McprServer {
+    #[allow(dead_code)] // read through the #[tool_handler] macro
+    tool_router: ToolRouter<Self>,
+    shared: Arc<Shared>,
+    /// The session of calls that name none (one per connection).
+    default_session: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct RunPythonArgs {
+    /// Python code to run. Variables, imports and files persist between calls of a session.
+    pub code: String,
+    /// Session name: calls naming the same session share its state (default: this
+    /// connection's own session). A recorded session is continued.
+    #[serde(default)]
+    pub session: Option<String>,
+    /// Stop the code after this many seconds (0.1 to 3600).
+    #[serde(default)]
+    pub timeout: Option<f64>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct RunTaskArgs {
+    /// What to do, in plain words.
+    pub task: String,
+    #[serde(default)]
+    pub session: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct QueryArgs {
+    /// What you need, in plain words (e.g. "commit history", "weather").
+    pub query: String,
+    /// Most results (default 5).
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct NameArgs {
+    /// The name (a tool as `server.tool`, or a skill).
+    pub name: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct StepArgs {
+    pub session: String,
+    pub step: u64,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ForkArgs {
+    pub session: String,
+    /// The last step the new session shares.
+    pub step: u64,
+    /// Name of the new session (default: SESSION-fork-N).
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+fn text(s: impl Into<String>) -> CallToolResult {
+    CallToolResult::success(vec![ContentBlock::text(s.into())])
+}
+
+fn failure(s: impl Into<String>) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(s.into())])
+}
+
+fn json_text(value: &impl serde::Serialize) -> CallToolResult {
+    match serde_json::to_string_pretty(value) {
+        Ok(t) => text(t),
+        Err(e) => failure(e.to_string()),
+    }
+}
+
+/// What the server's instructions and `run_python` teach: the same size whatever tools
+/// are configured.
+pub const INSTRUCTIONS: &str = "mcpr runs Python for you in a persistent, sandboxed kernel (no network). Call run_python with code: variables, imports and files persist between calls of a session. Tools of MCP servers are Python modules: find them with search_tools or, in code, `import tools; tools.search(\"what you need\")`; then `from tools.SERVER import TOOL` and call it with keyword arguments. Loop, filter and combine results in code and print only what matters. A failing tool raises tools.ToolError.";
+
+#[tool_router]
+impl McprServer {
+    pub fn new(shared: Arc<Shared>) -> McprServer {
+        McprServer {
+            tool_router: Self::tool_router(),
+            shared,
+            default_session: crate::project::new_session_name(),
+        }
+    }
+
+    #[tool(
+        description = "Run Python code in a persistent sandboxed kernel and get its stdout, stderr, final value and error. State persists per session. MCP tools are importable: `from tools.SERVER import TOOL` (find them with search_tools). Print only what matters."
+    )]
+    async fn run_python(
+        &self,
+        Parameters(args): Parameters<RunPythonArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        if let Some(t) = args.timeout
+            && !(0.1..=3600.0).contains(&t)
+        {
+            return Err(ErrorData::invalid_params(
+                format!("timeout must be from 0.1 to 3600 seconds, got {t}"),
+                None,
+            ));
+        }
+        let name = args.session.unwrap_or_else(|| self.default_session.clone());
+        let progress = Progress::of(&ctx);
+        let run = self
+            .shared
+            .sessions
+            .run(
+                &name,
+                Op::RunCell(args.code),
+                args.timeout,
+                &ctx.ct,
+                &mut |e| progress.event(e),
+            )
+            .await;
+        progress.finish().await;
+        Ok(match run {
+            Ok(events) => format::cell(&name, &events),
+            Err(e) => failure(e),
+        })
+    }
+
+    #[tool(
+        description = "Do a task in plain words with mcpr's own agent (a model writes and runs the code, fixing its errors). Returns the answer, the code and a summary. Needs `mcpr serve` started with a model."
+    )]
+    async fn run_task(
+        &self,
+        Parameters(args): Parameters<RunTaskArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        if !self.shared.has_model {
+            return Ok(failure(
+                "no model is configured for this server: start it with `mcpr serve --llm openai --base-url URL` (or [llm] in mcpr.toml), or write the code yourself with run_python",
+            ));
+        }
+        let name = args.session.unwrap_or_else(|| self.default_session.clone());
+        let progress = Progress::of(&ctx);
+        let run = self
+            .shared
+            .sessions
+            .run(&name, Op::RunTask(args.task), None, &ctx.ct, &mut |e| {
+                progress.event(e)
+            })
+            .await;
+        progress.finish().await;
+        Ok(match run {
+            Ok(events) => format::task(&name, &events),
+            Err(e) => failure(e),
+        })
+    }
+
+    #[tool(
+        description = "Find tools of the configured MCP servers for a need in plain words: each with its import line and a one-line description."
+    )]
+    async fn search_tools(
+        &self,
+        Parameters(args): Parameters<QueryArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let limit = args.limit.unwrap_or(5).clamp(1, 50);
+        match crate::engine::query::tools::search(&self.shared.hub, &args.query, limit).await {
+            Ok(found) if found.hits.is_empty() => Ok(text(format!(
+                "no tool matches {:?}{}",
+                args.query,
+                format::problems(&found.problems)
+            ))),
+            Ok(found) => Ok(text(format!(
+                "{}{}",
+                found
+                    .hits
+                    .iter()
+                    .map(|h| format!(
+                        "from tools.{} import {}  # {}",
+                        h.module,
+                        h.function,
+                        crate::tools::catalog::first_line(&h.description)
+                    ))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                format::problems(&found.problems)
+            ))),
+            Err(e) => Ok(failure(e.to_string())),
+        }
+    }
+
+    #[tool(
+        description = "Show a tool's Python signature and documentation (name as server.tool, or the tool alone when one server has it)."
+    )]
+    async fn describe_tool(
+        &self,
+        Parameters(args): Parameters<NameArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
+        match crate::engine::query::tools::describe(&self.shared.hub, &args.name).await {
+            Ok(d) => Ok(text(format!("{}\n\n{}", d.import, d.source))),
+            Err(e) => Ok(failure(e.to_string())),
+        }
+    }
+
+    #[tool(description = "List the recorded sessions: name, steps, last task.")]
+    async fn list_sessions(&self) -> Result<CallToolResult, ErrorData> {
+        let Some(dir) = self.shared.sessions.record_dir() else {
+            return Ok(text("no sessions are recorded yet"));
+        };
+        match crate::engine::query::sessions(&dir) {
+            Ok(s) => Ok(json_text(&s.sessions)),
+            Err(e) => Ok(failure(e.to_string())),
+        }
+    }
+
+    #[tool(
+        description = "Show one recorded step of a session as JSON: code, output, tool calls, result."
+    )]
+    async fn show_step(
+        &self,
+        Parameters(args): Parameters<StepArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let Some(dir) = self.shared.sessions.record_dir() else {
+            return Ok(failure("no sessions are recorded yet"));
+        };
+        match crate::engine::query::step_view(&dir, &args.session, args.step) {
+            Ok(v) => Ok(json_text(&v)),
+            Err(e) => Ok(failure(e.to_string())),
+        }
+    }
+
+    #[tool(
+        description = "Rewind a session to a step: its state is rebuilt from the record (no tool is called again) and the next call continues from there."
+    )]
+    async fn rewind(
+        &self,
+        Parameters(args): Parameters<StepArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        match self
+            .shared
+            .sessions
+            .run(
+                &args.session,
+                Op::Rewind(args.step),
+                None,
+                &ctx.ct,
+                &mut |_| {},
+            )
+            .await
+        {
+            Ok(_) => Ok(text(format!(
+                "session {} is back at step {}",
+                args.session, args.step
+            ))),
+            Err(e) => Ok(failure(e)),
+        }
+    }
+
+    #[tool(
+        description = "Branch a new session off a recorded one at a step (the original is untouched); returns the new session's name for run_python."
+    )]
+    async fn fork(
+        &self,
+        Parameters(args): Parameters<ForkArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let ctx = self.shared.sessions.context();
+        match crate::engine::record::fork(
+            &ctx.project,
+            &args.session,
+            args.step,
+            args.name.as_deref(),
+        ) {
+            Ok(name) => Ok(text(name)),
+            Err(e) => Ok(failure(e.to_string())),
+        }
+    }
+
+    #[tool(
+        description = "Search the project's skill library (reusable code kept from earlier tasks)."
+    )]
+    async fn search_skills(
+        &self,
+        Parameters(args): Parameters<QueryArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let project = self.shared.sessions.context().project.clone();
+        let limit = args.limit.unwrap_or(5).clamp(1, 50);
+        let found = tokio::task::spawn_blocking(move || {
+            let library = crate::engine::query::skills::open_library(&project)?;
+            crate::engine::query::skills::search(&library, &args.query, limit)
+        })
+        .await;
+        Ok(match found {
+            Ok(Ok(skills)) if skills.is_empty() => text("no skill matches"),
+            Ok(Ok(skills)) => text(
+                skills
+                    .iter()
+                    .map(|s| s.prompt_line())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            ),
+            Ok(Err(e)) => failure(e.to_string()),
+            Err(e) => failure(e.to_string()),
+        })
+    }
+}
+
+#[tool_handler]
+impl ServerHandler for McprServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_instructions(INSTRUCTIONS)
+    }
+}
+
+/// Progress notifications for a request that asked for them: one per output chunk or
+/// tool call, sent in order by a task of their own and all sent before the result.
+struct Progress {
+    tx: Option<tokio::sync::mpsc::UnboundedSender<String>>,
+    sender: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Progress {
+    fn of(ctx: &RequestContext<RoleServer>) -> Progress {
+        let Some(token) = ctx.meta.get_progress_token() else {
+            return Progress {
+                tx: None,
+                sender: None,
+            };
+        };
+        let peer = ctx.peer.clone();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let sender = tokio::spawn(async move {
+            let mut n = 0u64;
+            while let Some(message) = rx.recv().await {
+                n += 1;
+                let mut param = ProgressNotificationParam::new(token.clone(), n as f64);
+                param.message = Some(message);
+                if peer.notify_progress(param).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Progress {
+            tx: Some(tx),
+            sender: Some(sender),
+        }
+    }
+
+    fn event(&self, event: &Event) {
+        let Some(tx) = &self.tx else { return };
+        let message = match event {
+            Event::Output { text, .. } => text.clone(),
+            Event::CallStarted { name, args, .. } if name == "tools.call" => format!(
+                "calling {}.{}",
+                args["server"].as_str().unwrap_or("?"),
+                args["tool"].as_str().unwrap_or("?")
+            ),
+            _ => return,
+        };
+        let _ = tx.send(message);
+    }
+
+    /// Waits until every notification is sent (the result must come after them).
+    async fn finish(mut self) {
+        self.tx = None;
+        if let Some(sender) = self.sender.take() {
+            let _ = sender.await;
+        }
+    }
+}
+
+/// Serves one client on stdin/stdout until it goes away, then closes every session.
+pub async fn serve_stdio(shared: Arc<Shared>) -> Result<(), String> {
+    let server = McprServer::new(shared.clone());
+    let running = server
+        .serve(rmcp::transport::stdio())
+        .await
+        .map_err(|e| format!("MCP handshake failed: {e}"))?;
+    let result = tokio::select! {
+        r = running.waiting() => r.map(|_| ()).map_err(|e| e.to_string()),
+        () = terminated() => Ok(()),
+    };
+    shared.sessions.close_all().await;
+    shared.hub.shutdown().await;
+    result
+}
+
+/// SIGTERM or SIGHUP.
+async fn terminated() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) {
+        (Ok(mut term), Ok(mut hup)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = hup.recv() => {}
+            }
+        }
+        _ => std::future::pending().await,
+    }
+}

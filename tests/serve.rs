@@ -1,0 +1,136 @@
+//! `mcpr serve` with the official Python MCP SDK as the client, over stdio.
+
+mod common;
+
+use serde_json::{Value, json};
+use std::path::Path;
+use std::process::Command;
+
+fn client(dir: &Path) -> Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/serve_client.py");
+    let out = Command::new(common::venv_python())
+        .arg(script)
+        .arg(common::mcpr_bin())
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        common::stdout(&out),
+        common::stderr(&out)
+    );
+    serde_json::from_str(common::stdout(&out).trim()).unwrap()
+}
+
+fn s<'a>(v: &'a Value, key: &str) -> &'a str {
+    v[key].as_str().unwrap_or_else(|| panic!("{key} in {v}"))
+}
+
+#[test]
+fn an_mcp_client_runs_code_with_tools_in_recorded_sessions() {
+    let dir = common::project_dir();
+    let db = dir.path().join("notes.db");
+    std::fs::write(
+        dir.path().join(".mcp.json"),
+        json!({"mcpServers": {"demo": common::demo_entry(&db)}}).to_string(),
+    )
+    .unwrap();
+    let r = client(dir.path());
+    let tools: Vec<&str> = r["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    for t in [
+        "run_python",
+        "search_tools",
+        "describe_tool",
+        "list_sessions",
+        "show_step",
+        "rewind",
+        "fork",
+        "search_skills",
+        "run_task",
+    ] {
+        assert!(tools.contains(&t), "{t} in {tools:?}");
+    }
+    assert!(s(&r, "instructions").contains("run_python"));
+    // State persists in the connection's own session.
+    assert_eq!(s(&r, "state"), "=> 42\n");
+    // A configured server's tool, called from the code.
+    assert_eq!(s(&r, "demo"), "42.0\n");
+    assert!(
+        s(&r, "search").contains("from tools.demo import get_weather"),
+        "{}",
+        s(&r, "search")
+    );
+    assert!(
+        s(&r, "describe").contains("def get_weather(*, city: str"),
+        "{}",
+        s(&r, "describe")
+    );
+    // Output streams as progress notifications, all before the result.
+    let progress: Vec<&str> = r["progress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        progress.concat(),
+        "tick 0\ntick 1\ntick 2\n",
+        "{progress:?}"
+    );
+    assert_eq!(
+        r["progress_order"].as_array().unwrap().last().unwrap(),
+        "result"
+    );
+    // A client's cancellation interrupts a `while True` cell; the session goes on.
+    assert_eq!(s(&r, "after_cancel"), "after 20\n");
+    // Bad arguments get errors that say what is wrong, and the server keeps serving.
+    assert!(
+        s(&r, "bad_type").contains("invalid type: integer `5`, expected a string"),
+        "{}",
+        s(&r, "bad_type")
+    );
+    assert!(
+        s(&r, "bad_timeout").contains("timeout must be from 0.1 to 3600 seconds, got -3"),
+        "{}",
+        s(&r, "bad_timeout")
+    );
+    assert!(
+        s(&r, "timeout").starts_with("ERROR") && s(&r, "timeout").contains("cancelled"),
+        "{}",
+        s(&r, "timeout")
+    );
+    let error = s(&r, "error");
+    assert!(
+        error.starts_with("ERROR")
+            && error.contains("ZeroDivisionError")
+            && error.contains("line 2"),
+        "{error}"
+    );
+    assert_eq!(s(&r, "alive"), "alive 20\n");
+    // Every call is recorded: the sessions show up, and their steps can be shown.
+    assert!(
+        s(&r, "sessions").contains("\"shared\""),
+        "{}",
+        s(&r, "sessions")
+    );
+    assert!(s(&r, "show").contains("calculate"), "{}", s(&r, "show"));
+    assert!(
+        s(&r, "missing").starts_with("ERROR") && s(&r, "missing").contains("nope"),
+        "{}",
+        s(&r, "missing")
+    );
+    // The record replays with no tool called.
+    let calls = common::demo_calls_logged(&db);
+    let o = common::mcpr_ok(
+        dir.path(),
+        &["exec", "--session", "shared", "print('again')"],
+    );
+    assert_eq!(common::stdout(&o), "again\n");
+    assert_eq!(common::demo_calls_logged(&db), calls);
+}
