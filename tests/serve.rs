@@ -134,3 +134,62 @@ fn an_mcp_client_runs_code_with_tools_in_recorded_sessions() {
     assert_eq!(common::stdout(&o), "again\n");
     assert_eq!(common::demo_calls_logged(&db), calls);
 }
+
+/// `mcpr serve --http` on a free port, with `token` in a file; killed on drop.
+struct HttpServer(std::process::Child);
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn over_http_the_token_is_required_browsers_are_refused_and_clients_get_their_own_sessions() {
+    let dir = common::project_dir();
+    let token = "a-test-token-of-some-length-0123";
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, token).unwrap();
+    let port = common::free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let _server = HttpServer(
+        Command::new(common::mcpr_bin())
+            .args(["serve", "--http", &addr, "--token-file"])
+            .arg(&token_file)
+            .current_dir(dir.path())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    common::wait_for_port(port);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/serve_http_client.py");
+    let out = Command::new(common::venv_python())
+        .arg(script)
+        .arg(format!("http://{addr}/mcp"))
+        .arg(token)
+        .arg("50")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        common::stdout(&out),
+        common::stderr(&out)
+    );
+    let r: Value = serde_json::from_str(common::stdout(&out).trim()).unwrap();
+    assert_eq!(r["no_token"], 401, "{r}");
+    assert_eq!(r["wrong_token"], 401, "{r}");
+    assert_eq!(r["foreign_origin"], 403, "{r}");
+    assert!(r["malformed"].as_u64().unwrap() >= 400, "{r}");
+    let clients = r["clients"].as_array().unwrap();
+    assert_eq!(clients.len(), 50);
+    for (i, c) in clients.iter().enumerate() {
+        assert_eq!(
+            c.as_str(),
+            Some(format!("{}\n", i * 2).as_str()),
+            "client {i}: {r}"
+        );
+    }
+    assert_eq!(r["unnamed"], "14\n", "{r}");
+}

@@ -17,6 +17,17 @@ pub struct ServeArgs {
     /// stays, and the next call continues it)
     #[arg(long, value_name = "MINUTES", default_value_t = 30.0)]
     idle_minutes: f64,
+    /// Serve over streamable HTTP instead of stdio, at ADDR (default 127.0.0.1:8765);
+    /// every request needs the bearer token
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:8765")]
+    http: Option<String>,
+    /// Allow --http to bind an address other than loopback
+    #[arg(long, requires = "http")]
+    allow_remote: bool,
+    /// Read the HTTP bearer token from this file (default: MCPR_SERVE_TOKEN, else a new
+    /// one written to a file only you can read)
+    #[arg(long, value_name = "FILE", requires = "http")]
+    token_file: Option<std::path::PathBuf>,
 }
 
 pub async fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
@@ -26,6 +37,12 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
             args.idle_minutes
         )));
     }
+    let http = match &args.http {
+        Some(spec) => {
+            Some(crate::serve::http::address(spec, args.allow_remote).map_err(CliError::usage)?)
+        }
+        None => None,
+    };
     let (project, cwd) = super::discover_project()?;
     for (_, notice) in crate::engine::live::project_notices(&project, &cwd) {
         errln!("[mcpr] {notice}");
@@ -57,10 +74,43 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
             }
         })
     };
-    errln!("[mcpr] serving MCP on stdio");
-    let result = crate::serve::serve_stdio(shared).await;
+    let result = match http {
+        None => {
+            errln!("[mcpr] serving MCP on stdio");
+            crate::serve::serve_stdio(shared).await
+        }
+        Some(addr) => serve_http(shared, addr, args.token_file.as_deref()).await,
+    };
     reaper.abort();
     let _ = std::fs::remove_dir_all(&scratch);
     result.map_err(CliError::failed)?;
     Ok(ExitCode::SUCCESS)
+}
+
+async fn serve_http(
+    shared: Arc<crate::serve::Shared>,
+    addr: std::net::SocketAddr,
+    token_file: Option<&std::path::Path>,
+) -> Result<(), String> {
+    let (token, whence) = crate::serve::http::token(token_file)?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    errln!(
+        "[mcpr] serving MCP over HTTP at http://{bound}/mcp; requests need `Authorization: Bearer TOKEN` with {whence}"
+    );
+    let stop = tokio_util::sync::CancellationToken::new();
+    let serving = crate::serve::http::serve_http(shared.clone(), listener, token, stop.clone());
+    tokio::pin!(serving);
+    let result = tokio::select! {
+        r = &mut serving => r,
+        () = crate::serve::terminated() => {
+            stop.cancel();
+            Ok(())
+        }
+    };
+    shared.sessions.close_all().await;
+    shared.hub.shutdown().await;
+    result
 }

@@ -6,6 +6,7 @@
 //! read through [`crate::engine::query`].
 
 mod format;
+pub mod http;
 mod sessions;
 
 use rmcp::handler::server::{router::tool::ToolRouter, wrapper::Parameters};
@@ -127,6 +128,19 @@ fn json_text(value: &impl serde::Serialize) -> CallToolResult {
 /// are configured.
 pub const INSTRUCTIONS: &str = "mcpr runs Python for you in a persistent, sandboxed kernel (no network). Call run_python with code: variables, imports and files persist between calls of a session. Tools of MCP servers are Python modules: find them with search_tools or, in code, `import tools; tools.search(\"what you need\")`; then `from tools.SERVER import TOOL` and call it with keyword arguments. Loop, filter and combine results in code and print only what matters. A failing tool raises tools.ToolError.";
 
+impl McprServer {
+    /// The session of a call that names none: over HTTP without an MCP session, the TCP
+    /// connection's; otherwise this connection's own.
+    fn default_for(&self, ctx: &RequestContext<RoleServer>) -> String {
+        ctx.extensions
+            .get::<::http::request::Parts>()
+            .filter(|p| !p.headers.contains_key("mcp-session-id"))
+            .and_then(|p| p.extensions.get::<http::ConnectionSession>())
+            .map(|c| c.0.clone())
+            .unwrap_or_else(|| self.default_session.clone())
+    }
+}
+
 #[tool_router]
 impl McprServer {
     pub fn new(shared: Arc<Shared>) -> McprServer {
@@ -186,7 +200,7 @@ impl McprServer {
                 "no model is configured for this server: start it with `mcpr serve --llm openai --base-url URL` (or [llm] in mcpr.toml), or write the code yourself with run_python",
             ));
         }
-        let name = args.session.unwrap_or_else(|| self.default_session.clone());
+        let name = args.session.unwrap_or_else(|| self.default_for(&ctx));
         let progress = Progress::of(&ctx);
         let run = self
             .shared
@@ -433,7 +447,7 @@ pub async fn serve_stdio(shared: Arc<Shared>) -> Result<(), String> {
 }
 
 /// SIGTERM or SIGHUP.
-async fn terminated() {
+pub async fn terminated() {
     use tokio::signal::unix::{SignalKind, signal};
     match (
         signal(SignalKind::terminate()),
