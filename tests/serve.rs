@@ -193,3 +193,77 @@ fn over_http_the_token_is_required_browsers_are_refused_and_clients_get_their_ow
     }
     assert_eq!(r["unnamed"], "14\n", "{r}");
 }
+
+/// rmcp's own client, two at once over HTTP: each has its own session, and one whose
+/// kernel dies at its memory limit is told so while the other goes on untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_rmcp_as_the_client_a_kernel_death_reaches_only_its_own_client() {
+    use rmcp::ServiceExt;
+    use rmcp::model::CallToolRequestParams;
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+
+    let dir = common::project_dir();
+    std::fs::write(
+        dir.path().join("mcpr.toml"),
+        "[kernel.limits]\nmemory_mb = 300\n",
+    )
+    .unwrap();
+    let token = "another-test-token-0123456789";
+    let port = common::free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let _server = HttpServer(
+        Command::new(common::mcpr_bin())
+            .args(["serve", "--http", &addr])
+            .env("MCPR_SERVE_TOKEN", token)
+            .current_dir(dir.path())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    common::wait_for_port(port);
+    mcpr::tools::install_tls_provider();
+    let url = format!("http://{addr}/mcp");
+    let connect = || async {
+        let config = StreamableHttpClientTransportConfig::with_uri(url.as_str()).auth_header(token);
+        let transport = StreamableHttpClientTransport::with_client(reqwest::Client::new(), config);
+        ().serve(transport).await.unwrap()
+    };
+    let (a, b) = (connect().await, connect().await);
+    let run = |code: &str| {
+        let args = json!({ "code": code });
+        CallToolRequestParams::new("run_python").with_arguments(args.as_object().unwrap().clone())
+    };
+    let text = |r: rmcp::model::CallToolResult| -> (bool, String) {
+        let body = r
+            .content
+            .iter()
+            .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+            .collect::<String>();
+        (r.is_error.unwrap_or(false), body)
+    };
+    a.peer().call_tool(run("x = 'a'")).await.unwrap();
+    b.peer().call_tool(run("x = 'b'")).await.unwrap();
+    let (failed, body) = text(
+        a.peer()
+            .call_tool(run(
+                "blocks = []\nwhile True:\n    blocks.append(bytearray(50 * 1024 * 1024))",
+            ))
+            .await
+            .unwrap(),
+    );
+    assert!(failed, "{body}");
+    assert!(body.contains("memory"), "{body}");
+    let (failed, body) = text(b.peer().call_tool(run("print(x)")).await.unwrap());
+    assert!(!failed && body == "b\n", "{body}");
+    // The first client's session goes on.
+    let (_, body) = text(
+        a.peer()
+            .call_tool(run("print('still here')"))
+            .await
+            .unwrap(),
+    );
+    assert!(body.contains("still here"), "{body}");
+    a.cancel().await.unwrap();
+    b.cancel().await.unwrap();
+}

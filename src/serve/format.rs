@@ -31,8 +31,11 @@ pub fn cell(session: &str, events: &[Event]) -> CallToolResult {
                 ..
             } => parts.push(if traceback.trim().is_empty() {
                 format!("{ename}: {message}")
-            } else {
+            } else if traceback.contains(message.as_str()) {
                 traceback.trim_end().to_string()
+            } else {
+                // What mcpr adds (a limit reached, a cancel) is not in Python's traceback.
+                format!("{}\n[mcpr] {ename}: {message}", traceback.trim_end())
             }),
             Event::KernelRestarted { reason } => notes.push(reason.clone()),
             Event::CellFinished {
