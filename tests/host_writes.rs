@@ -452,6 +452,10 @@ const HOST_ONLY: &[(&str, &str)] = &[
     ("src/cli/skills.rs", "reads a skill of the library"),
     ("src/cli/tools.rs", "its own scratch folder"),
     ("src/cli/serve.rs", "removes its own scratch folder"),
+    (
+        "src/cli/bench_serve.rs",
+        "the benchmark's own scratch folders",
+    ),
 ];
 
 #[test]

@@ -76,6 +76,8 @@ pub async fn serve_http(
             },
             () = stop.cancelled() => return Ok(()),
         };
+        // Replies are small and come in pairs with their requests: no Nagle delay.
+        let _ = stream.set_nodelay(true);
         let (service, token) = (service.clone(), token.clone());
         let connection = ConnectionSession(crate::project::new_session_name());
         tokio::spawn(async move {
