@@ -30,6 +30,11 @@ fn s<'a>(v: &'a Value, key: &str) -> &'a str {
 #[test]
 fn an_mcp_client_runs_code_with_tools_in_recorded_sessions() {
     let dir = common::project_dir();
+    std::fs::write(
+        dir.path().join("mcpr.toml"),
+        "[kernel]\noutput_inline_kb = 64\n",
+    )
+    .unwrap();
     let db = dir.path().join("notes.db");
     std::fs::write(
         dir.path().join(".mcp.json"),
@@ -101,7 +106,8 @@ fn an_mcp_client_runs_code_with_tools_in_recorded_sessions() {
         s(&r, "bad_timeout")
     );
     assert!(
-        s(&r, "timeout").starts_with("ERROR") && s(&r, "timeout").contains("cancelled"),
+        s(&r, "timeout").starts_with("ERROR")
+            && s(&r, "timeout").contains("the call's timeout of 0.5 s passed"),
         "{}",
         s(&r, "timeout")
     );
@@ -125,6 +131,17 @@ fn an_mcp_client_runs_code_with_tools_in_recorded_sessions() {
         "{}",
         s(&r, "missing")
     );
+    // Large output comes with a resource link holding all of it.
+    let links = r["big_links"].as_array().unwrap();
+    assert_eq!(links.len(), 1, "{r}");
+    assert!(links[0].as_str().unwrap().starts_with("mcpr://session/shared/file/.mcpr/output/"));
+    assert_eq!(r["big_read"], 300_001);
+    // Workspace files are resources, read without following what the code planted.
+    assert!(s(&r, "symlink").starts_with("refused"), "{}", s(&r, "symlink"));
+    assert_eq!(s(&r, "own_file"), "mine");
+    assert!(s(&r, "step_resource").contains("calculate"), "{}", s(&r, "step_resource"));
+    let resources = r["resources"].as_array().unwrap();
+    assert!(resources.iter().any(|u| u == "mcpr://session/shared"), "{r}");
     // The record replays with no tool called.
     let calls = common::demo_calls_logged(&db);
     let o = common::mcpr_ok(

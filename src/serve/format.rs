@@ -11,6 +11,7 @@ pub fn cell(session: &str, events: &[Event]) -> CallToolResult {
     let mut parts = Vec::new();
     let mut status = None;
     let mut notes = Vec::new();
+    let mut links = Vec::new();
     for e in events {
         match e {
             Event::Output {
@@ -38,6 +39,7 @@ pub fn cell(session: &str, events: &[Event]) -> CallToolResult {
                 format!("{}\n[mcpr] {ename}: {message}", traceback.trim_end())
             }),
             Event::KernelRestarted { reason } => notes.push(reason.clone()),
+            Event::Notice { message, .. } => notes.push(message.clone()),
             Event::CellFinished {
                 status: s,
                 overflow,
@@ -46,11 +48,19 @@ pub fn cell(session: &str, events: &[Event]) -> CallToolResult {
             } => {
                 status = Some((*s, *duration_ms));
                 for o in overflow {
+                    let path = o.path.to_string_lossy();
                     notes.push(format!(
-                        "{} was {} bytes; only the first part is above, all of it is in the file {} of the session's workspace (read it with code)",
+                        "{} was {} bytes; only the first part is above, all of it is in the file {path} of the session's workspace (read it with code, or as the resource {})",
                         o.stream.as_str(),
                         o.bytes,
-                        o.path.display()
+                        super::resources::file_uri(session, &path)
+                    ));
+                    links.push(ContentBlock::resource_link(
+                        rmcp::model::Resource::new(
+                            super::resources::file_uri(session, &path),
+                            format!("all of the {}", o.stream.as_str()),
+                        )
+                        .with_mime_type("text/plain"),
                     ));
                 }
             }
@@ -97,7 +107,8 @@ pub fn cell(session: &str, events: &[Event]) -> CallToolResult {
         )),
         None => text.push_str("[mcpr] the code did not run\n"),
     }
-    let content = vec![ContentBlock::text(text)];
+    let mut content = vec![ContentBlock::text(text)];
+    content.extend(links);
     if ok {
         CallToolResult::success(content)
     } else {

@@ -7,6 +7,7 @@
 
 mod format;
 pub mod http;
+mod resources;
 mod sessions;
 
 use rmcp::handler::server::{router::tool::ToolRouter, wrapper::Parameters};
@@ -368,8 +369,50 @@ impl McprServer {
 #[tool_handler]
 impl ServerHandler for McprServer {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_instructions(INSTRUCTIONS)
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .build(),
+        )
+        .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<rmcp::model::PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::ListResourcesResult, ErrorData> {
+        let shared = self.shared.clone();
+        let resources = tokio::task::spawn_blocking(move || resources::list(&shared))
+            .await
+            .unwrap_or_default();
+        Ok(rmcp::model::ListResourcesResult::with_all_items(resources))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<rmcp::model::PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::ListResourceTemplatesResult, ErrorData> {
+        Ok(rmcp::model::ListResourceTemplatesResult::with_all_items(
+            resources::templates(),
+        ))
+    }
+
+    async fn read_resource(
+        &self,
+        request: rmcp::model::ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::ReadResourceResponse, ErrorData> {
+        let shared = self.shared.clone();
+        let uri = request.uri.clone();
+        let contents = tokio::task::spawn_blocking(move || resources::read(&shared, &uri))
+            .await
+            .map_err(|e| ErrorData::internal_error(e.to_string(), None))??;
+        Ok(rmcp::model::ReadResourceResponse::Complete(
+            rmcp::model::ReadResourceResult::new(vec![contents]),
+        ))
     }
 }
 

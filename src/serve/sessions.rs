@@ -96,23 +96,34 @@ impl Sessions {
         let id = slot.ops.send(op);
         let deadline = timeout.map(|t| tokio::time::Instant::now() + Duration::from_secs_f64(t));
         let mut stopped = false;
+        let mut timed_out = false;
         let mut seen = Vec::new();
         let result = loop {
+            // Whether the deadline (true) or the client (false) stopped the call.
             let stop = async {
                 match deadline {
                     _ if stopped => std::future::pending().await,
                     Some(at) => {
                         tokio::select! {
-                            () = tokio::time::sleep_until(at) => {}
-                            () = cancel.cancelled() => {}
+                            () = tokio::time::sleep_until(at) => true,
+                            () = cancel.cancelled() => false,
                         }
                     }
-                    None => cancel.cancelled().await,
+                    None => {
+                        cancel.cancelled().await;
+                        false
+                    }
                 }
             };
             tokio::select! {
                 event = events.recv() => match event {
                     Some(Event::OpEnded { op, error, .. }) if op == id => {
+                        if let (true, Some(t)) = (timed_out, timeout) {
+                            seen.push(Event::notice(
+                                crate::event::NoticeLevel::Warning,
+                                format!("stopped: the call's timeout of {t} s passed"),
+                            ));
+                        }
                         break match error {
                             None => Ok(seen),
                             Some(e) => Err(e),
@@ -126,8 +137,9 @@ impl Sessions {
                         break Err(format!("session {name} ended unexpectedly; the next call opens it again"));
                     }
                 },
-                () = stop => {
+                by_deadline = stop => {
                     stopped = true;
+                    timed_out = by_deadline;
                     slot.ops.send(Op::Cancel);
                 }
             }
