@@ -134,14 +134,30 @@ fn an_mcp_client_runs_code_with_tools_in_recorded_sessions() {
     // Large output comes with a resource link holding all of it.
     let links = r["big_links"].as_array().unwrap();
     assert_eq!(links.len(), 1, "{r}");
-    assert!(links[0].as_str().unwrap().starts_with("mcpr://session/shared/file/.mcpr/output/"));
+    assert!(
+        links[0]
+            .as_str()
+            .unwrap()
+            .starts_with("mcpr://session/shared/file/.mcpr/output/")
+    );
     assert_eq!(r["big_read"], 300_001);
     // Workspace files are resources, read without following what the code planted.
-    assert!(s(&r, "symlink").starts_with("refused"), "{}", s(&r, "symlink"));
+    assert!(
+        s(&r, "symlink").starts_with("refused"),
+        "{}",
+        s(&r, "symlink")
+    );
     assert_eq!(s(&r, "own_file"), "mine");
-    assert!(s(&r, "step_resource").contains("calculate"), "{}", s(&r, "step_resource"));
+    assert!(
+        s(&r, "step_resource").contains("calculate"),
+        "{}",
+        s(&r, "step_resource")
+    );
     let resources = r["resources"].as_array().unwrap();
-    assert!(resources.iter().any(|u| u == "mcpr://session/shared"), "{r}");
+    assert!(
+        resources.iter().any(|u| u == "mcpr://session/shared"),
+        "{r}"
+    );
     // The record replays with no tool called.
     let calls = common::demo_calls_logged(&db);
     let o = common::mcpr_ok(
@@ -283,4 +299,56 @@ async fn with_rmcp_as_the_client_a_kernel_death_reaches_only_its_own_client() {
     assert!(body.contains("still here"), "{body}");
     a.cancel().await.unwrap();
     b.cancel().await.unwrap();
+}
+
+/// When the client goes away (stdin closes), the server ends its sessions: kernels and
+/// MCP server children stop, and the process exits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_stdin_ends_the_server_and_its_children() {
+    use rmcp::ServiceExt;
+    use rmcp::model::CallToolRequestParams;
+
+    let dir = common::project_dir();
+    let db = dir.path().join("notes.db");
+    std::fs::write(
+        dir.path().join(".mcp.json"),
+        json!({"mcpServers": {"demo": common::demo_entry(&db)}}).to_string(),
+    )
+    .unwrap();
+    let mut command = tokio::process::Command::new(common::mcpr_bin());
+    command.arg("serve").current_dir(dir.path());
+    let (transport, _) = rmcp::transport::TokioChildProcess::builder(command)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let serve_pid = transport.id().unwrap();
+    let client = ().serve(transport).await.unwrap();
+    let args = json!({"code": "from tools.demo import server_info\nprint(server_info()['pid'])"});
+    let r = client
+        .peer()
+        .call_tool(
+            CallToolRequestParams::new("run_python")
+                .with_arguments(args.as_object().unwrap().clone()),
+        )
+        .await
+        .unwrap();
+    let text: String = r
+        .content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+        .collect();
+    let demo_pid: i32 = text.trim().parse().unwrap_or_else(|_| panic!("{text}"));
+    client.cancel().await.unwrap();
+    let alive = |pid: i32| unsafe { libc::kill(pid, 0) } == 0;
+    for _ in 0..200 {
+        if !alive(demo_pid) && !alive(serve_pid as i32) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!(
+        "still running after 10 s: demo server {} · mcpr serve {}",
+        alive(demo_pid),
+        alive(serve_pid as i32)
+    );
 }

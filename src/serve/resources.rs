@@ -23,15 +23,25 @@ pub fn file_uri(session: &str, path: &str) -> String {
 
 pub fn templates() -> Vec<ResourceTemplate> {
     [
-        ("mcpr://session/{name}", "session", "A recorded session: every step as JSON"),
-        ("mcpr://session/{name}/step/{step}", "step", "One recorded step as JSON: code, output, tool calls, result"),
-        ("mcpr://session/{name}/file/{path}", "workspace file", "A file of a session's workspace (offloaded output, saved results)"),
+        (
+            "mcpr://session/{name}",
+            "session",
+            "A recorded session: every step as JSON",
+        ),
+        (
+            "mcpr://session/{name}/step/{step}",
+            "step",
+            "One recorded step as JSON: code, output, tool calls, result",
+        ),
+        (
+            "mcpr://session/{name}/file/{path}",
+            "workspace file",
+            "A file of a session's workspace (offloaded output, saved results)",
+        ),
         ("mcpr://skill/{name}", "skill", "A skill's Python source"),
     ]
     .into_iter()
-    .map(|(uri, name, description)| {
-        ResourceTemplate::new(uri, name).with_description(description)
-    })
+    .map(|(uri, name, description)| ResourceTemplate::new(uri, name).with_description(description))
     .collect()
 }
 
@@ -42,8 +52,7 @@ pub fn list(shared: &Shared) -> Vec<Resource> {
         && let Ok(names) = dir.session_names()
     {
         out.extend(names.iter().map(|n| {
-            Resource::new(session_uri(n), format!("session {n}"))
-                .with_mime_type("application/json")
+            Resource::new(session_uri(n), format!("session {n}")).with_mime_type("application/json")
         }));
     }
     let project = &shared.sessions.context().project;
@@ -54,8 +63,11 @@ pub fn list(shared: &Shared) -> Vec<Resource> {
         )
     {
         out.extend(list.skills.iter().map(|s| {
-            Resource::new(format!("mcpr://skill/{}", s.name), format!("skill {}", s.name))
-                .with_mime_type("text/x-python")
+            Resource::new(
+                format!("mcpr://skill/{}", s.name),
+                format!("skill {}", s.name),
+            )
+            .with_mime_type("text/x-python")
         }));
     }
     out
@@ -75,8 +87,8 @@ fn json(uri: &str, value: &impl serde::Serialize) -> Result<ResourceContents, Er
 pub fn read(shared: &Shared, uri: &str) -> Result<ResourceContents, ErrorData> {
     if let Some(name) = uri.strip_prefix("mcpr://skill/") {
         let project = &shared.sessions.context().project;
-        let library = crate::engine::query::skills::open_library(project)
-            .map_err(|e| not_found(uri, e))?;
+        let library =
+            crate::engine::query::skills::open_library(project).map_err(|e| not_found(uri, e))?;
         return match crate::engine::query::skills::show(&library, name)
             .map_err(|e| not_found(uri, e))?
         {
