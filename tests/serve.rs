@@ -38,10 +38,15 @@ fn an_mcp_client_runs_code_with_tools_in_recorded_sessions() {
     let db = dir.path().join("notes.db");
     std::fs::write(
         dir.path().join(".mcp.json"),
-        json!({"mcpServers": {"demo": common::demo_entry(&db)}}).to_string(),
+        json!({"mcpServers": {
+            "demo": common::demo_entry(&db),
+            "time": {"command": common::venv_server("mcp-server-time")},
+        }})
+        .to_string(),
     )
     .unwrap();
     let r = client(dir.path());
+    assert_eq!(s(&r, "time"), "UTC\n", "{r}");
     let tools: Vec<&str> = r["tools"]
         .as_array()
         .unwrap()
