@@ -21,6 +21,7 @@ mod replay;
 mod run;
 mod skills;
 mod tools;
+mod tui;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -61,6 +62,8 @@ enum Command {
     Skills(skills::SkillsArgs),
     /// Serve the demo MCP tools (calculator, weather, notes, text) over stdio
     DemoServer(demo_server::DemoServerArgs),
+    /// The developer console: tasks, code, output and tool calls live, full screen
+    Tui(tui::TuiArgs),
     /// Measure mcpr's own speed (results belong in docs/PERFORMANCE.md)
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -115,6 +118,7 @@ pub fn main() -> ExitCode {
             Command::DemoServer(args) => demo_server::run(args).await,
             Command::Tools(args) => tools::run(args).await,
             Command::Skills(args) => skills::run(args).await,
+            Command::Tui(args) => tui::run(args).await,
         }
     });
     // Kernels are killed when their handles drop; do not wait for idle blocking threads.
