@@ -19,11 +19,20 @@ pub enum Action {
     /// An event from the session.
     Engine(Event),
     /// Whether the session was opened with a model, and why (or why not).
-    ModelChosen { available: bool, why: String },
+    ModelChosen {
+        available: bool,
+        why: String,
+    },
     /// An operation went out with this id; its `OpEnded` carries it.
-    Sent { run: bool, id: u64 },
+    Sent {
+        run: bool,
+        id: u64,
+    },
     /// Highlighted code came back from the worker.
-    Highlighted { key: u64, lines: Vec<Line<'static>> },
+    Highlighted {
+        key: u64,
+        lines: Vec<Line<'static>>,
+    },
     /// `$EDITOR` closed: the edited code, or why it failed.
     Edited(Result<String, String>),
     /// Time passed (only sent while something animates or counts).
@@ -34,7 +43,10 @@ pub enum Action {
 pub enum Effect {
     /// Send an operation to the session; `run` marks a task or cell (the console waits
     /// for its end).
-    Send { op: Op, run: bool },
+    Send {
+        op: Op,
+        run: bool,
+    },
     /// Highlight `code` with the syntax theme `theme`; the answer comes back keyed.
     Highlight {
         key: u64,

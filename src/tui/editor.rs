@@ -17,11 +17,13 @@ pub fn edit(code: &str) -> Result<String, String> {
         .arg(&path)
         .status()
         .map_err(|e| format!("cannot start the editor {editor:?}: {e}"))?;
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()));
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()));
     let _ = std::fs::remove_dir_all(&dir);
     if !status.success() {
-        return Err(format!("the editor {editor:?} exited with {status}; nothing changed"));
+        return Err(format!(
+            "the editor {editor:?} exited with {status}; nothing changed"
+        ));
     }
     text
 }

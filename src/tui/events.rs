@@ -6,7 +6,7 @@ use super::action::Effect;
 use super::highlight;
 use super::layout::Pane;
 use super::output::{LineKind, human_ms};
-use super::state::{Attempt, CodeView, Mode, Opening, State};
+use super::state::{Attempt, CodeView, Held, Mode, Opening, State};
 use super::update::{focus, keep_cursor_visible, no_model_message, notice};
 use crate::event::{CellStatus, Event, NoticeLevel, Stream};
 
@@ -19,15 +19,26 @@ pub fn model_chosen(s: &mut State, available: bool, why: String) {
     s.prompt.mode = Mode::Code;
     let message = no_model_message(s);
     s.output.store.push_block(LineKind::Warning, &message);
-    notice(s, NoticeLevel::Warning, "no model: the prompt runs Python (code mode)");
+    notice(
+        s,
+        NoticeLevel::Warning,
+        "no model: the prompt runs Python (code mode)",
+    );
 }
 
 pub fn on_event(s: &mut State, event: Event, fx: &mut Vec<Effect>) {
     let store = &mut s.output.store;
     match event {
         Event::SessionStarted {
-            session, isolation, ..
+            session,
+            isolation,
+            python,
+            ..
         } => {
+            store.push_block(
+                LineKind::Info,
+                &format!("session {session} · Python {python} · {isolation}"),
+            );
             s.session.name = Some(session);
             s.session.isolation = Some(isolation);
         }
@@ -56,15 +67,16 @@ pub fn on_event(s: &mut State, event: Event, fx: &mut Vec<Effect>) {
             }
         }
         Event::Notice { level, message, .. } => {
-            if let Some(model) = message.strip_prefix("model: ") {
-                s.session.model = Some(model.to_string());
-            }
             let kind = match level {
                 NoticeLevel::Info => LineKind::Info,
                 NoticeLevel::Warning => LineKind::Warning,
             };
             store.push_block(kind, &message);
-            notice(s, level, &message);
+            // The model has its place in the status bar; other notices show there a while.
+            match message.strip_prefix("model: ") {
+                Some(model) => s.session.model = Some(model.to_string()),
+                None => notice(s, level, &message),
+            }
         }
         Event::KernelRestarted { reason } => {
             store.push_block(LineKind::Warning, &format!("kernel restarted: {reason}"));
@@ -102,9 +114,10 @@ pub fn on_event(s: &mut State, event: Event, fx: &mut Vec<Effect>) {
             store.close_line();
             s.session.tokens += usage.prompt_tokens + usage.completion_tokens;
         }
-        Event::LlmFailed { message, .. } => {
-            store.push_block(LineKind::Error, &format!("the model did not answer: {message}"))
-        }
+        Event::LlmFailed { message, .. } => store.push_block(
+            LineKind::Error,
+            &format!("the model did not answer: {message}"),
+        ),
         Event::CodeGenerated { attempt, code, .. } => {
             store.push_block(LineKind::Info, &format!("── running attempt {attempt}"));
             push_attempt(s, code, fx);
@@ -134,7 +147,7 @@ pub fn on_event(s: &mut State, event: Event, fx: &mut Vec<Effect>) {
             duration_ms,
             ..
         } => store.call_ended(id, &name, args, outcome, duration_ms, s.now),
-        Event::Value { repr, .. } => store.push_block(LineKind::Value, &repr),
+        Event::Value { repr, .. } => s.held.push(Held::Value(repr)),
         Event::Error {
             ename,
             message,
@@ -147,7 +160,7 @@ pub fn on_event(s: &mut State, event: Event, fx: &mut Vec<Effect>) {
             } else {
                 traceback
             };
-            store.push_traceback(&text, line);
+            s.held.push(Held::Traceback { text, line });
             if let Some(a) = s.code.attempts.last_mut() {
                 a.error_line = line;
             }
@@ -160,6 +173,12 @@ pub fn on_event(s: &mut State, event: Event, fx: &mut Vec<Effect>) {
         } => {
             store.close_line();
             store.abandon_calls();
+            for held in std::mem::take(&mut s.held) {
+                match held {
+                    Held::Value(repr) => store.push_block(LineKind::Value, &repr),
+                    Held::Traceback { text, line } => store.push_traceback(&text, line),
+                }
+            }
             for o in overflow {
                 store.push_block(
                     LineKind::Warning,

@@ -523,7 +523,16 @@ mod tests {
 
     #[test]
     fn keys_round_trip_through_their_names() {
-        for text in ["ctrl+c", "shift+tab", "alt+enter", "G", "?", "space", "f1", "pageup"] {
+        for text in [
+            "ctrl+c",
+            "shift+tab",
+            "alt+enter",
+            "G",
+            "?",
+            "space",
+            "f1",
+            "pageup",
+        ] {
             let key = Key::parse(text).unwrap();
             assert_eq!(key.to_string(), text);
             assert_eq!(Key::parse(&key.to_string()).unwrap(), key);
@@ -556,13 +565,25 @@ mod tests {
     fn lookup_follows_the_context_chain() {
         let map = Keymap::default();
         let key = |t| Key::parse(t).unwrap();
-        assert_eq!(map.lookup(Context::Output, &key("j")), Some(Command::ScrollDown));
+        assert_eq!(
+            map.lookup(Context::Output, &key("j")),
+            Some(Command::ScrollDown)
+        );
         assert_eq!(map.lookup(Context::Output, &key("q")), Some(Command::Quit));
         // In the prompt, `q` is text and Ctrl+C still cancels.
         assert_eq!(map.lookup(Context::Prompt, &key("q")), None);
-        assert_eq!(map.lookup(Context::Prompt, &key("ctrl+c")), Some(Command::Cancel));
-        assert_eq!(map.lookup(Context::Prompt, &key("up")), Some(Command::HistoryPrev));
-        assert_eq!(map.lookup(Context::Code, &key("up")), Some(Command::ScrollUp));
+        assert_eq!(
+            map.lookup(Context::Prompt, &key("ctrl+c")),
+            Some(Command::Cancel)
+        );
+        assert_eq!(
+            map.lookup(Context::Prompt, &key("up")),
+            Some(Command::HistoryPrev)
+        );
+        assert_eq!(
+            map.lookup(Context::Code, &key("up")),
+            Some(Command::ScrollUp)
+        );
     }
 
     #[test]
@@ -593,8 +614,14 @@ mod tests {
         let e = Keymap::default()
             .patched("zoom = \"hyper+x\"\n", "k.toml")
             .unwrap_err();
-        assert!(e.message.contains("line 1") && e.message.contains("hyper"), "{}", e.message);
-        let e = Keymap::default().patched("zoom = 3\n", "k.toml").unwrap_err();
+        assert!(
+            e.message.contains("line 1") && e.message.contains("hyper"),
+            "{}",
+            e.message
+        );
+        let e = Keymap::default()
+            .patched("zoom = 3\n", "k.toml")
+            .unwrap_err();
         assert!(e.message.contains("line 1"), "{}", e.message);
     }
 

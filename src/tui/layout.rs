@@ -106,10 +106,10 @@ pub fn areas(size: Rect, zoom: Option<Pane>, shown: Pane, prompt_lines: usize) -
         panes.push((shown, slot));
         tabs = Some((bar, vec![Pane::Output, Pane::Code, Pane::Variables]));
     } else if size.width < WIDE {
-        let [left, right] =
-            Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(main);
-        let [bar, slot] =
-            Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(right);
+        let [bar, rest] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(main);
+        let [left, slot] =
+            Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)])
+                .areas(rest);
         panes.push((Pane::Code, left));
         let right_pane = if shown == Pane::Variables {
             Pane::Variables
@@ -117,7 +117,7 @@ pub fn areas(size: Rect, zoom: Option<Pane>, shown: Pane, prompt_lines: usize) -
             Pane::Output
         };
         panes.push((right_pane, slot));
-        tabs = Some((bar, vec![Pane::Output, Pane::Variables]));
+        tabs = Some((bar, vec![Pane::Output, Pane::Code, Pane::Variables]));
     } else {
         let [code, output, vars] = Layout::horizontal([
             Constraint::Percentage(36),

@@ -17,8 +17,12 @@ pub mod layout;
 pub mod output;
 pub mod render;
 pub mod runtime;
+#[cfg(test)]
+mod snapshot_tests;
 pub mod state;
 pub mod terminal;
+#[cfg(test)]
+mod testing;
 pub mod theme;
 pub mod update;
 

@@ -63,7 +63,10 @@ impl Call {
             "tools.call" => (
                 format!(
                     "{}.{}",
-                    self.args.get("server").and_then(Value::as_str).unwrap_or("?"),
+                    self.args
+                        .get("server")
+                        .and_then(Value::as_str)
+                        .unwrap_or("?"),
                     self.args.get("tool").and_then(Value::as_str).unwrap_or("?")
                 ),
                 self.args.get("args").cloned().unwrap_or(Value::Null),
@@ -136,7 +139,11 @@ pub fn human_ms(ms: f64) -> String {
     } else if ms < 60_000.0 {
         format!("{:.1} s", ms / 1000.0)
     } else {
-        format!("{}m{:02}s", (ms / 60_000.0) as u64, ((ms / 1000.0) as u64) % 60)
+        format!(
+            "{}m{:02}s",
+            (ms / 60_000.0) as u64,
+            ((ms / 1000.0) as u64) % 60
+        )
     }
 }
 
@@ -466,11 +473,19 @@ mod tests {
     fn calls_show_label_and_end_in_place() {
         let mut s = OutputStore::default();
         let now = Instant::now();
-        let args = serde_json::json!({"server": "demo", "tool": "get_weather", "args": {"city": "Paris"}});
+        let args =
+            serde_json::json!({"server": "demo", "tool": "get_weather", "args": {"city": "Paris"}});
         s.call_started(7, "tools.call", args.clone(), now);
         s.push_stream(LineKind::Stdout, "after\n");
         assert!(s.calls_running());
-        s.call_ended(7, "tools.call", args, CallOutcome::Ok(serde_json::json!({"t": 21})), 0.4, now);
+        s.call_ended(
+            7,
+            "tools.call",
+            args,
+            CallOutcome::Ok(serde_json::json!({"t": 21})),
+            0.4,
+            now,
+        );
         assert!(!s.calls_running());
         let call = s.line(0).unwrap().call.unwrap();
         assert_eq!(call.label(), "demo.get_weather(city='Paris')");
@@ -490,7 +505,12 @@ mod tests {
         let kinds: Vec<LineKind> = (0..s.len()).map(|i| s.line(i).unwrap().kind).collect();
         assert_eq!(
             kinds,
-            [LineKind::Error, LineKind::Error, LineKind::ErrorHere, LineKind::Error]
+            [
+                LineKind::Error,
+                LineKind::Error,
+                LineKind::ErrorHere,
+                LineKind::Error
+            ]
         );
         assert_eq!(s.block_text(3).unwrap().lines().count(), 4);
     }

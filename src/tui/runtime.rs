@@ -159,7 +159,11 @@ pub async fn run(opts: Options) -> Result<(), String> {
                 panic!("{PANIC_SWITCH} is set: panicking after the first frame, as asked");
             }
         }
-        let frame_due = if dirty { last_draw.map(|t| t + FRAME) } else { None };
+        let frame_due = if dirty {
+            last_draw.map(|t| t + FRAME)
+        } else {
+            None
+        };
         let tick_due = state.next_tick().map(|d| now + d);
         let action = tokio::select! {
             ev = input.next() => match ev {

@@ -58,8 +58,12 @@ pub struct SessionInfo {
     /// A kernel restart not yet followed by a successful cell.
     pub restarted: Option<String>,
     pub tokens: u64,
-    pub notice: Option<(NoticeLevel, String)>,
+    /// The latest notice and when it came.
+    pub notice: Option<(NoticeLevel, String, Instant)>,
 }
+
+/// How long the status bar shows a notice.
+pub const NOTICE_SECONDS: u64 = 10;
 
 /// The prompt: its text, mode and history.
 #[derive(Debug)]
@@ -97,8 +101,7 @@ impl Prompt {
         let lines: Vec<String> = text.split('\n').map(str::to_string).collect();
         self.text = textarea(lines);
         self.set_focused(focused);
-        self.text
-            .move_cursor(ratatui_textarea::CursorMove::Bottom);
+        self.text.move_cursor(ratatui_textarea::CursorMove::Bottom);
         self.text.move_cursor(ratatui_textarea::CursorMove::End);
     }
 
@@ -187,11 +190,24 @@ pub struct VariablesView {
 /// A window over the panes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Overlay {
-    Help { filter: String, scroll: usize },
-    Palette { filter: String, selected: usize },
+    Help {
+        filter: String,
+        scroll: usize,
+    },
+    Palette {
+        filter: String,
+        selected: usize,
+    },
     ConfirmQuit,
-    HistorySearch { query: String, selected: usize },
-    Pager { title: String, lines: Vec<String>, scroll: usize },
+    HistorySearch {
+        query: String,
+        selected: usize,
+    },
+    Pager {
+        title: String,
+        lines: Vec<String>,
+        scroll: usize,
+    },
 }
 
 pub struct State {
@@ -217,8 +233,18 @@ pub struct State {
     pub overlay: Option<Overlay>,
     pub last_cancel: Option<Instant>,
     pub highlights: HashMap<u64, Highlighted>,
+    /// A cell's value and traceback, held until the cell ends: its last output can
+    /// arrive after them.
+    pub held: Vec<Held>,
     /// Set once a quit was decided.
     pub quitting: bool,
+}
+
+/// What a cell said last, shown once its output is complete.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Held {
+    Value(String),
+    Traceback { text: String, line: Option<u32> },
 }
 
 impl State {
@@ -238,6 +264,7 @@ impl State {
             prompt: Prompt::new(Mode::Task),
             output: OutputView {
                 follow: true,
+                wrap: true,
                 ..OutputView::default()
             },
             code: CodeView::default(),
@@ -246,6 +273,7 @@ impl State {
             overlay: None,
             last_cancel: None,
             highlights: HashMap::new(),
+            held: Vec::new(),
             quitting: false,
         }
     }
@@ -272,18 +300,23 @@ impl State {
         })
     }
 
-    /// When the next tick is due: only while something counts or spins.
+    /// The notice the status bar shows, while it is recent.
+    pub fn visible_notice(&self) -> Option<(NoticeLevel, &str)> {
+        let (level, message, at) = self.session.notice.as_ref()?;
+        (self.now.saturating_duration_since(*at).as_secs() < NOTICE_SECONDS)
+            .then_some((*level, message.as_str()))
+    }
+
+    /// When the next tick is due: only while something counts or spins, or a notice
+    /// is to disappear.
     pub fn next_tick(&self) -> Option<std::time::Duration> {
+        use std::time::Duration;
         let spinning = self.running.is_some() || self.output.store.calls_running();
-        let cancel_hint = self
-            .last_cancel
-            .is_some_and(|t| self.now.duration_since(t).as_millis() < 1100);
         if spinning {
-            Some(std::time::Duration::from_millis(100))
-        } else if cancel_hint {
-            Some(std::time::Duration::from_millis(1100))
-        } else {
-            None
+            return Some(Duration::from_millis(100));
         }
+        let (_, _, at) = self.session.notice.as_ref()?;
+        let shown = self.now.saturating_duration_since(*at);
+        Duration::from_secs(NOTICE_SECONDS).checked_sub(shown)
     }
 }

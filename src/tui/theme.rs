@@ -11,7 +11,10 @@ use std::path::{Path, PathBuf};
 pub const BUILTIN: &[(&str, &str)] = &[
     ("dark", include_str!("../../themes/dark.toml")),
     ("light", include_str!("../../themes/light.toml")),
-    ("high-contrast", include_str!("../../themes/high-contrast.toml")),
+    (
+        "high-contrast",
+        include_str!("../../themes/high-contrast.toml"),
+    ),
 ];
 
 /// The theme used when none is chosen: named colours only, so it works on 16 colours.
@@ -76,7 +79,9 @@ impl<'de> Deserialize<'de> for ColorValue {
         }
         match Raw::deserialize(d)? {
             Raw::Index(i) => Ok(ColorValue(Color::Indexed(i))),
-            Raw::Name(s) => parse_color(&s).map(ColorValue).map_err(serde::de::Error::custom),
+            Raw::Name(s) => parse_color(&s)
+                .map(ColorValue)
+                .map_err(serde::de::Error::custom),
         }
     }
 }
@@ -216,9 +221,8 @@ impl Theme {
         };
         let parsed: ThemeFile = toml::from_str(text).map_err(|e| err(one_line(&e.to_string())))?;
         let mut theme = match &parsed.base {
-            Some(base) if depth < 4 => Theme::named(base, depth + 1).map_err(|e| {
-                err(format!("base = {base:?}: {}", e.message))
-            })?,
+            Some(base) if depth < 4 => Theme::named(base, depth + 1)
+                .map_err(|e| err(format!("base = {base:?}: {}", e.message)))?,
             Some(_) => return Err(err("too many nested `base` themes".into())),
             None => self,
         };
@@ -241,7 +245,11 @@ impl Theme {
                     let line = line_of(text, &key);
                     return Err(err(format!(
                         "line {line}: unknown colour role {key:?} (roles: {})",
-                        FIELDS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                        FIELDS
+                            .iter()
+                            .map(|(n, _)| *n)
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     )));
                 }
             }
@@ -298,7 +306,12 @@ impl Theme {
 }
 
 fn user_theme_file(name: &str) -> Option<PathBuf> {
-    Some(dirs::config_dir()?.join("mcpr").join("themes").join(format!("{name}.toml")))
+    Some(
+        dirs::config_dir()?
+            .join("mcpr")
+            .join("themes")
+            .join(format!("{name}.toml")),
+    )
 }
 
 /// The 1-based line of the first `key =` in `text` (for errors serde cannot place).

@@ -46,7 +46,11 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
             s.prompt.set_content(code.trim_end_matches('\n'));
             s.prompt.mode = Mode::Code;
             focus(s, Pane::Prompt);
-            notice(s, NoticeLevel::Info, "edited code is in the prompt: Enter runs it as a cell");
+            notice(
+                s,
+                NoticeLevel::Info,
+                "edited code is in the prompt: Enter runs it as a cell",
+            );
         }
         Action::Edited(Err(why)) => notice(s, NoticeLevel::Warning, &why),
         Action::Tick => {}
@@ -55,7 +59,7 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
 }
 
 pub fn notice(s: &mut State, level: NoticeLevel, message: &str) {
-    s.session.notice = Some((level, message.to_string()));
+    s.session.notice = Some((level, message.to_string(), s.now));
 }
 
 /// The command context of the focused pane.
@@ -336,7 +340,10 @@ fn cancel(s: &mut State, fx: &mut Vec<Effect>) {
 pub fn no_model_message(s: &State) -> String {
     format!(
         "no model: {}. Tasks need one (--llm, --base-url, OPENAI_API_KEY or a local server); code mode runs Python (ctrl+t switches)",
-        s.session.no_model_why.as_deref().unwrap_or("none was chosen")
+        s.session
+            .no_model_why
+            .as_deref()
+            .unwrap_or("none was chosen")
     )
 }
 
@@ -438,8 +445,9 @@ fn scroll(s: &mut State, delta: isize) {
 }
 
 fn output_size(s: &State) -> (usize, usize) {
-    s.inner(Pane::Output)
-        .map_or((80, 20), |r| (r.width.max(1) as usize, r.height.max(1) as usize))
+    s.inner(Pane::Output).map_or((80, 20), |r| {
+        (r.width.max(1) as usize, r.height.max(1) as usize)
+    })
 }
 
 pub fn move_output_cursor(s: &mut State, delta: isize) {
@@ -544,7 +552,11 @@ fn on_search_key(s: &mut State, ev: &KeyEvent) {
         KeyCode::Backspace => {
             input.pop();
         }
-        KeyCode::Char(c) if !ev.modifiers.contains(crossterm::event::KeyModifiers::CONTROL) => {
+        KeyCode::Char(c)
+            if !ev
+                .modifiers
+                .contains(crossterm::event::KeyModifiers::CONTROL) =>
+        {
             input.push(c)
         }
         _ => {}
@@ -583,7 +595,10 @@ pub fn palette_items(filter: &str) -> Vec<&'static CommandInfo> {
 }
 
 /// The help's rows for `filter`: (group, keys, name, help).
-pub fn help_rows(keymap: &Keymap, filter: &str) -> Vec<(Context, String, &'static str, &'static str)> {
+pub fn help_rows(
+    keymap: &Keymap,
+    filter: &str,
+) -> Vec<(Context, String, &'static str, &'static str)> {
     let f = filter.to_lowercase();
     COMMANDS
         .iter()
@@ -611,7 +626,9 @@ fn on_overlay_key(s: &mut State, ev: &KeyEvent, key: &Key, fx: &mut Vec<Effect>)
     let Some(overlay) = s.overlay.as_mut() else {
         return;
     };
-    let ctrl = ev.modifiers.contains(crossterm::event::KeyModifiers::CONTROL);
+    let ctrl = ev
+        .modifiers
+        .contains(crossterm::event::KeyModifiers::CONTROL);
     match overlay {
         Overlay::ConfirmQuit => match ev.code {
             KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter => {
@@ -751,7 +768,11 @@ fn on_mouse(s: &mut State, m: MouseEvent, _fx: &mut Vec<Effect>) {
             }
         }
         MouseEventKind::ScrollUp | MouseEventKind::ScrollDown => {
-            let delta = if m.kind == MouseEventKind::ScrollUp { -3 } else { 3 };
+            let delta = if m.kind == MouseEventKind::ScrollUp {
+                -3
+            } else {
+                3
+            };
             match areas.pane_at(m.column, m.row) {
                 Some(Pane::Output) => scroll_output_view(s, delta),
                 Some(pane @ (Pane::Code | Pane::Variables)) => {

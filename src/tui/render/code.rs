@@ -99,7 +99,14 @@ pub fn render(s: &State, area: Rect, buf: &mut Buffer) {
         let hint = if c.diff { "diff (d)" } else { "d: diff" };
         let hx = inner.right().saturating_sub(hint.len() as u16);
         if hx > x {
-            put(buf, hx, inner.y, hint, inner.right() - hx, Style::default().fg(t.dim));
+            put(
+                buf,
+                hx,
+                inner.y,
+                hint,
+                inner.right() - hx,
+                Style::default().fg(t.dim),
+            );
         }
         body.y += 1;
         body.height -= 1;

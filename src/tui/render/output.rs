@@ -18,6 +18,14 @@ use crate::tui::theme::Theme;
 
 const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
 
+/// What is drawn before a line's text (never part of what is copied).
+pub fn gutter(kind: LineKind) -> &'static str {
+    match kind {
+        LineKind::Input => "› ",
+        _ => "",
+    }
+}
+
 /// Rows line `i` takes at `width` columns.
 pub fn line_height(store: &OutputStore, i: usize, width: usize, wrap: bool) -> usize {
     let Some(line) = store.line(i) else {
@@ -26,7 +34,9 @@ pub fn line_height(store: &OutputStore, i: usize, width: usize, wrap: bool) -> u
     match line.call {
         Some(c) if c.expanded => 1 + c.detail().len(),
         Some(_) => 1,
-        None if wrap && width > 0 => line.text.width().div_ceil(width).max(1),
+        None if wrap && width > 0 => (gutter(line.kind).width() + line.text.width())
+            .div_ceil(width)
+            .max(1),
         None => 1,
     }
 }
@@ -189,7 +199,15 @@ struct Marks<'a> {
 }
 
 /// Writes `text` clipped to `width`, with the search matches marked.
-fn put_marked(buf: &mut Buffer, x: u16, y: u16, text: &str, width: u16, style: Style, marks: &Marks) {
+fn put_marked(
+    buf: &mut Buffer,
+    x: u16,
+    y: u16,
+    text: &str,
+    width: u16,
+    style: Style,
+    marks: &Marks,
+) {
     let (query, mark) = (marks.query, marks.style);
     let Some(q) = query.filter(|q| !q.is_empty()) else {
         put(buf, x, y, text, width, style);
@@ -211,7 +229,14 @@ fn put_marked(buf: &mut Buffer, x: u16, y: u16, text: &str, width: u16, style: S
         if i < at {
             continue;
         }
-        col += put(buf, x + col, y, &text[at..i], width.saturating_sub(col), style);
+        col += put(
+            buf,
+            x + col,
+            y,
+            &text[at..i],
+            width.saturating_sub(col),
+            style,
+        );
         col += put(
             buf,
             x + col,
@@ -222,7 +247,14 @@ fn put_marked(buf: &mut Buffer, x: u16, y: u16, text: &str, width: u16, style: S
         );
         at = i + q.len();
     }
-    put(buf, x + col, y, &text[at..], width.saturating_sub(col), style);
+    put(
+        buf,
+        x + col,
+        y,
+        &text[at..],
+        width.saturating_sub(col),
+        style,
+    );
 }
 
 pub fn render(s: &State, area: Rect, buf: &mut Buffer) {
@@ -289,10 +321,29 @@ pub fn render(s: &State, area: Rect, buf: &mut Buffer) {
         let Some(line) = v.store.line(i) else { break };
         let is_cursor = focused && i == v.cursor && !v.follow;
         if let Some(call) = line.call {
+            let spans = call_spans(call, s);
+            // The label gives way to the outcome when the line is too long.
+            let fixed: u16 = spans
+                .iter()
+                .enumerate()
+                .filter(|(k, _)| *k != 1)
+                .map(|(_, sp)| sp.content.width() as u16)
+                .sum();
             let mut x = body.x;
-            for span in call_spans(call, s) {
+            for (k, span) in spans.iter().enumerate() {
                 let style = if is_cursor { selected } else { span.style };
-                x += put(buf, x, y, &span.content, body.right() - x, style);
+                let room = body.right().saturating_sub(x);
+                let room = if k == 1 && spans.len() > 2 {
+                    room.saturating_sub(fixed.saturating_sub(spans[0].content.width() as u16))
+                } else {
+                    room
+                };
+                let text = if k == 1 && (span.content.width() as u16) > room {
+                    crate::record::clip(&span.content, room.saturating_sub(1) as usize)
+                } else {
+                    span.content.to_string()
+                };
+                x += put(buf, x, y, &text, room, style);
             }
             y += 1;
             if call.expanded {
@@ -310,19 +361,25 @@ pub fn render(s: &State, area: Rect, buf: &mut Buffer) {
             } else {
                 style_of(line.kind, t)
             };
+            let gutter = gutter(line.kind);
+            let gw = gutter.width() as u16;
             let pieces = if v.wrap {
-                wrap_pieces(line.text, w)
+                wrap_pieces(line.text, w.saturating_sub(gw as usize).max(1))
             } else {
                 vec![line.text]
             };
-            for piece in pieces {
+            for (k, piece) in pieces.into_iter().enumerate() {
                 if y >= body.bottom() {
                     break;
                 }
                 if is_cursor {
                     buf.set_style(Rect::new(body.x, y, body.width, 1), selected);
                 }
-                put_marked(buf, body.x, y, piece, body.width, style, &marks);
+                if k == 0 && gw > 0 {
+                    put(buf, body.x, y, gutter, body.width, style_of(line.kind, t));
+                }
+                let x = body.x + gw.min(body.width);
+                put_marked(buf, x, y, piece, body.right() - x, style, &marks);
                 y += 1;
             }
         }

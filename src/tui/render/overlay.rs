@@ -60,9 +60,18 @@ pub fn render(s: &State, screen: Rect, buf: &mut Buffer) {
             lines,
             scroll,
         }) => {
-            let area = centered(screen, screen.width.saturating_sub(4), screen.height.saturating_sub(2));
+            let area = centered(
+                screen,
+                screen.width.saturating_sub(4),
+                screen.height.saturating_sub(2),
+            );
             let inner = dialog(s, title, area, buf);
-            for (row, line) in lines.iter().skip(*scroll).take(inner.height as usize).enumerate() {
+            for (row, line) in lines
+                .iter()
+                .skip(*scroll)
+                .take(inner.height as usize)
+                .enumerate()
+            {
                 put(
                     buf,
                     inner.x,
@@ -97,7 +106,10 @@ fn approval(s: &State, r: &ApprovalRequest, screen: Rect, buf: &mut Buffer) {
     let mut lines = vec![
         Line::from(vec![
             Span::styled(format!("{}.{}", r.server, r.tool), bold),
-            Span::styled(format!("  ({})", r.class.key()), Style::default().fg(t.warning)),
+            Span::styled(
+                format!("  ({})", r.class.key()),
+                Style::default().fg(t.warning),
+            ),
         ]),
         Line::styled(r.reason.clone(), Style::default().fg(t.dim)),
         Line::raw("arguments:"),
@@ -132,6 +144,12 @@ fn help(s: &State, filter: &str, scroll: usize, screen: Rect, buf: &mut Buffer) 
         Span::styled(format!("{filter}▏"), Style::default().fg(t.text)),
         Span::styled("   esc closes", Style::default().fg(t.dim)),
     ])];
+    let keys_w = rows
+        .iter()
+        .map(|(_, keys, _, _)| keys.chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(32);
     let mut last: Option<Context> = None;
     for (ctx, keys, name, text) in rows {
         if last != Some(ctx) {
@@ -144,20 +162,35 @@ fn help(s: &State, filter: &str, scroll: usize, screen: Rect, buf: &mut Buffer) 
             last = Some(ctx);
         }
         lines.push(Line::from(vec![
-            Span::styled(format!("  {keys:<26}"), Style::default().fg(t.text).add_modifier(Modifier::BOLD)),
+            Span::styled(
+                format!("  {keys:<keys_w$}  "),
+                Style::default().fg(t.text).add_modifier(Modifier::BOLD),
+            ),
             Span::styled(text.to_string(), Style::default().fg(t.text)),
             Span::styled(format!("  ({name})"), Style::default().fg(t.dim)),
         ]));
     }
     let max = lines.len().saturating_sub(inner.height as usize);
     let first = scroll.min(max);
-    for (row, line) in lines.iter().skip(first).take(inner.height as usize).enumerate() {
+    for (row, line) in lines
+        .iter()
+        .skip(first)
+        .take(inner.height as usize)
+        .enumerate()
+    {
         let mut x = inner.x;
         for span in &line.spans {
             if x >= inner.right() {
                 break;
             }
-            x += put(buf, x, inner.y + row as u16, &span.content, inner.right() - x, span.style);
+            x += put(
+                buf,
+                x,
+                inner.y + row as u16,
+                &span.content,
+                inner.right() - x,
+                span.style,
+            );
         }
     }
 }
@@ -192,9 +225,18 @@ fn palette(s: &State, filter: &str, selected: usize, screen: Rect, buf: &mut Buf
         buf.set_style(Rect::new(inner.x, y, inner.width, 1), style);
         let keys = s.keymap.describe(c.command);
         let x = inner.x + put(buf, inner.x, y, &format!(" {}", c.help), inner.width, style);
-        let kx = inner.right().saturating_sub(keys.chars().count() as u16 + 1);
+        let kx = inner
+            .right()
+            .saturating_sub(keys.chars().count() as u16 + 1);
         if kx > x {
-            put(buf, kx, y, &keys, inner.right() - kx, style.add_modifier(Modifier::DIM));
+            put(
+                buf,
+                kx,
+                y,
+                &keys,
+                inner.right() - kx,
+                style.add_modifier(Modifier::DIM),
+            );
         }
     }
 }
@@ -223,7 +265,11 @@ fn history(s: &State, query: &str, selected: usize, screen: Rect, buf: &mut Buff
         );
     }
     let selected = selected.min(matches.len().saturating_sub(1));
-    for (row, entry) in matches.iter().take(inner.height.saturating_sub(1) as usize).enumerate() {
+    for (row, entry) in matches
+        .iter()
+        .take(inner.height.saturating_sub(1) as usize)
+        .enumerate()
+    {
         let y = inner.y + 1 + row as u16;
         let style = if row == selected {
             Style::default().fg(t.selection_fg).bg(t.selection_bg)

@@ -6,7 +6,6 @@ use ratatui::style::{Modifier, Style};
 
 use super::put;
 use crate::event::NoticeLevel;
-use crate::tui::output::human_ms;
 use crate::tui::state::{Opening, State};
 
 /// The kernel's state in words.
@@ -18,13 +17,13 @@ pub fn kernel_state(s: &State) -> String {
         Opening::Open => {}
     }
     if let Some(r) = &s.running {
-        let secs = s.now.saturating_duration_since(r.since).as_millis() as f64;
+        let secs = s.now.saturating_duration_since(r.since).as_secs();
         let what = if r.cancelling {
             "cancelling"
         } else {
             "running"
         };
-        return format!("{what} {}", human_ms((secs / 1000.0).floor() * 1000.0));
+        return format!("{what} {secs} s");
     }
     if s.session.restarted.is_some() {
         return "idle (restarted)".into();
@@ -41,17 +40,43 @@ pub fn render(s: &State, area: Rect, buf: &mut Buffer) {
         (None, Some(false)) => "no model (code mode)".into(),
         (None, _) => "model: choosing…".into(),
     };
+    // The long explanations (isolation details, why this model) are in the output.
+    let isolation = s
+        .session
+        .isolation
+        .as_deref()
+        .map(|i| i.split(" (").next().unwrap_or(i).to_string())
+        .unwrap_or_default();
+    let model = model
+        .split(", chosen by")
+        .next()
+        .unwrap_or(&model)
+        .to_string();
     let parts = [
         s.session.name.clone().unwrap_or_else(|| "mcpr".into()),
         kernel_state(s),
         format!("{} tokens", s.session.tokens),
-        s.session.isolation.clone().unwrap_or_default(),
+        isolation,
         model,
     ];
-    let mut x = area.x;
+    // The latest notice keeps the right part (up to half the bar); the rest goes to
+    // the parts in order of importance.
     let right = area.right();
+    let notice = s.visible_notice().map(|(level, message)| {
+        let style = match level {
+            NoticeLevel::Info => base.add_modifier(Modifier::ITALIC),
+            NoticeLevel::Warning => base.fg(t.warning).add_modifier(Modifier::BOLD),
+        };
+        let text = format!(" {} ", message.lines().next().unwrap_or_default());
+        (text, style)
+    });
+    let notice_w = notice.as_ref().map_or(0, |(text, _)| {
+        (text.chars().count() as u16).min(area.width / 2)
+    });
+    let limit = right - notice_w;
+    let mut x = area.x;
     for (i, part) in parts.iter().enumerate() {
-        if part.is_empty() || x >= right {
+        if part.is_empty() || x >= limit {
             continue;
         }
         let style = if i == 0 {
@@ -59,28 +84,18 @@ pub fn render(s: &State, area: Rect, buf: &mut Buffer) {
         } else {
             base
         };
-        let text = format!(" {part} ");
-        // The model's reason is long: it gets what the rest leaves, and the notice
-        // comes after it only when there is room.
-        let room = right - x;
-        let limit = if i == parts.len() - 1 {
-            room.min(48)
-        } else {
-            room
-        };
-        x += put(buf, x, area.y, &text, limit, style);
-        if x < right {
-            x += put(buf, x, area.y, "│", right - x, base);
+        x += put(buf, x, area.y, &format!(" {part} "), limit - x, style);
+        if x < limit {
+            x += put(buf, x, area.y, "│", limit - x, base);
         }
     }
-    if let Some((level, message)) = &s.session.notice
-        && x + 4 < right
-    {
-        let style = match level {
-            NoticeLevel::Info => base.add_modifier(Modifier::ITALIC),
-            NoticeLevel::Warning => base.fg(t.warning).add_modifier(Modifier::BOLD),
+    if let Some((text, style)) = notice {
+        let start = right - notice_w;
+        let text = if text.chars().count() as u16 > notice_w {
+            crate::record::clip(&text, notice_w.saturating_sub(1) as usize)
+        } else {
+            text
         };
-        let first = message.lines().next().unwrap_or_default();
-        put(buf, x + 1, area.y, first, right - x - 1, style);
+        put(buf, start, area.y, &text, notice_w, style);
     }
 }

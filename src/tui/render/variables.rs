@@ -28,7 +28,14 @@ pub fn render(s: &State, area: Rect, buf: &mut Buffer) {
             .note
             .as_deref()
             .unwrap_or("The session's variables appear here after a cell runs.");
-        put(buf, inner.x, inner.y, note, inner.width, Style::default().fg(t.dim));
+        put(
+            buf,
+            inner.x,
+            inner.y,
+            note,
+            inner.width,
+            Style::default().fg(t.dim),
+        );
         return;
     }
     let name_w = v
@@ -68,7 +75,14 @@ pub fn render(s: &State, area: Rect, buf: &mut Buffer) {
         );
         let x = (inner.x + name_w + 1).min(inner.right());
         let dim = if selected { base } else { base.fg(t.dim) };
-        put(buf, x, y, &var.type_name, type_w.min(inner.right() - x), dim);
+        put(
+            buf,
+            x,
+            y,
+            &var.type_name,
+            type_w.min(inner.right() - x),
+            dim,
+        );
         let x = (inner.x + name_w + type_w + 2).min(inner.right());
         let rest = format!("{}  {}", var.size, var.repr);
         put(buf, x, y, &rest, inner.right() - x, base);
