@@ -190,6 +190,7 @@ fn the_console_runs_tasks_and_cells_and_gives_the_terminal_back() {
     assert!(screen.contains("'cloudy'"), "{screen}");
 
     // A long cell: Ctrl+C cancels it, the session stays usable.
+    t.wait_for("│ idle │", long);
     t.type_text("count slowly");
     t.keys(&["Enter"]);
     t.wait_for("tick 3", long);

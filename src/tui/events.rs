@@ -62,6 +62,9 @@ pub fn on_event(s: &mut State, event: Event, fx: &mut Vec<Effect>) {
                     s.output.store.push_block(LineKind::Error, &e);
                 }
                 s.prompt.answering = None;
+                if let Some((mode, text)) = s.queued.take() {
+                    super::update::start_run(s, mode, text, fx);
+                }
             } else if let Some(e) = error {
                 notice(s, NoticeLevel::Warning, &e);
             }

@@ -224,6 +224,8 @@ pub struct State {
     pub opening: Opening,
     pub session: SessionInfo,
     pub running: Option<Running>,
+    /// A task or cell submitted while another ran: it goes out when that one ends.
+    pub queued: Option<(Mode, String)>,
     pub prompt: Prompt,
     pub output: OutputView,
     pub code: CodeView,
@@ -261,6 +263,7 @@ impl State {
             opening: Opening::Opening,
             session: SessionInfo::default(),
             running: None,
+            queued: None,
             prompt: Prompt::new(Mode::Task),
             output: OutputView {
                 follow: true,

@@ -320,6 +320,7 @@ fn cancel(s: &mut State, fx: &mut Vec<Effect>) {
     }
     if let Some(r) = &mut s.running {
         r.cancelling = true;
+        s.queued = None;
         fx.push(Effect::Send {
             op: Op::Cancel,
             run: false,
@@ -376,18 +377,34 @@ fn submit(s: &mut State, fx: &mut Vec<Effect>) {
         Opening::Closed => return,
         Opening::Open => {}
     }
-    if s.running.is_some() {
-        return notice(
-            s,
-            NoticeLevel::Warning,
-            "a step is running: wait for it, or Ctrl+C cancels it",
-        );
-    }
     let mode = s.prompt.mode;
     if mode == Mode::Task && s.session.model_available == Some(false) {
         let why = no_model_message(s);
         return notice(s, NoticeLevel::Warning, &why);
     }
+    if s.running.is_some() {
+        // One submission waits for the step running; it goes out when that one ends.
+        if s.queued.is_some() {
+            return notice(
+                s,
+                NoticeLevel::Warning,
+                "a step is running and another waits: wait, or Ctrl+C cancels",
+            );
+        }
+        s.queued = Some((mode, text.clone()));
+        notice(
+            s,
+            NoticeLevel::Info,
+            "queued: it runs when the current step ends (Ctrl+C cancels both)",
+        );
+        return finish_submit(s, text);
+    }
+    start_run(s, mode, text.clone(), fx);
+    finish_submit(s, text);
+}
+
+/// Sends a task or cell and waits for it.
+pub fn start_run(s: &mut State, mode: Mode, text: String, fx: &mut Vec<Effect>) {
     s.output.store.push_block(LineKind::Input, &text);
     let op = match mode {
         Mode::Task => Op::RunTask(text.clone()),
@@ -404,7 +421,6 @@ fn submit(s: &mut State, fx: &mut Vec<Effect>) {
     });
     s.output.follow = true;
     fx.push(Effect::Send { op, run: true });
-    finish_submit(s, text);
 }
 
 fn finish_submit(s: &mut State, text: String) {

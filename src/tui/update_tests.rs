@@ -33,15 +33,26 @@ fn enter_submits_a_task_and_keeps_it_in_the_history() {
     assert!(s.prompt.content().is_empty());
     assert_eq!(s.prompt.history, vec!["count the files".to_string()]);
     assert_eq!(s.running.as_ref().and_then(|r| r.id), Some(1));
-    // While it runs, another submit is refused with a reason, and nothing is sent.
+    // While it runs, another submission waits, and goes out when the first ends.
     let fx = feed(
         &mut s,
         typed("again").into_iter().chain([enter()]).collect(),
     );
     assert!(sends(&fx).is_empty());
-    assert!(s.session.notice.as_ref().unwrap().1.contains("running"));
-    feed(&mut s, vec![ended(1)]);
+    assert!(s.session.notice.as_ref().unwrap().1.contains("queued"));
+    assert!(s.prompt.content().is_empty());
+    let fx = feed(&mut s, vec![ended(1)]);
+    assert_eq!(sends(&fx), vec![Op::RunTask("again".into())]);
+    feed(&mut s, vec![Action::Sent { run: true, id: 2 }, ended(2)]);
     assert!(s.running.is_none());
+    // Ctrl+C drops what waits along with what runs.
+    run_task(&mut s, "first", 3);
+    feed(
+        &mut s,
+        typed("second").into_iter().chain([enter()]).collect(),
+    );
+    feed(&mut s, vec![ctrl('c')]);
+    assert!(sends(&feed(&mut s, vec![ended(3)])).is_empty());
 }
 
 #[test]
