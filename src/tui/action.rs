@@ -25,7 +25,7 @@ pub enum Action {
     },
     /// An operation went out with this id; its `OpEnded` carries it.
     Sent {
-        run: bool,
+        op: Op,
         id: u64,
     },
     /// Highlighted code came back from the worker.
@@ -41,12 +41,8 @@ pub enum Action {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
-    /// Send an operation to the session; `run` marks a task or cell (the console waits
-    /// for its end).
-    Send {
-        op: Op,
-        run: bool,
-    },
+    /// Send an operation to the session (`Action::Sent` says with which id).
+    Send(Op),
     /// Highlight `code` with the syntax theme `theme`; the answer comes back keyed.
     Highlight {
         key: u64,

@@ -45,7 +45,10 @@ pub fn on_event(s: &mut State, event: Event, fx: &mut Vec<Effect>) {
         Event::OpEnded { op, error, .. } => {
             if op == 0 {
                 match error {
-                    None => s.opening = Opening::Open,
+                    None => {
+                        s.opening = Opening::Open;
+                        super::update::inspect(s, fx);
+                    }
                     Some(e) => {
                         store.push_block(
                             LineKind::Error,
@@ -62,8 +65,15 @@ pub fn on_event(s: &mut State, event: Event, fx: &mut Vec<Effect>) {
                     s.output.store.push_block(LineKind::Error, &e);
                 }
                 s.prompt.answering = None;
-                if let Some((mode, text)) = s.queued.take() {
-                    super::update::start_run(s, mode, text, fx);
+                match s.queued.take() {
+                    Some((mode, text)) => super::update::start_run(s, mode, text, fx),
+                    None => super::update::inspect(s, fx),
+                }
+            } else if s.vars.inspecting == Some(op) {
+                s.vars.inspecting = None;
+                if let Some(e) = error {
+                    s.vars.note = Some(e);
+                    s.vars.rows.clear();
                 }
             } else if let Some(e) = error {
                 notice(s, NoticeLevel::Warning, &e);
@@ -280,6 +290,13 @@ pub fn on_event(s: &mut State, event: Event, fx: &mut Vec<Effect>) {
             focus(s, Pane::Prompt);
         }
         Event::StepRecorded { .. } => {}
+        Event::Variables { variables } => {
+            s.vars.selected = s.vars.selected.min(variables.len().saturating_sub(1));
+            s.vars.note = variables
+                .is_empty()
+                .then(|| "No variables yet: names a cell defines appear here.".into());
+            s.vars.rows = variables;
+        }
         Event::HeadMoved { session, step } => store.push_block(
             LineKind::Info,
             &format!("session {session} is back at step {step}"),

@@ -209,10 +209,10 @@ pub async fn run(opts: Options) -> Result<(), String> {
         dirty = true;
         while let Some(effect) = queue.pop_front() {
             match effect {
-                Effect::Send { op, run } => match &session {
+                Effect::Send(op) => match &session {
                     Some(h) => {
-                        let id = h.ops.send(op);
-                        queue.extend(update(&mut state, Action::Sent { run, id }));
+                        let id = h.ops.send(op.clone());
+                        queue.extend(update(&mut state, Action::Sent { op, id }));
                     }
                     None => super::update::notice(
                         &mut state,

@@ -171,20 +171,14 @@ pub struct CodeView {
     pub scroll: usize,
 }
 
-/// A name in the kernel's namespace.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Variable {
-    pub name: String,
-    pub type_name: String,
-    pub size: String,
-    pub repr: String,
-}
-
 #[derive(Debug, Default)]
 pub struct VariablesView {
-    pub rows: Vec<Variable>,
+    pub rows: Vec<crate::event::Variable>,
     pub selected: usize,
+    /// Why there are none (or the last listing failed).
     pub note: Option<String>,
+    /// The id of the listing asked for and not yet answered.
+    pub inspecting: Option<u64>,
 }
 
 /// A window over the panes.

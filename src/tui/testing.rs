@@ -11,6 +11,7 @@ use super::keymap::Keymap;
 use super::state::State;
 use super::theme::Theme;
 use super::update::update;
+use crate::engine::Op;
 use crate::event::{CallOutcome, CellStatus, Event, NoticeLevel, StepSummary, Stream};
 use crate::llm::Usage;
 
@@ -86,7 +87,13 @@ pub fn typed(text: &str) -> Vec<Action> {
 pub fn run_task(s: &mut State, task: &str, id: u64) -> Vec<Effect> {
     let mut fx = feed(s, typed(task));
     fx.extend(feed(s, vec![enter()]));
-    fx.extend(feed(s, vec![Action::Sent { run: true, id }]));
+    fx.extend(feed(
+        s,
+        vec![Action::Sent {
+            op: Op::RunTask(String::new()),
+            id,
+        }],
+    ));
     fx
 }
 
@@ -275,7 +282,16 @@ pub fn error_cell(s: &mut State) {
     feed(s, typed("data = {'a': 1}"));
     feed(s, vec![ctrl('j')]);
     feed(s, typed("data['b']"));
-    feed(s, vec![enter(), Action::Sent { run: true, id: 1 }]);
+    feed(
+        s,
+        vec![
+            enter(),
+            Action::Sent {
+                op: Op::RunTask(String::new()),
+                id: 1,
+            },
+        ],
+    );
     let code = "data = {'a': 1}\ndata['b']";
     engine(
         s,

@@ -31,14 +31,17 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
         }
         Action::Engine(e) => events::on_event(s, e, &mut fx),
         Action::ModelChosen { available, why } => events::model_chosen(s, available, why),
-        Action::Sent { run, id } => {
-            if run
-                && let Some(r) = &mut s.running
-                && r.id.is_none()
-            {
-                r.id = Some(id);
+        Action::Sent { op, id } => match op {
+            Op::RunTask(_) | Op::RunCell(_) => {
+                if let Some(r) = &mut s.running
+                    && r.id.is_none()
+                {
+                    r.id = Some(id);
+                }
             }
-        }
+            Op::Inspect => s.vars.inspecting = Some(id),
+            _ => {}
+        },
         Action::Highlighted { key, lines } => {
             s.highlights.insert(key, Arc::new(lines));
         }
@@ -114,10 +117,7 @@ fn on_key(s: &mut State, ev: KeyEvent, fx: &mut Vec<Effect>) {
 
 fn approve(s: &mut State, decision: Decision, fx: &mut Vec<Effect>) {
     if let Some(r) = s.approvals.pop_front() {
-        fx.push(Effect::Send {
-            op: Op::Approve { id: r.id, decision },
-            run: false,
-        });
+        fx.push(Effect::Send(Op::Approve { id: r.id, decision }));
     }
 }
 
@@ -279,8 +279,26 @@ pub fn run_command(s: &mut State, cmd: Command, ev: &KeyEvent, fx: &mut Vec<Effe
                 fx.push(Effect::Edit(a.code.clone()));
             }
         }
-        Command::RefreshVariables | Command::ShowVariable => {}
+        Command::RefreshVariables => inspect(s, fx),
+        Command::ShowVariable => {
+            if let Some(v) = s.vars.rows.get(s.vars.selected) {
+                let lines = v.long_repr.lines().map(str::to_string).collect();
+                let len = v.len.map(|n| format!(", len {n}")).unwrap_or_default();
+                s.overlay = Some(Overlay::Pager {
+                    title: format!("{} ({}{len})", v.name, v.type_name),
+                    lines,
+                    scroll: 0,
+                });
+            }
+        }
         Command::AllowOnce | Command::AllowSession | Command::Deny => {}
+    }
+}
+
+/// Asks the session for the kernel's names (unless a request is out already).
+pub fn inspect(s: &mut State, fx: &mut Vec<Effect>) {
+    if s.vars.inspecting.is_none() && s.opening == Opening::Open {
+        fx.push(Effect::Send(Op::Inspect));
     }
 }
 
@@ -321,10 +339,7 @@ fn cancel(s: &mut State, fx: &mut Vec<Effect>) {
     if let Some(r) = &mut s.running {
         r.cancelling = true;
         s.queued = None;
-        fx.push(Effect::Send {
-            op: Op::Cancel,
-            run: false,
-        });
+        fx.push(Effect::Send(Op::Cancel));
         notice(
             s,
             NoticeLevel::Info,
@@ -356,10 +371,7 @@ fn submit(s: &mut State, fx: &mut Vec<Effect>) {
     if s.prompt.answering.is_some() {
         s.prompt.answering = None;
         s.output.store.push_block(LineKind::Input, &text);
-        fx.push(Effect::Send {
-            op: Op::Answer(text.clone()),
-            run: false,
-        });
+        fx.push(Effect::Send(Op::Answer(text.clone())));
         return finish_submit(s, text);
     }
     match &s.opening {
@@ -420,7 +432,7 @@ pub fn start_run(s: &mut State, mode: Mode, text: String, fx: &mut Vec<Effect>) 
         cancelling: false,
     });
     s.output.follow = true;
-    fx.push(Effect::Send { op, run: true });
+    fx.push(Effect::Send(op));
 }
 
 fn finish_submit(s: &mut State, text: String) {

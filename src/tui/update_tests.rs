@@ -11,7 +11,7 @@ use crate::tui::testing::*;
 fn sends(fx: &[Effect]) -> Vec<Op> {
     fx.iter()
         .filter_map(|e| match e {
-            Effect::Send { op, .. } => Some(op.clone()),
+            Effect::Send(op) => Some(op.clone()),
             _ => None,
         })
         .collect()
@@ -43,7 +43,16 @@ fn enter_submits_a_task_and_keeps_it_in_the_history() {
     assert!(s.prompt.content().is_empty());
     let fx = feed(&mut s, vec![ended(1)]);
     assert_eq!(sends(&fx), vec![Op::RunTask("again".into())]);
-    feed(&mut s, vec![Action::Sent { run: true, id: 2 }, ended(2)]);
+    feed(
+        &mut s,
+        vec![
+            Action::Sent {
+                op: Op::RunTask(String::new()),
+                id: 2,
+            },
+            ended(2),
+        ],
+    );
     assert!(s.running.is_none());
     // Ctrl+C drops what waits along with what runs.
     run_task(&mut s, "first", 3);
@@ -52,7 +61,7 @@ fn enter_submits_a_task_and_keeps_it_in_the_history() {
         typed("second").into_iter().chain([enter()]).collect(),
     );
     feed(&mut s, vec![ctrl('c')]);
-    assert!(sends(&feed(&mut s, vec![ended(3)])).is_empty());
+    assert_eq!(sends(&feed(&mut s, vec![ended(3)])), vec![Op::Inspect]);
 }
 
 #[test]
@@ -142,7 +151,14 @@ fn the_mode_key_switches_between_tasks_and_cells() {
     assert_eq!(sends(&fx), vec![Op::RunCell("1 + 1".into())]);
     feed(
         &mut s,
-        vec![Action::Sent { run: true, id: 1 }, ended(1), ctrl('t')],
+        vec![
+            Action::Sent {
+                op: Op::RunTask(String::new()),
+                id: 1,
+            },
+            ended(1),
+            ctrl('t'),
+        ],
     );
     assert_eq!(s.prompt.mode, Mode::Task);
 }
@@ -477,6 +493,52 @@ fn tool_call_lines_end_in_place_and_expand() {
             .unwrap()
             .expanded
     );
+}
+
+#[test]
+fn variables_are_listed_after_each_run_and_shown_longer_on_enter() {
+    let mut s = opened(160, 50, "dark");
+    let fx = run_task(&mut s, "x", 1);
+    assert!(!sends(&fx).contains(&Op::Inspect));
+    let fx = feed(&mut s, vec![ended(1)]);
+    assert_eq!(sends(&fx), vec![Op::Inspect]);
+    feed(
+        &mut s,
+        vec![Action::Sent {
+            op: Op::Inspect,
+            id: 2,
+        }],
+    );
+    // One listing at a time.
+    feed(&mut s, vec![key(KeyCode::Char('4'), KeyModifiers::ALT)]);
+    assert!(sends(&feed(&mut s, vec![ch('r')])).is_empty());
+    engine(
+        &mut s,
+        vec![
+            Event::Variables {
+                variables: vec![crate::event::Variable {
+                    name: "data".into(),
+                    type_name: "list".into(),
+                    len: Some(3),
+                    repr: "[1, 2, 3]".into(),
+                    long_repr: "[1,\n 2,\n 3]".into(),
+                }],
+            },
+            Event::OpEnded {
+                op: 2,
+                error: None,
+                usage: false,
+            },
+        ],
+    );
+    assert_eq!(s.vars.rows.len(), 1);
+    assert_eq!(sends(&feed(&mut s, vec![ch('r')])), vec![Op::Inspect]);
+    feed(&mut s, vec![enter()]);
+    let Some(Overlay::Pager { title, lines, .. }) = &s.overlay else {
+        panic!("{:?}", s.overlay)
+    };
+    assert_eq!(title, "data (list, len 3)");
+    assert_eq!(lines.len(), 3);
 }
 
 #[test]

@@ -28,14 +28,10 @@ pub fn render(s: &State, area: Rect, buf: &mut Buffer) {
             .note
             .as_deref()
             .unwrap_or("The session's variables appear here after a cell runs.");
-        put(
-            buf,
-            inner.x,
-            inner.y,
-            note,
-            inner.width,
-            Style::default().fg(t.dim),
-        );
+        ratatui::widgets::Paragraph::new(note)
+            .style(Style::default().fg(t.dim))
+            .wrap(ratatui::widgets::Wrap { trim: true })
+            .render(inner, buf);
         return;
     }
     let name_w = v
@@ -84,7 +80,10 @@ pub fn render(s: &State, area: Rect, buf: &mut Buffer) {
             dim,
         );
         let x = (inner.x + name_w + type_w + 2).min(inner.right());
-        let rest = format!("{}  {}", var.size, var.repr);
+        let rest = match var.len {
+            Some(n) => format!("[{n}] {}", var.repr),
+            None => var.repr.clone(),
+        };
         put(buf, x, y, &rest, inner.right() - x, base);
     }
 }
