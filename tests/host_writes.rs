@@ -451,6 +451,12 @@ const HOST_ONLY: &[(&str, &str)] = &[
     ("src/cli/replay.rs", "the user's bundle files"),
     ("src/cli/skills.rs", "reads a skill of the library"),
     ("src/cli/tools.rs", "its own scratch folder"),
+    ("src/tui/theme.rs", "reads the user's theme files"),
+    ("src/tui/keymap.rs", "reads the user's and the project's keymap files"),
+    (
+        "src/tui/editor.rs",
+        "the file being edited, in a fresh folder under the host's temporary folder",
+    ),
 ];
 
 #[test]
