@@ -40,3 +40,12 @@ echo "== an agent step (scripted model, no key needed) whose code becomes a skil
 "$mcpr" run --llm script:examples/compare-weather.txt --mcp-config examples/mcp.json \
   "Compare the temperature in Paris and Oslo"
 "$mcpr" skills list
+
+# In a terminal, end in the console on the session recorded above, with the demo server
+# and the scripted model; without one (CI, a pipe) stay headless.
+if [ -t 0 ] && [ -t 1 ]; then
+  echo "== the console: session $session, the demo tools, a scripted model (type a task or press ? for keys; q quits)"
+  exec "$mcpr" tui --session "$session" --mcp-config examples/mcp.json --llm script:examples/compare-weather.txt
+else
+  echo "== not a terminal: the console was not opened (mcpr tui --session $session --mcp-config examples/mcp.json)"
+fi

@@ -243,6 +243,26 @@ pub enum Event {
         code: String,
     },
     StepFinished(StepSummary),
+    /// The names in the kernel's namespace, as `Op::Inspect` found them (never recorded:
+    /// looking changes nothing).
+    Variables {
+        variables: Vec<Variable>,
+    },
+}
+
+/// A name in the kernel's namespace, described without holding the kernel for long.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Variable {
+    pub name: String,
+    /// The value's type, e.g. `dict` or `DataFrame`.
+    pub type_name: String,
+    /// `len()` where the value has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub len: Option<u64>,
+    /// A short repr (bounded).
+    pub repr: String,
+    /// A longer repr (bounded too).
+    pub long_repr: String,
 }
 
 /// The outcome kind of a host call still running when its cell ended: shown so that a
@@ -333,6 +353,7 @@ impl Event {
                 | Event::Forked { .. }
                 | Event::OpEnded { .. }
                 | Event::SessionStarted { .. }
+                | Event::Variables { .. }
         )
     }
 
@@ -356,7 +377,8 @@ impl Event {
             | Event::Forked { .. }
             | Event::OpEnded { .. }
             | Event::CodeGenerated { .. }
-            | Event::StepFinished(_) => None,
+            | Event::StepFinished(_)
+            | Event::Variables { .. } => None,
             Event::CellStarted { cell, .. }
             | Event::Output { cell, .. }
             | Event::CallStarted { cell, .. }

@@ -27,3 +27,4 @@ pub mod session;
 pub mod skills;
 pub mod tokens;
 pub mod tools;
+pub mod tui;

@@ -187,6 +187,41 @@ impl Session {
         }
     }
 
+    /// Runs `code` quietly in the live kernel as an unnumbered cell (like the startup
+    /// code: not part of the user's sequence, nothing emitted) and returns its stdout.
+    /// Never starts a kernel: with none alive there is nothing to look at.
+    pub async fn run_quiet(&mut self, code: &str, opts: &CellOptions) -> Result<String, String> {
+        let kernel = match self.kernel.as_mut() {
+            Some(k) if k.is_alive() => k,
+            _ => return Err("no kernel is running".into()),
+        };
+        let (mut stdout, mut error) = (String::new(), None);
+        let status = kernel
+            .run_cell(
+                0,
+                code,
+                opts,
+                &self.calls,
+                &self.workspace,
+                &mut |e| match e {
+                    Event::Output {
+                        stream: crate::event::Stream::Stdout,
+                        text,
+                        ..
+                    } => stdout.push_str(&text),
+                    Event::Error { ename, message, .. } => {
+                        error = Some(format!("{ename}: {message}"))
+                    }
+                    _ => {}
+                },
+            )
+            .await;
+        match (status.is_success(), error) {
+            (true, _) => Ok(stdout),
+            (false, e) => Err(e.unwrap_or_else(|| format!("ended {status:?}"))),
+        }
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }

@@ -555,3 +555,45 @@ async fn a_destructive_call_is_asked_then_denied_or_allowed_and_a_replay_asks_no
     assert_eq!(out, "2\n");
     again.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inspecting_lists_the_names_and_changes_nothing_a_replay_sees() {
+    let dir = common::project_dir();
+    let mut live = Live::open(dir.path(), named("v")).await;
+    live.cell("import math\ndata = {'a': list(range(1000))}\nn = 42\n_hidden = 1")
+        .await;
+    let events = live.run(Op::Inspect).await;
+    let variables = events
+        .iter()
+        .find_map(|e| match e {
+            Event::Variables { variables } => Some(variables.clone()),
+            _ => None,
+        })
+        .expect("a Variables event");
+    let names: Vec<&str> = variables.iter().map(|v| v.name.as_str()).collect();
+    assert_eq!(names, ["data", "n"], "modules and _names are left out");
+    assert_eq!(variables[0].type_name, "dict");
+    assert_eq!(variables[0].len, Some(1));
+    assert!(variables[0].repr.len() < 200, "{}", variables[0].repr);
+    assert!(variables[0].long_repr.len() > variables[0].repr.len());
+    assert_eq!(variables[1].repr, "42");
+    // The snippet leaves nothing behind, and the next cell keeps its number.
+    let (status, out) = live
+        .cell("print(sorted(k for k in globals() if 'mcpr' in k))")
+        .await;
+    assert_eq!((status, out.as_str()), (CellStatus::Ok, "[]\n"));
+    let events = live.run(Op::RunCell("1/0".into())).await;
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            Event::Error { traceback, .. } if traceback.contains("<cell-3>")
+        )),
+        "{events:?}"
+    );
+    // Nothing of it is in the record: a new process rebuilds the same state.
+    live.shutdown().await;
+    let mut again = Live::open(dir.path(), named("v")).await;
+    let (status, out) = again.cell("print(n, len(data['a']))").await;
+    assert_eq!((status, out.as_str()), (CellStatus::Ok, "42 1000\n"));
+    again.shutdown().await;
+}

@@ -453,8 +453,21 @@ const HOST_ONLY: &[(&str, &str)] = &[
     ("src/cli/tools.rs", "its own scratch folder"),
     ("src/cli/serve.rs", "removes its own scratch folder"),
     (
+        "src/serve/http.rs",
+        "the user's token file, and the generated token in the user's state folder",
+    ),
+    (
         "src/cli/bench_serve.rs",
         "the benchmark's own scratch folders",
+    ),
+    ("src/tui/theme.rs", "reads the user's theme files"),
+    (
+        "src/tui/keymap.rs",
+        "reads the user's and the project's keymap files",
+    ),
+    (
+        "src/tui/editor.rs",
+        "the file being edited, in a fresh folder under the host's temporary folder",
     ),
 ];
 

@@ -23,6 +23,7 @@ mod run;
 mod serve;
 mod skills;
 mod tools;
+mod tui;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -66,6 +67,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Serve the demo MCP tools (calculator, weather, notes, text) over stdio
     DemoServer(demo_server::DemoServerArgs),
+    /// The developer console: tasks, code, output and tool calls live, full screen
+    Tui(tui::TuiArgs),
     /// Measure mcpr's own speed (results belong in docs/PERFORMANCE.md)
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -121,6 +124,7 @@ pub fn main() -> ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::Tools(args) => tools::run(args).await,
             Command::Skills(args) => skills::run(args).await,
+            Command::Tui(args) => tui::run(args).await,
         }
     });
     // Kernels are killed when their handles drop; do not wait for idle blocking threads.

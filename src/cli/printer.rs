@@ -166,7 +166,8 @@ impl Printer {
             | Event::OpEnded { .. }
             | Event::CellStarted { .. }
             | Event::HostCall { .. }
-            | Event::StepStarted { .. } => {}
+            | Event::StepStarted { .. }
+            | Event::Variables { .. } => {}
         }
     }
 }

@@ -60,6 +60,9 @@ pub enum EngineError {
     /// An approval answer for a request that is not waiting.
     #[error("no tool call waits for approval {0} (it was answered, or its cell ended)")]
     NoApproval(u64),
+    /// The kernel's names could not be listed (no kernel, or it did not answer in time).
+    #[error("{0}")]
+    Inspect(String),
     /// A manual answer came, and the session's model is not the user.
     #[error(
         "this session's code comes from a model, not from you: answers are for manual mode (`--llm manual`)"

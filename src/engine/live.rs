@@ -452,6 +452,19 @@ impl LiveSession {
         status
     }
 
+    /// The names in the kernel's namespace (see [`super::inspect`]); nothing is recorded.
+    pub async fn variables(&mut self) -> Result<Vec<crate::event::Variable>, EngineError> {
+        let session = self.agent.session_mut();
+        let mut opts = session.cell_options();
+        opts.timeout = Some(super::inspect::TIME_LIMIT);
+        opts.grace = super::inspect::GRACE;
+        let stdout = session
+            .run_quiet(&super::inspect::code(), &opts)
+            .await
+            .map_err(|e| EngineError::Inspect(format!("cannot list the kernel's names: {e}")))?;
+        super::inspect::parse(&stdout).map_err(EngineError::Inspect)
+    }
+
     /// Goes back to `step` of this session: its state is rebuilt in a fresh kernel from
     /// the record, the next step continues from it, and the agent remembers the steps up
     /// to it. Later steps stay in the record as a branch.

@@ -13,6 +13,7 @@
 pub mod approvals;
 pub mod emit;
 pub mod error;
+pub mod inspect;
 pub mod live;
 pub mod manual;
 pub mod owner;

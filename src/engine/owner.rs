@@ -34,6 +34,9 @@ pub enum Op {
     Answer(String),
     /// The answer to `ApprovalRequested` number `id`.
     Approve { id: u64, decision: Decision },
+    /// Lists the kernel's names as a `Variables` event (waits for a step running;
+    /// nothing is recorded).
+    Inspect,
     /// Ends the session after the step running (if any) is cancelled.
     Shutdown,
 }
@@ -158,6 +161,12 @@ async fn owner(
                 let cell = live.run_cell(&code, &cancel);
                 drive(cell, &mut inbox, &cancel, side, &out).await;
                 ended(&out, id, Ok(()));
+            }
+            Op::Inspect => {
+                let result = live.variables().await.map(|variables| {
+                    out.send(Event::Variables { variables });
+                });
+                ended(&out, id, result);
             }
             Op::Rewind(step) => {
                 let result = live.rewind(step).await;

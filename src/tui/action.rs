@@ -1,0 +1,63 @@
+//! What goes into the console's update function (`Action`: keys, mouse, paste, resize,
+//! the engine's events, finished effects, timer ticks) and what comes out of it
+//! (`Effect`: work the runtime loop does — send an operation, highlight, copy, edit,
+//! suspend, quit). Plain data.
+
+use crossterm::event::{KeyEvent, MouseEvent};
+use ratatui::text::Line;
+
+use crate::engine::Op;
+use crate::event::Event;
+
+#[derive(Debug, Clone)]
+pub enum Action {
+    Key(KeyEvent),
+    Mouse(MouseEvent),
+    /// Bracketed paste: text that never submits.
+    Paste(String),
+    Resize(u16, u16),
+    /// An event from the session.
+    Engine(Event),
+    /// Whether the session was opened with a model, and why (or why not).
+    ModelChosen {
+        available: bool,
+        why: String,
+    },
+    /// An operation went out with this id; its `OpEnded` carries it.
+    Sent {
+        op: Op,
+        id: u64,
+    },
+    /// Highlighted code came back from the worker.
+    Highlighted {
+        key: u64,
+        lines: Vec<Line<'static>>,
+    },
+    /// `$EDITOR` closed: the edited code, or why it failed.
+    Edited(Result<String, String>),
+    /// Time passed (only sent while something animates or counts).
+    Tick,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Send an operation to the session (`Action::Sent` says with which id).
+    Send(Op),
+    /// Highlight `code` with the syntax theme `theme`; the answer comes back keyed.
+    Highlight {
+        key: u64,
+        code: String,
+        theme: String,
+    },
+    /// Put text on the clipboard through the terminal (OSC 52).
+    Copy(String),
+    /// Open the text in `$EDITOR`; `Action::Edited` brings it back.
+    Edit(String),
+    /// Turn mouse capture on or off.
+    SetMouse(bool),
+    /// Give the terminal back to the shell (Ctrl+Z) until resumed.
+    Suspend,
+    /// Clear and redraw everything.
+    Redraw,
+    Quit,
+}

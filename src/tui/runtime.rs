@@ -1,0 +1,280 @@
+//! The console's loop: one `select!` over terminal input, the session's events, finished
+//! effects, signals, the frame deadline and (only while something animates) a tick.
+//! Every input becomes an `Action` for `update`; its effects run here. Frames are drawn
+//! when something changed, at most one per 16 ms; an idle console sleeps.
+
+use crossterm::event::{Event as TermEvent, EventStream};
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+use ratatui::layout::Rect;
+use std::io::Write;
+use std::time::{Duration, Instant};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+use tokio_stream::StreamExt;
+
+use super::action::{Action, Effect};
+use super::highlight::Highlighter;
+use super::keymap::Keymap;
+use super::output::LineKind;
+use super::render::render;
+use super::state::{Opening, State};
+use super::terminal::{Guard, stop_process};
+use super::theme::Theme;
+use super::update::update;
+use crate::engine::{Context, Op, SessionHandle, SessionSpec};
+use crate::event::{Event, NoticeLevel};
+use crate::project::Project;
+
+/// At most this often a frame.
+const FRAME: Duration = Duration::from_millis(16);
+
+/// The test-only switch that makes the console panic after its first frame (to check
+/// that a panic gives the terminal back).
+pub const PANIC_SWITCH: &str = "MCPR_TUI_TEST_PANIC";
+
+pub struct Options {
+    pub project: Project,
+    pub cwd: std::path::PathBuf,
+    /// The session; `need_model` is decided here (a model only when one can be chosen).
+    pub spec: SessionSpec,
+    pub theme: Theme,
+    pub keymap: Keymap,
+    /// Problems with the keymap or theme files, shown once the console is up.
+    pub problems: Vec<String>,
+}
+
+/// Whether the session gets a model, and why not. Asked for explicitly (a flag): the
+/// engine chooses and reports its own errors. Otherwise a model is used only when one is
+/// configured or a local server answers — never the manual fallback of `mcpr run`.
+pub async fn choose_model(project: &Project, spec: &SessionSpec) -> (bool, String) {
+    if spec.model.is_given() || project.config.llm.provider.is_some() {
+        return (true, String::new());
+    }
+    let choice = crate::llm::select::LlmChoice::default();
+    match crate::llm::select::select(&choice, &project.config.llm).await {
+        Ok(selected) if selected.provider.kind() == "manual" => {
+            let why = selected
+                .reason
+                .split_once(": ")
+                .map_or(selected.reason.as_str(), |(_, why)| why)
+                .to_string();
+            (false, why)
+        }
+        Ok(_) => (true, String::new()),
+        Err(e) => (false, e.to_string()),
+    }
+}
+
+async fn next_event(session: &mut Option<SessionHandle>) -> Option<Event> {
+    match session {
+        Some(h) => h.events.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn at(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn from_terminal(e: TermEvent) -> Option<Action> {
+    match e {
+        TermEvent::Key(k) => Some(Action::Key(k)),
+        TermEvent::Mouse(m) => Some(Action::Mouse(m)),
+        TermEvent::Paste(p) => Some(Action::Paste(p)),
+        TermEvent::Resize(w, h) => Some(Action::Resize(w, h)),
+        TermEvent::FocusGained | TermEvent::FocusLost => None,
+    }
+}
+
+type Term = Terminal<CrosstermBackend<std::io::Stdout>>;
+
+pub async fn run(opts: Options) -> Result<(), String> {
+    let Options {
+        project,
+        cwd,
+        mut spec,
+        theme,
+        keymap,
+        problems,
+    } = opts;
+    let mut guard = Guard::enter(true).map_err(|e| format!("cannot use the terminal: {e}"))?;
+    let mut terminal: Term = Terminal::new(CrosstermBackend::new(std::io::stdout()))
+        .map_err(|e| format!("cannot use the terminal: {e}"))?;
+    let size = terminal
+        .size()
+        .map_err(|e| format!("cannot read the terminal's size: {e}"))?;
+    let mut state = State::new(
+        theme,
+        keymap,
+        Rect::new(0, 0, size.width, size.height),
+        Instant::now(),
+    );
+    for p in &problems {
+        state.output.store.push_block(LineKind::Warning, p);
+    }
+    if let Some(p) = problems.last() {
+        super::update::notice(&mut state, NoticeLevel::Warning, p);
+    }
+
+    let (tx, mut done) = mpsc::unbounded_channel::<Action>();
+    let highlighter = {
+        let tx = tx.clone();
+        Highlighter::spawn(move |key, lines| {
+            let _ = tx.send(Action::Highlighted { key, lines });
+        })
+    };
+
+    // The session opens in the background: the first frame does not wait for it.
+    let (open_tx, mut open_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (available, why) = choose_model(&project, &spec).await;
+        spec.need_model = available;
+        let handle = crate::engine::start(Context { project, cwd }, spec);
+        let _ = open_tx.send((handle, available, why));
+    });
+    let mut session: Option<SessionHandle> = None;
+    let mut opened = false;
+
+    let mut input = EventStream::new();
+    let mut sigterm = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut sighup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+    let panic_after_first_frame = std::env::var_os(PANIC_SWITCH).is_some();
+
+    let mut dirty = true;
+    let mut last_draw: Option<Instant> = None;
+    'main: loop {
+        let now = Instant::now();
+        if dirty && last_draw.is_none_or(|t| now >= t + FRAME) {
+            state.now = now;
+            terminal
+                .draw(|f| render(&state, f))
+                .map_err(|e| format!("cannot draw: {e}"))?;
+            last_draw = Some(now);
+            dirty = false;
+            if panic_after_first_frame {
+                panic!("{PANIC_SWITCH} is set: panicking after the first frame, as asked");
+            }
+        }
+        let frame_due = if dirty {
+            last_draw.map(|t| t + FRAME)
+        } else {
+            None
+        };
+        let tick_due = state.next_tick().map(|d| now + d);
+        let action = tokio::select! {
+            ev = input.next() => match ev {
+                Some(Ok(e)) => from_terminal(e),
+                Some(Err(e)) => return Err(format!("cannot read the terminal: {e}")),
+                None => break 'main,
+            },
+            ev = next_event(&mut session) => match ev {
+                Some(e) => Some(Action::Engine(e)),
+                None => {
+                    // The session ended (opening failed, or it shut down).
+                    session = None;
+                    if state.opening == Opening::Open {
+                        state.opening = Opening::Closed;
+                    }
+                    dirty = true;
+                    None
+                }
+            },
+            got = &mut open_rx, if !opened => {
+                opened = true;
+                match got {
+                    Ok((handle, available, why)) => {
+                        session = Some(handle);
+                        Some(Action::ModelChosen { available, why })
+                    }
+                    Err(_) => Some(Action::Engine(Event::OpEnded {
+                        op: 0,
+                        error: Some("the session could not be started".into()),
+                        usage: false,
+                    })),
+                }
+            },
+            Some(a) = done.recv() => Some(a),
+            _ = at(frame_due) => None,
+            _ = at(tick_due) => Some(Action::Tick),
+            _ = sigterm.recv() => break 'main,
+            _ = sighup.recv() => break 'main,
+        };
+        let Some(action) = action else { continue };
+        state.now = Instant::now();
+        let mut queue = std::collections::VecDeque::from(update(&mut state, action));
+        dirty = true;
+        while let Some(effect) = queue.pop_front() {
+            match effect {
+                Effect::Send(op) => match &session {
+                    Some(h) => {
+                        let id = h.ops.send(op.clone());
+                        queue.extend(update(&mut state, Action::Sent { op, id }));
+                    }
+                    None => super::update::notice(
+                        &mut state,
+                        NoticeLevel::Warning,
+                        "the session is not open",
+                    ),
+                },
+                Effect::Highlight { key, code, theme } => highlighter.request(key, code, theme),
+                Effect::Copy(text) => copy(&mut terminal, &text),
+                Effect::SetMouse(on) => {
+                    let _ = guard.set_mouse(on);
+                }
+                Effect::Redraw => {
+                    let _ = terminal.clear();
+                }
+                Effect::Suspend => {
+                    drop(input);
+                    guard.suspend();
+                    stop_process();
+                    guard
+                        .resume()
+                        .map_err(|e| format!("cannot take the terminal back: {e}"))?;
+                    input = EventStream::new();
+                    let _ = terminal.clear();
+                }
+                Effect::Edit(code) => {
+                    drop(input);
+                    guard.suspend();
+                    let edited = super::editor::edit(&code);
+                    guard
+                        .resume()
+                        .map_err(|e| format!("cannot take the terminal back: {e}"))?;
+                    input = EventStream::new();
+                    let _ = terminal.clear();
+                    queue.extend(update(&mut state, Action::Edited(edited)));
+                }
+                Effect::Quit => break 'main,
+            }
+        }
+    }
+    drop(guard);
+    drop(terminal);
+    // The kernel and tool servers stop; the record stays.
+    if let Some(mut h) = session {
+        let id = h.ops.send(Op::Shutdown);
+        let _ = tokio::time::timeout(Duration::from_secs(3), async {
+            while let Some(e) = h.events.recv().await {
+                if matches!(e, Event::OpEnded { op, .. } if op == id) {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+    Ok(())
+}
+
+/// Puts `text` on the clipboard with OSC 52 (the terminal, or tmux, does the rest).
+fn copy(terminal: &mut Term, text: &str) {
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(text);
+    let out = terminal.backend_mut();
+    let _ = write!(out, "\x1b]52;c;{encoded}\x07");
+    let _ = out.flush();
+}

@@ -1,0 +1,107 @@
+//! Snapshots of every pane and overlay (ratatui's `TestBackend`, insta) at four sizes in
+//! the dark and light themes: an idle console, a step streaming with a tool call in
+//! flight, a finished step with two attempts, an error, help, the palette, an approval.
+//! The snapshot holds the screen's text and its styles, so a theme change shows too.
+
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+use super::action::Action;
+use super::layout::Pane;
+use super::render::render;
+use super::state::{Overlay, State};
+use super::testing::*;
+use crate::event::Event;
+
+const SIZES: [(u16, u16); 4] = [(80, 24), (120, 40), (160, 50), (60, 20)];
+const THEMES: [&str; 2] = ["dark", "light"];
+
+fn screen(s: &State) -> String {
+    let (w, h) = (s.size.width, s.size.height);
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+    terminal.draw(|f| render(s, f)).unwrap();
+    format!("{:?}", terminal.backend().buffer())
+}
+
+/// Snapshots `scene` at every size in every theme.
+fn check(name: &str, scene: impl Fn(&mut State)) {
+    for theme in THEMES {
+        for (w, h) in SIZES {
+            let mut s = opened(w, h, theme);
+            scene(&mut s);
+            insta::assert_snapshot!(format!("{name}__{w}x{h}_{theme}"), screen(&s));
+        }
+    }
+}
+
+#[test]
+fn idle() {
+    check("idle", |_| {});
+}
+
+#[test]
+fn streaming_with_a_tool_call_in_flight() {
+    check("streaming", |s| {
+        streaming(s);
+    });
+}
+
+#[test]
+fn a_finished_step_with_two_attempts() {
+    check("two_attempts", |s| {
+        two_attempts(s);
+        // Code focused shows its attempt tabs in the narrow layout too.
+        super::update::focus(s, Pane::Code);
+    });
+}
+
+#[test]
+fn an_error() {
+    check("error", |s| {
+        error_cell(s);
+        super::update::focus(s, Pane::Output);
+    });
+}
+
+#[test]
+fn help() {
+    check("help", |s| {
+        feed(
+            s,
+            vec![Action::Key(crossterm::event::KeyEvent::from(
+                crossterm::event::KeyCode::F(1),
+            ))],
+        );
+        assert!(matches!(s.overlay, Some(Overlay::Help { .. })));
+    });
+}
+
+#[test]
+fn palette() {
+    check("palette", |s| {
+        feed(s, vec![ctrl('p')]);
+        feed(s, typed("focus"));
+    });
+}
+
+#[test]
+fn approval() {
+    check("approval", |s| {
+        run_task(s, "delete note 3", 1);
+        engine(
+            s,
+            vec![Event::ApprovalRequested(
+                crate::tools::policy::ApprovalRequest {
+                    id: 7,
+                    server: "demo".into(),
+                    tool: "delete_note".into(),
+                    args: serde_json::json!({"id": 3, "reason": "cleanup"}),
+                    class: crate::tools::policy::ToolClass::Destructive,
+                    reason:
+                        "destructive tool (destructiveHint) — [tools.policy] destructive = \"ask\""
+                            .into(),
+                },
+            )],
+        );
+    });
+}

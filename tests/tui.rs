@@ -1,0 +1,239 @@
+//! The console end to end in a real terminal: tmux runs the `mcpr` binary with a scripted
+//! model and the demo server; keys go in with send-keys, the screen comes back with
+//! capture-pane. After quitting, and after a forced panic, the shell's terminal must be
+//! sane again (`stty -a` shows icanon and echo).
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// A tmux server of the test's own, killed when the test ends.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(name: &str, dir: &Path, width: u16, height: u16) -> Tmux {
+        let t = Tmux {
+            socket: format!("mcpr-tui-test-{}-{name}", std::process::id()),
+        };
+        let status = Command::new("tmux")
+            .args([
+                "-L",
+                &t.socket,
+                "-f",
+                "/dev/null",
+                "new-session",
+                "-d",
+                "-s",
+                "t",
+            ])
+            .args(["-x", &width.to_string(), "-y", &height.to_string()])
+            .args(["-c", &dir.display().to_string()])
+            .args([
+                "env",
+                "PS1=READY$ ",
+                "TERM=xterm-256color",
+                "bash",
+                "--norc",
+                "--noprofile",
+            ])
+            .status()
+            .expect("tmux runs");
+        assert!(status.success(), "tmux could not start a session");
+        // The pane's size must not follow a client's (there is none).
+        t.tmux(&["set-option", "-g", "window-size", "manual"]);
+        t.wait_for("READY$", Duration::from_secs(10));
+        t
+    }
+
+    fn tmux(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket])
+            .args(args)
+            .output()
+            .expect("tmux runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn screen(&self) -> String {
+        self.tmux(&["capture-pane", "-p", "-t", "t"])
+    }
+
+    /// Types text literally (no key names).
+    fn type_text(&self, text: &str) {
+        self.tmux(&["send-keys", "-t", "t", "-l", text]);
+    }
+
+    /// Sends key names (`Enter`, `C-c`, `Escape`).
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "t"];
+        args.extend_from_slice(keys);
+        self.tmux(&args);
+    }
+
+    fn wait_for(&self, text: &str, limit: Duration) -> String {
+        self.wait_until(limit, &format!("{text:?} on screen"), |s| s.contains(text))
+    }
+
+    fn wait_until(&self, limit: Duration, what: &str, ok: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if ok(&screen) {
+                return screen;
+            }
+            if start.elapsed() > limit {
+                panic!("waited {limit:?} for {what}; the screen is:\n{screen}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// `stty -a` in the pane's shell: whether icanon and echo are on.
+    fn sane_terminal(&self) -> String {
+        self.keys(&["C-l"]);
+        self.type_text("stty -a | tr ' ;' '\\n\\n' | grep -x -e icanon -e -icanon -e echo -e -echo | sort | tr '\\n' ' '; echo '<stty'");
+        self.keys(&["Enter"]);
+        self.wait_until(Duration::from_secs(10), "stty's answer", |s| {
+            s.lines()
+                .any(|l| l.ends_with("<stty") && !l.contains("grep"))
+        })
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .status();
+    }
+}
+
+fn tmux_missing() -> bool {
+    if Command::new("tmux").arg("-V").output().is_ok() {
+        return false;
+    }
+    eprintln!(
+        "SKIPPED the console's end-to-end test: tmux is not installed (apt-get install tmux; CI installs it)"
+    );
+    true
+}
+
+const SCRIPT: &str = r#"I will ask the demo server.
+
+```python
+from tools.demo import get_weather
+w = get_weather(city="Paris")
+for i in range(3):
+    print("line", i)
+w["conditions"]
+```
+%%%
+This will take a while.
+
+```python
+import time
+for i in range(10000):
+    print("tick", i, flush=True)
+    time.sleep(0.2)
+```
+"#;
+
+fn project() -> tempfile::TempDir {
+    let dir = common::project_dir();
+    let db = dir.path().join("notes.sqlite");
+    let mcp = serde_json::json!({"mcpServers": {"demo": common::demo_entry(&db)}});
+    std::fs::write(dir.path().join(".mcp.json"), mcp.to_string()).unwrap();
+    std::fs::write(dir.path().join("script.txt"), SCRIPT).unwrap();
+    dir
+}
+
+fn start_console(t: &Tmux, env: &str) {
+    t.type_text(&format!(
+        "{env} {} tui --llm script:script.txt --no-skills",
+        common::mcpr_bin().display()
+    ));
+    t.keys(&["Enter"]);
+}
+
+#[test]
+fn the_console_runs_tasks_and_cells_and_gives_the_terminal_back() {
+    if tmux_missing() {
+        return;
+    }
+    let dir = project();
+    let t = Tmux::start("run", dir.path(), 160, 50);
+    start_console(&t, "");
+    let long = Duration::from_secs(90);
+    t.wait_until(long, "the session to open", |s| {
+        s.contains("│ idle │") && s.contains("Task ▸")
+    });
+
+    // A task: the code, its streamed output and the tool call's line appear.
+    t.type_text("what is the weather in Paris?");
+    t.keys(&["Enter"]);
+    let screen = t.wait_for("step 1 done", long);
+    assert!(
+        screen.contains("1  from tools.demo import get_weather"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("⇄ demo.get_weather(city='Paris'"),
+        "{screen}"
+    );
+    assert!(screen.contains(" B in "), "{screen}");
+    assert!(screen.contains("line 2"), "{screen}");
+    // The value of the cell's last expression.
+    assert!(screen.contains("'cloudy'"), "{screen}");
+
+    // A long cell: Ctrl+C cancels it, the session stays usable.
+    t.wait_for("│ idle │", long);
+    t.type_text("count slowly");
+    t.keys(&["Enter"]);
+    t.wait_for("tick 3", long);
+    t.keys(&["C-c"]);
+    let screen = t.wait_for("was cancelled", long);
+    assert!(screen.contains("KeyboardInterrupt"), "{screen}");
+    t.wait_for("│ idle │", long);
+
+    // Code mode: a cell runs in the same kernel, no model.
+    t.keys(&["C-t"]);
+    t.wait_for("Code · Python cell ▸", Duration::from_secs(5));
+    t.type_text("print(6 * 7, w['city'])");
+    t.keys(&["Enter"]);
+    t.wait_for("42 Paris", long);
+
+    // Resize: three columns become one pane with a tab bar.
+    assert!(t.screen().contains("╭ Variables"));
+    t.tmux(&["resize-window", "-t", "t", "-x", "70", "-y", "30"]);
+    let screen = t.wait_for("2 Output │ 3 Code │ 4 Variables", Duration::from_secs(10));
+    assert!(!screen.contains("╭ Variables"), "{screen}");
+    assert!(screen.lines().all(|l| l.chars().count() <= 70), "{screen}");
+
+    // Quit from outside the prompt; the shell's screen and terminal come back.
+    t.keys(&["Escape"]);
+    t.keys(&["q"]);
+    t.wait_until(long, "the shell's prompt", |s| {
+        s.contains("READY$") && !s.contains("╭")
+    });
+    let stty = t.sane_terminal();
+    assert!(stty.contains("echo icanon <stty"), "{stty}");
+}
+
+#[test]
+fn a_panic_gives_the_terminal_back() {
+    if tmux_missing() {
+        return;
+    }
+    let dir = project();
+    let t = Tmux::start("panic", dir.path(), 100, 30);
+    start_console(&t, "MCPR_TUI_TEST_PANIC=1");
+    let screen = t.wait_for("MCPR_TUI_TEST_PANIC is set", Duration::from_secs(60));
+    assert!(screen.contains("READY$"), "{screen}");
+    assert!(!screen.contains("╭"), "{screen}");
+    let stty = t.sane_terminal();
+    assert!(stty.contains("echo icanon <stty"), "{stty}");
+}
