@@ -439,6 +439,10 @@ const HOST_ONLY: &[(&str, &str)] = &[
     ),
     ("src/cli/doctor.rs", "a trial folder of its own"),
     (
+        "src/cli/bench_tui.rs",
+        "reads /proc and writes its own scratch project",
+    ),
+    (
         "src/engine/query/skills.rs",
         "reads a skill of the library, mounted read-only",
     ),
@@ -452,7 +456,10 @@ const HOST_ONLY: &[(&str, &str)] = &[
     ("src/cli/skills.rs", "reads a skill of the library"),
     ("src/cli/tools.rs", "its own scratch folder"),
     ("src/tui/theme.rs", "reads the user's theme files"),
-    ("src/tui/keymap.rs", "reads the user's and the project's keymap files"),
+    (
+        "src/tui/keymap.rs",
+        "reads the user's and the project's keymap files",
+    ),
     (
         "src/tui/editor.rs",
         "the file being edited, in a fresh folder under the host's temporary folder",

@@ -22,6 +22,8 @@ pub enum BenchCommand {
     Tools(ToolsBenchArgs),
     /// Session record: append cost per step, index over a long session, rewind time
     Record(super::bench_record::RecordBenchArgs),
+    /// The console: frame time over a million lines, key to frame, first frame, idle cost
+    Tui(super::bench_tui::TuiBenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -53,6 +55,7 @@ pub async fn run(cmd: BenchCommand) -> Result<ExitCode, CliError> {
         BenchCommand::Kernel(args) => kernel(args).await,
         BenchCommand::Tools(args) => tools(args).await,
         BenchCommand::Record(args) => super::bench_record::run(args).await,
+        BenchCommand::Tui(args) => super::bench_tui::run(args).await,
     }
 }
 

@@ -11,6 +11,7 @@ mod out;
 
 mod bench;
 mod bench_record;
+mod bench_tui;
 mod client;
 mod demo_server;
 mod doctor;

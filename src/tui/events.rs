@@ -33,8 +33,9 @@ pub fn on_event(s: &mut State, event: Event, fx: &mut Vec<Effect>) {
             session,
             isolation,
             python,
-            ..
+            workspace,
         } => {
+            s.session.workspace = Some(workspace);
             store.push_block(
                 LineKind::Info,
                 &format!("session {session} · Python {python} · {isolation}"),
@@ -196,12 +197,17 @@ pub fn on_event(s: &mut State, event: Event, fx: &mut Vec<Effect>) {
                 store.push_block(
                     LineKind::Warning,
                     &format!(
-                        "{} was {} bytes; the first part is shown, all of it is in the workspace at {}",
+                        "{} was {}; the first part is shown, all of it is in {} (Enter opens it)",
                         o.stream.as_str(),
-                        o.bytes,
+                        super::output::human_bytes(o.bytes as usize),
                         o.path.display()
                     ),
                 );
+                let line = store.len() - 1;
+                let title = format!("cell {cell} {}", o.stream.as_str());
+                s.output
+                    .files
+                    .insert(line, (title, o.path.display().to_string()));
             }
             match status {
                 CellStatus::Ok | CellStatus::Error => {}

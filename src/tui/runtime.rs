@@ -221,6 +221,17 @@ pub async fn run(opts: Options) -> Result<(), String> {
                     ),
                 },
                 Effect::Highlight { key, code, theme } => highlighter.request(key, code, theme),
+                Effect::Page {
+                    title,
+                    workspace,
+                    rel,
+                } => {
+                    let tx = tx.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let lines = super::pager::read(&workspace, &rel);
+                        let _ = tx.send(Action::Paged { title, lines });
+                    });
+                }
                 Effect::Copy(text) => copy(&mut terminal, &text),
                 Effect::SetMouse(on) => {
                     let _ = guard.set_mouse(on);
