@@ -61,6 +61,10 @@ pub fn on_event(s: &mut State, event: Event, fx: &mut Vec<Effect>) {
                 }
             } else if s.running.as_ref().is_some_and(|r| r.id == Some(op)) {
                 s.running = None;
+                // "Quit while it runs?" no longer applies.
+                if s.overlay == Some(super::state::Overlay::ConfirmQuit) {
+                    s.overlay = None;
+                }
                 s.output.store.abandon_calls();
                 if let Some(e) = error {
                     s.output.store.push_block(LineKind::Error, &e);
