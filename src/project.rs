@@ -19,6 +19,27 @@ pub struct Config {
     pub tools: crate::tools::hub::ToolSettings,
     pub llm: crate::llm::select::LlmSettings,
     pub agent: crate::agent::AgentSettings,
+    pub console: ConsoleSettings,
+}
+
+/// The `[console]` section: how `mcpr tui` starts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleSettings {
+    /// A built-in theme (dark, light, high-contrast), a theme in
+    /// `~/.config/mcpr/themes/`, or a theme file; `--theme` wins.
+    pub theme: Option<String>,
+    /// Mouse capture at start (off: the terminal's own selection works).
+    pub mouse: bool,
+}
+
+impl Default for ConsoleSettings {
+    fn default() -> Self {
+        ConsoleSettings {
+            theme: None,
+            mouse: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -470,6 +491,10 @@ skills_in_prompt = {skills_k}
 ask_llm_max_calls = {ask_calls}
 ask_llm_max_tokens = {ask_tokens}
 require_code = {require_code}             # answered without code? ask once for code (false for chat-like use)
+
+[console]
+# theme = "dark"               # dark (16 colours) | light | high-contrast | a name in ~/.config/mcpr/themes/ | a .toml file
+mouse = true                   # mouse capture at start (false: the terminal selects text; alt+m toggles)
 "#,
         timeout = d.timeout_seconds,
         grace = d.grace_seconds,

@@ -439,6 +439,10 @@ const HOST_ONLY: &[(&str, &str)] = &[
     ),
     ("src/cli/doctor.rs", "a trial folder of its own"),
     (
+        "src/cli/bench_tui.rs",
+        "reads /proc and writes its own scratch project",
+    ),
+    (
         "src/engine/query/skills.rs",
         "reads a skill of the library, mounted read-only",
     ),

@@ -205,6 +205,7 @@ fn the_console_runs_tasks_and_cells_and_gives_the_terminal_back() {
     t.type_text("print(6 * 7, w['city'])");
     t.keys(&["Enter"]);
     t.wait_for("42 Paris", long);
+    t.wait_for("│ idle │", long);
 
     // Resize: three columns become one pane with a tab bar.
     assert!(t.screen().contains("╭ Variables"));
@@ -236,4 +237,55 @@ fn a_panic_gives_the_terminal_back() {
     assert!(!screen.contains("╭"), "{screen}");
     let stty = t.sane_terminal();
     assert!(stty.contains("echo icanon <stty"), "{stty}");
+}
+
+#[test]
+fn a_bad_keymap_file_is_named_with_its_line_and_key_and_the_defaults_stay() {
+    let dir = common::project_dir();
+    std::fs::write(
+        dir.path().join("keymap.toml"),
+        "zoom = \"alt+f\"\nteleport = \"x\"\n",
+    )
+    .unwrap();
+    let out = Command::new(common::mcpr_bin())
+        .args(["tui", "--print-keymap"])
+        .current_dir(dir.path())
+        .env("HOME", dir.path())
+        .env("XDG_CONFIG_HOME", dir.path().join("config"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("keymap.toml"), "{stderr}");
+    assert!(stderr.contains("line 2"), "{stderr}");
+    assert!(stderr.contains("teleport"), "{stderr}");
+    // The whole file is ignored: zoom keeps its default keys.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("zoom = [\"z\", \"alt+z\"]"), "{stdout}");
+
+    // A good file rebinds only what it names.
+    std::fs::write(dir.path().join("keymap.toml"), "zoom = \"alt+f\"\n").unwrap();
+    let out = Command::new(common::mcpr_bin())
+        .args(["tui", "--print-keymap"])
+        .current_dir(dir.path())
+        .env("XDG_CONFIG_HOME", dir.path().join("config"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("zoom = [\"alt+f\"]"), "{stdout}");
+    assert!(stdout.contains("quit = [\"q\"]"), "{stdout}");
+}
+
+#[test]
+fn without_a_terminal_the_console_says_what_to_use_instead() {
+    let dir = common::project_dir();
+    let out = Command::new(common::mcpr_bin())
+        .arg("tui")
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("needs a terminal"), "{stderr}");
 }

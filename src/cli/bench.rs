@@ -24,6 +24,8 @@ pub enum BenchCommand {
     Record(super::bench_record::RecordBenchArgs),
     /// `mcpr serve` from an MCP client: round trips, calls per second, tool-list size
     Serve(super::bench_serve::ServeBenchArgs),
+    /// The console: frame time over a million lines, key to frame, first frame, idle cost
+    Tui(super::bench_tui::TuiBenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -56,6 +58,7 @@ pub async fn run(cmd: BenchCommand) -> Result<ExitCode, CliError> {
         BenchCommand::Tools(args) => tools(args).await,
         BenchCommand::Record(args) => super::bench_record::run(args).await,
         BenchCommand::Serve(args) => super::bench_serve::run(args).await,
+        BenchCommand::Tui(args) => super::bench_tui::run(args).await,
     }
 }
 

@@ -16,7 +16,7 @@ pub struct TuiArgs {
     #[arg(long, value_name = "NAME")]
     session: Option<String>,
     /// Colour theme: dark (default, 16 colours), light, high-contrast, a name from
-    /// ~/.config/mcpr/themes/, or a .toml file
+    /// ~/.config/mcpr/themes/, or a .toml file (default: [console] theme in mcpr.toml)
     #[arg(long, value_name = "NAME|FILE")]
     theme: Option<String>,
     /// Print the effective keymap (defaults, ~/.config/mcpr/keymap.toml, the project's
@@ -67,7 +67,11 @@ pub async fn run(args: TuiArgs) -> Result<ExitCode, CliError> {
             "mcpr tui needs a terminal (its input and output are not one); use `mcpr run` or `mcpr exec` in scripts",
         ));
     }
-    let theme = match &args.theme {
+    let theme = match args
+        .theme
+        .as_ref()
+        .or(project.config.console.theme.as_ref())
+    {
         Some(name) => Theme::named(name, 0).unwrap_or_else(|e| {
             problems.push(format!("{e}; using the default theme"));
             Theme::default_theme()
@@ -82,6 +86,7 @@ pub async fn run(args: TuiArgs) -> Result<ExitCode, CliError> {
     // The console answers approvals and manual-mode turns itself.
     spec.interactive = true;
     spec.check().map_err(|e| CliError::usage(e.to_string()))?;
+    let mouse = project.config.console.mouse;
     let cwd = std::env::current_dir()
         .map_err(|e| CliError::failed(format!("cannot read the current directory: {e}")))?;
     crate::tui::run(crate::tui::Options {
@@ -90,6 +95,7 @@ pub async fn run(args: TuiArgs) -> Result<ExitCode, CliError> {
         spec,
         theme,
         keymap,
+        mouse,
         problems,
     })
     .await

@@ -2,8 +2,8 @@
 //! and the MCP server mode next.
 //!
 //! A front end fills in a [`SessionSpec`] and [`start`]s a session: the session runs as an
-//! owner task that takes [`Op`]erations (run a task or a cell, cancel, rewind, fork,
-//! answer for manual mode, shut down) and sends [`crate::event::Event`]s out, in order,
+//! owner task that takes [`Op`]erations (run a task or a cell, cancel, rewind, fork, list
+//! the kernel's names, answer for manual mode, shut down) and sends [`crate::event::Event`]s out, in order,
 //! each operation ending with `OpEnded`. Opening assembles everything once: model, kernel
 //! launcher and sandbox, MCP tools, skills, `ask_llm`, the session record (a recorded
 //! session's state is rebuilt by replay). Queries — the record (step views, the timeline across forks and rewinds, diffs,

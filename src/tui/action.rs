@@ -35,6 +35,11 @@ pub enum Action {
     },
     /// `$EDITOR` closed: the edited code, or why it failed.
     Edited(Result<String, String>),
+    /// A file of the workspace read for the pager, or why it could not be.
+    Paged {
+        title: String,
+        lines: Result<Vec<String>, String>,
+    },
     /// Time passed (only sent while something animates or counts).
     Tick,
 }
@@ -51,6 +56,13 @@ pub enum Effect {
     },
     /// Put text on the clipboard through the terminal (OSC 52).
     Copy(String),
+    /// Read a file of the session's workspace (an offloaded result or output) for the
+    /// pager; `Action::Paged` brings it back.
+    Page {
+        title: String,
+        workspace: std::path::PathBuf,
+        rel: std::path::PathBuf,
+    },
     /// Open the text in `$EDITOR`; `Action::Edited` brings it back.
     Edit(String),
     /// Turn mouse capture on or off.

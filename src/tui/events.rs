@@ -33,8 +33,9 @@ pub fn on_event(s: &mut State, event: Event, fx: &mut Vec<Effect>) {
             session,
             isolation,
             python,
-            ..
+            workspace,
         } => {
+            s.session.workspace = Some(workspace);
             store.push_block(
                 LineKind::Info,
                 &format!("session {session} · Python {python} · {isolation}"),
@@ -60,6 +61,10 @@ pub fn on_event(s: &mut State, event: Event, fx: &mut Vec<Effect>) {
                 }
             } else if s.running.as_ref().is_some_and(|r| r.id == Some(op)) {
                 s.running = None;
+                // "Quit while it runs?" no longer applies.
+                if s.overlay == Some(super::state::Overlay::ConfirmQuit) {
+                    s.overlay = None;
+                }
                 s.output.store.abandon_calls();
                 if let Some(e) = error {
                     s.output.store.push_block(LineKind::Error, &e);
@@ -196,12 +201,17 @@ pub fn on_event(s: &mut State, event: Event, fx: &mut Vec<Effect>) {
                 store.push_block(
                     LineKind::Warning,
                     &format!(
-                        "{} was {} bytes; the first part is shown, all of it is in the workspace at {}",
+                        "{} was {}; the first part is shown, all of it is in {} (Enter opens it)",
                         o.stream.as_str(),
-                        o.bytes,
+                        super::output::human_bytes(o.bytes as usize),
                         o.path.display()
                     ),
                 );
+                let line = store.len() - 1;
+                let title = format!("cell {cell} {}", o.stream.as_str());
+                s.output
+                    .files
+                    .insert(line, (title, o.path.display().to_string()));
             }
             match status {
                 CellStatus::Ok | CellStatus::Error => {}

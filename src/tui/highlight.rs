@@ -61,9 +61,11 @@ impl Highlighter {
         let _worker = std::thread::Builder::new()
             .name("mcpr-highlight".into())
             .spawn(move || {
+                // Loaded with the first job: an idle console never pays for them.
+                let Ok(first) = rx.recv() else { return };
                 let syntaxes = two_face::syntax::extra_newlines();
                 let themes = two_face::theme::extra();
-                while let Ok(job) = rx.recv() {
+                for job in std::iter::once(first).chain(rx.iter()) {
                     let theme = theme_by_name(&job.theme)
                         .map(|t| themes.get(t))
                         .unwrap_or_else(|| themes.get(EmbeddedThemeName::Ansi));

@@ -15,6 +15,7 @@ pub mod highlight;
 pub mod keymap;
 pub mod layout;
 pub mod output;
+pub mod pager;
 pub mod render;
 pub mod runtime;
 #[cfg(test)]

@@ -85,6 +85,23 @@ impl Call {
         format!("{name}({args})")
     }
 
+    /// A result too large to pass inline: the workspace path it was saved at, and its
+    /// size (the tool hub's `{"__mcpr__": "large", ...}` marker).
+    pub fn offloaded(&self) -> Option<(String, u64)> {
+        let Some(CallOutcome::Ok(v)) = &self.outcome else {
+            return None;
+        };
+        let v = match v.get("result") {
+            Some(inner) if inner.get("__mcpr__").is_some() => inner,
+            _ => v,
+        };
+        if v.get("__mcpr__").and_then(Value::as_str) != Some("large") {
+            return None;
+        }
+        let path = v.get("path").and_then(Value::as_str)?.to_string();
+        Some((path, v.get("bytes").and_then(Value::as_u64).unwrap_or(0)))
+    }
+
     /// The lines shown under an expanded call: its arguments and its result.
     pub fn detail(&self) -> Vec<String> {
         let mut out = vec!["  arguments:".to_string()];

@@ -40,6 +40,8 @@ pub struct Options {
     pub spec: SessionSpec,
     pub theme: Theme,
     pub keymap: Keymap,
+    /// Mouse capture at start.
+    pub mouse: bool,
     /// Problems with the keymap or theme files, shown once the console is up.
     pub problems: Vec<String>,
 }
@@ -99,9 +101,10 @@ pub async fn run(opts: Options) -> Result<(), String> {
         mut spec,
         theme,
         keymap,
+        mouse,
         problems,
     } = opts;
-    let mut guard = Guard::enter(true).map_err(|e| format!("cannot use the terminal: {e}"))?;
+    let mut guard = Guard::enter(mouse).map_err(|e| format!("cannot use the terminal: {e}"))?;
     let mut terminal: Term = Terminal::new(CrosstermBackend::new(std::io::stdout()))
         .map_err(|e| format!("cannot use the terminal: {e}"))?;
     let size = terminal
@@ -113,6 +116,7 @@ pub async fn run(opts: Options) -> Result<(), String> {
         Rect::new(0, 0, size.width, size.height),
         Instant::now(),
     );
+    state.mouse = mouse;
     for p in &problems {
         state.output.store.push_block(LineKind::Warning, p);
     }
@@ -221,6 +225,17 @@ pub async fn run(opts: Options) -> Result<(), String> {
                     ),
                 },
                 Effect::Highlight { key, code, theme } => highlighter.request(key, code, theme),
+                Effect::Page {
+                    title,
+                    workspace,
+                    rel,
+                } => {
+                    let tx = tx.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let lines = super::pager::read(&workspace, &rel);
+                        let _ = tx.send(Action::Paged { title, lines });
+                    });
+                }
                 Effect::Copy(text) => copy(&mut terminal, &text),
                 Effect::SetMouse(on) => {
                     let _ = guard.set_mouse(on);

@@ -48,6 +48,8 @@ pub struct Running {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SessionInfo {
     pub name: Option<String>,
+    /// The session's workspace on the host (where offloaded results and output are).
+    pub workspace: Option<std::path::PathBuf>,
     pub isolation: Option<String>,
     /// The model and why it was chosen.
     pub model: Option<String>,
@@ -142,6 +144,8 @@ pub struct OutputView {
     pub search: Option<String>,
     /// A search being typed after `/`.
     pub search_input: Option<String>,
+    /// Lines that name a file of the workspace the pager opens: title and path.
+    pub files: HashMap<usize, (String, String)>,
 }
 
 /// One run of a step's code.

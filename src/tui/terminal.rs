@@ -20,6 +20,10 @@ static ACTIVE: AtomicBool = AtomicBool::new(false);
 /// Keyboard enhancement was pushed and must be popped.
 static ENHANCED: AtomicBool = AtomicBool::new(false);
 static MOUSE: AtomicBool = AtomicBool::new(false);
+/// The terminal answered that it has keyboard enhancement (asked once: asking again on
+/// resume would race the input reader for the answer).
+static SUPPORTED: Once = Once::new();
+static HAS_ENHANCEMENT: AtomicBool = AtomicBool::new(false);
 static HOOK: Once = Once::new();
 
 pub struct Guard;
@@ -75,7 +79,11 @@ fn take(mouse: bool) -> io::Result<()> {
         execute!(out, EnableMouseCapture)?;
     }
     // Shift+Enter and friends are told apart only with the kitty keyboard protocol.
-    if crossterm::terminal::supports_keyboard_enhancement().unwrap_or(false) {
+    SUPPORTED.call_once(|| {
+        let has = crossterm::terminal::supports_keyboard_enhancement().unwrap_or(false);
+        HAS_ENHANCEMENT.store(has, Ordering::SeqCst);
+    });
+    if HAS_ENHANCEMENT.load(Ordering::SeqCst) {
         execute!(
             out,
             PushKeyboardEnhancementFlags(KeyboardEnhancementFlags::DISAMBIGUATE_ESCAPE_CODES)

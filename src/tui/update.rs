@@ -56,6 +56,16 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
             );
         }
         Action::Edited(Err(why)) => notice(s, NoticeLevel::Warning, &why),
+        Action::Paged { title, lines } => match lines {
+            Ok(lines) => {
+                s.overlay = Some(Overlay::Pager {
+                    title,
+                    lines,
+                    scroll: 0,
+                })
+            }
+            Err(why) => notice(s, NoticeLevel::Warning, &why),
+        },
         Action::Tick => {}
     }
     fx
@@ -251,8 +261,24 @@ pub fn run_command(s: &mut State, cmd: Command, ev: &KeyEvent, fx: &mut Vec<Effe
         }
         Command::Expand => {
             let at = s.output.cursor;
-            if s.output.store.toggle_call(at) {
-                keep_cursor_visible(s);
+            let offloaded = s
+                .output
+                .store
+                .line(at)
+                .and_then(|l| l.call)
+                .and_then(|c| c.offloaded().map(|(rel, _)| (c.label(), rel)));
+            let file = s.output.files.get(&at).cloned().or(offloaded);
+            match (file, s.session.workspace.clone()) {
+                (Some((title, rel)), Some(workspace)) => fx.push(Effect::Page {
+                    title,
+                    workspace,
+                    rel: rel.into(),
+                }),
+                _ => {
+                    if s.output.store.toggle_call(at) {
+                        keep_cursor_visible(s);
+                    }
+                }
             }
         }
         Command::PrevAttempt => {

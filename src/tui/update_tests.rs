@@ -214,6 +214,17 @@ fn ctrl_c_cancels_and_twice_quits() {
 }
 
 #[test]
+fn the_quit_question_goes_away_when_the_step_ends() {
+    let mut s = opened(120, 40, "dark");
+    run_task(&mut s, "long", 1);
+    feed(&mut s, vec![key(KeyCode::Esc, KeyModifiers::NONE), ch('q')]);
+    assert_eq!(s.overlay, Some(Overlay::ConfirmQuit));
+    feed(&mut s, vec![ended(1)]);
+    assert_eq!(s.overlay, None);
+    assert_eq!(feed(&mut s, vec![ch('q')]), vec![Effect::Quit]);
+}
+
+#[test]
 fn q_is_text_in_the_prompt_and_quits_elsewhere() {
     let mut s = opened(120, 40, "dark");
     assert!(feed(&mut s, vec![ch('q')]).is_empty());

@@ -146,6 +146,21 @@ pub fn call_spans(call: &Call, s: &State) -> Vec<Span<'static>> {
                 ),
             ]
         }
+        Some(CallOutcome::Ok(_)) if call.offloaded().is_some() => {
+            let (path, bytes) = call.offloaded().unwrap_or_default();
+            vec![
+                Span::styled("⇄ ", Style::default().fg(t.tool)),
+                Span::styled(call.label(), Style::default().fg(t.tool)),
+                Span::styled(
+                    format!(
+                        " → {} saved as {path} in {} (Enter opens)",
+                        human_bytes(bytes as usize),
+                        human_ms(call.duration_ms)
+                    ),
+                    Style::default().fg(t.dim),
+                ),
+            ]
+        }
         Some(CallOutcome::Ok(_)) => vec![
             Span::styled("⇄ ", Style::default().fg(t.tool)),
             Span::styled(call.label(), Style::default().fg(t.tool)),
