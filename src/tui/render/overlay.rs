@@ -144,12 +144,16 @@ fn help(s: &State, filter: &str, scroll: usize, screen: Rect, buf: &mut Buffer) 
         Span::styled(format!("{filter}▏"), Style::default().fg(t.text)),
         Span::styled("   esc closes", Style::default().fg(t.dim)),
     ])];
+    // Keys take at most a third of the width; the text wraps under itself, so nothing
+    // is cut off on a narrow terminal.
     let keys_w = rows
         .iter()
         .map(|(_, keys, _, _)| keys.chars().count())
         .max()
         .unwrap_or(0)
-        .min(32);
+        .min(32)
+        .min(inner.width as usize / 3);
+    let text_w = (inner.width as usize).saturating_sub(keys_w + 4).max(8);
     let mut last: Option<Context> = None;
     for (ctx, keys, name, text) in rows {
         if last != Some(ctx) {
@@ -161,14 +165,27 @@ fn help(s: &State, filter: &str, scroll: usize, screen: Rect, buf: &mut Buffer) 
             ));
             last = Some(ctx);
         }
-        lines.push(Line::from(vec![
-            Span::styled(
-                format!("  {keys:<keys_w$}  "),
-                Style::default().fg(t.text).add_modifier(Modifier::BOLD),
-            ),
-            Span::styled(text.to_string(), Style::default().fg(t.text)),
-            Span::styled(format!("  ({name})"), Style::default().fg(t.dim)),
-        ]));
+        let key_style = Style::default().fg(t.text).add_modifier(Modifier::BOLD);
+        if keys.chars().count() > keys_w {
+            lines.push(Line::styled(format!("  {keys}"), key_style));
+        }
+        let described = format!("{text}  ({name})");
+        for (i, part) in wrap_words(&described, text_w).into_iter().enumerate() {
+            let shown_keys = if i == 0 && keys.chars().count() <= keys_w {
+                keys.as_str()
+            } else {
+                ""
+            };
+            let (text_part, name_part) = match part.find(&format!("({name})")) {
+                Some(at) => (part[..at].to_string(), part[at..].to_string()),
+                None => (part, String::new()),
+            };
+            lines.push(Line::from(vec![
+                Span::styled(format!("  {shown_keys:<keys_w$}  "), key_style),
+                Span::styled(text_part, Style::default().fg(t.text)),
+                Span::styled(name_part, Style::default().fg(t.dim)),
+            ]));
+        }
     }
     let max = lines.len().saturating_sub(inner.height as usize);
     let first = scroll.min(max);
@@ -193,6 +210,32 @@ fn help(s: &State, filter: &str, scroll: usize, screen: Rect, buf: &mut Buffer) 
             );
         }
     }
+}
+
+/// Splits `text` at spaces into lines of at most `width` characters (a longer word is
+/// cut).
+fn wrap_words(text: &str, width: usize) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let needed = line.chars().count() + usize::from(!line.is_empty()) + word.chars().count();
+        if !line.is_empty() && needed > width {
+            out.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+        while line.chars().count() > width {
+            let cut: String = line.chars().take(width).collect();
+            line = line.chars().skip(width).collect();
+            out.push(cut);
+        }
+    }
+    if !line.is_empty() || out.is_empty() {
+        out.push(line);
+    }
+    out
 }
 
 fn palette(s: &State, filter: &str, selected: usize, screen: Rect, buf: &mut Buffer) {
