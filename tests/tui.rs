@@ -207,6 +207,25 @@ fn the_console_runs_tasks_and_cells_and_gives_the_terminal_back() {
     t.wait_for("42 Paris", long);
     t.wait_for("│ idle │", long);
 
+    // Output past the inline cap goes to a file of the workspace; Enter on the line that
+    // names it opens the file in the pager (read through the workspace's handle), which
+    // shows rows that never travelled inline.
+    t.type_text("for i in range(120000): print(f'row {i:06d} ' + 'y' * 20)");
+    t.keys(&["Enter"]);
+    t.wait_for("(Enter opens it)", long);
+    t.wait_for("│ idle │", long);
+    t.keys(&["Escape"]);
+    t.keys(&["Enter"]);
+    let screen = t.wait_for("stdout ═", long);
+    assert!(screen.contains("row 000000"), "{screen}");
+    t.keys(&["G"]);
+    t.wait_for("row 119999", Duration::from_secs(10));
+    t.keys(&["Escape"]);
+    t.wait_until(Duration::from_secs(10), "the pager to close", |s| {
+        !s.contains("row 119999") && !s.contains("stdout ═")
+    });
+    t.keys(&["i"]);
+
     // Resize: three columns become one pane with a tab bar.
     assert!(t.screen().contains("╭ Variables"));
     t.tmux(&["resize-window", "-t", "t", "-x", "70", "-y", "30"]);

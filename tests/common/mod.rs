@@ -175,8 +175,13 @@ impl Run {
     }
 }
 
+/// The `mcpr` binary the tests run: `MCPR_BIN` when set (CI points it at the release
+/// build, the binary users run), else the one this `cargo test` built.
 pub fn mcpr_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_mcpr"))
+    match std::env::var_os("MCPR_BIN") {
+        Some(path) if !path.is_empty() => PathBuf::from(path),
+        _ => PathBuf::from(env!("CARGO_BIN_EXE_mcpr")),
+    }
 }
 
 /// A server from the project's `.venv` (made by scripts/setup-mcp-servers.sh).
