@@ -92,6 +92,14 @@ impl Tmux {
         }
     }
 
+    /// Waits for the shell's own prompt on the last line, the console's frames gone.
+    fn wait_for_shell(&self, limit: Duration, what: &str) -> String {
+        self.wait_until(limit, what, |s| {
+            !s.contains("╭")
+                && s.lines().rev().map(str::trim_end).find(|l| !l.is_empty()) == Some("READY$")
+        })
+    }
+
     /// `stty -a` in the pane's shell: whether icanon and echo are on.
     fn sane_terminal(&self) -> String {
         self.keys(&["C-l"]);
@@ -236,9 +244,7 @@ fn the_console_runs_tasks_and_cells_and_gives_the_terminal_back() {
     // Quit from outside the prompt; the shell's screen and terminal come back.
     t.keys(&["Escape"]);
     t.keys(&["q"]);
-    t.wait_until(long, "the shell's prompt", |s| {
-        s.contains("READY$") && !s.contains("╭")
-    });
+    t.wait_for_shell(long, "the shell's prompt");
     let stty = t.sane_terminal();
     assert!(stty.contains("echo icanon <stty"), "{stty}");
 }
@@ -251,9 +257,8 @@ fn a_panic_gives_the_terminal_back() {
     let dir = project();
     let t = Tmux::start("panic", dir.path(), 100, 30);
     start_console(&t, "MCPR_TUI_TEST_PANIC=1");
-    let screen = t.wait_for("MCPR_TUI_TEST_PANIC is set", Duration::from_secs(60));
-    assert!(screen.contains("READY$"), "{screen}");
-    assert!(!screen.contains("╭"), "{screen}");
+    t.wait_for("MCPR_TUI_TEST_PANIC is set", Duration::from_secs(60));
+    t.wait_for_shell(Duration::from_secs(10), "the shell after the panic");
     let stty = t.sane_terminal();
     assert!(stty.contains("echo icanon <stty"), "{stty}");
 }
@@ -307,4 +312,60 @@ fn without_a_terminal_the_console_says_what_to_use_instead() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("needs a terminal"), "{stderr}");
+}
+
+/// The pid of the console running in the pane (the shell's child).
+fn console_pid(t: &Tmux) -> String {
+    let shell = t.tmux(&["display-message", "-p", "-t", "t", "#{pane_pid}"]);
+    let out = Command::new("pgrep")
+        .args(["-P", shell.trim(), "-x", "mcpr"])
+        .output()
+        .expect("pgrep runs");
+    let pid = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(!pid.is_empty(), "no mcpr under the pane's shell {shell}");
+    pid
+}
+
+#[test]
+fn suspend_resume_and_termination_signals_give_the_terminal_back() {
+    if tmux_missing() {
+        return;
+    }
+    let dir = project();
+    let t = Tmux::start("signals", dir.path(), 120, 30);
+    let long = Duration::from_secs(90);
+    let open = |s: &str| s.contains("│ idle │") && s.contains("Task ▸");
+
+    // Ctrl+Z gives the shell back with a sane terminal; `fg` brings the console back.
+    start_console(&t, "");
+    t.wait_until(long, "the session to open", open);
+    t.keys(&["C-z"]);
+    let screen = t.wait_for_shell(long, "the shell after Ctrl+Z");
+    assert!(screen.contains("Stopped"), "{screen}");
+    let stty = t.sane_terminal();
+    assert!(stty.contains("echo icanon <stty"), "{stty}");
+    t.type_text("fg");
+    t.keys(&["Enter"]);
+    t.wait_until(long, "the console after fg", open);
+    // It still takes keys after resuming.
+    t.keys(&["C-t"]);
+    t.wait_for("Code · Python cell ▸", Duration::from_secs(10));
+
+    // SIGTERM and SIGHUP: the console ends and the terminal is the shell's again.
+    for signal in ["TERM", "HUP"] {
+        if signal == "HUP" {
+            start_console(&t, "");
+            t.wait_until(long, "the session to open", open);
+        }
+        let pid = console_pid(&t);
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        t.wait_for_shell(long, &format!("the shell after SIG{signal}"));
+        let stty = t.sane_terminal();
+        assert!(stty.contains("echo icanon <stty"), "SIG{signal}: {stty}");
+        t.keys(&["C-l"]);
+    }
 }

@@ -240,9 +240,7 @@ pub async fn run(opts: Options) -> Result<(), String> {
                 Effect::SetMouse(on) => {
                     let _ = guard.set_mouse(on);
                 }
-                Effect::Redraw => {
-                    let _ = terminal.clear();
-                }
+                Effect::Redraw => terminal = redrawn(terminal),
                 Effect::Suspend => {
                     drop(input);
                     guard.suspend();
@@ -251,7 +249,7 @@ pub async fn run(opts: Options) -> Result<(), String> {
                         .resume()
                         .map_err(|e| format!("cannot take the terminal back: {e}"))?;
                     input = EventStream::new();
-                    let _ = terminal.clear();
+                    terminal = redrawn(terminal);
                 }
                 Effect::Edit(code) => {
                     drop(input);
@@ -261,7 +259,7 @@ pub async fn run(opts: Options) -> Result<(), String> {
                         .resume()
                         .map_err(|e| format!("cannot take the terminal back: {e}"))?;
                     input = EventStream::new();
-                    let _ = terminal.clear();
+                    terminal = redrawn(terminal);
                     queue.extend(update(&mut state, Action::Edited(edited)));
                 }
                 Effect::Quit => break 'main,
@@ -286,6 +284,23 @@ pub async fn run(opts: Options) -> Result<(), String> {
 }
 
 /// Puts `text` on the clipboard with OSC 52 (the terminal, or tmux, does the rest).
+/// A terminal whose next frame is drawn whole on a cleared screen (after Ctrl+Z,
+/// `$EDITOR` or Ctrl+L). Not `Terminal::clear`: it asks the terminal for the cursor's
+/// position, and when that answer is late (just after resuming, while the input reader
+/// starts again) it fails before forgetting the last frame, so the next frame drew only
+/// what changed on a blank screen.
+fn redrawn(old: Term) -> Term {
+    let mut out = std::io::stdout();
+    let _ = crossterm::execute!(
+        out,
+        crossterm::terminal::Clear(crossterm::terminal::ClearType::All)
+    );
+    match Terminal::new(CrosstermBackend::new(std::io::stdout())) {
+        Ok(fresh) => fresh,
+        Err(_) => old,
+    }
+}
+
 fn copy(terminal: &mut Term, text: &str) {
     use base64::Engine;
     let encoded = base64::engine::general_purpose::STANDARD.encode(text);

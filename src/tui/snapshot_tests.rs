@@ -105,3 +105,80 @@ fn approval() {
         );
     });
 }
+
+#[test]
+fn variables() {
+    check("variables", |s| {
+        two_attempts(s);
+        let var =
+            |name: &str, type_name: &str, len: Option<u64>, repr: &str| crate::event::Variable {
+                name: name.into(),
+                type_name: type_name.into(),
+                len,
+                repr: repr.into(),
+                long_repr: repr.into(),
+            };
+        engine(
+            s,
+            vec![Event::Variables {
+                variables: vec![
+                    var("w", "dict", Some(2), "{'city': 'Paris', 'sky': 'cloudy'}"),
+                    var("rows", "list", Some(1200), "[(1, 'a'), (2, 'b'), …]"),
+                    var("total", "float", None, "1234.5"),
+                    var("get_weather", "function", None, "<function get_weather>"),
+                ],
+            }],
+        );
+        super::update::focus(s, Pane::Variables);
+    });
+}
+
+#[test]
+fn the_quit_question_while_a_step_runs() {
+    check("confirm_quit", |s| {
+        streaming(s);
+        super::update::focus(s, Pane::Output);
+        feed(s, vec![ch('q')]);
+        assert_eq!(s.overlay, Some(Overlay::ConfirmQuit));
+    });
+}
+
+#[test]
+fn history_search() {
+    check("history_search", |s| {
+        for (i, task) in ["weather in Paris", "count slowly", "weather in Oslo"]
+            .iter()
+            .enumerate()
+        {
+            run_task(s, task, i as u64 + 1);
+            engine(
+                s,
+                vec![Event::OpEnded {
+                    op: i as u64 + 1,
+                    error: None,
+                    usage: false,
+                }],
+            );
+        }
+        feed(s, vec![ctrl('r')]);
+        feed(s, typed("weather"));
+        assert!(matches!(s.overlay, Some(Overlay::HistorySearch { .. })));
+    });
+}
+
+#[test]
+fn pager() {
+    check("pager", |s| {
+        let lines = (0..200)
+            .map(|i| format!("row {i:06} {}", "y".repeat(20)))
+            .collect();
+        feed(
+            s,
+            vec![Action::Paged {
+                title: "cell 4 stdout".into(),
+                lines: Ok(lines),
+            }],
+        );
+        assert!(matches!(s.overlay, Some(Overlay::Pager { .. })));
+    });
+}

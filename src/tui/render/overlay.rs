@@ -81,6 +81,28 @@ pub fn render(s: &State, screen: Rect, buf: &mut Buffer) {
                     Style::default().fg(s.theme.text),
                 );
             }
+            // Where the reader is, on the bottom border.
+            let shown = lines
+                .len()
+                .saturating_sub(*scroll)
+                .min(inner.height as usize);
+            let from = (*scroll + 1).min(lines.len());
+            let to = *scroll + shown;
+            let footer = format!(
+                " {from}–{to} of {} · g/G top/end · esc closes ",
+                lines.len()
+            );
+            let width = footer.chars().count() as u16;
+            if area.width > width + 4 && area.height > 1 {
+                put(
+                    buf,
+                    area.right() - width - 2,
+                    area.bottom() - 1,
+                    &footer,
+                    width,
+                    Style::default().fg(s.theme.dim),
+                );
+            }
         }
     }
 }
