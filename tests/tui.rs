@@ -369,3 +369,31 @@ fn suspend_resume_and_termination_signals_give_the_terminal_back() {
         t.keys(&["C-l"]);
     }
 }
+
+#[test]
+fn a_bad_theme_file_is_named_with_its_line_and_key_and_the_console_starts() {
+    if tmux_missing() {
+        return;
+    }
+    let dir = project();
+    std::fs::write(
+        dir.path().join("mine.toml"),
+        "base = \"dark\"\n[colors]\nstderr = \"red\"\nglitter = \"yellow\"\n",
+    )
+    .unwrap();
+    let t = Tmux::start("theme", dir.path(), 160, 40);
+    t.type_text(&format!(
+        "{} tui --llm script:script.txt --no-skills --theme mine.toml",
+        common::mcpr_bin().display()
+    ));
+    t.keys(&["Enter"]);
+    let screen = t.wait_until(Duration::from_secs(90), "the session to open", |s| {
+        s.contains("│ idle │") && s.contains("Task ▸")
+    });
+    assert!(screen.contains("mine.toml"), "{screen}");
+    assert!(screen.contains("line 4"), "{screen}");
+    assert!(screen.contains("glitter"), "{screen}");
+    assert!(screen.contains("using the default theme"), "{screen}");
+    t.keys(&["C-c", "C-c"]);
+    t.wait_for_shell(Duration::from_secs(30), "the shell");
+}
