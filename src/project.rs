@@ -256,7 +256,7 @@ pub fn default_root() -> Option<PathBuf> {
 
 /// Words `mcpr replay WORD` takes as a command, so never as a session's name.
 const RESERVED_SESSION_NAMES: &[&str] = &[
-    "list", "show", "search", "rewind", "diff", "export", "import", "help", "timeline",
+    "list", "show", "search", "rewind", "diff", "export", "import", "help", "timeline", "gc",
 ];
 
 /// A fresh session name: `YYYYMMDD-HHMMSS-xxxx`.

@@ -393,6 +393,10 @@ const HOST_ONLY: &[(&str, &str)] = &[
         ".replay/, never mounted into a sandbox",
     ),
     (
+        "src/record/pack.rs",
+        ".replay/objects/pack, never mounted into a sandbox",
+    ),
+    (
         "src/record/log.rs",
         ".replay/, never mounted into a sandbox",
     ),

@@ -942,3 +942,82 @@ fn commands_agree_on_names_messages_and_exit_codes() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o), "2\n");
 }
+
+/// Every file under the object store (loose objects, packs and their indexes).
+fn store_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    walk(&dir.join(".replay/objects"))
+        .into_iter()
+        .filter(|p| p.is_file() && p.file_name().is_some_and(|n| n != ".lock"))
+        .collect()
+}
+
+#[test]
+fn gc_removes_only_what_no_session_refers_to_and_a_dry_run_removes_nothing() {
+    let dir = common::project_dir();
+    let d = dir.path();
+    // A session with a large file (stored as chunks) and small ones, and another whose
+    // objects become garbage once its log is gone.
+    exec(
+        d,
+        "keep",
+        "import random\nrandom.seed(1)\nopen('big.bin', 'wb').write(random.randbytes(3 << 20))\nfor i in range(50):\n    open(f's{i}.txt', 'w').write(str(i))",
+    );
+    exec(d, "keep", "open('big.bin', 'ab').write(b'more')");
+    exec(
+        d,
+        "gone",
+        "import random\nrandom.seed(2)\nopen('other.bin', 'wb').write(random.randbytes(2 << 20))\nopen('note.txt', 'w').write('only here')",
+    );
+    std::fs::remove_file(d.join(".replay/gone.jsonl")).unwrap();
+    let before = store_files(d);
+
+    let report: Value =
+        serde_json::from_str(&ok(d, &["replay", "gc", "--dry-run", "--json"])).unwrap();
+    assert_eq!(report["dry_run"], true);
+    assert_eq!(report["sessions"], 1);
+    assert!(report["removed"].as_u64().unwrap() > 0, "{report}");
+    assert!(
+        report["removed_bytes"].as_u64().unwrap() >= 2 << 20,
+        "{report}"
+    );
+    assert_eq!(store_files(d), before, "a dry run removed something");
+
+    let text = ok(d, &["replay", "gc"]);
+    assert!(text.starts_with("removed "), "{text}");
+    let after = store_files(d);
+    assert!(after.len() < before.len(), "{text}");
+    // Nothing left to collect.
+    let again: Value = serde_json::from_str(&ok(d, &["replay", "gc", "--json"])).unwrap();
+    assert_eq!(again["removed"], 0, "{again}");
+
+    // The kept session still restores hash-exact: its workspace is rebuilt from the
+    // objects when it is rewound, and it continues.
+    std::fs::remove_dir_all(d.join("workspace/keep")).unwrap();
+    ok(d, &["replay", "rewind", "keep", "2"]);
+    assert_workspace_is_step(d, "keep", 2);
+    assert_eq!(
+        exec(
+            d,
+            "keep",
+            "print(len(open('big.bin', 'rb').read()), open('s7.txt').read())"
+        ),
+        format!("{} 7\n", (3 << 20) + 4)
+    );
+    // And exports whole.
+    ok(d, &["replay", "export", "keep", "-o", "keep.bundle"]);
+}
+
+#[test]
+fn gc_is_refused_while_a_running_mcpr_has_the_record_open() {
+    let dir = common::project_dir();
+    let d = dir.path();
+    exec(d, "s", "x = 1");
+    // This process opens the record for writing, as a running session would.
+    let open = replay_dir(d);
+    let out = mcpr(d, &["replay", "gc"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("open in a running mcpr"), "{err}");
+    drop(open);
+    ok(d, &["replay", "gc"]);
+}

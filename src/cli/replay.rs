@@ -93,6 +93,16 @@ enum ReplayCommand {
         #[arg(long = "as", value_name = "NAME")]
         rename: Option<String>,
     },
+    /// Remove the stored objects (file contents, snapshots, large outputs) that no
+    /// session refers to any more; runs only while no mcpr has the record open
+    Gc {
+        /// Say what would be removed, remove nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -179,6 +189,7 @@ pub async fn run(args: ReplayArgs) -> Result<ExitCode, CliError> {
         ReplayCommand::Diff { a, b, json } => diff(&a, &b, json),
         ReplayCommand::Export { session, output } => export(&session, output),
         ReplayCommand::Import { bundle, rename } => import(&bundle, rename.as_deref()),
+        ReplayCommand::Gc { dry_run, json } => gc(dry_run, json),
     }
 }
 
@@ -676,6 +687,34 @@ fn import(bundle: &std::path::Path, rename: Option<&str>) -> Result<ExitCode, Cl
         imported.objects,
         imported.session
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn gc(dry_run: bool, json: bool) -> Result<ExitCode, CliError> {
+    let project = current_project()?;
+    let report = crate::record::gc::gc(&project.replay_dir(), dry_run).map_err(record_error)?;
+    if json {
+        print_json(&report)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let verb = if dry_run { "would remove" } else { "removed" };
+    outln!(
+        "{verb} {} unreferenced object(s), {} ({} pack(s) removed, {} written again); kept {} object(s) of {} session(s)",
+        report.removed,
+        crate::tui::output::human_bytes(
+            usize::try_from(report.removed_bytes).unwrap_or(usize::MAX)
+        ),
+        report.packs_removed,
+        report.packs_rewritten,
+        report.live,
+        report.sessions
+    );
+    if report.leftovers > 0 {
+        outln!(
+            "{verb} {} file(s) left by interrupted writes",
+            report.leftovers
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

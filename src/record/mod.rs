@@ -1,12 +1,15 @@
 //! The session record: an append-only log per session ([`log`]), a content-addressed
-//! object store ([`objects`]), workspace snapshots ([`snapshot`]), the SQLite index over
+//! object store ([`objects`]) with packs and chunks ([`pack`]), workspace snapshots ([`snapshot`]), the SQLite index over
 //! them ([`index`]), the recorder that writes a running session ([`recorder`]), time
-//! travel by re-execution with recorded effects ([`replay`]), and bundles ([`bundle`]).
+//! travel by re-execution with recorded effects ([`replay`]), bundles ([`bundle`]) and
+//! garbage collection of unreferenced objects ([`gc`]).
 
 pub mod bundle;
+pub mod gc;
 pub mod index;
 pub mod log;
 pub mod objects;
+pub mod pack;
 pub mod recorder;
 pub mod replay;
 pub mod snapshot;

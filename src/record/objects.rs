@@ -1,16 +1,22 @@
 //! Content-addressed object store: the bytes a record refers to by SHA-256 (large payloads,
 //! workspace file contents, snapshot manifests), kept under `.replay/objects/`.
 //!
-//! An object appears under its hash only once it is complete and synced to disk, and is
-//! read-only from then on, so no reader ever sees half an object. The store never deletes
-//! or rewrites an object.
+//! An object is either *loose* (a file of its own) or *packed* (in a pack written by a
+//! [`Batch`], see [`super::pack`]); readers see no difference. An object appears under
+//! its hash only once it is complete and synced to disk, and is read-only from then on,
+//! so no reader ever sees half an object. Only `mcpr replay gc` deletes objects, those no
+//! session refers to, and only while no session is open ([`ObjectStore::open`] holds a
+//! shared lock on the store, gc an exclusive one).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use sha2::{Digest, Sha256};
+
+use super::pack::{self, Batch, Kind, Location, PackIndex};
 
 use crate::sandbox::confined::{ConfinedDir, temp_name};
 
@@ -25,14 +31,41 @@ const CHUNK: usize = 64 * 1024;
 #[derive(Debug, Clone)]
 pub struct ObjectStore {
     root: PathBuf,
+    /// The packs read so far (shared by clones).
+    packs: Arc<Mutex<Packs>>,
+    /// A shared lock on the store while it may be written: gc waits for none.
+    _writing: Option<Arc<File>>,
 }
 
+#[derive(Debug, Default)]
+struct Packs {
+    index: PackIndex,
+    /// Whether the pack folder was read at least once.
+    read: bool,
+}
+
+/// The file whose lock says the store is in use (shared) or being collected (exclusive).
+pub const LOCK_FILE: &str = ".lock";
+
 impl ObjectStore {
-    /// Opens (creating) the store rooted at `root`.
+    /// Opens (creating) the store rooted at `root` for writing: holds a shared lock on it
+    /// until the last clone is dropped, so that `mcpr replay gc` never runs under a
+    /// session that is writing objects it has not referred to yet.
     pub fn open(root: &Path) -> io::Result<ObjectStore> {
         fs::create_dir_all(root).map_err(|e| context(e, "cannot create the object store", root))?;
+        let lock_path = root.join(LOCK_FILE);
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| context(e, "cannot open", &lock_path))?;
+        lock.lock_shared()
+            .map_err(|e| context(e, "cannot lock", &lock_path))?;
         Ok(ObjectStore {
             root: root.to_path_buf(),
+            packs: Arc::default(),
+            _writing: Some(Arc::new(lock)),
         })
     }
 
@@ -41,7 +74,35 @@ impl ObjectStore {
     pub fn existing(root: &Path) -> ObjectStore {
         ObjectStore {
             root: root.to_path_buf(),
+            packs: Arc::default(),
+            _writing: None,
         }
+    }
+
+    /// Objects written together and made durable together, at the end (a step's snapshot).
+    pub fn batch(&self) -> Batch<'_> {
+        Batch::new(self)
+    }
+
+    fn packs(&self) -> MutexGuard<'_, Packs> {
+        self.packs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Where a packed object is. The pack folder is read once, and again on a miss when
+    /// `refresh` (another process may have written packs since).
+    fn packed(&self, hash: &str, refresh: bool) -> Option<Location> {
+        let mut packs = self.packs();
+        if !packs.read || (refresh && packs.index.get(hash).is_none()) {
+            packs.read = true;
+            // A damaged index is skipped: the objects only it held read as missing.
+            let _ = packs.index.refresh(&self.root);
+        }
+        packs.index.get(hash).cloned()
+    }
+
+    /// Adds a pack this process wrote.
+    pub(crate) fn register(&self, add: impl FnOnce(&mut PackIndex)) {
+        add(&mut self.packs().index);
     }
 
     pub fn root(&self) -> &Path {
@@ -96,11 +157,19 @@ impl ObjectStore {
 
     pub fn get(&self, hash: &str) -> io::Result<Vec<u8>> {
         let path = self.path(hash)?;
-        fs::read(&path).map_err(|e| self.read_error(hash, &path, e))
+        match fs::read(&path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => match self.packed(hash, true) {
+                Some(at) => pack::read(self, hash, &at),
+                None => Err(self.missing(hash)),
+            },
+            read => read.map_err(|e| self.read_error(hash, &path, e)),
+        }
     }
 
+    /// Whether the store has the object (for deciding whether to write it: packs written
+    /// by other processes since this one looked may be missed, costing a duplicate).
     pub fn contains(&self, hash: &str) -> bool {
-        self.path(hash).is_ok_and(|path| path.is_file())
+        self.path(hash).is_ok_and(|path| path.is_file()) || self.packed(hash, false).is_some()
     }
 
     /// Fails as `get` would if the object is absent, without reading it: lets a caller
@@ -110,6 +179,16 @@ impl ObjectStore {
         match fs::metadata(&path) {
             Ok(meta) if meta.is_file() => Ok(()),
             Ok(_) => Err(self.missing(hash)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => match self.packed(hash, true) {
+                Some(at) if at.kind == Kind::Chunked => {
+                    let recipe = pack::read_recipe(&at)?;
+                    pack::parse_recipe(&recipe, hash)?
+                        .iter()
+                        .try_for_each(|(chunk, _)| self.require(chunk))
+                }
+                Some(_) => Ok(()),
+                None => Err(self.missing(hash)),
+            },
             Err(e) => Err(self.read_error(hash, &path, e)),
         }
     }
@@ -137,12 +216,63 @@ impl ObjectStore {
         mode: u32,
     ) -> io::Result<()> {
         let path = self.path(hash)?;
-        let mut source = File::open(&path).map_err(|e| self.read_error(hash, &path, e))?;
-        dir.write_with(rel, mode, |dest| io::copy(&mut source, dest).map(drop))
+        match File::open(&path) {
+            Ok(mut source) => {
+                dir.write_with(rel, mode, |dest| io::copy(&mut source, dest).map(drop))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => match self.packed(hash, true) {
+                Some(at) => dir.write_with(rel, mode, |dest| pack::write_to(self, hash, &at, dest)),
+                None => Err(self.missing(hash)),
+            },
+            Err(e) => Err(self.read_error(hash, &path, e)),
+        }
     }
 
-    /// All object hashes present, sorted (for export). Temporary files are not objects.
+    /// The chunks a chunked object is made of, or None for any other object (gc).
+    pub(crate) fn chunks_of(&self, hash: &str) -> io::Result<Option<Vec<String>>> {
+        match self.packed(hash, false) {
+            Some(at) if at.kind == Kind::Chunked => {
+                let recipe = pack::read_recipe(&at)?;
+                Ok(Some(
+                    pack::parse_recipe(&recipe, hash)?
+                        .into_iter()
+                        .map(|(chunk, _)| chunk)
+                        .collect(),
+                ))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The loose objects' hashes and sizes (gc).
+    pub(crate) fn loose(&self) -> io::Result<Vec<(String, u64)>> {
+        let mut out = Vec::new();
+        for hash in self.list_loose()? {
+            let size = self
+                .path(&hash)
+                .and_then(fs::metadata)
+                .map_or(0, |m| m.len());
+            out.push((hash, size));
+        }
+        Ok(out)
+    }
+
+    /// All object hashes present, loose and packed, sorted. Temporary files are not
+    /// objects.
     pub fn list(&self) -> io::Result<Vec<String>> {
+        let mut hashes = self.list_loose()?;
+        {
+            let mut packs = self.packs();
+            packs.read = true;
+            let _ = packs.index.refresh(&self.root);
+            hashes.extend(packs.index.all().map(|(h, _)| h.clone()));
+        }
+        hashes.sort();
+        hashes.dedup();
+        Ok(hashes)
+    }
+
+    fn list_loose(&self) -> io::Result<Vec<String>> {
         let mut hashes = Vec::new();
         for shard in read_dir(&self.root)? {
             let shard = shard.map_err(|e| context(e, "cannot list", &self.root))?;
@@ -285,11 +415,11 @@ fn read_dir(dir: &Path) -> io::Result<fs::ReadDir> {
     fs::read_dir(dir).map_err(|e| context(e, "cannot list", dir))
 }
 
-fn is_hash(s: &str) -> bool {
+pub(crate) fn is_hash(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
     for &b in bytes {

@@ -160,13 +160,15 @@ impl Snapshotter {
         let known = self.cache.remove(&key).unwrap_or_default();
         let mut seen = HashMap::new();
         let mut stats = SnapshotStats::default();
+        // The step's new objects go into one pack, made durable once at the end.
+        let mut batch = store.batch();
         let manifest = scan(&root, |path, dir, name, meta| {
             let stat = Stat::of(meta);
             let (hash, size) = match known.get(path) {
                 Some(cached) if cached.stat == stat => (cached.hash.clone(), stat.len),
                 _ => {
                     let mut file = dir.open_file_here(name)?;
-                    let (hash, size) = store.put_reader(&mut file, &dir.shown(name))?;
+                    let (hash, size) = batch.put_reader(&mut file, &dir.shown(name))?;
                     stats.hashed_files += 1;
                     stats.hashed_bytes += size;
                     (hash, size)
@@ -188,8 +190,9 @@ impl Snapshotter {
                 return Err(e);
             }
         };
+        let hash = batch.put(&serde_json::to_vec(&manifest)?)?;
+        batch.finish()?;
         self.cache.insert(key, seen);
-        let hash = store.put(&serde_json::to_vec(&manifest)?)?;
         Ok((hash, stats))
     }
 
