@@ -116,12 +116,12 @@ fn live_objects(
             .map_err(io_err(format!("object {hash}")))?
         {
             found.extend(chunks);
-        } else if let Some(bytes) = manifest_bytes(store, &hash) {
-            if let Ok(manifest) = serde_json::from_slice::<Manifest>(&bytes) {
-                for entry in manifest.entries.values() {
-                    if let super::snapshot::Entry::File { hash, .. } = entry {
-                        found.insert(hash.clone());
-                    }
+        } else if let Some(manifest) = manifest_bytes(store, &hash)
+            .and_then(|bytes| serde_json::from_slice::<Manifest>(&bytes).ok())
+        {
+            for entry in manifest.entries.values() {
+                if let super::snapshot::Entry::File { hash, .. } = entry {
+                    found.insert(hash.clone());
                 }
             }
         }
