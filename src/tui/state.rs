@@ -238,6 +238,7 @@ pub struct State {
     pub held: Vec<Held>,
     /// Set once a quit was decided.
     pub quitting: bool,
+    pub skills: super::skills::SkillsView,
 }
 
 /// What a cell said last, shown once its output is complete.
@@ -276,6 +277,7 @@ impl State {
             highlights: HashMap::new(),
             held: Vec::new(),
             quitting: false,
+            skills: super::skills::SkillsView::default(),
         }
     }
 
