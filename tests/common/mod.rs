@@ -12,6 +12,8 @@ use mcpr::project::KernelConfig;
 use mcpr::sandbox::{IsolationRequest, SandboxProbe};
 use mcpr::session::{Launcher, Session};
 
+pub mod tmux;
+
 /// A launcher at `level` with short limits suited to tests.
 pub fn launcher(level: IsolationRequest) -> Launcher {
     if level == IsolationRequest::Namespaces
@@ -175,8 +177,12 @@ impl Run {
     }
 }
 
+/// The `mcpr` binary under test: `MCPR_BIN` when set (a release build, say), else the
+/// one cargo built for these tests.
 pub fn mcpr_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_mcpr"))
+    std::env::var_os("MCPR_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_mcpr")))
 }
 
 /// A server from the project's `.venv` (made by scripts/setup-mcp-servers.sh).

@@ -435,8 +435,9 @@ fn detail(s: &State, area: Rect, buf: &mut Buffer) {
     lines.extend(field(s, "signature", &sk.signature, text, w));
     let st = &sk.stats;
     let used = format!(
-        "{} times: {} ok, {} failed; last {}; written again {}",
+        "{} time{}: {} ok, {} failed; last {}; written again {}",
         st.uses,
+        if st.uses == 1 { "" } else { "s" },
         st.successes,
         st.failures,
         when(st.last_used.as_deref(), false),
