@@ -217,6 +217,8 @@ pub struct State {
     pub focus: Pane,
     /// The pane last focused other than the prompt (what a shared slot shows).
     pub shown: Pane,
+    /// The last of Variables and Skills shown: the wide layout's third column keeps it.
+    pub side: Pane,
     pub zoom: Option<Pane>,
     pub mouse: bool,
     pub opening: Opening,
@@ -257,6 +259,7 @@ impl State {
             keymap,
             focus: Pane::Prompt,
             shown: Pane::Output,
+            side: Pane::Variables,
             zoom: None,
             mouse: true,
             opening: Opening::Opening,
@@ -283,12 +286,15 @@ impl State {
 
     /// Where everything is on screen now.
     pub fn areas(&self) -> Areas {
-        areas(
-            self.size,
-            self.zoom,
-            self.shown,
-            self.prompt.text.lines().len(),
-        )
+        // Wide, `shown` only picks the third column: the last of Variables and Skills.
+        let shown = if self.size.width >= super::layout::WIDE
+            && !matches!(self.shown, Pane::Variables | Pane::Skills)
+        {
+            self.side
+        } else {
+            self.shown
+        };
+        areas(self.size, self.zoom, shown, self.prompt.text.lines().len())
     }
 
     /// The inner size (inside the border) of a pane on screen.

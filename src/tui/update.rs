@@ -354,6 +354,9 @@ pub fn focus(s: &mut State, pane: Pane) {
     if pane != Pane::Prompt {
         s.shown = pane;
     }
+    if matches!(pane, Pane::Variables | Pane::Skills) {
+        s.side = pane;
+    }
     if s.zoom.is_some() {
         s.zoom = Some(pane);
     }
@@ -879,6 +882,9 @@ fn on_paste(s: &mut State, text: &str) {
     }
     if let Some(input) = &mut s.output.search_input {
         input.push_str(text.lines().next().unwrap_or_default());
+        return;
+    }
+    if super::skills::update::paste(s, &text) {
         return;
     }
     focus(s, Pane::Prompt);

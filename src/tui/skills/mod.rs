@@ -91,6 +91,15 @@ pub enum Listing {
     NoFolder(String),
 }
 
+/// A live step ended: its skills are the ones marked, and when it used or created any,
+/// the counts shown are out of date (the library is listed again when shown).
+pub fn step_finished(s: &mut State, used: &[String], created: &[String]) {
+    set_step_skills(s, used, created);
+    if !used.is_empty() || !created.is_empty() {
+        s.skills.stale = true;
+    }
+}
+
 /// Marks the skills the focus step used and created (the live step's summary, or the
 /// step the timeline focuses). A created skill the table does not list yet makes the
 /// pane list the library again when it is shown.

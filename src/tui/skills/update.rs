@@ -338,7 +338,19 @@ fn preview_key(s: &mut State, ev: &KeyEvent, fx: &mut Vec<Effect>) -> bool {
     true
 }
 
-/// Moves the selection of the view up.
+/// A paste while the filter is typed goes into it (its first line); true when it did.
+pub fn paste(s: &mut State, text: &str) -> bool {
+    let v = &mut s.skills;
+    if s.focus != Pane::Skills || !v.typing {
+        return false;
+    }
+    v.filter.push_str(text.lines().next().unwrap_or_default());
+    v.selected = 0;
+    v.refilter();
+    true
+}
+
+/// Moves the selection of the view by `delta` rows.
 pub fn scroll(s: &mut State, delta: isize) {
     let v = &mut s.skills;
     let step = |at: usize, n: usize| at.saturating_add_signed(delta).min(n.saturating_sub(1));

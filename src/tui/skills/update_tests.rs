@@ -435,15 +435,60 @@ fn the_focus_steps_skills_are_marked_and_a_new_one_is_listed() {
     set_step_skills(&mut s, &[], &["brand_new".into()]);
     assert!(s.skills.step.used.is_empty());
     let fx = feed(&mut s, vec![Action::Tick]);
-    assert!(matches!(job(&fx), Some(Job::List { .. })), "{fx:?}");
-    // The live step's summary feeds it.
+    let Some(Job::List { id }) = job(&fx).cloned() else {
+        panic!("{fx:?}")
+    };
+    // The live step's summary feeds it; a step ending while a listing is out makes
+    // another when that one is answered (its counts may predate the step).
     let summary: crate::event::StepSummary = serde_json::from_value(serde_json::json!({
         "step": 3, "success": true, "output": "", "attempts": 1, "llm_calls": 1,
         "prompt_tokens": 1, "completion_tokens": 1, "llm_ms": 1.0, "exec_ms": 1.0,
         "skills_used": ["celsius_to_fahrenheit"], "skills_created": ["weather_report"]
     }))
     .unwrap();
-    engine(&mut s, vec![crate::event::Event::StepFinished(summary)]);
+    let fx = engine(&mut s, vec![crate::event::Event::StepFinished(summary)]);
     assert!(s.skills.step.used.contains("celsius_to_fahrenheit"));
     assert!(s.skills.step.created.contains("weather_report"));
+    assert!(job(&fx).is_none(), "one listing at a time: {fx:?}");
+    let fx = feed(
+        &mut s,
+        vec![Action::Skills(Reply::Listed {
+            id,
+            result: Ok(Listing::Skills(library())),
+        })],
+    );
+    assert!(matches!(job(&fx), Some(Job::List { .. })), "{fx:?}");
+}
+
+#[test]
+fn wide_the_third_column_keeps_skills_while_other_panes_have_focus() {
+    let mut s = opened(160, 50, "dark");
+    assert!(s.areas().rect(Pane::Variables).is_some());
+    loaded(&mut s);
+    assert!(s.areas().rect(Pane::Skills).is_some());
+    feed(&mut s, vec![ch('2')]);
+    assert_eq!(s.focus, Pane::Output);
+    assert!(s.areas().rect(Pane::Skills).is_some());
+    assert!(s.areas().rect(Pane::Output).is_some());
+    feed(&mut s, vec![ch('4')]);
+    feed(&mut s, vec![ch('3')]);
+    assert!(s.areas().rect(Pane::Variables).is_some());
+    // Medium: the shared slot still follows the focus.
+    let mut s = opened(120, 40, "dark");
+    loaded(&mut s);
+    feed(&mut s, vec![ch('2')]);
+    assert!(s.areas().rect(Pane::Skills).is_none());
+}
+
+#[test]
+fn a_paste_goes_into_the_filter_being_typed() {
+    let mut s = opened(120, 40, "dark");
+    loaded(&mut s);
+    feed(
+        &mut s,
+        vec![ch('/'), Action::Paste("list_notes\nmore".into())],
+    );
+    assert_eq!(s.skills.filter, "list_notes");
+    assert_eq!(names(&s), ["flaky_fetch"]);
+    assert!(s.prompt.content().is_empty());
 }
