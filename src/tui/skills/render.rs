@@ -10,6 +10,7 @@ use ratatui::widgets::{Block, BorderType, Clear, Paragraph, Widget, Wrap};
 
 use super::state::{Confirm, DAYS, Load, RATES, SortColumn, TestState, View, matched_in_code_only};
 use crate::engine::query::skills::SkillShown;
+use crate::tui::keymap::Command;
 use crate::tui::layout::Pane;
 use crate::tui::render::{centered, pane_block, put};
 use crate::tui::state::State;
@@ -68,6 +69,38 @@ fn title(s: &State) -> String {
         t.push_str(&format!(" · {busy}"));
     }
     t
+}
+
+/// The first key of a command, as the keymap has it now.
+fn key(s: &State, cmd: Command) -> String {
+    s.keymap
+        .keys(cmd)
+        .first()
+        .map_or_else(|| "(unbound)".to_string(), |k| k.to_string())
+}
+
+/// A line of key hints at the bottom of `area` (when there is room); the rest above it.
+fn footer(s: &State, area: Rect, hints: &[(Command, &str)], extra: &str, buf: &mut Buffer) -> Rect {
+    if area.height < 6 {
+        return area;
+    }
+    let mut text: Vec<String> = hints
+        .iter()
+        .map(|(cmd, what)| format!("{} {what}", key(s, *cmd)))
+        .collect();
+    if !extra.is_empty() {
+        text.insert(0, extra.to_string());
+    }
+    let y = area.bottom() - 1;
+    put(
+        buf,
+        area.x,
+        y,
+        &text.join(" · "),
+        area.width,
+        Style::default().fg(s.theme.dim),
+    );
+    Rect::new(area.x, area.y, area.width, area.height - 1)
 }
 
 fn dim_note(s: &State, text: &str, area: Rect, buf: &mut Buffer) {
@@ -224,6 +257,26 @@ fn table(s: &State, area: Rect, buf: &mut Buffer) {
     if area.height == 0 {
         return;
     }
+    let legend = if v.step.used.is_empty() && v.step.created.is_empty() {
+        ""
+    } else {
+        "● used ✚ made by the step"
+    };
+    let area = footer(
+        s,
+        area,
+        &[
+            (Command::SkillShow, "show"),
+            (Command::SkillTest, "test"),
+            (Command::SkillDelete, "delete"),
+            (Command::SkillsPrune, "prune"),
+            (Command::SkillsTrash, "trash"),
+            (Command::SkillsFilter, "filter"),
+            (Command::SkillsSort, "sort"),
+        ],
+        legend,
+        buf,
+    );
     let rows: Vec<&SkillShown> = v.visible.iter().map(|i| &v.rows[*i]).collect();
     let cols = columns(&rows, area.width);
     header(s, &cols, area, buf);
@@ -414,6 +467,18 @@ fn detail(s: &State, area: Rect, buf: &mut Buffer) {
             buf,
         );
     };
+    let area = footer(
+        s,
+        area,
+        &[
+            (Command::SkillTest, "test"),
+            (Command::SkillJump, "go to the step"),
+            (Command::SkillDelete, "delete"),
+            (Command::SkillsBack, "back"),
+        ],
+        "",
+        buf,
+    );
     let sk = &row.skill;
     let h = &sk.header;
     let w = area.width;
@@ -463,7 +528,7 @@ fn detail(s: &State, area: Rect, buf: &mut Buffer) {
         made.join(", ")
     };
     if !h.session.is_empty() && h.step.is_some() {
-        let keys = s.keymap.describe(crate::tui::keymap::Command::SkillJump);
+        let keys = s.keymap.describe(Command::SkillJump);
         provenance.push_str(&format!("  ({keys}: go to the step)"));
     }
     lines.extend(field(s, "made in", &provenance, text, w));
@@ -486,7 +551,7 @@ fn detail(s: &State, area: Rect, buf: &mut Buffer) {
         None => (
             format!(
                 "not tested here ({}: test in a fresh kernel)",
-                s.keymap.describe(crate::tui::keymap::Command::SkillTest)
+                s.keymap.describe(Command::SkillTest)
             ),
             Style::default().fg(t.dim),
         ),
@@ -607,12 +672,16 @@ fn trash(s: &State, area: Rect, buf: &mut Buffer) {
         }
     }
     if footer {
-        let keys = s.keymap.describe(crate::tui::keymap::Command::SkillRestore);
+        let text = format!(
+            "{} restore (the latest removal of that name) · {} back to the library",
+            key(s, Command::SkillRestore),
+            key(s, Command::SkillsTrash)
+        );
         put(
             buf,
             area.x,
             area.bottom() - 1,
-            &format!("{keys}: restore the selected skill · T: back to the library"),
+            &text,
             area.width,
             Style::default().fg(t.dim),
         );
