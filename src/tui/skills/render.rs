@@ -277,6 +277,7 @@ fn table(s: &State, area: Rect, buf: &mut Buffer) {
         legend,
         buf,
     );
+    let area = broken_files(s, area, buf);
     let rows: Vec<&SkillShown> = v.visible.iter().map(|i| &v.rows[*i]).collect();
     let cols = columns(&rows, area.width);
     header(s, &cols, area, buf);
@@ -298,6 +299,28 @@ fn table(s: &State, area: Rect, buf: &mut Buffer) {
             buf,
         );
     }
+}
+
+/// Files of the folder that are not usable skills, one line each at the bottom (they
+/// are never listed, tested or pruned; the CLI shows and removes them by name).
+fn broken_files(s: &State, area: Rect, buf: &mut Buffer) -> Rect {
+    let problems = &s.skills.problems;
+    let room = area.height.saturating_sub(3) / 2;
+    let n = (problems.len() as u16).min(room);
+    if n == 0 {
+        return area;
+    }
+    let style = Style::default().fg(s.theme.warning);
+    for (i, p) in problems.iter().take(n as usize).enumerate() {
+        let file = p.path.file_name().map_or_else(
+            || p.path.display().to_string(),
+            |f| f.to_string_lossy().into_owned(),
+        );
+        let y = area.bottom() - n + i as u16;
+        let text = format!("✗ {file}: {} (not a usable skill)", p.message);
+        put(buf, area.x, y, &text, area.width, style);
+    }
+    Rect::new(area.x, area.y, area.width, area.height - n)
 }
 
 fn header(s: &State, cols: &Columns, area: Rect, buf: &mut Buffer) {

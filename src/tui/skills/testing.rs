@@ -96,7 +96,10 @@ pub fn library() -> ShownList {
             hand,
             weather,
         ],
-        problems: Vec::new(),
+        problems: vec![crate::skills::index::Problem {
+            path: PathBuf::from("/p/skills/half_written.py"),
+            message: "line 3: SyntaxError: '(' was never closed".into(),
+        }],
     }
 }
 
