@@ -2,8 +2,8 @@
 //! model keeps three skills and uses one of them in a step that fails; in the console
 //! (tmux, the `mcpr` binary) the library is listed, a skill is tested in a fresh kernel,
 //! a prune by failure rate shows what would go and why, removes it on confirmation, the
-//! trash shows it and restores it — each checked against the real files too — and the
-//! terminal is sane after quitting.
+//! trash shows it and restores it, a delete asks first — each checked against the real
+//! files too — and the terminal is sane after quitting.
 
 mod common;
 
@@ -165,6 +165,22 @@ fn the_skills_pane_tests_prunes_with_a_preview_and_restores_from_the_trash() {
     let screen = t.wait_for("Skills · 3", long);
     let shout = screen.lines().find(|l| l.contains("shout")).unwrap();
     assert!(shout.contains("    1    0    1 "), "{screen}");
+
+    // Delete asks first: no keeps it, yes moves it to the trash.
+    t.keys(&["g"]);
+    t.keys(&["d"]);
+    t.wait_for("Move convert_celsius_fahrenheit to the trash?", long);
+    t.keys(&["n"]);
+    t.wait_until(long, "the question to close", |s| {
+        !s.contains("to the trash?")
+    });
+    assert!(p.join("skills/convert_celsius_fahrenheit.py").is_file());
+    t.keys(&["d"]);
+    t.wait_for("Move convert_celsius_fahrenheit to the trash?", long);
+    t.keys(&["y"]);
+    t.wait_for("Skills · 2", long);
+    wait_for_file(&p.join("skills/.trash/convert_celsius_fahrenheit.py"), true);
+    assert!(!p.join("skills/convert_celsius_fahrenheit.py").exists());
 
     // Quit; the shell's screen and a sane terminal come back.
     t.keys(&["q"]);
