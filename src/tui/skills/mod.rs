@@ -6,6 +6,7 @@
 //! action. Nothing here touches the files itself.
 
 pub mod render;
+mod replies;
 pub mod state;
 pub mod update;
 pub mod work;
