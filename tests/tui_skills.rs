@@ -3,11 +3,15 @@
 //! (tmux, the `mcpr` binary) the library is listed, a skill is tested in a fresh kernel,
 //! a prune by failure rate shows what would go and why, removes it on confirmation, the
 //! trash shows it and restores it, a delete asks first — each checked against the real
-//! files too — and the terminal is sane after quitting.
+//! files too — and the terminal is sane after quitting. The pane's jobs are also run on
+//! their own against a real library: list, test, plan, prune, trash, restore, remove.
 
 mod common;
 
 use common::tmux::{Tmux, tmux_missing};
+use mcpr::tui::skills::state::PruneChoice;
+use mcpr::tui::skills::work::Worker;
+use mcpr::tui::skills::{Job, Listing, Reply};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -189,4 +193,156 @@ fn the_skills_pane_tests_prunes_with_a_preview_and_restores_from_the_trash() {
     });
     let stty = t.sane_terminal();
     assert!(stty.contains("echo icanon <stty"), "{stty}");
+}
+
+/// Runs one job of the pane's worker and waits for its reply.
+async fn run_job(worker: &Worker, job: Job) -> Reply {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    worker.start(job, move |reply| {
+        let _ = tx.send(reply);
+    });
+    tokio::time::timeout(Duration::from_secs(120), rx.recv())
+        .await
+        .expect("the job answered")
+        .expect("a reply")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_panes_jobs_read_and_change_the_real_library() {
+    let dir = common::project_dir();
+    let p = dir.path();
+    let project = mcpr::project::Project::discover(p).unwrap();
+    let worker = Worker::new(project.clone());
+
+    // Looking never creates the skills folder.
+    let Reply::Listed { id: 1, result } = run_job(&worker, Job::List { id: 1 }).await else {
+        panic!("not a listing")
+    };
+    match result.unwrap() {
+        Listing::NoFolder(why) => assert!(why.contains("does not exist"), "{why}"),
+        Listing::Skills(l) => panic!("{l:?}"),
+    }
+    assert!(!p.join("skills").exists());
+
+    let folder = p.join("skills");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::write(
+        folder.join("greet.py"),
+        "\"\"\"Greet someone by name.\n\nname: greet\nsession: demo\nstep: 4\n\"\"\"\n\ndef run(name: str = 'Ada') -> str:\n    return f'hello {name}'\n",
+    )
+    .unwrap();
+    std::fs::write(
+        folder.join("twice.py"),
+        "\"\"\"Say it twice.\"\"\"\n\ndef run(word: str = 'hi') -> str:\n    return word * 2\n",
+    )
+    .unwrap();
+    let worker = Worker::new(project);
+    let Reply::Listed { result, .. } = run_job(&worker, Job::List { id: 2 }).await else {
+        panic!("not a listing")
+    };
+    let Ok(Listing::Skills(list)) = result else {
+        panic!("{result:?}")
+    };
+    let names: Vec<&str> = list.skills.iter().map(|s| s.skill.name.as_str()).collect();
+    assert_eq!(names, ["greet", "twice"]);
+    assert!(list.skills[0].code.contains("return f'hello {name}'"));
+    assert_eq!(list.skills[0].skill.header.step, Some(4));
+
+    // The test runs in a fresh kernel.
+    let Reply::Tested { name, result } = run_job(
+        &worker,
+        Job::Test {
+            name: "twice".into(),
+        },
+    )
+    .await
+    else {
+        panic!("not a test")
+    };
+    assert_eq!(name, "twice");
+    assert!(result.as_ref().is_ok_and(|c| c.passed()), "{result:?}");
+
+    // A plan changes nothing; the prune removes exactly what it is given.
+    let choice = PruneChoice {
+        unused: true,
+        days: 0,
+        ..PruneChoice::default()
+    };
+    let Reply::Planned { result, .. } = run_job(&worker, Job::Plan { id: 3, choice }).await else {
+        panic!("not a plan")
+    };
+    let plan = result.unwrap();
+    assert_eq!(plan.removals.len(), 2, "{plan:?}");
+    assert!(folder.join("greet.py").is_file() && folder.join("twice.py").is_file());
+    let only_twice: Vec<_> = plan
+        .removals
+        .into_iter()
+        .filter(|r| r.name == "twice")
+        .collect();
+    let Reply::Pruned { results } = run_job(
+        &worker,
+        Job::Prune {
+            removals: only_twice,
+        },
+    )
+    .await
+    else {
+        panic!("not a prune")
+    };
+    assert_eq!(results.len(), 1);
+    assert!(results[0].1.is_ok(), "{results:?}");
+    assert!(!folder.join("twice.py").exists());
+    assert!(folder.join("greet.py").is_file());
+
+    // The trash lists it with the prune's reason; restore brings it back.
+    let Reply::Trashed { result, .. } = run_job(&worker, Job::Trash { id: 4 }).await else {
+        panic!("not the trash")
+    };
+    let trash = result.unwrap();
+    assert_eq!(trash.len(), 1);
+    assert_eq!(trash[0].name, "twice");
+    assert_eq!(trash[0].description, "Say it twice.");
+    assert!(
+        trash[0]
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with("pruned: never used")),
+        "{trash:?}"
+    );
+    let Reply::Restored { result, .. } = run_job(
+        &worker,
+        Job::Restore {
+            name: "twice".into(),
+        },
+    )
+    .await
+    else {
+        panic!("not a restore")
+    };
+    assert_eq!(result.unwrap().restored_as, "twice");
+    assert!(folder.join("twice.py").is_file());
+
+    // Delete, and a name that is not there says so.
+    let Reply::Removed { result, .. } = run_job(
+        &worker,
+        Job::Remove {
+            name: "greet".into(),
+        },
+    )
+    .await
+    else {
+        panic!("not a removal")
+    };
+    assert!(result.unwrap().to.starts_with(folder.join(".trash")));
+    let Reply::Removed { result, .. } = run_job(
+        &worker,
+        Job::Remove {
+            name: "nosuch".into(),
+        },
+    )
+    .await
+    else {
+        panic!("not a removal")
+    };
+    assert!(result.unwrap_err().contains("no skill named \"nosuch\""));
 }
