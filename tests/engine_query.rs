@@ -445,8 +445,27 @@ fn skills_queries_return_data() {
     assert!(matches!(&report.checks[..], [SkillCheck::Passed { name, .. }] if name == "greet"));
     assert_eq!(seen, report.checks);
 
+    let shown = skills::list_with_code(&library, SkillSort::Name).unwrap();
+    assert_eq!(shown.skills.len(), 1);
+    assert!(shown.skills[0].code.contains("return f'hello {name}'"));
+    assert_eq!(shown.problems.len(), 1);
+    assert!(skills::trash(&library).unwrap().is_empty());
+
     let removed = skills::remove(&library, "greet", "test").unwrap();
     assert!(removed.to.starts_with(folder.join(".trash")));
+    // The trash says what went, when and why, newest first.
+    skills::remove(&library, "broken", "a broken file").unwrap();
+    let trash = skills::trash(&library).unwrap();
+    let names: Vec<&str> = trash.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names.len(), 2);
+    let greet = trash.iter().find(|t| t.name == "greet").unwrap();
+    assert_eq!(greet.description, "Greet someone by name.");
+    assert_eq!(greet.reason.as_deref(), Some("test"));
+    assert!(greet.removed.as_deref().is_some_and(|r| r.ends_with('Z')));
+    assert!(greet.file.starts_with(folder.join(".trash")));
+    assert!(trash[0].removed >= trash[1].removed);
+    let broken = trash.iter().find(|t| t.name == "broken").unwrap();
+    assert_eq!(broken.description, "");
     assert!(
         skills::list(&library, SkillSort::Name)
             .unwrap()

@@ -515,7 +515,8 @@ fn base_name(name: &str) -> &str {
     }
 }
 
-fn stats_beside(trashed: &Path) -> PathBuf {
+/// The side file of a removed skill: its stats, when and why it was removed.
+pub(crate) fn stats_beside(trashed: &Path) -> PathBuf {
     PathBuf::from(format!("{}.stats.json", trashed.display()))
 }
 

@@ -42,6 +42,13 @@ pub enum Action {
     },
     /// Time passed (only sent while something animates or counts).
     Tick,
+    /// A job of the skills pane finished.
+    Skills(super::skills::Reply),
+    /// Focus the step that made a skill (the runtime's answer to `Effect::JumpToStep`).
+    JumpToStep {
+        session: String,
+        step: u64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -71,5 +78,12 @@ pub enum Effect {
     Suspend,
     /// Clear and redraw everything.
     Redraw,
+    /// Read or change the skill library off the UI thread; `Action::Skills` answers.
+    Skills(super::skills::Job),
+    /// Show the step that made a skill (the timeline focuses it).
+    JumpToStep {
+        session: String,
+        step: u64,
+    },
     Quit,
 }

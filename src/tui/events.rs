@@ -265,6 +265,8 @@ pub fn on_event(s: &mut State, event: Event, fx: &mut Vec<Effect>) {
                         .unwrap_or_default()
                 ),
             );
+            super::skills::step_finished(s, &summary.skills_used, &summary.skills_created);
+            let store = &mut s.output.store;
             if !summary.skills_created.is_empty() {
                 store.push_block(
                     LineKind::Info,

@@ -18,6 +18,7 @@ pub enum Context {
     Output,
     Code,
     Variables,
+    Skills,
     Approval,
 }
 
@@ -30,6 +31,7 @@ impl Context {
             Context::Output => "output",
             Context::Code => "code",
             Context::Variables => "variables",
+            Context::Skills => "skills",
             Context::Approval => "approval dialog",
         }
     }
@@ -40,7 +42,7 @@ impl Context {
         if self == other {
             return true;
         }
-        let pane = |c: Context| matches!(c, Output | Code | Variables);
+        let pane = |c: Context| matches!(c, Output | Code | Variables | Skills);
         match (self, other) {
             (Approval, _) | (_, Approval) => false,
             (Global, _) | (_, Global) => true,
@@ -91,6 +93,7 @@ commands! {
     FocusOutput, "focus_output", Global, ["2", "alt+2"], "focus the output";
     FocusCode, "focus_code", Global, ["3", "alt+3"], "focus the code";
     FocusVariables, "focus_variables", Global, ["4", "alt+4"], "focus the variables";
+    FocusSkills, "focus_skills", Global, ["5", "alt+5"], "focus the skills";
     Zoom, "zoom", Global, ["z", "alt+z"], "zoom the focused pane to full screen and back";
     ToggleMode, "toggle_mode", Global, ["ctrl+t"], "switch the prompt between task and code mode";
     ToggleMouse, "toggle_mouse", Global, ["alt+m"], "mouse capture on/off (off: the terminal selects text)";
@@ -120,6 +123,18 @@ commands! {
     EditExternal, "edit_external", Code, ["E"], "edit the code in $EDITOR, then run it as a cell";
     RefreshVariables, "refresh_variables", Variables, ["r"], "refresh the variables";
     ShowVariable, "show_variable", Variables, ["enter"], "show a longer repr of the variable";
+    SkillShow, "skill_show", Skills, ["enter"], "show the skill: code, signature, provenance, stats";
+    SkillsBack, "skills_back", Skills, ["esc"], "back to the table (clears the filter there)";
+    SkillsSort, "skills_sort", Skills, ["s"], "sort by the next column (name, uses, ok, failed, last used)";
+    SkillsOrder, "skills_order", Skills, ["S"], "reverse the sort order";
+    SkillsFilter, "skills_filter", Skills, ["/"], "filter the skills: names, descriptions and code";
+    SkillTest, "skill_test", Skills, ["t"], "test the skill in a fresh kernel (the library's own test)";
+    SkillDelete, "skill_delete", Skills, ["d", "delete"], "move the skill to the trash (asks first)";
+    SkillsTrash, "skills_trash", Skills, ["T"], "show the trash (and back)";
+    SkillRestore, "skill_restore", Skills, ["r"], "restore the selected skill from the trash";
+    SkillsPrune, "skills_prune", Skills, ["p"], "prune: choose a policy, see what would go and why, confirm";
+    SkillJump, "skill_jump", Skills, ["o"], "go to the step that made the skill";
+    SkillsRefresh, "skills_refresh", Skills, ["R"], "read the library again";
     AllowOnce, "allow_once", Approval, ["y", "1"], "allow this call once";
     AllowSession, "allow_session", Approval, ["s", "2"], "allow this tool for the session";
     Deny, "deny", Approval, ["n", "3", "esc"], "deny the call";
@@ -378,7 +393,7 @@ impl Keymap {
     pub fn lookup(&self, context: Context, key: &Key) -> Option<Command> {
         let chain: &[Context] = match context {
             Context::Prompt => &[Context::Prompt, Context::Global],
-            Context::Output | Context::Code | Context::Variables => {
+            Context::Output | Context::Code | Context::Variables | Context::Skills => {
                 &[context, Context::Panes, Context::Global]
             }
             Context::Approval => &[Context::Approval],

@@ -12,11 +12,19 @@ pub enum Pane {
     Output,
     Code,
     Variables,
+    /// The skill library (a tab beside Variables).
+    Skills,
 }
 
 impl Pane {
     /// Focus order for Tab.
-    pub const ORDER: [Pane; 4] = [Pane::Prompt, Pane::Output, Pane::Code, Pane::Variables];
+    pub const ORDER: [Pane; 5] = [
+        Pane::Prompt,
+        Pane::Output,
+        Pane::Code,
+        Pane::Variables,
+        Pane::Skills,
+    ];
 
     pub fn title(self) -> &'static str {
         match self {
@@ -24,6 +32,7 @@ impl Pane {
             Pane::Output => "Output",
             Pane::Code => "Code",
             Pane::Variables => "Variables",
+            Pane::Skills => "Skills",
         }
     }
 }
@@ -95,7 +104,7 @@ pub fn areas(size: Rect, zoom: Option<Pane>, shown: Pane, prompt_lines: usize) -
     let [main, prompt] =
         Layout::vertical([Constraint::Min(1), Constraint::Length(prompt_h)]).areas(body);
     let mut panes = Vec::with_capacity(4);
-    let mut tabs = None;
+    let tabs;
     if size.width < NARROW {
         let [bar, slot] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(main);
         let shown = if shown == Pane::Prompt {
@@ -104,20 +113,26 @@ pub fn areas(size: Rect, zoom: Option<Pane>, shown: Pane, prompt_lines: usize) -
             shown
         };
         panes.push((shown, slot));
-        tabs = Some((bar, vec![Pane::Output, Pane::Code, Pane::Variables]));
+        tabs = Some((
+            bar,
+            vec![Pane::Output, Pane::Code, Pane::Variables, Pane::Skills],
+        ));
     } else if size.width < WIDE {
         let [bar, rest] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(main);
         let [left, slot] =
             Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)])
                 .areas(rest);
         panes.push((Pane::Code, left));
-        let right_pane = if shown == Pane::Variables {
-            Pane::Variables
+        let right_pane = if matches!(shown, Pane::Variables | Pane::Skills) {
+            shown
         } else {
             Pane::Output
         };
         panes.push((right_pane, slot));
-        tabs = Some((bar, vec![Pane::Output, Pane::Code, Pane::Variables]));
+        tabs = Some((
+            bar,
+            vec![Pane::Output, Pane::Code, Pane::Variables, Pane::Skills],
+        ));
     } else {
         let [code, output, vars] = Layout::horizontal([
             Constraint::Percentage(36),
@@ -127,7 +142,15 @@ pub fn areas(size: Rect, zoom: Option<Pane>, shown: Pane, prompt_lines: usize) -
         .areas(main);
         panes.push((Pane::Code, code));
         panes.push((Pane::Output, output));
-        panes.push((Pane::Variables, vars));
+        // Variables and Skills share the third column, with a tab bar of their own.
+        let [bar, slot] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(vars);
+        let third = if shown == Pane::Skills {
+            Pane::Skills
+        } else {
+            Pane::Variables
+        };
+        panes.push((third, slot));
+        tabs = Some((bar, vec![Pane::Variables, Pane::Skills]));
     }
     panes.push((Pane::Prompt, prompt));
     Areas {
@@ -154,7 +177,11 @@ mod tests {
         assert!(medium.rect(Pane::Variables).is_none());
         let wide = at(160, 50);
         assert_eq!(wide.panes.len(), 4);
-        assert!(wide.tabs.is_none());
+        // Variables and Skills share the third column's tabs.
+        assert_eq!(
+            wide.tabs.as_ref().map(|(_, t)| t.clone()),
+            Some(vec![Pane::Variables, Pane::Skills])
+        );
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod output;
 pub mod pager;
 pub mod render;
 pub mod runtime;
+pub mod skills;
 #[cfg(test)]
 mod snapshot_tests;
 pub mod state;

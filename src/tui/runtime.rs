@@ -132,6 +132,8 @@ pub async fn run(opts: Options) -> Result<(), String> {
         })
     };
 
+    let skills = super::skills::work::Worker::new(project.clone());
+
     // The session opens in the background: the first frame does not wait for it.
     let (open_tx, mut open_rx) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
@@ -261,6 +263,16 @@ pub async fn run(opts: Options) -> Result<(), String> {
                     input = EventStream::new();
                     terminal = redrawn(terminal);
                     queue.extend(update(&mut state, Action::Edited(edited)));
+                }
+                Effect::Skills(job) => {
+                    let tx = tx.clone();
+                    skills.start(job, move |reply| {
+                        let _ = tx.send(Action::Skills(reply));
+                    });
+                }
+                // No timeline yet: the pane names the step.
+                Effect::JumpToStep { session, step } => {
+                    queue.extend(update(&mut state, Action::JumpToStep { session, step }))
                 }
                 Effect::Quit => break 'main,
             }

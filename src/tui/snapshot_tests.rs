@@ -106,6 +106,63 @@ fn approval() {
     });
 }
 
+// The skills pane: its table (with the focus step's skills marked), a skill's detail,
+// the prune preview and the trash.
+
+#[test]
+fn skills_table() {
+    check("skills_table", |s| {
+        super::skills::testing::loaded(s);
+        super::skills::set_step_skills(s, &["weather_report".into()], &["flaky_fetch".into()]);
+        feed(s, vec![ch('s')]);
+    });
+}
+
+#[test]
+fn skills_detail() {
+    check("skills_detail", |s| {
+        super::skills::testing::loaded(s);
+        feed(s, vec![ch('G'), enter()]);
+        super::skills::testing::highlight_detail(s);
+        s.skills.tests.insert(
+            "weather_report".into(),
+            super::skills::state::TestState::Passed("run(city: str = 'Paris') -> dict".into()),
+        );
+    });
+}
+
+#[test]
+fn skills_prune_preview() {
+    check("skills_prune_preview", |s| {
+        super::skills::testing::loaded(s);
+        feed(s, vec![ch('p'), ch('j'), ch(' ')]);
+        let fx = feed(s, vec![enter()]);
+        let Some(super::skills::Job::Plan { id, .. }) = super::skills::testing::job(&fx).cloned()
+        else {
+            panic!("{fx:?}")
+        };
+        feed(
+            s,
+            vec![Action::Skills(super::skills::Reply::Planned {
+                id,
+                result: Ok(super::skills::testing::plan()),
+            })],
+        );
+    });
+}
+
+#[test]
+fn skills_trash_and_a_delete_question() {
+    check("skills_trash", |s| {
+        super::skills::testing::loaded(s);
+        super::skills::testing::in_trash(s);
+    });
+    check("skills_delete", |s| {
+        super::skills::testing::loaded(s);
+        feed(s, vec![ch('d')]);
+    });
+}
+
 #[test]
 fn variables() {
     check("variables", |s| {

@@ -217,6 +217,8 @@ pub struct State {
     pub focus: Pane,
     /// The pane last focused other than the prompt (what a shared slot shows).
     pub shown: Pane,
+    /// The last of Variables and Skills shown: the wide layout's third column keeps it.
+    pub side: Pane,
     pub zoom: Option<Pane>,
     pub mouse: bool,
     pub opening: Opening,
@@ -238,6 +240,7 @@ pub struct State {
     pub held: Vec<Held>,
     /// Set once a quit was decided.
     pub quitting: bool,
+    pub skills: super::skills::SkillsView,
 }
 
 /// What a cell said last, shown once its output is complete.
@@ -256,6 +259,7 @@ impl State {
             keymap,
             focus: Pane::Prompt,
             shown: Pane::Output,
+            side: Pane::Variables,
             zoom: None,
             mouse: true,
             opening: Opening::Opening,
@@ -276,17 +280,21 @@ impl State {
             highlights: HashMap::new(),
             held: Vec::new(),
             quitting: false,
+            skills: super::skills::SkillsView::default(),
         }
     }
 
     /// Where everything is on screen now.
     pub fn areas(&self) -> Areas {
-        areas(
-            self.size,
-            self.zoom,
-            self.shown,
-            self.prompt.text.lines().len(),
-        )
+        // Wide, `shown` only picks the third column: the last of Variables and Skills.
+        let shown = if self.size.width >= super::layout::WIDE
+            && !matches!(self.shown, Pane::Variables | Pane::Skills)
+        {
+            self.side
+        } else {
+            self.shown
+        };
+        areas(self.size, self.zoom, shown, self.prompt.text.lines().len())
     }
 
     /// The inner size (inside the border) of a pane on screen.

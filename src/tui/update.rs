@@ -67,7 +67,10 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
             Err(why) => notice(s, NoticeLevel::Warning, &why),
         },
         Action::Tick => {}
+        Action::Skills(reply) => super::skills::update::on_reply(s, reply, &mut fx),
+        Action::JumpToStep { session, step } => super::skills::update::jumped(s, &session, step),
     }
+    super::skills::update::after(s, &mut fx);
     fx
 }
 
@@ -82,6 +85,7 @@ fn context(s: &State) -> Context {
         Pane::Output => Context::Output,
         Pane::Code => Context::Code,
         Pane::Variables => Context::Variables,
+        Pane::Skills => Context::Skills,
     }
 }
 
@@ -114,6 +118,9 @@ fn on_key(s: &mut State, ev: KeyEvent, fx: &mut Vec<Effect>) {
     }
     if s.output.search_input.is_some() {
         return on_search_key(s, &ev);
+    }
+    if super::skills::update::captures_keys(s) && super::skills::update::modal_key(s, &ev, fx) {
+        return;
     }
     match s.keymap.lookup(context(s), &key) {
         Some(cmd) => run_command(s, cmd, &ev, fx),
@@ -164,6 +171,7 @@ pub fn run_command(s: &mut State, cmd: Command, ev: &KeyEvent, fx: &mut Vec<Effe
         Command::FocusOutput => focus(s, Pane::Output),
         Command::FocusCode => focus(s, Pane::Code),
         Command::FocusVariables => focus(s, Pane::Variables),
+        Command::FocusSkills => focus(s, Pane::Skills),
         Command::Zoom => {
             s.zoom = match s.zoom {
                 Some(_) => None,
@@ -317,6 +325,18 @@ pub fn run_command(s: &mut State, cmd: Command, ev: &KeyEvent, fx: &mut Vec<Effe
                 });
             }
         }
+        Command::SkillShow
+        | Command::SkillsBack
+        | Command::SkillsSort
+        | Command::SkillsOrder
+        | Command::SkillsFilter
+        | Command::SkillTest
+        | Command::SkillDelete
+        | Command::SkillsTrash
+        | Command::SkillRestore
+        | Command::SkillsPrune
+        | Command::SkillJump
+        | Command::SkillsRefresh => super::skills::update::command(s, cmd, fx),
         Command::AllowOnce | Command::AllowSession | Command::Deny => {}
     }
 }
@@ -333,6 +353,9 @@ pub fn focus(s: &mut State, pane: Pane) {
     s.prompt.set_focused(pane == Pane::Prompt);
     if pane != Pane::Prompt {
         s.shown = pane;
+    }
+    if matches!(pane, Pane::Variables | Pane::Skills) {
+        s.side = pane;
     }
     if s.zoom.is_some() {
         s.zoom = Some(pane);
@@ -494,6 +517,7 @@ fn scroll(s: &mut State, delta: isize) {
                 .saturating_add_signed(delta)
                 .min(n.saturating_sub(1));
         }
+        Pane::Skills => super::skills::update::scroll(s, delta),
         Pane::Prompt => {}
     }
 }
@@ -622,6 +646,7 @@ fn copy(s: &mut State, fx: &mut Vec<Effect>) {
         Pane::Code => s.code.attempts.get(s.code.selected).map(|a| a.code.clone()),
         Pane::Output => s.output.store.block_text(s.output.cursor),
         Pane::Variables => s.vars.rows.get(s.vars.selected).map(|v| v.repr.clone()),
+        Pane::Skills => super::skills::update::copy_text(s),
         Pane::Prompt => Some(s.prompt.content()),
     };
     match text.filter(|t| !t.is_empty()) {
@@ -829,7 +854,7 @@ fn on_mouse(s: &mut State, m: MouseEvent, _fx: &mut Vec<Effect>) {
             };
             match areas.pane_at(m.column, m.row) {
                 Some(Pane::Output) => scroll_output_view(s, delta),
-                Some(pane @ (Pane::Code | Pane::Variables)) => {
+                Some(pane @ (Pane::Code | Pane::Variables | Pane::Skills)) => {
                     let before = s.focus;
                     s.focus = pane;
                     scroll(s, delta);
@@ -857,6 +882,9 @@ fn on_paste(s: &mut State, text: &str) {
     }
     if let Some(input) = &mut s.output.search_input {
         input.push_str(text.lines().next().unwrap_or_default());
+        return;
+    }
+    if super::skills::update::paste(s, &text) {
         return;
     }
     focus(s, Pane::Prompt);

@@ -243,6 +243,8 @@ fn focus_moves_with_tab_and_numbers() {
     feed(&mut s, vec![key(KeyCode::BackTab, KeyModifiers::SHIFT)]);
     assert_eq!(s.focus, Pane::Prompt);
     feed(&mut s, vec![key(KeyCode::BackTab, KeyModifiers::SHIFT)]);
+    assert_eq!(s.focus, Pane::Skills);
+    feed(&mut s, vec![key(KeyCode::BackTab, KeyModifiers::SHIFT)]);
     assert_eq!(s.focus, Pane::Variables);
     // Medium width: Variables shares its slot with Output and is shown when focused.
     assert!(s.areas().rect(Pane::Variables).is_some());

@@ -11,6 +11,7 @@ use crate::sandbox::IsolationRequest;
 use crate::session::Launcher;
 use crate::skills::index::Problem;
 use crate::skills::prune::{self, Policy, Removal};
+use crate::skills::stats::Stats;
 use crate::skills::validate::{Check, validate};
 use crate::skills::{Found, Skill, SkillLibrary, package};
 
@@ -124,6 +125,92 @@ pub fn show(library: &SkillLibrary, name: &str) -> Result<SkillDetail, QueryErro
             }))
         }
     }
+}
+
+/// The usable skills with their files' text, and the files that are not skills.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShownList {
+    pub skills: Vec<SkillShown>,
+    pub problems: Vec<Problem>,
+}
+
+/// The skills of `library` in `sort` order with the text of their files: what a review
+/// screen filters (names, descriptions and code) and shows without asking again. A file
+/// removed between the listing and the read (another process) is left out.
+pub fn list_with_code(library: &SkillLibrary, sort: SkillSort) -> Result<ShownList, QueryError> {
+    let listed = list(library, sort)?;
+    let mut skills = Vec::with_capacity(listed.skills.len());
+    for skill in listed.skills {
+        let code = match std::fs::read_to_string(&skill.path) {
+            Ok(code) => code,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(QueryError::Io(format!("{}: {e}", skill.path.display()))),
+        };
+        skills.push(SkillShown { skill, code });
+    }
+    Ok(ShownList {
+        skills,
+        problems: listed.problems,
+    })
+}
+
+/// A removed skill in the trash: what it was, when and why it went.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrashedSkill {
+    /// The name `restore` takes (the latest removal of a name comes back first).
+    pub name: String,
+    pub file: PathBuf,
+    /// The first line of its docstring.
+    pub description: String,
+    /// When it was removed, as stored beside it; None for a file put there by hand.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub removed: Option<String>,
+    /// Why (`removed by mcpr skills rm`, `pruned: unused for 40 days`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Its usage when it was removed (it comes back with it).
+    pub stats: Stats,
+}
+
+/// The trash, most recently removed first. Nothing in it is run or parsed by Python: the
+/// description is read from the docstring's first line as text.
+pub fn trash(library: &SkillLibrary) -> Result<Vec<TrashedSkill>, QueryError> {
+    let mut out = Vec::new();
+    for (name, file) in library.trashed()? {
+        let side: serde_json::Value = std::fs::read_to_string(crate::skills::stats_beside(&file))
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default();
+        let text = |key: &str| side[key].as_str().map(str::to_string);
+        let description = std::fs::read(&file)
+            .map(|bytes| first_doc_line(&String::from_utf8_lossy(&bytes)))
+            .unwrap_or_default();
+        out.push(TrashedSkill {
+            name,
+            description,
+            removed: text("removed"),
+            reason: text("reason"),
+            stats: serde_json::from_value(side["stats"].clone()).unwrap_or_default(),
+            file,
+        });
+    }
+    // Newest first; the times are ISO 8601 in UTC, so text order is time order.
+    out.sort_by(|a, b| b.removed.cmp(&a.removed));
+    Ok(out)
+}
+
+/// The first line of a module docstring (`"""What it does`), or "".
+fn first_doc_line(text: &str) -> String {
+    let text = text.trim_start();
+    let Some(rest) = ["\"\"\"", "'''", "r\"\"\"", "r'''"]
+        .iter()
+        .find_map(|q| text.strip_prefix(q))
+    else {
+        return String::new();
+    };
+    let line = rest.lines().next().unwrap_or("");
+    let line = line.split("\"\"\"").next().unwrap_or("");
+    line.split("'''").next().unwrap_or("").trim().to_string()
 }
 
 /// The skills ranked for `query`, best first (what the agent's prompt would offer).
@@ -301,4 +388,23 @@ pub async fn test(
         note(outcome, &mut report);
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_doc_line;
+
+    #[test]
+    fn the_description_is_the_docstrings_first_line() {
+        assert_eq!(
+            first_doc_line("\"\"\"Greet someone.\n\nname: greet\n\"\"\"\n"),
+            "Greet someone."
+        );
+        assert_eq!(
+            first_doc_line("  '''One line.'''\ndef run(): pass\n"),
+            "One line."
+        );
+        assert_eq!(first_doc_line("def run(): pass\n"), "");
+        assert_eq!(first_doc_line(""), "");
+    }
 }
