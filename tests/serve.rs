@@ -99,17 +99,40 @@ fn an_mcp_client_runs_code_with_tools_in_recorded_sessions() {
     );
     // A client's cancellation interrupts a `while True` cell; the session goes on.
     assert_eq!(s(&r, "after_cancel"), "after 20\n");
-    // Bad arguments get errors that say what is wrong, and the server keeps serving.
-    assert!(
-        s(&r, "bad_type").contains("invalid type: integer `5`, expected a string"),
-        "{}",
-        s(&r, "bad_type")
-    );
-    assert!(
-        s(&r, "bad_timeout").contains("timeout must be from 0.1 to 3600 seconds, got -3"),
-        "{}",
-        s(&r, "bad_timeout")
-    );
+    // Bad arguments get errors that name the field, what it takes and what came, and
+    // the server keeps serving.
+    for (key, says) in [
+        (
+            "bad_type",
+            "bad arguments for run_python: `code` must be a string, got the number 5",
+        ),
+        (
+            "bad_timeout",
+            "bad arguments for run_python: `timeout` must be from 0.1 to 3600 seconds, got -3",
+        ),
+        (
+            "bad_missing",
+            "bad arguments for run_python: `code` is missing (Python code to run); run_python takes code (required), session, timeout",
+        ),
+        (
+            "bad_unknown",
+            "bad arguments for run_python: `timout` is not an argument of run_python; run_python takes code (required), session, timeout",
+        ),
+        (
+            "bad_step",
+            "bad arguments for show_step: `step` must be a whole number, got the string \"one\"",
+        ),
+        (
+            "bad_too_large",
+            "`code` is 1048577 bytes, more than the 1048576 one call takes",
+        ),
+    ] {
+        let got = s(&r, key);
+        assert!(
+            got.starts_with("ERROR ") && got.contains(says),
+            "{key}: {got}"
+        );
+    }
     assert!(
         s(&r, "timeout").starts_with("ERROR")
             && s(&r, "timeout").contains("the call's timeout of 0.5 s passed"),
@@ -163,8 +186,24 @@ fn an_mcp_client_runs_code_with_tools_in_recorded_sessions() {
         resources.iter().any(|u| u == "mcpr://session/shared"),
         "{r}"
     );
-    // The record replays with no tool called.
+    // The record replays with no tool called: `mcpr replay` lists the sessions served,
+    // rewinding re-runs the recorded cells with every tool call served from the record,
+    // and the CLI continues the session.
+    let list = common::mcpr_ok(dir.path(), &["replay", "list"]);
+    assert!(
+        common::stdout(&list).contains("shared"),
+        "{}",
+        common::stdout(&list)
+    );
     let calls = common::demo_calls_logged(&db);
+    assert!(calls >= 1);
+    let o = common::mcpr_ok(dir.path(), &["replay", "rewind", "shared", "1"]);
+    assert_eq!(
+        common::demo_calls_logged(&db),
+        calls,
+        "{}",
+        common::stderr(&o)
+    );
     let o = common::mcpr_ok(
         dir.path(),
         &["exec", "--session", "shared", "print('again')"],
@@ -232,12 +271,17 @@ fn over_http_the_token_is_required_browsers_are_refused_and_clients_get_their_ow
     assert_eq!(r["unnamed"], "14\n", "{r}");
 }
 
+/// A cell that gets its kernel killed by the memory limit, in a way Python cannot catch:
+/// it fills the address space up to `[kernel.limits] memory_mb`, then recurses deeper in
+/// C than the kernel's stack ever went, and the stack cannot grow under the limit.
+const KILLED_BY_THE_MEMORY_LIMIT: &str = "import sys\nsys.setrecursionlimit(100000)\nx, y = [], []\nfor _ in range(30000):\n    x, y = [x], [y]\nhog = []\nfor size in (2**24, 2**20, 2**16, 2**12):\n    try:\n        while True:\n            hog.append(bytearray(size))\n    except MemoryError:\n        pass\nprint(x == y)";
+
 /// rmcp's own client, two at once over HTTP: each has its own session, and one whose
-/// kernel dies at its memory limit is told so while the other goes on untouched.
+/// kernel runs out of memory, or is killed by its memory limit, is told so while the
+/// other goes on untouched; its next call runs in a fresh kernel and says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_rmcp_as_the_client_a_kernel_death_reaches_only_its_own_client() {
     use rmcp::ServiceExt;
-    use rmcp::model::CallToolRequestParams;
     use rmcp::transport::StreamableHttpClientTransport;
     use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 
@@ -268,42 +312,393 @@ async fn with_rmcp_as_the_client_a_kernel_death_reaches_only_its_own_client() {
         ().serve(transport).await.unwrap()
     };
     let (a, b) = (connect().await, connect().await);
-    let run = |code: &str| {
-        let args = json!({ "code": code });
-        CallToolRequestParams::new("run_python").with_arguments(args.as_object().unwrap().clone())
+    let call = |peer: &rmcp::Peer<rmcp::RoleClient>, code: &str| {
+        let peer = peer.clone();
+        let request = run(code, None);
+        async move { text(&peer.call_tool(request).await.unwrap()) }
     };
-    let text = |r: rmcp::model::CallToolResult| -> (bool, String) {
-        let body = r
-            .content
-            .iter()
-            .filter_map(|c| c.as_text().map(|t| t.text.clone()))
-            .collect::<String>();
-        (r.is_error.unwrap_or(false), body)
-    };
-    a.peer().call_tool(run("x = 'a'")).await.unwrap();
-    b.peer().call_tool(run("x = 'b'")).await.unwrap();
-    let (failed, body) = text(
-        a.peer()
-            .call_tool(run(
-                "blocks = []\nwhile True:\n    blocks.append(bytearray(50 * 1024 * 1024))",
-            ))
-            .await
-            .unwrap(),
-    );
+    call(a.peer(), "x = 'a'").await;
+    call(b.peer(), "x = 'b'").await;
+    let (failed, body) = call(
+        a.peer(),
+        "blocks = []\nwhile True:\n    blocks.append(bytearray(50 * 1024 * 1024))",
+    )
+    .await;
     assert!(failed, "{body}");
     assert!(body.contains("memory"), "{body}");
-    let (failed, body) = text(b.peer().call_tool(run("print(x)")).await.unwrap());
+    call(a.peer(), "del blocks").await;
+    // A kill by the memory limit: the client is told what happened and why.
+    let (failed, body) = call(a.peer(), KILLED_BY_THE_MEMORY_LIMIT).await;
+    assert!(failed, "{body}");
+    for says in [
+        "KernelDied",
+        "killed by SIGSEGV",
+        "300 MiB memory limit",
+        "the code ended with the kernel's death (its state is lost)",
+    ] {
+        assert!(body.contains(says), "{says:?} in {body}");
+    }
+    // The other client's session is untouched.
+    let (failed, body) = call(b.peer(), "print(x)").await;
     assert!(!failed && body == "b\n", "{body}");
-    // The first client's session goes on.
-    let (_, body) = text(
-        a.peer()
-            .call_tool(run("print('still here')"))
+    // The first client's next call runs in a fresh kernel, which says so.
+    let (failed, body) = call(a.peer(), "print('still here')").await;
+    assert!(!failed && body.contains("still here"), "{body}");
+    assert!(body.contains("fresh kernel"), "{body}");
+    a.cancel().await.unwrap();
+    b.cancel().await.unwrap();
+}
+
+/// A `run_python` call's request.
+fn run(code: &str, session: Option<&str>) -> rmcp::model::CallToolRequestParams {
+    let mut args = json!({ "code": code });
+    if let Some(s) = session {
+        args["session"] = json!(s);
+    }
+    rmcp::model::CallToolRequestParams::new("run_python")
+        .with_arguments(args.as_object().unwrap().clone())
+}
+
+/// Whether a result is an error, and its text.
+fn text(r: &rmcp::model::CallToolResult) -> (bool, String) {
+    let body = r
+        .content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+        .collect::<String>();
+    (r.is_error.unwrap_or(false), body)
+}
+
+/// `mcpr serve` on stdio in `dir`, with rmcp's client declaring the MCP tasks extension.
+async fn stdio_client_with_tasks(
+    dir: &Path,
+) -> (
+    rmcp::service::RunningService<rmcp::RoleClient, rmcp::model::ClientConfig>,
+    u32,
+) {
+    use rmcp::ServiceExt;
+    use rmcp::model::{ClientCapabilities, ClientConfig, Implementation};
+    let mut command = tokio::process::Command::new(common::mcpr_bin());
+    command.arg("serve").current_dir(dir);
+    let (transport, _) = rmcp::transport::TokioChildProcess::builder(command)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = transport.id().unwrap();
+    let info = ClientConfig::new(
+        ClientCapabilities::builder().enable_tasks().build(),
+        Implementation::from_build_env(),
+    );
+    (info.serve(transport).await.unwrap(), pid)
+}
+
+/// Polls a task until it ends (60 s at most); returns it and the status messages seen
+/// while it worked.
+async fn settle(
+    peer: &rmcp::Peer<rmcp::RoleClient>,
+    id: &str,
+) -> (rmcp::model::DetailedTask, Vec<String>) {
+    use rmcp::model::{GetTaskParams, TaskStatus};
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut messages = Vec::new();
+    loop {
+        let got = peer.get_task(GetTaskParams::new(id)).await.unwrap().task;
+        if got.status().is_terminal() {
+            return (got, messages);
+        }
+        assert_eq!(got.status(), TaskStatus::Working);
+        if let Some(m) = &got.task.status_message {
+            messages.push(m.clone());
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "task {id} still working after 60 s: {messages:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// A call's result: as answered, or from its task once that ends.
+async fn result_of(
+    peer: &rmcp::Peer<rmcp::RoleClient>,
+    response: rmcp::model::CallToolResponse,
+) -> rmcp::model::CallToolResult {
+    let created = match response {
+        rmcp::model::CallToolResponse::Complete(r) => return r,
+        other => task_of(other),
+    };
+    let (done, _) = settle(peer, &created.task.task_id).await;
+    let rmcp::model::TaskPayload::Completed { result } = done.payload else {
+        panic!("completed: {done:?}")
+    };
+    serde_json::from_value(Value::Object(result)).unwrap()
+}
+
+/// A task's handle, from a call that must have become one.
+fn task_of(response: rmcp::model::CallToolResponse) -> rmcp::model::CreateTaskResult {
+    match response {
+        rmcp::model::CallToolResponse::Task(t) => t,
+        other => panic!("expected a task, got {other:?}"),
+    }
+}
+
+/// MCP tasks (the `io.modelcontextprotocol/tasks` extension) with rmcp's client: a quick
+/// call is answered at once, a long one becomes a task that is polled while it runs
+/// (its status shows the last output) and then gives its result; `tasks/cancel`
+/// interrupts a `while True` cell and the session goes on with its state; a task whose
+/// kernel dies says so; an unknown task is an error naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_calls_become_tasks_that_are_polled_cancelled_and_give_their_result() {
+    use rmcp::model::{
+        CallToolResponse, CallToolResult, CancelTaskParams, GetTaskParams, TaskPayload, TaskStatus,
+    };
+
+    let dir = common::project_dir();
+    let (client, _) = stdio_client_with_tasks(dir.path()).await;
+    let peer = client.peer().clone();
+    let session = Some("tasks");
+    // The first call opens the session (a kernel starts): it may take long enough to
+    // become a task.
+    let r = result_of(
+        &peer,
+        peer.call_tool_once(run("x = 41", session)).await.unwrap(),
+    )
+    .await;
+    assert_eq!(text(&r), (false, "(no output)\n".into()));
+    match peer.call_tool_once(run("x + 1", session)).await.unwrap() {
+        CallToolResponse::Complete(r) => assert_eq!(text(&r), (false, "=> 42\n".into())),
+        other => panic!("a quick call is answered at once, got {other:?}"),
+    }
+    // A long call: a task, polled while it runs, then its result.
+    let created = task_of(
+        peer.call_tool_once(run(
+            "import time\nfor i in range(12):\n    print('tick', i, flush=True)\n    time.sleep(0.25)",
+            session,
+        ))
+        .await
+        .unwrap(),
+    );
+    assert_eq!(created.task.status, TaskStatus::Working);
+    assert!(created.task.poll_interval_ms.is_some() && created.task.ttl_ms.is_some());
+    let (done, seen) = settle(&peer, &created.task.task_id).await;
+    assert!(
+        seen.iter().any(|m| m.starts_with("running: tick ")),
+        "the status shows the output: {seen:?}"
+    );
+    let TaskPayload::Completed { result } = done.payload else {
+        panic!("completed: {done:?}")
+    };
+    let result: CallToolResult = serde_json::from_value(serde_json::Value::Object(result)).unwrap();
+    let (failed, body) = text(&result);
+    assert!(
+        !failed && body.starts_with("tick 0\n") && body.ends_with("tick 11\n"),
+        "{body}"
+    );
+    // tasks/cancel interrupts the cell; the session keeps its state.
+    let created = task_of(
+        peer.call_tool_once(run("while True:\n    pass", session))
             .await
             .unwrap(),
     );
-    assert!(body.contains("still here"), "{body}");
-    a.cancel().await.unwrap();
-    b.cancel().await.unwrap();
+    peer.cancel_task(CancelTaskParams::new(created.task.task_id.clone()))
+        .await
+        .unwrap();
+    let (done, _) = settle(&peer, &created.task.task_id).await;
+    assert_eq!(done.status(), TaskStatus::Cancelled, "{done:?}");
+    match peer.call_tool_once(run("print(x)", session)).await.unwrap() {
+        CallToolResponse::Complete(r) => assert_eq!(text(&r), (false, "41\n".into())),
+        other => panic!("{other:?}"),
+    }
+    // A task whose kernel dies completes with the death explained.
+    let created = task_of(
+        peer.call_tool_once(run(
+            "import os, signal, time\ntime.sleep(1.5)\nos.kill(os.getpid(), signal.SIGKILL)",
+            session,
+        ))
+        .await
+        .unwrap(),
+    );
+    let (done, _) = settle(&peer, &created.task.task_id).await;
+    let TaskPayload::Completed { result } = done.payload else {
+        panic!("completed: {done:?}")
+    };
+    let result: CallToolResult = serde_json::from_value(serde_json::Value::Object(result)).unwrap();
+    let (failed, body) = text(&result);
+    assert!(failed && body.contains("killed by SIGKILL"), "{body}");
+    // An unknown task.
+    let e = peer
+        .get_task(GetTaskParams::new("no-such-task"))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("no-such-task"), "{e}");
+    client.cancel().await.unwrap();
+}
+
+/// Lines on stdin that are not JSON-RPC messages, requests rmcp cannot read and wrong
+/// argument types each get an error saying what is wrong, and the server keeps serving.
+#[test]
+fn over_stdio_malformed_messages_get_errors_and_the_server_keeps_serving() {
+    use std::io::{BufRead, Write};
+    let dir = common::project_dir();
+    let mut server = Command::new(common::mcpr_bin())
+        .arg("serve")
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = server.stdin.take().unwrap();
+    let mut stdout = std::io::BufReader::new(server.stdout.take().unwrap());
+    let mut send = |line: &str| {
+        stdin.write_all(line.as_bytes()).unwrap();
+        stdin.write_all(b"\n").unwrap();
+        stdin.flush().unwrap();
+    };
+    let mut reply = || {
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        serde_json::from_str::<Value>(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"))
+    };
+    send("{not json");
+    let r = reply();
+    assert_eq!(r["error"]["code"], -32700, "{r}");
+    assert!(
+        r["error"]["message"].as_str().unwrap().contains("not JSON"),
+        "{r}"
+    );
+    send(
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#,
+    );
+    let r = reply();
+    assert_eq!(r["result"]["serverInfo"]["name"], "mcpr", "{r}");
+    send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+    send("[1, 2]");
+    let r = reply();
+    assert_eq!(r["error"]["code"], -32600, "{r}");
+    assert_eq!(
+        r["error"]["message"],
+        "invalid request: a JSON-RPC message is an object"
+    );
+    send(r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":5}}"#);
+    let r = reply();
+    assert_eq!(r["id"], 2);
+    assert_eq!(r["error"]["code"], -32602, "{r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`params.name` must be a string"),
+        "{r}"
+    );
+    send(r#"{"jsonrpc":"2.0","id":3,"method":"no/such"}"#);
+    let r = reply();
+    assert_eq!(r["error"]["code"], -32601, "{r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("unknown method \"no/such\""),
+        "{r}"
+    );
+    send(
+        r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"run_python","arguments":{"code":5}}}"#,
+    );
+    let r = reply();
+    assert_eq!(r["result"]["isError"], true, "{r}");
+    assert_eq!(
+        r["result"]["content"][0]["text"],
+        "bad arguments for run_python: `code` must be a string, got the number 5"
+    );
+    send(
+        r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"run_python","arguments":{"code":"print(6 * 7)"}}}"#,
+    );
+    let r = reply();
+    assert_eq!(r["id"], 5);
+    assert_eq!(r["result"]["content"][0]["text"], "42\n", "{r}");
+    drop(stdin);
+    assert!(server.wait().unwrap().success());
+}
+
+/// Whether `pid` runs (a zombie does not).
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')))
+        .unwrap_or(false)
+}
+
+/// Every process descended from `root`.
+fn descendants(root: i32) -> Vec<i32> {
+    let parents: Vec<(i32, i32)> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let (_, rest) = stat.rsplit_once(") ")?;
+            let ppid = rest.split(' ').nth(1)?.parse().ok()?;
+            Some((pid, ppid))
+        })
+        .collect();
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(
+            parents
+                .iter()
+                .filter(|(_, pp)| *pp == parent)
+                .map(|(p, _)| *p),
+        );
+        i += 1;
+    }
+    found.remove(0);
+    found
+}
+
+/// SIGTERM ends the server with every kernel and MCP server child, while a task runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_every_kernel_and_mcp_child_a_running_task_included() {
+    let dir = common::project_dir();
+    let db = dir.path().join("notes.db");
+    std::fs::write(
+        dir.path().join(".mcp.json"),
+        json!({"mcpServers": {"demo": common::demo_entry(&db)}}).to_string(),
+    )
+    .unwrap();
+    let (client, pid) = stdio_client_with_tasks(dir.path()).await;
+    let peer = client.peer().clone();
+    let r = peer
+        .call_tool_once(run(
+            "from tools.demo import server_info\nprint(server_info()['pid'])",
+            Some("one"),
+        ))
+        .await
+        .unwrap();
+    let r = result_of(&peer, r).await;
+    let demo: i32 = text(&r).1.trim().parse().unwrap();
+    task_of(
+        peer.call_tool_once(run("while True:\n    pass", Some("two")))
+            .await
+            .unwrap(),
+    );
+    let children = descendants(pid as i32);
+    assert!(children.contains(&demo), "{children:?}");
+    // The demo server and the processes of two kernels at least.
+    assert!(children.len() >= 3, "{children:?}");
+    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while std::time::Instant::now() < deadline {
+        if !alive(pid as i32) && children.iter().all(|c| !alive(*c)) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let left: Vec<i32> = children.into_iter().filter(|c| alive(*c)).collect();
+    panic!(
+        "15 s after SIGTERM: mcpr serve running {}, still running {left:?}",
+        alive(pid as i32)
+    );
 }
 
 /// When the client goes away (stdin closes), the server ends its sessions: kernels and

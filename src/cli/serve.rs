@@ -110,7 +110,6 @@ async fn serve_http(
             Ok(())
         }
     };
-    shared.sessions.close_all().await;
-    shared.hub.shutdown().await;
+    shared.shutdown().await;
     result
 }
