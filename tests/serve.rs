@@ -212,6 +212,53 @@ fn an_mcp_client_runs_code_with_tools_in_recorded_sessions() {
     assert_eq!(common::demo_calls_logged(&db), calls);
 }
 
+/// The official Python SDK as a client that takes MCP tasks (through an extension of
+/// its own: the SDK resolves claimed result types but has no tasks client): a quick call
+/// is answered at once, a long one is a task polled to its result, and one cancelled
+/// through `tasks/cancel` stops while the session goes on.
+#[test]
+fn the_python_sdk_takes_long_calls_as_tasks() {
+    let dir = common::project_dir();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/serve_tasks_client.py");
+    let out = Command::new(common::venv_python())
+        .arg(script)
+        .arg(common::mcpr_bin())
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        common::stdout(&out),
+        common::stderr(&out)
+    );
+    let r: Value = serde_json::from_str(common::stdout(&out).trim()).unwrap();
+    assert_eq!(r["protocol"], "2026-07-28", "{r}");
+    assert_eq!(r["first"], "(no output)\n", "{r}");
+    assert_eq!(r["quick"], "=> 10\n", "{r}");
+    assert_eq!(r["quick_polls"], 0, "{r}");
+    assert_eq!(
+        r["long"],
+        (0..8).map(|i| format!("tick {i}\n")).collect::<String>(),
+        "{r}"
+    );
+    assert_eq!(r["long_tasks"], 1, "{r}");
+    assert_eq!(r["long_statuses"], json!(["completed", "working"]), "{r}");
+    assert!(
+        r["long_messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m.as_str().unwrap().starts_with("running: tick ")),
+        "{r}"
+    );
+    assert_eq!(
+        r["cancelled"], "ERROR TASK cancelled: cancelled; the session goes on",
+        "{r}"
+    );
+    assert_eq!(r["after"], "after 5\n", "{r}");
+}
+
 /// `mcpr serve --http` on a free port, with `token` in a file; killed on drop.
 struct HttpServer(std::process::Child);
 
@@ -258,7 +305,28 @@ fn over_http_the_token_is_required_browsers_are_refused_and_clients_get_their_ow
     assert_eq!(r["no_token"], 401, "{r}");
     assert_eq!(r["wrong_token"], 401, "{r}");
     assert_eq!(r["foreign_origin"], 403, "{r}");
+    // Bodies that are not JSON-RPC messages are refused saying so; wrong argument types
+    // get an error naming the field (and the 50 clients below are served after them).
     assert!(r["malformed"].as_u64().unwrap() >= 400, "{r}");
+    assert!(
+        r["malformed_says"]
+            .as_str()
+            .unwrap()
+            .contains("fail to deserialize request body"),
+        "{r}"
+    );
+    assert!(r["not_a_message"].as_u64().unwrap() >= 400, "{r}");
+    assert!(
+        r["not_a_message_says"]
+            .as_str()
+            .unwrap()
+            .contains("unrecognized JSON-RPC message"),
+        "{r}"
+    );
+    assert_eq!(
+        r["bad_type"], "ERROR bad arguments for run_python: `code` must be a string, got a list",
+        "{r}"
+    );
     let clients = r["clients"].as_array().unwrap();
     assert_eq!(clients.len(), 50);
     for (i, c) in clients.iter().enumerate() {

@@ -270,10 +270,13 @@ impl Running {
                 let _guard = guard;
                 let mut done = done;
                 tokio::select! {
-                    r = &mut done => r.map_err(|_| TaskExit::Error(ErrorData::internal_error(
-                        "the call ended without a result (the server is stopping)",
-                        None,
-                    ))),
+                    r = &mut done => {
+                        task.set_status_message("ended");
+                        r.map_err(|_| TaskExit::Error(ErrorData::internal_error(
+                            "the call ended without a result (the server is stopping)",
+                            None,
+                        )))
+                    }
                     () = task.cancelled() => {
                         cancel.cancel();
                         // The session is usable again once the interrupted call has ended.
