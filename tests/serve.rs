@@ -688,6 +688,49 @@ fn over_stdio_malformed_messages_get_errors_and_the_server_keeps_serving() {
     assert!(server.wait().unwrap().success());
 }
 
+/// `--idle-minutes`: a session idle that long is closed and its kernel freed; its record
+/// stays, and the next call continues it with its state rebuilt from the record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sessions_are_closed_and_continued_from_their_record() {
+    use rmcp::ServiceExt;
+    let dir = common::project_dir();
+    let mut command = tokio::process::Command::new(common::mcpr_bin());
+    command
+        .args(["serve", "--idle-minutes", "0.1"])
+        .current_dir(dir.path());
+    let (transport, _) = rmcp::transport::TokioChildProcess::builder(command)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = transport.id().unwrap() as i32;
+    let client = ().serve(transport).await.unwrap();
+    let r = client
+        .peer()
+        .call_tool(run("x = 6 * 7", Some("idle")))
+        .await
+        .unwrap();
+    assert!(!text(&r).0, "{r:?}");
+    let kernel = descendants(pid);
+    assert!(!kernel.is_empty(), "a kernel runs");
+    // Closed after 6 s without a call (checked every 6 s): poll up to 40 s.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+    while kernel.iter().any(|p| alive(*p)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the idle session's kernel still runs: {kernel:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(alive(pid), "the server goes on");
+    let r = client
+        .peer()
+        .call_tool(run("print(x)", Some("idle")))
+        .await
+        .unwrap();
+    assert_eq!(text(&r), (false, "42\n".into()));
+    client.cancel().await.unwrap();
+}
+
 /// Whether `pid` runs (a zombie does not).
 fn alive(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
