@@ -608,9 +608,12 @@ async fn long_calls_become_tasks_that_are_polled_cancelled_and_give_their_result
 fn over_stdio_malformed_messages_get_errors_and_the_server_keeps_serving() {
     use std::io::{BufRead, Write};
     let dir = common::project_dir();
+    // Started elsewhere, as desktop clients do, serving the project named.
     let mut server = Command::new(common::mcpr_bin())
         .arg("serve")
-        .current_dir(dir.path())
+        .arg("--project")
+        .arg(dir.path())
+        .current_dir("/")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
@@ -686,6 +689,65 @@ fn over_stdio_malformed_messages_get_errors_and_the_server_keeps_serving() {
     assert_eq!(r["result"]["content"][0]["text"], "42\n", "{r}");
     drop(stdin);
     assert!(server.wait().unwrap().success());
+    let list = common::mcpr_ok(dir.path(), &["replay", "list", "--json"]);
+    let list: Value = serde_json::from_str(common::stdout(&list).trim()).unwrap();
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+}
+
+/// `--http` binds loopback unless `--allow-remote`; without a token given, a new one is
+/// written to a file only the user can read, named on stderr, and it opens the door.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_binds_loopback_unless_allowed_and_makes_a_private_token() {
+    mcpr::tools::install_tls_provider();
+    let dir = common::project_dir();
+    let o = common::mcpr_in(dir.path(), &["serve", "--http", "0.0.0.0:0"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        common::stderr(&o).contains("binding anything but loopback needs --allow-remote"),
+        "{}",
+        common::stderr(&o)
+    );
+    let state = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    let mut child = Command::new(common::mcpr_bin())
+        .args(["serve", "--http", &format!("127.0.0.1:{port}")])
+        .current_dir(dir.path())
+        .env("XDG_STATE_HOME", state.path())
+        .env_remove("MCPR_SERVE_TOKEN")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut said = String::new();
+    while !said.contains("serving MCP over HTTP") {
+        let mut line = String::new();
+        if std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() == 0 {
+            break;
+        }
+        said.push_str(&line);
+    }
+    let _server = HttpServer(child);
+    let path = state.path().join("mcpr/serve-token");
+    assert!(said.contains(&path.display().to_string()), "{said}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let token = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        !said.contains(&token),
+        "the token itself is not printed: {said}"
+    );
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    let post = |token: String| {
+        reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{port}/mcp"))
+            .header("Accept", "application/json, text/event-stream")
+            .bearer_auth(token)
+            .json(&init)
+            .send()
+    };
+    assert_eq!(post(token.clone()).await.unwrap().status(), 200);
+    assert_eq!(post(format!("{token}x")).await.unwrap().status(), 401);
 }
 
 /// `--idle-minutes`: a session idle that long is closed and its kernel freed; its record

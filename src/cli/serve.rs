@@ -28,6 +28,10 @@ pub struct ServeArgs {
     /// one written to a file only you can read)
     #[arg(long, value_name = "FILE", requires = "http")]
     token_file: Option<std::path::PathBuf>,
+    /// Serve the project in DIR (default: the current directory's), for clients that
+    /// cannot set the directory they start a server in
+    #[arg(long, value_name = "DIR")]
+    project: Option<std::path::PathBuf>,
 }
 
 pub async fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
@@ -43,6 +47,11 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
         }
         None => None,
     };
+    if let Some(dir) = &args.project {
+        std::env::set_current_dir(dir).map_err(|e| {
+            CliError::usage(format!("--project {}: cannot serve it: {e}", dir.display()))
+        })?;
+    }
     let (project, cwd) = super::discover_project()?;
     for (_, notice) in crate::engine::live::project_notices(&project, &cwd) {
         errln!("[mcpr] {notice}");
