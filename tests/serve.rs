@@ -181,6 +181,17 @@ fn an_mcp_client_runs_code_with_tools_in_recorded_sessions() {
         "{}",
         s(&r, "step_resource")
     );
+    // Rewind and fork, as tools.
+    assert_eq!(s(&r, "rewind"), "session travel is back at step 1");
+    assert_eq!(s(&r, "rewound"), "1\n");
+    assert_eq!(s(&r, "fork"), "branch");
+    assert_eq!(s(&r, "forked"), "11\n");
+    assert_eq!(s(&r, "unforked"), "1\n");
+    assert!(
+        s(&r, "rewind_missing").starts_with("ERROR") && s(&r, "rewind_missing").contains("99"),
+        "{}",
+        s(&r, "rewind_missing")
+    );
     let resources = r["resources"].as_array().unwrap();
     assert!(
         resources.iter().any(|u| u == "mcpr://session/shared"),
@@ -444,10 +455,26 @@ async fn stdio_client_with_tasks(
     rmcp::service::RunningService<rmcp::RoleClient, rmcp::model::ClientConfig>,
     u32,
 ) {
+    stdio_client_with_tasks_and(dir, &[]).await
+}
+
+/// The same, with more arguments for `mcpr serve`.
+async fn stdio_client_with_tasks_and(
+    dir: &Path,
+    args: &[&str],
+) -> (
+    rmcp::service::RunningService<rmcp::RoleClient, rmcp::model::ClientConfig>,
+    u32,
+) {
     use rmcp::ServiceExt;
     use rmcp::model::{ClientCapabilities, ClientConfig, Implementation};
     let mut command = tokio::process::Command::new(common::mcpr_bin());
-    command.arg("serve").current_dir(dir);
+    command
+        .arg("serve")
+        .args(args)
+        .current_dir(dir)
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("OPENAI_BASE_URL");
     let (transport, _) = rmcp::transport::TokioChildProcess::builder(command)
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -599,6 +626,78 @@ async fn long_calls_become_tasks_that_are_polled_cancelled_and_give_their_result
         .await
         .unwrap_err();
     assert!(e.to_string().contains("no-such-task"), "{e}");
+    client.cancel().await.unwrap();
+}
+
+/// `run_task` with a model configured: the agent loop (the model's first code fails, the
+/// error goes back, the second works), returning the answer, the code and a summary; the
+/// session's state is then run_python's too. Without a model, it says how to give one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_task_runs_the_agent_loop_with_the_model_configured() {
+    let dir = common::project_dir();
+    let model = common::FakeOpenAi::start(
+        dir.path(),
+        json!([
+            {"content": "```python\nanswer = 6 * 7 / 0\n```"},
+            {"content": "Fixed.\n```python\nanswer = 6 * 7\nprint(answer)\n```"}
+        ]),
+    );
+    let base_url = model.base_url();
+    let (client, _) = stdio_client_with_tasks_and(
+        dir.path(),
+        &[
+            "--llm",
+            "openai",
+            "--base-url",
+            &base_url,
+            "--model",
+            "test-model",
+        ],
+    )
+    .await;
+    let peer = client.peer().clone();
+    let request = rmcp::model::CallToolRequestParams::new("run_task").with_arguments(
+        json!({"task": "multiply six by seven", "session": "agent"})
+            .as_object()
+            .unwrap()
+            .clone(),
+    );
+    let r = result_of(&peer, peer.call_tool_once(request).await.unwrap()).await;
+    let (failed, body) = text(&r);
+    assert!(!failed, "{body}");
+    assert!(body.starts_with("42\n"), "{body}");
+    assert!(
+        body.contains("[code]\nanswer = 6 * 7\nprint(answer)"),
+        "{body}"
+    );
+    assert!(
+        body.ends_with("[mcpr] session agent, step 1: done in 2 attempt(s)"),
+        "{body}"
+    );
+    assert_eq!(model.requests().len(), 2);
+    let r = result_of(
+        &peer,
+        peer.call_tool_once(run("print(answer + 1)", Some("agent")))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(text(&r), (false, "43\n".into()));
+    client.cancel().await.unwrap();
+
+    let (client, _) = stdio_client_with_tasks(dir.path()).await;
+    let request = rmcp::model::CallToolRequestParams::new("run_task")
+        .with_arguments(json!({"task": "anything"}).as_object().unwrap().clone());
+    let r = result_of(
+        client.peer(),
+        client.peer().call_tool_once(request).await.unwrap(),
+    )
+    .await;
+    let (failed, body) = text(&r);
+    assert!(
+        failed && body.starts_with("no model is configured for this server: start it with `mcpr serve --llm openai --base-url URL`"),
+        "{body}"
+    );
     client.cancel().await.unwrap();
 }
 
