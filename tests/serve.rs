@@ -283,6 +283,12 @@ impl Drop for HttpServer {
 #[test]
 fn over_http_the_token_is_required_browsers_are_refused_and_clients_get_their_own_sessions() {
     let dir = common::project_dir();
+    let db = dir.path().join("notes.db");
+    std::fs::write(
+        dir.path().join(".mcp.json"),
+        json!({"mcpServers": {"demo": common::demo_entry(&db)}}).to_string(),
+    )
+    .unwrap();
     let token = "a-test-token-of-some-length-0123";
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, token).unwrap();
@@ -348,6 +354,22 @@ fn over_http_the_token_is_required_browsers_are_refused_and_clients_get_their_ow
         );
     }
     assert_eq!(r["unnamed"], "14\n", "{r}");
+    // Over HTTP too: a configured server's tool called from code, discovery, progress
+    // notifications before the result, a cancelled `while True` and the next call.
+    assert_eq!(r["demo"], "42.0\n", "{r}");
+    assert!(
+        r["search"]
+            .as_str()
+            .unwrap()
+            .contains("from tools.demo import get_weather"),
+        "{r}"
+    );
+    assert_eq!(
+        r["progress"],
+        json!(["tick 0\n", "tick 1\n", "tick 2\n", "result"]),
+        "{r}"
+    );
+    assert_eq!(r["after_cancel"], "after 7\n", "{r}");
 }
 
 /// A cell that gets its kernel killed by the memory limit, in a way Python cannot catch:
@@ -424,6 +446,25 @@ async fn with_rmcp_as_the_client_a_kernel_death_reaches_only_its_own_client() {
     let (failed, body) = call(a.peer(), "print('still here')").await;
     assert!(!failed && body.contains("still here"), "{body}");
     assert!(body.contains("fresh kernel"), "{body}");
+    // One client looping forever does not hold up the other.
+    let looping = {
+        let peer = a.peer().clone();
+        let mut request = run("while True:\n    pass", None);
+        request
+            .arguments
+            .as_mut()
+            .unwrap()
+            .insert("timeout".into(), json!(5));
+        tokio::spawn(async move { text(&peer.call_tool(request).await.unwrap()) })
+    };
+    let (failed, body) = call(b.peer(), "print(x * 2)").await;
+    assert!(!failed && body == "bb\n", "{body}");
+    assert!(!looping.is_finished(), "the loop was still running");
+    let (failed, body) = looping.await.unwrap();
+    assert!(
+        failed && body.contains("the call's timeout of 5 s passed"),
+        "{body}"
+    );
     a.cancel().await.unwrap();
     b.cancel().await.unwrap();
 }
