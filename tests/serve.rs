@@ -45,8 +45,32 @@ fn an_mcp_client_runs_code_with_tools_in_recorded_sessions() {
         .to_string(),
     )
     .unwrap();
+    std::fs::create_dir_all(dir.path().join("skills")).unwrap();
+    std::fs::write(
+        dir.path().join("skills/double.py"),
+        "\"\"\"Doubles a number.\n\nname: double\ntask: double a number\n\"\"\"\n\n\ndef run(n: int) -> int:\n    return n * 2\n",
+    )
+    .unwrap();
     let r = client(dir.path());
     assert_eq!(s(&r, "time"), "UTC\n", "{r}");
+    // Skills: searched, shown with their import, imported by code.
+    assert!(
+        s(&r, "skills_found").contains("double"),
+        "{}",
+        s(&r, "skills_found")
+    );
+    assert!(
+        s(&r, "skill_shown")
+            .starts_with("from skills.double import run\n\n\"\"\"Doubles a number."),
+        "{}",
+        s(&r, "skill_shown")
+    );
+    assert!(
+        s(&r, "skill_missing").starts_with("ERROR") && s(&r, "skill_missing").contains("nope"),
+        "{}",
+        s(&r, "skill_missing")
+    );
+    assert_eq!(s(&r, "skill_run"), "42\n");
     let tools: Vec<&str> = r["tools"]
         .as_array()
         .unwrap()
@@ -62,6 +86,7 @@ fn an_mcp_client_runs_code_with_tools_in_recorded_sessions() {
         "rewind",
         "fork",
         "search_skills",
+        "show_skill",
         "run_task",
     ] {
         assert!(tools.contains(&t), "{t} in {tools:?}");

@@ -416,6 +416,31 @@ impl McprServer {
             Err(e) => failure(e.to_string()),
         })
     }
+
+    #[tool(description = "Show a skill's Python source and how to import it in run_python code.")]
+    async fn show_skill(
+        &self,
+        Parameters(args): Parameters<NameArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
+        use crate::engine::query::skills::{self, SkillDetail};
+        let project = self.shared.sessions.context().project.clone();
+        let shown = tokio::task::spawn_blocking(move || {
+            skills::show(&skills::open_library(&project)?, &args.name)
+        })
+        .await;
+        Ok(match shown {
+            Ok(Ok(SkillDetail::Skill(s))) => text(format!(
+                "from skills.{} import run\n\n{}",
+                s.skill.name, s.code
+            )),
+            Ok(Ok(SkillDetail::Broken(b))) => failure(format!(
+                "skill {} cannot be imported: {}\n\n{}",
+                b.name, b.problem, b.code
+            )),
+            Ok(Err(e)) => failure(e.to_string()),
+            Err(e) => failure(e.to_string()),
+        })
+    }
 }
 
 #[tool_handler(router = self.tool_router)]
