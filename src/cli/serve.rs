@@ -34,7 +34,7 @@ pub struct ServeArgs {
     project: Option<std::path::PathBuf>,
 }
 
-pub async fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
+pub async fn run(mut args: ServeArgs) -> Result<ExitCode, CliError> {
     if !(0.1..=10_080.0).contains(&args.idle_minutes) {
         return Err(CliError::usage(format!(
             "--idle-minutes must be from 0.1 to 10080 (a week), got {}",
@@ -47,8 +47,19 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
         }
         None => None,
     };
-    if let Some(dir) = &args.project {
-        std::env::set_current_dir(dir).map_err(|e| {
+    if let Some(dir) = args.project.clone() {
+        // Paths given on the command line stay relative to where it was typed.
+        let here = std::env::current_dir()
+            .map_err(|e| CliError::failed(format!("cannot read the current directory: {e}")))?;
+        for path in [&mut args.flags.mcp_config, &mut args.token_file]
+            .into_iter()
+            .flatten()
+        {
+            if path.is_relative() {
+                *path = here.join(&*path);
+            }
+        }
+        std::env::set_current_dir(&dir).map_err(|e| {
             CliError::usage(format!("--project {}: cannot serve it: {e}", dir.display()))
         })?;
     }
