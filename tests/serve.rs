@@ -395,6 +395,21 @@ fn over_http_the_token_is_required_browsers_are_refused_and_clients_get_their_ow
         "{r}"
     );
     assert_eq!(r["after_cancel"], "after 7\n", "{r}");
+    // While the server runs, its sessions are in the record for `mcpr replay`.
+    let list = common::mcpr_ok(dir.path(), &["replay", "list"]);
+    for i in [0, 49] {
+        assert!(
+            common::stdout(&list).contains(&format!("client-{i} ")),
+            "{}",
+            common::stdout(&list)
+        );
+    }
+    let shown = common::mcpr_ok(dir.path(), &["replay", "show", "client-3"]);
+    assert!(
+        common::stdout(&shown).contains("print(x * 2)"),
+        "{}",
+        common::stdout(&shown)
+    );
 }
 
 /// A cell that gets its kernel killed by the memory limit, in a way Python cannot catch:
