@@ -862,6 +862,18 @@ fn over_stdio_malformed_messages_get_errors_and_the_server_keeps_serving() {
         "bad arguments for run_python: `code` must be a string, got the number 5"
     );
     send(
+        r#"{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"run_python","arguments":{"code":"1","session":"../up"}}}"#,
+    );
+    let r = reply();
+    assert_eq!(r["result"]["isError"], true, "{r}");
+    assert!(
+        r["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("\"../up\" is not a valid session name: use letters, digits"),
+        "{r}"
+    );
+    send(
         r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"run_python","arguments":{"code":"print(6 * 7)"}}}"#,
     );
     let r = reply();
