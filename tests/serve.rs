@@ -710,6 +710,81 @@ async fn long_calls_become_tasks_that_are_polled_cancelled_and_give_their_result
     client.cancel().await.unwrap();
 }
 
+/// Over HTTP, a task started on one connection is polled and cancelled from another
+/// (tasks belong to the server, not to a connection), and ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_http_a_task_is_polled_and_cancelled_from_another_connection() {
+    use rmcp::ServiceExt;
+    use rmcp::model::{
+        CancelTaskParams, ClientCapabilities, ClientConfig, GetTaskParams, Implementation,
+        TaskStatus,
+    };
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+
+    let dir = common::project_dir();
+    let token = "a-third-test-token-0123456789";
+    let port = common::free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let _server = HttpServer(
+        Command::new(common::mcpr_bin())
+            .args(["serve", "--http", &addr])
+            .env("MCPR_SERVE_TOKEN", token)
+            .current_dir(dir.path())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    common::wait_for_port(port);
+    mcpr::tools::install_tls_provider();
+    let url = format!("http://{addr}/mcp");
+    let connect = || async {
+        let config = StreamableHttpClientTransportConfig::with_uri(url.as_str()).auth_header(token);
+        let transport = StreamableHttpClientTransport::with_client(reqwest::Client::new(), config);
+        ClientConfig::new(
+            ClientCapabilities::builder().enable_tasks().build(),
+            Implementation::from_build_env(),
+        )
+        .serve(transport)
+        .await
+        .unwrap()
+    };
+    let (a, b) = (connect().await, connect().await);
+    let created = task_of(
+        a.peer()
+            .call_tool_once(run(
+                "x = 1\nimport time\nwhile True:\n    time.sleep(0.05)",
+                Some("far"),
+            ))
+            .await
+            .unwrap(),
+    );
+    let id = created.task.task_id.clone();
+    let seen = b
+        .peer()
+        .get_task(GetTaskParams::new(id.clone()))
+        .await
+        .unwrap();
+    assert_eq!(seen.task.status(), TaskStatus::Working);
+    b.peer()
+        .cancel_task(CancelTaskParams::new(id.clone()))
+        .await
+        .unwrap();
+    let (done, _) = settle(a.peer(), &id).await;
+    assert_eq!(done.status(), TaskStatus::Cancelled);
+    let r = result_of(
+        b.peer(),
+        b.peer()
+            .call_tool_once(run("print(x)", Some("far")))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(text(&r), (false, "1\n".into()));
+    a.cancel().await.unwrap();
+    b.cancel().await.unwrap();
+}
+
 /// `run_task` with a model configured: the agent loop (the model's first code fails, the
 /// error goes back, the second works), returning the answer, the code and a summary; the
 /// session's state is then run_python's too. Without a model, it says how to give one.
