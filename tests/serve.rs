@@ -71,6 +71,19 @@ fn an_mcp_client_runs_code_with_tools_in_recorded_sessions() {
         s(&r, "skill_missing")
     );
     assert_eq!(s(&r, "skill_run"), "42\n");
+    assert!(
+        s(&r, "skill_resource").contains("def run(n: int) -> int:"),
+        "{}",
+        s(&r, "skill_resource")
+    );
+    assert!(
+        r["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u == "mcpr://skill/double"),
+        "{r}"
+    );
     let tools: Vec<&str> = r["tools"]
         .as_array()
         .unwrap()
