@@ -166,7 +166,14 @@ async fn measure(args: &ServeBenchArgs, root: &std::path::Path) -> Result<ExitCo
         let _ = c.cancel().await;
     }
 
-    outln!("`mcpr bench serve`: rmcp's client against `mcpr serve` (release build).\n");
+    outln!(
+        "`mcpr bench serve`: rmcp's client against `mcpr serve` ({}).\n",
+        if cfg!(debug_assertions) {
+            "a debug build: the times are not representative"
+        } else {
+            "release build"
+        }
+    );
     outln!("| measurement | median | p99 | n | target |");
     outln!("|---|---|---|---|---|");
     row(

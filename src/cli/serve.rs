@@ -28,9 +28,13 @@ pub struct ServeArgs {
     /// one written to a file only you can read)
     #[arg(long, value_name = "FILE", requires = "http")]
     token_file: Option<std::path::PathBuf>,
+    /// Serve the project in DIR (default: the current directory's), for clients that
+    /// cannot set the directory they start a server in
+    #[arg(long, value_name = "DIR")]
+    project: Option<std::path::PathBuf>,
 }
 
-pub async fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
+pub async fn run(mut args: ServeArgs) -> Result<ExitCode, CliError> {
     if !(0.1..=10_080.0).contains(&args.idle_minutes) {
         return Err(CliError::usage(format!(
             "--idle-minutes must be from 0.1 to 10080 (a week), got {}",
@@ -43,6 +47,22 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
         }
         None => None,
     };
+    if let Some(dir) = args.project.clone() {
+        // Paths given on the command line stay relative to where it was typed.
+        let here = std::env::current_dir()
+            .map_err(|e| CliError::failed(format!("cannot read the current directory: {e}")))?;
+        for path in [&mut args.flags.mcp_config, &mut args.token_file]
+            .into_iter()
+            .flatten()
+        {
+            if path.is_relative() {
+                *path = here.join(&*path);
+            }
+        }
+        std::env::set_current_dir(&dir).map_err(|e| {
+            CliError::usage(format!("--project {}: cannot serve it: {e}", dir.display()))
+        })?;
+    }
     let (project, cwd) = super::discover_project()?;
     for (_, notice) in crate::engine::live::project_notices(&project, &cwd) {
         errln!("[mcpr] {notice}");
@@ -110,7 +130,6 @@ async fn serve_http(
             Ok(())
         }
     };
-    shared.sessions.close_all().await;
-    shared.hub.shutdown().await;
+    shared.shutdown().await;
     result
 }

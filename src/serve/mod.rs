@@ -5,14 +5,18 @@
 //! [`crate::engine::start`] and driven with its operations, the record and the skills are
 //! read through [`crate::engine::query`].
 
+mod args;
+mod calls;
 mod format;
 pub mod http;
 mod resources;
 mod sessions;
+mod stdio;
 
 use rmcp::handler::server::{router::tool::ToolRouter, wrapper::Parameters};
 use rmcp::model::{
-    CallToolResult, ContentBlock, ProgressNotificationParam, ServerCapabilities, ServerConfig,
+    CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams, ContentBlock,
+    GetTaskParams, GetTaskResult, ServerCapabilities, ServerConfig, UpdateTaskParams,
 };
 use rmcp::schemars::{self, JsonSchema};
 use rmcp::service::RequestContext;
@@ -21,7 +25,6 @@ use serde::Deserialize;
 use std::sync::Arc;
 
 use crate::engine::{Context, Op, SessionSpec};
-use crate::event::Event;
 pub use sessions::Sessions;
 
 /// What every session this server opens shares (flags, project) and its discovery hub.
@@ -31,6 +34,9 @@ pub struct Shared {
     pub hub: Arc<crate::tools::hub::ToolHub>,
     /// Whether `run_task` has a model.
     pub has_model: bool,
+    /// Calls that became MCP tasks, shared by every connection (over HTTP a client may
+    /// poll on another connection than the one it started the call on).
+    pub tasks: rmcp::task_manager::TaskManager,
 }
 
 impl Shared {
@@ -44,14 +50,21 @@ impl Shared {
             sessions: Sessions::new(ctx, base),
             hub,
             has_model,
+            tasks: rmcp::task_manager::TaskManager::new(),
         })
+    }
+
+    /// Stops every task and closes every session: kernels and tool servers stop.
+    pub async fn shutdown(&self) {
+        self.sessions.close_all().await;
+        self.tasks.shutdown();
+        self.hub.shutdown().await;
     }
 }
 
 /// One client connection: its default session, and what all connections share.
 #[derive(Clone)]
 pub struct McprServer {
-    #[allow(dead_code)] // read through the #[tool_handler] macro
     tool_router: ToolRouter<Self>,
     shared: Arc<Shared>,
     /// The session of calls that name none (one per connection).
@@ -140,6 +153,74 @@ impl McprServer {
             .map(|c| c.0.clone())
             .unwrap_or_else(|| self.default_session.clone())
     }
+
+    /// A `run_python` call, or the tool error saying why it cannot run.
+    fn python_call(
+        &self,
+        args: RunPythonArgs,
+        ctx: &RequestContext<RoleServer>,
+    ) -> Result<calls::Call, String> {
+        if let Some(t) = args.timeout
+            && !(0.1..=3600.0).contains(&t)
+        {
+            return Err(format!(
+                "bad arguments for run_python: `timeout` must be from 0.1 to 3600 seconds, got {t}"
+            ));
+        }
+        args::check_size("code", &args.code)?;
+        Ok(calls::Call {
+            session: args.session.unwrap_or_else(|| self.default_for(ctx)),
+            op: Op::RunCell(args.code),
+            timeout: args.timeout,
+        })
+    }
+
+    /// A `run_task` call, or the tool error saying why it cannot run.
+    fn task_call(
+        &self,
+        args: RunTaskArgs,
+        ctx: &RequestContext<RoleServer>,
+    ) -> Result<calls::Call, String> {
+        if !self.shared.has_model {
+            return Err(
+                "no model is configured for this server: start it with `mcpr serve --llm openai --base-url URL` (or [llm] in mcpr.toml), or write the code yourself with run_python".into(),
+            );
+        }
+        args::check_size("task", &args.task)?;
+        Ok(calls::Call {
+            session: args.session.unwrap_or_else(|| self.default_for(ctx)),
+            op: Op::RunTask(args.task),
+            timeout: None,
+        })
+    }
+
+    /// `run_python` or `run_task` for a client that takes MCP tasks: the result at once
+    /// when the call is quick, else a task.
+    async fn call_or_task(
+        &self,
+        request: CallToolRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let arguments = serde_json::Value::Object(request.arguments.unwrap_or_default());
+        let bad = |e: serde_json::Error| format!("bad arguments for {}: {e}", request.name);
+        let call = if request.name == "run_task" {
+            serde_json::from_value(arguments)
+                .map_err(bad)
+                .and_then(|args| self.task_call(args, &ctx))
+        } else {
+            serde_json::from_value(arguments)
+                .map_err(bad)
+                .and_then(|args| self.python_call(args, &ctx))
+        };
+        let call = match call {
+            Ok(call) => call,
+            Err(refused) => return Ok(CallToolResponse::Complete(failure(refused))),
+        };
+        let session = call.session.clone();
+        Ok(calls::start(self.shared.clone(), call, &ctx)
+            .or_task(&ctx.ct, &self.shared.tasks, &session)
+            .await)
+    }
 }
 
 #[tool_router]
@@ -160,31 +241,13 @@ impl McprServer {
         Parameters(args): Parameters<RunPythonArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        if let Some(t) = args.timeout
-            && !(0.1..=3600.0).contains(&t)
-        {
-            return Err(ErrorData::invalid_params(
-                format!("timeout must be from 0.1 to 3600 seconds, got {t}"),
-                None,
-            ));
-        }
-        let name = args.session.unwrap_or_else(|| self.default_session.clone());
-        let progress = Progress::of(&ctx);
-        let run = self
-            .shared
-            .sessions
-            .run(
-                &name,
-                Op::RunCell(args.code),
-                args.timeout,
-                &ctx.ct,
-                &mut |e| progress.event(e),
-            )
-            .await;
-        progress.finish().await;
-        Ok(match run {
-            Ok(events) => format::cell(&name, &events),
-            Err(e) => failure(e),
+        Ok(match self.python_call(args, &ctx) {
+            Ok(call) => {
+                calls::start(self.shared.clone(), call, &ctx)
+                    .wait(&ctx.ct)
+                    .await
+            }
+            Err(refused) => failure(refused),
         })
     }
 
@@ -196,24 +259,13 @@ impl McprServer {
         Parameters(args): Parameters<RunTaskArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        if !self.shared.has_model {
-            return Ok(failure(
-                "no model is configured for this server: start it with `mcpr serve --llm openai --base-url URL` (or [llm] in mcpr.toml), or write the code yourself with run_python",
-            ));
-        }
-        let name = args.session.unwrap_or_else(|| self.default_for(&ctx));
-        let progress = Progress::of(&ctx);
-        let run = self
-            .shared
-            .sessions
-            .run(&name, Op::RunTask(args.task), None, &ctx.ct, &mut |e| {
-                progress.event(e)
-            })
-            .await;
-        progress.finish().await;
-        Ok(match run {
-            Ok(events) => format::task(&name, &events),
-            Err(e) => failure(e),
+        Ok(match self.task_call(args, &ctx) {
+            Ok(call) => {
+                calls::start(self.shared.clone(), call, &ctx)
+                    .wait(&ctx.ct)
+                    .await
+            }
+            Err(refused) => failure(refused),
         })
     }
 
@@ -364,18 +416,112 @@ impl McprServer {
             Err(e) => failure(e.to_string()),
         })
     }
+
+    #[tool(description = "Show a skill's Python source and how to import it in run_python code.")]
+    async fn show_skill(
+        &self,
+        Parameters(args): Parameters<NameArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
+        use crate::engine::query::skills::{self, SkillDetail};
+        let project = self.shared.sessions.context().project.clone();
+        let shown = tokio::task::spawn_blocking(move || {
+            skills::show(&skills::open_library(&project)?, &args.name)
+        })
+        .await;
+        Ok(match shown {
+            Ok(Ok(SkillDetail::Skill(s))) => text(format!(
+                "from skills.{} import run\n\n{}",
+                s.skill.name, s.code
+            )),
+            Ok(Ok(SkillDetail::Broken(b))) => failure(format!(
+                "skill {} cannot be imported: {}\n\n{}",
+                b.name, b.problem, b.code
+            )),
+            Ok(Err(e)) => failure(e.to_string()),
+            Err(e) => failure(e.to_string()),
+        })
+    }
 }
 
-#[tool_handler]
+#[tool_handler(router = self.tool_router)]
 impl ServerHandler for McprServer {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(
             ServerCapabilities::builder()
                 .enable_tools()
                 .enable_resources()
+                .enable_tasks()
                 .build(),
         )
+        .with_server_info(rmcp::model::Implementation::new(
+            "mcpr",
+            env!("CARGO_PKG_VERSION"),
+        ))
         .with_instructions(INSTRUCTIONS)
+    }
+
+    /// A request rmcp could not read as one it knows: bad params of a known method, or
+    /// an unknown method; the error says which.
+    async fn on_custom_request(
+        &self,
+        request: rmcp::model::CustomRequest,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::CustomResult, ErrorData> {
+        Err(args::request_error(
+            &request.method,
+            request.params.as_ref(),
+        ))
+    }
+
+    /// Arguments are checked against the tool's schema first (the error names the
+    /// field); `run_python` and `run_task` may become tasks for clients that take them.
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        if let Some(tool) = self.tool_router.get(&request.name)
+            && let Err(e) = args::check(tool, request.arguments.as_ref())
+        {
+            return Ok(CallToolResponse::Complete(failure(e)));
+        }
+        let takes_tasks = ctx
+            .client_capabilities()
+            .is_some_and(|caps| caps.supports_tasks());
+        if takes_tasks && matches!(request.name.as_ref(), "run_python" | "run_task") {
+            return self.call_or_task(request, ctx).await;
+        }
+        let call = rmcp::handler::server::tool::ToolCallContext::new(self, request, ctx);
+        self.tool_router.call(call).await
+    }
+
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, ErrorData> {
+        Ok(GetTaskResult::new(
+            self.shared.tasks.get_task(&request.task_id)?,
+        ))
+    }
+
+    async fn update_task(
+        &self,
+        request: UpdateTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        // No call of this server asks the client for input; answers are ignored.
+        self.shared
+            .tasks
+            .update_task(&request.task_id, request.input_responses)
+    }
+
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.shared.tasks.cancel_task(&request.task_id)
     }
 
     async fn list_resources(
@@ -416,76 +562,18 @@ impl ServerHandler for McprServer {
     }
 }
 
-/// Progress notifications for a request that asked for them: one per output chunk or
-/// tool call, sent in order by a task of their own and all sent before the result.
-struct Progress {
-    tx: Option<tokio::sync::mpsc::UnboundedSender<String>>,
-    sender: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl Progress {
-    fn of(ctx: &RequestContext<RoleServer>) -> Progress {
-        let Some(token) = ctx.meta.get_progress_token() else {
-            return Progress {
-                tx: None,
-                sender: None,
-            };
-        };
-        let peer = ctx.peer.clone();
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-        let sender = tokio::spawn(async move {
-            let mut n = 0u64;
-            while let Some(message) = rx.recv().await {
-                n += 1;
-                let mut param = ProgressNotificationParam::new(token.clone(), n as f64);
-                param.message = Some(message);
-                if peer.notify_progress(param).await.is_err() {
-                    return;
-                }
-            }
-        });
-        Progress {
-            tx: Some(tx),
-            sender: Some(sender),
-        }
-    }
-
-    fn event(&self, event: &Event) {
-        let Some(tx) = &self.tx else { return };
-        let message = match event {
-            Event::Output { text, .. } => text.clone(),
-            Event::CallStarted { name, args, .. } if name == "tools.call" => format!(
-                "calling {}.{}",
-                args["server"].as_str().unwrap_or("?"),
-                args["tool"].as_str().unwrap_or("?")
-            ),
-            _ => return,
-        };
-        let _ = tx.send(message);
-    }
-
-    /// Waits until every notification is sent (the result must come after them).
-    async fn finish(mut self) {
-        self.tx = None;
-        if let Some(sender) = self.sender.take() {
-            let _ = sender.await;
-        }
-    }
-}
-
 /// Serves one client on stdin/stdout until it goes away, then closes every session.
 pub async fn serve_stdio(shared: Arc<Shared>) -> Result<(), String> {
     let server = McprServer::new(shared.clone());
     let running = server
-        .serve(rmcp::transport::stdio())
+        .serve(stdio::transport(tokio::io::stdin(), tokio::io::stdout()))
         .await
         .map_err(|e| format!("MCP handshake failed: {e}"))?;
     let result = tokio::select! {
         r = running.waiting() => r.map(|_| ()).map_err(|e| e.to_string()),
         () = terminated() => Ok(()),
     };
-    shared.sessions.close_all().await;
-    shared.hub.shutdown().await;
+    shared.shutdown().await;
     result
 }
 
