@@ -190,7 +190,10 @@ impl Snapshotter {
                 return Err(e);
             }
         };
-        let hash = batch.put(&serde_json::to_vec(&manifest)?)?;
+        // A large workspace's manifest is chunked like a large file: one changed entry
+        // stores a chunk or two, not the whole list again.
+        let bytes = serde_json::to_vec(&manifest)?;
+        let (hash, _) = batch.put_reader(&mut bytes.as_slice(), Path::new("the manifest"))?;
         batch.finish()?;
         self.cache.insert(key, seen);
         Ok((hash, stats))
