@@ -42,6 +42,8 @@ pub enum Action {
     },
     /// Time passed (only sent while something animates or counts).
     Tick,
+    /// A query of the timeline came back.
+    Timeline(Box<super::timeline::TimelineAction>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -72,4 +74,6 @@ pub enum Effect {
     /// Clear and redraw everything.
     Redraw,
     Quit,
+    /// A query of the record for the timeline, or a new live session to open.
+    Timeline(super::timeline::TimelineEffect),
 }

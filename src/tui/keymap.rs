@@ -18,6 +18,7 @@ pub enum Context {
     Output,
     Code,
     Variables,
+    Timeline,
     Approval,
 }
 
@@ -30,6 +31,7 @@ impl Context {
             Context::Output => "output",
             Context::Code => "code",
             Context::Variables => "variables",
+            Context::Timeline => "timeline",
             Context::Approval => "approval dialog",
         }
     }
@@ -40,7 +42,7 @@ impl Context {
         if self == other {
             return true;
         }
-        let pane = |c: Context| matches!(c, Output | Code | Variables);
+        let pane = |c: Context| matches!(c, Output | Code | Variables | Timeline);
         match (self, other) {
             (Approval, _) | (_, Approval) => false,
             (Global, _) | (_, Global) => true,
@@ -123,6 +125,23 @@ commands! {
     AllowOnce, "allow_once", Approval, ["y", "1"], "allow this call once";
     AllowSession, "allow_session", Approval, ["s", "2"], "allow this tool for the session";
     Deny, "deny", Approval, ["n", "3", "esc"], "deny the call";
+    FocusTimeline, "focus_timeline", Global, ["5", "alt+5"], "focus the timeline (up/down move the focus step; every pane shows the session as of it)";
+    Sessions, "sessions", Global, ["ctrl+o"], "recorded sessions: open one's timeline (type to search tasks and code)";
+    TimelineBack, "step_back", Timeline, ["left", "h"], "the step before on this branch";
+    TimelineForward, "step_forward", Timeline, ["right", "l"], "the step after on this branch";
+    NextError, "next_error", Timeline, ["n"], "the next failed step";
+    PrevError, "prev_error", Timeline, ["N"], "the previous failed step";
+    ParentBranch, "parent_branch", Timeline, ["["], "the step this branch left its parent branch at";
+    ChildBranch, "child_branch", Timeline, ["]"], "the first step of the next branch leaving this one";
+    Play, "play", Timeline, ["p"], "play/pause: step through the branch on its own";
+    Faster, "faster", Timeline, ["+", "="], "play faster";
+    Slower, "slower", Timeline, ["-"], "play slower";
+    Live, "live", Timeline, ["L"], "follow the live session (its newest step) again";
+    Mark, "mark", Timeline, ["m"], "mark the focus step (then d compares it with another)";
+    Diff, "diff", Timeline, ["d"], "compare the marked step with the focus, side by side (b: the two branches step by step)";
+    Rewind, "rewind", Timeline, ["r"], "rewind here: rebuild this step's state (nothing external called) and continue from it";
+    Fork, "fork", Timeline, ["f"], "fork here: a new session branching off at this step, and switch to it";
+    EditFork, "edit_fork", Timeline, ["e"], "edit and fork: this step's code in the prompt; running it forks at the step before and runs it there";
 }
 
 impl Command {
@@ -378,7 +397,7 @@ impl Keymap {
     pub fn lookup(&self, context: Context, key: &Key) -> Option<Command> {
         let chain: &[Context] = match context {
             Context::Prompt => &[Context::Prompt, Context::Global],
-            Context::Output | Context::Code | Context::Variables => {
+            Context::Output | Context::Code | Context::Variables | Context::Timeline => {
                 &[context, Context::Panes, Context::Global]
             }
             Context::Approval => &[Context::Approval],

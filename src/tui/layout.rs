@@ -1,6 +1,6 @@
-//! Where each pane goes for a terminal size: three columns when wide (code, output,
-//! variables), two when medium (code; output and variables as tabs), one pane with a tab
-//! bar when narrow; the prompt across the bottom above the status bar; a zoomed pane
+//! Where each pane goes for a terminal size: four columns when wide (timeline, code,
+//! output, variables), two when medium (the timeline above the code; output and
+//! variables as tabs), one pane with a tab bar when narrow; the prompt across the bottom above the status bar; a zoomed pane
 //! alone. Pure: rendering and mouse hit-testing use the same answer.
 
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -12,11 +12,18 @@ pub enum Pane {
     Output,
     Code,
     Variables,
+    Timeline,
 }
 
 impl Pane {
     /// Focus order for Tab.
-    pub const ORDER: [Pane; 4] = [Pane::Prompt, Pane::Output, Pane::Code, Pane::Variables];
+    pub const ORDER: [Pane; 5] = [
+        Pane::Prompt,
+        Pane::Output,
+        Pane::Code,
+        Pane::Variables,
+        Pane::Timeline,
+    ];
 
     pub fn title(self) -> &'static str {
         match self {
@@ -24,6 +31,7 @@ impl Pane {
             Pane::Output => "Output",
             Pane::Code => "Code",
             Pane::Variables => "Variables",
+            Pane::Timeline => "Timeline",
         }
     }
 }
@@ -104,27 +112,38 @@ pub fn areas(size: Rect, zoom: Option<Pane>, shown: Pane, prompt_lines: usize) -
             shown
         };
         panes.push((shown, slot));
-        tabs = Some((bar, vec![Pane::Output, Pane::Code, Pane::Variables]));
+        tabs = Some((
+            bar,
+            vec![Pane::Output, Pane::Code, Pane::Variables, Pane::Timeline],
+        ));
     } else if size.width < WIDE {
         let [bar, rest] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(main);
         let [left, slot] =
             Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)])
                 .areas(rest);
-        panes.push((Pane::Code, left));
+        let [timeline, code] =
+            Layout::vertical([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(left);
+        panes.push((Pane::Timeline, timeline));
+        panes.push((Pane::Code, code));
         let right_pane = if shown == Pane::Variables {
             Pane::Variables
         } else {
             Pane::Output
         };
         panes.push((right_pane, slot));
-        tabs = Some((bar, vec![Pane::Output, Pane::Code, Pane::Variables]));
+        tabs = Some((
+            bar,
+            vec![Pane::Output, Pane::Code, Pane::Variables, Pane::Timeline],
+        ));
     } else {
-        let [code, output, vars] = Layout::horizontal([
-            Constraint::Percentage(36),
-            Constraint::Percentage(40),
-            Constraint::Percentage(24),
+        let [timeline, code, output, vars] = Layout::horizontal([
+            Constraint::Percentage(25),
+            Constraint::Percentage(27),
+            Constraint::Percentage(30),
+            Constraint::Percentage(18),
         ])
         .areas(main);
+        panes.push((Pane::Timeline, timeline));
         panes.push((Pane::Code, code));
         panes.push((Pane::Output, output));
         panes.push((Pane::Variables, vars));
@@ -151,9 +170,10 @@ mod tests {
         assert!(at(80, 24).tabs.is_some());
         let medium = at(120, 40);
         assert!(medium.rect(Pane::Code).is_some() && medium.rect(Pane::Output).is_some());
+        assert!(medium.rect(Pane::Timeline).is_some());
         assert!(medium.rect(Pane::Variables).is_none());
         let wide = at(160, 50);
-        assert_eq!(wide.panes.len(), 4);
+        assert_eq!(wide.panes.len(), 5);
         assert!(wide.tabs.is_none());
     }
 

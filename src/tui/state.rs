@@ -206,6 +206,8 @@ pub enum Overlay {
         lines: Vec<String>,
         scroll: usize,
     },
+    /// The timeline's windows (rewind, fork, diff, sessions).
+    Timeline(super::timeline::TimelineOverlay),
 }
 
 pub struct State {
@@ -238,6 +240,8 @@ pub struct State {
     pub held: Vec<Held>,
     /// Set once a quit was decided.
     pub quitting: bool,
+    /// The timeline pane, the focus step and browse mode.
+    pub timeline: super::timeline::TimelineView,
 }
 
 /// What a cell said last, shown once its output is complete.
@@ -276,6 +280,7 @@ impl State {
             highlights: HashMap::new(),
             held: Vec::new(),
             quitting: false,
+            timeline: super::timeline::TimelineView::default(),
         }
     }
 
@@ -315,6 +320,9 @@ impl State {
         let spinning = self.running.is_some() || self.output.store.calls_running();
         if spinning {
             return Some(Duration::from_millis(100));
+        }
+        if let Some(play) = self.timeline.next_tick(self.now) {
+            return Some(play);
         }
         let (_, _, at) = self.session.notice.as_ref()?;
         let shown = self.now.saturating_duration_since(*at);

@@ -12,6 +12,7 @@ use super::keymap::{COMMANDS, Command, CommandInfo, Context, Key, Keymap};
 use super::layout::Pane;
 use super::output::LineKind;
 use super::state::{Mode, Opening, Overlay, Running, State};
+use super::timeline::update as timeline;
 use crate::engine::Op;
 use crate::event::NoticeLevel;
 use crate::tools::policy::Decision;
@@ -29,19 +30,27 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
             s.size = Rect::new(0, 0, w, h);
             keep_cursor_visible(s);
         }
-        Action::Engine(e) => events::on_event(s, e, &mut fx),
+        Action::Engine(e) => {
+            timeline::on_event(s, &e, &mut fx);
+            // Events belong to the live session's panes, even while they show a step.
+            super::timeline::panes::with_live_panes(s, |s| events::on_event(s, e, &mut fx));
+        }
+        Action::Timeline(a) => timeline::on_action(s, *a, &mut fx),
         Action::ModelChosen { available, why } => events::model_chosen(s, available, why),
-        Action::Sent { op, id } => match op {
-            Op::RunTask(_) | Op::RunCell(_) => {
-                if let Some(r) = &mut s.running
-                    && r.id.is_none()
-                {
-                    r.id = Some(id);
+        Action::Sent { op, id } => {
+            timeline::on_sent(s, &op, id);
+            match op {
+                Op::RunTask(_) | Op::RunCell(_) => {
+                    if let Some(r) = &mut s.running
+                        && r.id.is_none()
+                    {
+                        r.id = Some(id);
+                    }
                 }
+                Op::Inspect => s.vars.inspecting = Some(id),
+                _ => {}
             }
-            Op::Inspect => s.vars.inspecting = Some(id),
-            _ => {}
-        },
+        }
         Action::Highlighted { key, lines } => {
             s.highlights.insert(key, Arc::new(lines));
         }
@@ -66,7 +75,7 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
             }
             Err(why) => notice(s, NoticeLevel::Warning, &why),
         },
-        Action::Tick => {}
+        Action::Tick => timeline::tick(s, &mut fx),
     }
     fx
 }
@@ -82,6 +91,7 @@ fn context(s: &State) -> Context {
         Pane::Output => Context::Output,
         Pane::Code => Context::Code,
         Pane::Variables => Context::Variables,
+        Pane::Timeline => Context::Timeline,
     }
 }
 
@@ -133,6 +143,9 @@ fn approve(s: &mut State, decision: Decision, fx: &mut Vec<Effect>) {
 
 /// Runs a command; `ev` is the key that asked (the prompt may still want it).
 pub fn run_command(s: &mut State, cmd: Command, ev: &KeyEvent, fx: &mut Vec<Effect>) {
+    if timeline::command(s, cmd, fx) {
+        return;
+    }
     match cmd {
         Command::Quit => ask_quit(s, fx),
         Command::Cancel => cancel(s, fx),
@@ -318,6 +331,24 @@ pub fn run_command(s: &mut State, cmd: Command, ev: &KeyEvent, fx: &mut Vec<Effe
             }
         }
         Command::AllowOnce | Command::AllowSession | Command::Deny => {}
+        // The timeline's own (taken above).
+        Command::FocusTimeline
+        | Command::Sessions
+        | Command::TimelineBack
+        | Command::TimelineForward
+        | Command::NextError
+        | Command::PrevError
+        | Command::ParentBranch
+        | Command::ChildBranch
+        | Command::Play
+        | Command::Faster
+        | Command::Slower
+        | Command::Live
+        | Command::Mark
+        | Command::Diff
+        | Command::Rewind
+        | Command::Fork
+        | Command::EditFork => {}
     }
 }
 
@@ -398,6 +429,9 @@ fn submit(s: &mut State, fx: &mut Vec<Effect>) {
         s.prompt.answering = None;
         s.output.store.push_block(LineKind::Input, &text);
         fx.push(Effect::Send(Op::Answer(text.clone())));
+        return finish_submit(s, text);
+    }
+    if timeline::before_submit(s, &text, fx) {
         return finish_submit(s, text);
     }
     match &s.opening {
@@ -494,7 +528,7 @@ fn scroll(s: &mut State, delta: isize) {
                 .saturating_add_signed(delta)
                 .min(n.saturating_sub(1));
         }
-        Pane::Prompt => {}
+        Pane::Prompt | Pane::Timeline => {}
     }
 }
 
@@ -623,6 +657,7 @@ fn copy(s: &mut State, fx: &mut Vec<Effect>) {
         Pane::Output => s.output.store.block_text(s.output.cursor),
         Pane::Variables => s.vars.rows.get(s.vars.selected).map(|v| v.repr.clone()),
         Pane::Prompt => Some(s.prompt.content()),
+        Pane::Timeline => None,
     };
     match text.filter(|t| !t.is_empty()) {
         Some(text) => {
@@ -680,6 +715,9 @@ fn on_overlay_key(s: &mut State, ev: &KeyEvent, key: &Key, fx: &mut Vec<Effect>)
     let Some(overlay) = s.overlay.as_mut() else {
         return;
     };
+    if let Overlay::Timeline(_) = overlay {
+        return timeline::overlay_key(s, ev, fx);
+    }
     let ctrl = ev
         .modifiers
         .contains(crossterm::event::KeyModifiers::CONTROL);
@@ -765,6 +803,7 @@ fn on_overlay_key(s: &mut State, ev: &KeyEvent, key: &Key, fx: &mut Vec<Effect>)
             }
             _ => {}
         },
+        Overlay::Timeline(_) => {}
         Overlay::Pager { lines, scroll, .. } => {
             let n = lines.len();
             match s.keymap.lookup(Context::Panes, key) {
