@@ -5,122 +5,9 @@
 
 mod common;
 
-use std::path::Path;
+use common::tmux::{Tmux, console_bin, tmux_missing};
 use std::process::Command;
-use std::time::{Duration, Instant};
-
-/// A tmux server of the test's own, killed when the test ends.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn start(name: &str, dir: &Path, width: u16, height: u16) -> Tmux {
-        let t = Tmux {
-            socket: format!("mcpr-tui-test-{}-{name}", std::process::id()),
-        };
-        let status = Command::new("tmux")
-            .args([
-                "-L",
-                &t.socket,
-                "-f",
-                "/dev/null",
-                "new-session",
-                "-d",
-                "-s",
-                "t",
-            ])
-            .args(["-x", &width.to_string(), "-y", &height.to_string()])
-            .args(["-c", &dir.display().to_string()])
-            .args([
-                "env",
-                "PS1=READY$ ",
-                "TERM=xterm-256color",
-                "bash",
-                "--norc",
-                "--noprofile",
-            ])
-            .status()
-            .expect("tmux runs");
-        assert!(status.success(), "tmux could not start a session");
-        // The pane's size must not follow a client's (there is none).
-        t.tmux(&["set-option", "-g", "window-size", "manual"]);
-        t.wait_for("READY$", Duration::from_secs(10));
-        t
-    }
-
-    fn tmux(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .args(["-L", &self.socket])
-            .args(args)
-            .output()
-            .expect("tmux runs");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn screen(&self) -> String {
-        self.tmux(&["capture-pane", "-p", "-t", "t"])
-    }
-
-    /// Types text literally (no key names).
-    fn type_text(&self, text: &str) {
-        self.tmux(&["send-keys", "-t", "t", "-l", text]);
-    }
-
-    /// Sends key names (`Enter`, `C-c`, `Escape`).
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "t"];
-        args.extend_from_slice(keys);
-        self.tmux(&args);
-    }
-
-    fn wait_for(&self, text: &str, limit: Duration) -> String {
-        self.wait_until(limit, &format!("{text:?} on screen"), |s| s.contains(text))
-    }
-
-    fn wait_until(&self, limit: Duration, what: &str, ok: impl Fn(&str) -> bool) -> String {
-        let start = Instant::now();
-        loop {
-            let screen = self.screen();
-            if ok(&screen) {
-                return screen;
-            }
-            if start.elapsed() > limit {
-                panic!("waited {limit:?} for {what}; the screen is:\n{screen}");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// `stty -a` in the pane's shell: whether icanon and echo are on.
-    fn sane_terminal(&self) -> String {
-        self.keys(&["C-l"]);
-        self.type_text("stty -a | tr ' ;' '\\n\\n' | grep -x -e icanon -e -icanon -e echo -e -echo | sort | tr '\\n' ' '; echo '<stty'");
-        self.keys(&["Enter"]);
-        self.wait_until(Duration::from_secs(10), "stty's answer", |s| {
-            s.lines()
-                .any(|l| l.ends_with("<stty") && !l.contains("grep"))
-        })
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .status();
-    }
-}
-
-fn tmux_missing() -> bool {
-    if Command::new("tmux").arg("-V").output().is_ok() {
-        return false;
-    }
-    eprintln!(
-        "SKIPPED the console's end-to-end test: tmux is not installed (apt-get install tmux; CI installs it)"
-    );
-    true
-}
+use std::time::Duration;
 
 const SCRIPT: &str = r#"I will ask the demo server.
 
@@ -154,7 +41,7 @@ fn project() -> tempfile::TempDir {
 fn start_console(t: &Tmux, env: &str) {
     t.type_text(&format!(
         "{env} {} tui --llm script:script.txt --no-skills",
-        common::mcpr_bin().display()
+        console_bin().display()
     ));
     t.keys(&["Enter"]);
 }
@@ -247,7 +134,7 @@ fn a_bad_keymap_file_is_named_with_its_line_and_key_and_the_defaults_stay() {
         "zoom = \"alt+f\"\nteleport = \"x\"\n",
     )
     .unwrap();
-    let out = Command::new(common::mcpr_bin())
+    let out = Command::new(console_bin())
         .args(["tui", "--print-keymap"])
         .current_dir(dir.path())
         .env("HOME", dir.path())
@@ -265,7 +152,7 @@ fn a_bad_keymap_file_is_named_with_its_line_and_key_and_the_defaults_stay() {
 
     // A good file rebinds only what it names.
     std::fs::write(dir.path().join("keymap.toml"), "zoom = \"alt+f\"\n").unwrap();
-    let out = Command::new(common::mcpr_bin())
+    let out = Command::new(console_bin())
         .args(["tui", "--print-keymap"])
         .current_dir(dir.path())
         .env("XDG_CONFIG_HOME", dir.path().join("config"))
@@ -279,7 +166,7 @@ fn a_bad_keymap_file_is_named_with_its_line_and_key_and_the_defaults_stay() {
 #[test]
 fn without_a_terminal_the_console_says_what_to_use_instead() {
     let dir = common::project_dir();
-    let out = Command::new(common::mcpr_bin())
+    let out = Command::new(console_bin())
         .arg("tui")
         .current_dir(dir.path())
         .stdin(std::process::Stdio::null())

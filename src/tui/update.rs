@@ -34,6 +34,7 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
             timeline::on_event(s, &e, &mut fx);
             // Events belong to the live session's panes, even while they show a step.
             super::timeline::panes::with_live_panes(s, |s| events::on_event(s, e, &mut fx));
+            timeline::after_event(s, &mut fx);
         }
         Action::Timeline(a) => timeline::on_action(s, *a, &mut fx),
         Action::ModelChosen { available, why } => events::model_chosen(s, available, why),

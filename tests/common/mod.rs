@@ -12,6 +12,8 @@ use mcpr::project::KernelConfig;
 use mcpr::sandbox::{IsolationRequest, SandboxProbe};
 use mcpr::session::{Launcher, Session};
 
+pub mod tmux;
+
 /// A launcher at `level` with short limits suited to tests.
 pub fn launcher(level: IsolationRequest) -> Launcher {
     if level == IsolationRequest::Namespaces

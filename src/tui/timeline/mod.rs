@@ -79,8 +79,10 @@ pub struct TimelineView {
     pub after_open: Option<String>,
     /// Edit and fork: the prompt holds a step's code; submitting forks here first.
     pub edit_fork: Option<NodeRef>,
-    /// Sessions the list offers, fetched when it opens.
+    /// Open the session list when the first listing comes back with sessions in it.
     pub sessions_open_at_start: bool,
+    /// The rows hold a running step (kept in step with `State::running`).
+    pub has_pending: bool,
 }
 
 impl Default for TimelineView {
@@ -109,6 +111,7 @@ impl Default for TimelineView {
             after_open: None,
             edit_fork: None,
             sessions_open_at_start: false,
+            has_pending: false,
         }
     }
 }

@@ -119,8 +119,10 @@ pub fn rebuild(s: &mut State, fx: &mut Vec<Effect>) {
         .get(s.timeline.focus)
         .is_some_and(|r| r.node.is_none());
     let running = s.running.is_some() && shows_live(s);
+    s.timeline.has_pending = running;
     let Some(tree) = s.timeline.tree.clone() else {
         s.timeline.rows.clear();
+        s.timeline.has_pending = false;
         return;
     };
     let pending = if running {
@@ -743,6 +745,15 @@ pub fn on_event(s: &mut State, e: &Event, fx: &mut Vec<Effect>) {
             });
         }
         _ => {}
+    }
+}
+
+/// After the rest of the console took an event: a step that began or ended changes the
+/// running row.
+pub fn after_event(s: &mut State, fx: &mut Vec<Effect>) {
+    let running = s.running.is_some() && shows_live(s);
+    if running != s.timeline.has_pending {
+        rebuild(s, fx);
     }
 }
 
