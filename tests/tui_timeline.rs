@@ -150,9 +150,9 @@ fn replay_opens_at_a_step_and_rewind_and_fork_continue_from_the_record() {
     assert_eq!(common::demo_calls_logged(&db), calls, "nor did the fork");
 
     // The record has the new branch.
-    let out = common::mcpr_ok(dir.path(), &["replay", "timeline", "tl"]);
+    let out = common::mcpr_ok(dir.path(), &["replay", "list"]);
     let text = common::stdout(&out);
-    assert!(text.contains("tl-fork-1"), "{text}");
+    assert!(text.contains("(fork of tl@3)"), "{text}");
 
     quit(&t);
     let stty = t.sane_terminal();

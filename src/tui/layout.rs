@@ -137,9 +137,9 @@ pub fn areas(size: Rect, zoom: Option<Pane>, shown: Pane, prompt_lines: usize) -
         ));
     } else {
         let [timeline, code, output, vars] = Layout::horizontal([
-            Constraint::Percentage(25),
-            Constraint::Percentage(27),
-            Constraint::Percentage(30),
+            Constraint::Percentage(22),
+            Constraint::Percentage(26),
+            Constraint::Percentage(34),
             Constraint::Percentage(18),
         ])
         .areas(main);

@@ -826,7 +826,7 @@ fn on_overlay_key(s: &mut State, ev: &KeyEvent, key: &Key, fx: &mut Vec<Effect>)
     }
 }
 
-fn on_mouse(s: &mut State, m: MouseEvent, _fx: &mut Vec<Effect>) {
+fn on_mouse(s: &mut State, m: MouseEvent, fx: &mut Vec<Effect>) {
     if s.overlay.is_some() || !s.approvals.is_empty() {
         return;
     }
@@ -837,6 +837,12 @@ fn on_mouse(s: &mut State, m: MouseEvent, _fx: &mut Vec<Effect>) {
                 focus(s, tab);
             } else if let Some(pane) = areas.pane_at(m.column, m.row) {
                 focus(s, pane);
+                if pane == Pane::Timeline
+                    && let Some(inner) = s.inner(Pane::Timeline)
+                    && inner.contains((m.column, m.row).into())
+                {
+                    timeline::click(s, (m.row - inner.y) as usize, fx);
+                }
                 if pane == Pane::Output
                     && let Some(inner) = s.inner(Pane::Output)
                     && inner.contains((m.column, m.row).into())

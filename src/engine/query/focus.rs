@@ -138,9 +138,18 @@ impl<'a> Manifests<'a> {
     }
 }
 
-/// Files and symlinks added, modified or removed between two manifests, by path.
+/// Files and symlinks added, modified or removed between two manifests, by path. The
+/// generated tools package (`tools/`) is mcpr's own writing, not the step's: left out.
 fn entry_changes(old: &BTreeMap<String, Entry>, new: &BTreeMap<String, Entry>) -> Vec<FileChange> {
     let content = |e: &Entry| !matches!(e, Entry::Dir { .. });
+    let old: BTreeMap<&String, &Entry> = old
+        .iter()
+        .filter(|(p, _)| !p.starts_with("tools/"))
+        .collect();
+    let new: BTreeMap<&String, &Entry> = new
+        .iter()
+        .filter(|(p, _)| !p.starts_with("tools/"))
+        .collect();
     let mut out: Vec<FileChange> = Vec::new();
     for (path, e) in new.iter().filter(|(_, e)| content(e)) {
         let change = match old.get(path) {
@@ -149,14 +158,14 @@ fn entry_changes(old: &BTreeMap<String, Entry>, new: &BTreeMap<String, Entry>) -
             Some(_) => continue,
         };
         out.push(FileChange {
-            path: path.clone(),
+            path: (*path).clone(),
             change,
         });
     }
     for (path, _) in old.iter().filter(|(_, e)| content(e)) {
-        if !new.get(path).is_some_and(content) {
+        if !new.get(path).is_some_and(|e| content(e)) {
             out.push(FileChange {
-                path: path.clone(),
+                path: (*path).clone(),
                 change: Change::Removed,
             });
         }
@@ -246,6 +255,7 @@ mod tests {
             ("a.txt".to_string(), file("1")),
             ("b.txt".to_string(), file("2")),
             ("d".to_string(), Entry::Dir { mode: 0o755 }),
+            ("tools/demo.py".to_string(), file("5")),
         ]
         .into();
         let new: BTreeMap<String, Entry> = [

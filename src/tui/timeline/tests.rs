@@ -797,3 +797,22 @@ fn the_session_list_searches_and_opens_a_timeline() {
     ));
     assert!(s.overlay.is_none());
 }
+
+#[test]
+fn a_click_on_a_row_focuses_that_step() {
+    use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+    let mut s = with_timeline(120, 40, "dark");
+    let inner = s.inner(Pane::Timeline).expect("the timeline is on screen");
+    feed(
+        &mut s,
+        vec![Action::Mouse(MouseEvent {
+            kind: MouseEventKind::Down(MouseButton::Left),
+            column: inner.x + 3,
+            row: inner.y + 1,
+            modifiers: KeyModifiers::NONE,
+        })],
+    );
+    assert_eq!(s.focus, Pane::Timeline);
+    assert_eq!(focused(&s), Some(r("demo", 2)), "the second row");
+    assert!(!s.timeline.live);
+}

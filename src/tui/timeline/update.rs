@@ -240,6 +240,14 @@ fn row_of_node(s: &State, r: Option<NodeRef>) -> Option<usize> {
     r.and_then(|r| s.timeline.row_of(&r))
 }
 
+/// A click on the timeline's `offset`th row on screen focuses that step.
+pub fn click(s: &mut State, offset: usize, fx: &mut Vec<Effect>) {
+    let row = s.timeline.scroll + offset;
+    if row < s.timeline.rows.len() {
+        move_to(s, row, fx);
+    }
+}
+
 /// The step after `node` on its branch: its child on the same branch, else its first.
 fn forward_of(s: &State, node: &TimelineNode) -> Option<NodeRef> {
     let tree = s.timeline.tree.as_ref()?;
@@ -814,9 +822,11 @@ fn op_ended(s: &mut State, error: Option<&str>, fx: &mut Vec<Effect>) {
                     notice(s, NoticeLevel::Warning, &text);
                 }
             }
-            if p.opening && s.timeline.session.is_some() && s.session.name.is_none() {
-                // Nothing live came of it: back to browsing.
+            if p.opening {
+                // The session that was to open did not: nothing is live now, so the
+                // console browses the record until a rewind or fork succeeds.
                 s.timeline.browse = true;
+                s.timeline.live = false;
             }
         }
     }
