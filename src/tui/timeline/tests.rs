@@ -816,3 +816,27 @@ fn a_click_on_a_row_focuses_that_step() {
     assert_eq!(focused(&s), Some(r("demo", 2)), "the second row");
     assert!(!s.timeline.live);
 }
+
+#[test]
+fn keys_before_the_timeline_arrives_or_after_it_failed_do_nothing_harmful() {
+    let mut s = opened(80, 24, "dark");
+    tl::browse(&mut s, "gone", None);
+    for k in [KeyCode::Down, KeyCode::PageDown, KeyCode::End, KeyCode::Up] {
+        press(&mut s, k);
+    }
+    feed(&mut s, vec![ch('n'), ch(']'), ch('r'), ch('p'), ch('d')]);
+    let generation = s.timeline.generation;
+    feed(
+        &mut s,
+        vec![Action::Timeline(Box::new(TimelineAction::Loaded {
+            generation,
+            result: Err("no session named \"gone\"".into()),
+        }))],
+    );
+    press(&mut s, KeyCode::Down);
+    assert!(s.timeline.rows.is_empty());
+    assert_eq!(
+        s.timeline.note.as_deref(),
+        Some("no session named \"gone\"")
+    );
+}

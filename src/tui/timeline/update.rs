@@ -271,7 +271,8 @@ fn is_error(n: &TimelineNode) -> bool {
 pub fn command(s: &mut State, cmd: Command, fx: &mut Vec<Effect>) -> bool {
     let on_pane = s.focus == Pane::Timeline;
     let n = s.timeline.rows.len();
-    let at = s.timeline.focus;
+    // (The focus may still wait for a timeline: usize::MAX until it comes.)
+    let at = s.timeline.focus.min(n.saturating_sub(1));
     let page = s
         .inner(Pane::Timeline)
         .map_or(10, |r| r.height.saturating_sub(1).max(1) as usize);
