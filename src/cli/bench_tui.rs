@@ -332,9 +332,16 @@ pub fn time_frames(
     let mut answered = false;
     let mut first = None;
     let all = loop {
-        let chunk = chunks
-            .recv_timeout(Duration::from_secs(30))
-            .map_err(|_| fail("no frame within 30 s"))?;
+        let Ok(chunk) = chunks.recv_timeout(Duration::from_secs(30)) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            let tail =
+                String::from_utf8_lossy(&seen[seen.len().saturating_sub(600)..]).into_owned();
+            return Err(fail(format!(
+                "`mcpr {}` showed nothing more for 30 s; its last output: {tail:?}",
+                args.join(" ")
+            )));
+        };
         seen.extend_from_slice(&chunk);
         // As in `binary_in`: answer crossterm's question as a plain terminal does.
         if !answered && contains(&seen, b"\x1b[c") {
