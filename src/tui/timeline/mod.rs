@@ -83,6 +83,11 @@ pub struct TimelineView {
     pub sessions_open_at_start: bool,
     /// The rows hold a running step (kept in step with `State::running`).
     pub has_pending: bool,
+    /// Lookups over the tree, built with the rows so that moves never scan it: node
+    /// index by step, each node's children, each node's row.
+    pub index: HashMap<NodeRef, usize>,
+    pub kids: Vec<Vec<usize>>,
+    pub node_rows: Vec<usize>,
 }
 
 impl Default for TimelineView {
@@ -112,6 +117,9 @@ impl Default for TimelineView {
             edit_fork: None,
             sessions_open_at_start: false,
             has_pending: false,
+            index: HashMap::new(),
+            kids: Vec::new(),
+            node_rows: Vec::new(),
         }
     }
 }
@@ -153,12 +161,57 @@ impl TimelineView {
 
     /// The row of a step.
     pub fn row_of(&self, r: &NodeRef) -> Option<usize> {
-        let tree = self.tree.as_ref()?;
-        self.rows.iter().position(|row| {
-            row.node
-                .and_then(|i| tree.nodes.get(i))
-                .is_some_and(|n| n.session == r.session && n.step == r.step)
-        })
+        let i = *self.index.get(r)?;
+        self.node_rows.get(i).copied()
+    }
+
+    /// The node of a step.
+    pub fn node(&self, r: &NodeRef) -> Option<&crate::engine::query::TimelineNode> {
+        let i = *self.index.get(r)?;
+        self.tree.as_ref()?.nodes.get(i)
+    }
+
+    /// The steps continuing from a step, in order.
+    pub fn children(&self, r: &NodeRef) -> Vec<&crate::engine::query::TimelineNode> {
+        let (Some(&i), Some(tree)) = (self.index.get(r), self.tree.as_ref()) else {
+            return Vec::new();
+        };
+        self.kids
+            .get(i)
+            .map(|k| k.iter().filter_map(|&c| tree.nodes.get(c)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Builds the lookups for the tree and rows held.
+    pub fn index_rows(&mut self) {
+        self.index.clear();
+        self.kids.clear();
+        self.node_rows.clear();
+        let Some(tree) = self.tree.as_ref() else {
+            return;
+        };
+        self.index = tree
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.node_ref(), i))
+            .collect();
+        self.kids = vec![Vec::new(); tree.nodes.len()];
+        for (i, n) in tree.nodes.iter().enumerate() {
+            if let Some(&p) = n.parent.as_ref().and_then(|p| self.index.get(p))
+                && p != i
+            {
+                self.kids[p].push(i);
+            }
+        }
+        self.node_rows = vec![0; tree.nodes.len()];
+        for (row, r) in self.rows.iter().enumerate() {
+            if let Some(i) = r.node
+                && let Some(slot) = self.node_rows.get_mut(i)
+            {
+                *slot = row;
+            }
+        }
     }
 
     pub fn speed_ms(&self) -> u64 {

@@ -123,6 +123,7 @@ pub fn rebuild(s: &mut State, fx: &mut Vec<Effect>) {
     let Some(tree) = s.timeline.tree.clone() else {
         s.timeline.rows.clear();
         s.timeline.has_pending = false;
+        s.timeline.index_rows();
         return;
     };
     let pending = if running {
@@ -143,6 +144,7 @@ pub fn rebuild(s: &mut State, fx: &mut Vec<Effect>) {
         }
         None => rows(&tree, None),
     };
+    s.timeline.index_rows();
     let t = &mut s.timeline;
     let wanted = t.want.take();
     t.focus = if let Some(row) = wanted.as_ref().and_then(|w| t.row_of(w)) {
@@ -250,8 +252,7 @@ pub fn click(s: &mut State, offset: usize, fx: &mut Vec<Effect>) {
 
 /// The step after `node` on its branch: its child on the same branch, else its first.
 fn forward_of(s: &State, node: &TimelineNode) -> Option<NodeRef> {
-    let tree = s.timeline.tree.as_ref()?;
-    let kids = tree.children(&node.session, node.step);
+    let kids = s.timeline.children(&node.node_ref());
     kids.iter()
         .find(|k| k.branch == node.branch)
         .or(kids.first())
@@ -259,7 +260,7 @@ fn forward_of(s: &State, node: &TimelineNode) -> Option<NodeRef> {
 }
 
 fn node_of<'a>(s: &'a State, r: &NodeRef) -> Option<&'a TimelineNode> {
-    s.timeline.tree.as_ref()?.node(&r.session, r.step)
+    s.timeline.node(r)
 }
 
 fn is_error(n: &TimelineNode) -> bool {
@@ -467,14 +468,13 @@ fn child_branch(s: &mut State, fx: &mut Vec<Effect>) {
     let Some(mut at) = s.timeline.focused().cloned() else {
         return;
     };
-    let Some(tree) = s.timeline.tree.clone() else {
-        return;
-    };
     for _ in 0..=s.timeline.rows.len() {
-        let kids = tree.children(&at.session, at.step);
-        if let Some(other) = kids.iter().find(|k| k.branch != at.branch)
-            && let Some(row) = s.timeline.row_of(&other.node_ref())
-        {
+        let kids = s.timeline.children(&at.node_ref());
+        let other = kids
+            .iter()
+            .find(|k| k.branch != at.branch)
+            .and_then(|k| s.timeline.row_of(&k.node_ref()));
+        if let Some(row) = other {
             return move_to(s, row, fx);
         }
         match kids.iter().find(|k| k.branch == at.branch) {
