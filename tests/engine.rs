@@ -597,3 +597,94 @@ async fn inspecting_lists_the_names_and_changes_nothing_a_replay_sees() {
     assert_eq!((status, out.as_str()), (CellStatus::Ok, "42 1000\n"));
     again.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_opened_at_a_step_continues_from_its_state_and_the_plan_counted_it() {
+    let dir = common::project_dir();
+    let db = dir.path().join("notes.db");
+    mcp_servers(dir.path(), json!({"demo": common::demo_entry(&db)}));
+    let mut live = Live::open(dir.path(), named("w")).await;
+    live.cell("from tools.demo import get_weather\nw = get_weather(city='Paris')\nopen('a.txt', 'w').write('one')")
+        .await;
+    live.cell("import os\nos.remove('a.txt')\nopen('b.txt', 'w').write('two')\nw = get_weather(city='Oslo')")
+        .await;
+    live.cell("print(w['city'])").await;
+    live.shutdown().await;
+    let calls = common::demo_calls_logged(&db);
+    assert_eq!(calls, 2);
+
+    // What a rewind to step 2 would do, counted from the record before anything runs.
+    let replay = mcpr::record::recorder::ReplayDir::open(&dir.path().join(".replay")).unwrap();
+    let plan = mcpr::engine::query::rewind_plan(&replay, "w", 2).unwrap();
+    assert_eq!(
+        (
+            plan.steps,
+            plan.cells,
+            plan.tool_calls,
+            plan.model_calls,
+            plan.later_steps
+        ),
+        (2, 2, 2, 0, 1)
+    );
+    let e = mcpr::engine::query::rewind_plan(&replay, "w", 9).unwrap_err();
+    assert!(e.is_usage(), "{e}");
+    // The files each step changed, from the snapshots.
+    let refs: Vec<_> = (1..=3)
+        .map(|step| mcpr::engine::query::NodeRef {
+            session: "w".into(),
+            step,
+        })
+        .collect();
+    let details = mcpr::engine::query::step_details(&replay, &refs).unwrap();
+    let files = |i: usize| -> Vec<String> {
+        details[i]
+            .files
+            .iter()
+            .map(|f| format!("{}{}", f.change.sign(), f.path))
+            .collect()
+    };
+    assert_eq!(files(0), vec!["+a.txt"]);
+    assert_eq!(files(1), vec!["-a.txt", "+b.txt"]);
+    assert!(files(2).is_empty());
+    assert_eq!(details[1].view.cells[0].calls[0].name, "tools.call");
+
+    // Opened at step 1: its state and files, the head there, nothing called.
+    let mut live = Live::open(
+        dir.path(),
+        SessionSpec {
+            start: Start::Rewind {
+                name: "w".into(),
+                step: 1,
+            },
+            ..SessionSpec::default()
+        },
+    )
+    .await;
+    assert!(
+        live.seen
+            .iter()
+            .any(|e| matches!(e, Event::HeadMoved { step: 1, .. })),
+        "{:?}",
+        live.seen
+    );
+    let (status, out) = live
+        .cell(
+            "import os\nprint(w['city'], sorted(f for f in os.listdir('.') if f.endswith('.txt')))",
+        )
+        .await;
+    assert_eq!(
+        (status, out.as_str()),
+        (CellStatus::Ok, "Paris ['a.txt']\n")
+    );
+    live.shutdown().await;
+    assert_eq!(common::demo_calls_logged(&db), calls, "nothing was called");
+    let log = replay
+        .read("w", mcpr::record::log::Detail::Outline)
+        .unwrap();
+    assert_eq!(
+        log.step(4).unwrap().begin.parent,
+        1,
+        "step 4 continues from 1"
+    );
+    assert_eq!(log.steps.len(), 4, "steps 2 and 3 stay as a branch");
+}

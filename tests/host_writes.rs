@@ -438,6 +438,10 @@ const HOST_ONLY: &[(&str, &str)] = &[
     ),
     ("src/cli/bench.rs", "the benchmark's own scratch folders"),
     (
+        "src/cli/bench_timeline.rs",
+        "the benchmark's own scratch project",
+    ),
+    (
         "src/cli/bench_record.rs",
         "the benchmark's own scratch folders",
     ),

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::tmux::{Tmux, tmux_missing};
+use common::tmux::{Tmux, console_bin, tmux_missing};
 use std::process::Command;
 use std::time::Duration;
 
@@ -41,7 +41,7 @@ fn project() -> tempfile::TempDir {
 fn start_console(t: &Tmux, env: &str) {
     t.type_text(&format!(
         "{env} {} tui --llm script:script.txt --no-skills",
-        common::mcpr_bin().display()
+        console_bin().display()
     ));
     t.keys(&["Enter"]);
 }
@@ -99,7 +99,7 @@ fn the_console_runs_tasks_and_cells_and_gives_the_terminal_back() {
     // shows rows that never travelled inline.
     t.type_text("for i in range(120000): print(f'row {i:06d} ' + 'y' * 20)");
     t.keys(&["Enter"]);
-    t.wait_for("(Enter opens it)", long);
+    t.wait_for("the first part is shown", long);
     t.wait_for("│ idle │", long);
     t.keys(&["Escape"]);
     t.keys(&["Enter"]);
@@ -150,7 +150,7 @@ fn a_bad_keymap_file_is_named_with_its_line_and_key_and_the_defaults_stay() {
         "zoom = \"alt+f\"\nteleport = \"x\"\n",
     )
     .unwrap();
-    let out = Command::new(common::mcpr_bin())
+    let out = Command::new(console_bin())
         .args(["tui", "--print-keymap"])
         .current_dir(dir.path())
         .env("HOME", dir.path())
@@ -168,7 +168,7 @@ fn a_bad_keymap_file_is_named_with_its_line_and_key_and_the_defaults_stay() {
 
     // A good file rebinds only what it names.
     std::fs::write(dir.path().join("keymap.toml"), "zoom = \"alt+f\"\n").unwrap();
-    let out = Command::new(common::mcpr_bin())
+    let out = Command::new(console_bin())
         .args(["tui", "--print-keymap"])
         .current_dir(dir.path())
         .env("XDG_CONFIG_HOME", dir.path().join("config"))
@@ -182,7 +182,7 @@ fn a_bad_keymap_file_is_named_with_its_line_and_key_and_the_defaults_stay() {
 #[test]
 fn without_a_terminal_the_console_says_what_to_use_instead() {
     let dir = common::project_dir();
-    let out = Command::new(common::mcpr_bin())
+    let out = Command::new(console_bin())
         .arg("tui")
         .current_dir(dir.path())
         .stdin(std::process::Stdio::null())
@@ -233,7 +233,10 @@ fn suspend_resume_and_termination_signals_give_the_terminal_back() {
     // SIGTERM and SIGHUP: the console ends and the terminal is the shell's again.
     for signal in ["TERM", "HUP"] {
         if signal == "HUP" {
+            // A recorded session exists now: the console offers the list first.
             start_console(&t, "");
+            t.wait_for("Sessions ═", long);
+            t.keys(&["Escape"]);
             t.wait_until(long, "the session to open", open);
         }
         let pid = console_pid(&t);

@@ -299,6 +299,73 @@ fn binary_in(
     Ok(())
 }
 
+/// Runs `exe ARGS` in `dir` in a 200×60 pseudo-terminal: milliseconds to the first
+/// output holding `markers[0]`, and to the first holding every marker; then quits it.
+pub fn time_frames(
+    exe: &std::path::Path,
+    dir: &std::path::Path,
+    args: &[&str],
+    markers: &[&[u8]],
+) -> Result<(f64, f64), CliError> {
+    let size = nix::pty::Winsize {
+        ws_row: 60,
+        ws_col: 200,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pty = nix::pty::openpty(&size, None).map_err(fail)?;
+    let slave = std::fs::File::from(pty.slave);
+    let master = std::fs::File::from(pty.master);
+    let mut writer = master.try_clone().map_err(fail)?;
+    let started = Instant::now();
+    let mut child = std::process::Command::new(exe)
+        .args(args)
+        .current_dir(dir)
+        .env("TERM", "xterm-256color")
+        .stdin(slave.try_clone().map_err(fail)?)
+        .stdout(slave.try_clone().map_err(fail)?)
+        .stderr(slave)
+        .spawn()
+        .map_err(fail)?;
+    let chunks = reader(master);
+    let mut seen = Vec::new();
+    let mut answered = false;
+    let mut first = None;
+    let all = loop {
+        let Ok(chunk) = chunks.recv_timeout(Duration::from_secs(30)) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            let tail =
+                String::from_utf8_lossy(&seen[seen.len().saturating_sub(600)..]).into_owned();
+            return Err(fail(format!(
+                "`mcpr {}` showed nothing more for 30 s; its last output: {tail:?}",
+                args.join(" ")
+            )));
+        };
+        seen.extend_from_slice(&chunk);
+        // As in `binary_in`: answer crossterm's question as a plain terminal does.
+        if !answered && contains(&seen, b"\x1b[c") {
+            let _ = writer.write_all(b"\x1b[?62;22c");
+            answered = true;
+        }
+        if first.is_none() && markers.first().is_some_and(|m| contains(&seen, m)) {
+            first = Some(started.elapsed());
+        }
+        if markers.iter().all(|m| contains(&seen, m)) {
+            break started.elapsed();
+        }
+    };
+    let _ = writer.write_all(b"q");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().map_err(fail)?.is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    Ok((ms(first.unwrap_or(all)), ms(all)))
+}
+
 pub async fn run(args: TuiBenchArgs) -> Result<ExitCode, CliError> {
     in_process(&args)?;
     let args = std::sync::Arc::new(args);
@@ -306,5 +373,7 @@ pub async fn run(args: TuiBenchArgs) -> Result<ExitCode, CliError> {
     tokio::task::spawn_blocking(move || binary(&a))
         .await
         .map_err(fail)??;
+    let exe = std::env::current_exe().map_err(fail)?;
+    super::bench_timeline::run(&exe).await?;
     Ok(ExitCode::SUCCESS)
 }

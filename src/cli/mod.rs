@@ -12,6 +12,7 @@ mod out;
 mod bench;
 mod bench_record;
 mod bench_serve;
+mod bench_timeline;
 mod bench_tui;
 mod client;
 mod demo_server;

@@ -24,6 +24,10 @@ pub struct ReplayArgs {
     /// Print JSON instead of text
     #[arg(long)]
     json: bool,
+    /// Print the steps as text even on a terminal (where `mcpr replay SESSION [STEP]`
+    /// opens the console on the session's timeline)
+    #[arg(long, conflicts_with = "json")]
+    plain: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -163,6 +167,16 @@ fn record_error(e: crate::record::recorder::RecordError) -> CliError {
 }
 
 pub async fn run(args: ReplayArgs) -> Result<ExitCode, CliError> {
+    use std::io::IsTerminal;
+    let terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    if args.command.is_none()
+        && let Some(session) = &args.session
+        && terminal
+        && !args.json
+        && !args.plain
+    {
+        return browse(session, args.step).await;
+    }
     let command = match (args.command, args.session) {
         (Some(c), _) => c,
         (None, Some(session)) => ReplayCommand::Show(ShowArgs {
@@ -191,6 +205,27 @@ pub async fn run(args: ReplayArgs) -> Result<ExitCode, CliError> {
         ReplayCommand::Import { bundle, rename } => import(&bundle, rename.as_deref()),
         ReplayCommand::Gc { dry_run, json } => gc(dry_run, json),
     }
+}
+
+/// `mcpr replay SESSION [STEP]` on a terminal: the console on the session's timeline,
+/// that step (else its current one) in focus; a rewind or fork there continues live.
+async fn browse(session: &str, step: Option<u64>) -> Result<ExitCode, CliError> {
+    let project = current_project()?;
+    if !crate::engine::record::exists(&project, session) {
+        return Err(CliError::usage(format!(
+            "no session named {session:?} in {} (see `mcpr replay list`)",
+            project.replay_dir().display()
+        )));
+    }
+    let (keymap, problems) = super::tui::keymap(&project.root);
+    let spec = crate::engine::SessionSpec {
+        start: crate::engine::Start::Continue {
+            name: session.to_string(),
+        },
+        ..crate::engine::SessionSpec::default()
+    };
+    let browse = Some((session.to_string(), step));
+    super::tui::console(project, spec, None, problems, keymap, browse, false).await
 }
 
 /// Says what bringing the index up to date found.

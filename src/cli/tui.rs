@@ -29,7 +29,7 @@ pub struct TuiArgs {
 
 /// The keymap: defaults, then the user's file, then the project's. A file with a
 /// problem is skipped whole, and the problem said.
-fn keymap(project_root: &std::path::Path) -> (Keymap, Vec<String>) {
+pub(crate) fn keymap(project_root: &std::path::Path) -> (Keymap, Vec<String>) {
     let mut map = Keymap::default();
     let mut problems = Vec::new();
     let files = [
@@ -48,7 +48,7 @@ fn keymap(project_root: &std::path::Path) -> (Keymap, Vec<String>) {
 
 pub async fn run(args: TuiArgs) -> Result<ExitCode, CliError> {
     let project = super::current_project()?;
-    let (keymap, mut problems) = keymap(&project.root);
+    let (keymap, problems) = keymap(&project.root);
     if args.print_keymap {
         for p in &problems {
             errln!("[mcpr] warning: {p}");
@@ -61,28 +61,48 @@ pub async fn run(args: TuiArgs) -> Result<ExitCode, CliError> {
             "--json is for `mcpr run` and `mcpr exec`; the console shows the events itself",
         ));
     }
+    let start = match &args.session {
+        Some(name) => Start::Continue { name: name.clone() },
+        None => Start::New,
+    };
+    let spec = args.flags.spec(start, false);
+    let offer_sessions = args.session.is_none();
+    console(
+        project,
+        spec,
+        args.theme,
+        problems,
+        keymap,
+        None,
+        offer_sessions,
+    )
+    .await
+}
+
+/// Opens the console over `spec` (or, with `browse`, over a recorded session's timeline
+/// with no live session until a rewind or fork): checks the terminal, loads the theme.
+pub(crate) async fn console(
+    project: crate::project::Project,
+    mut spec: crate::engine::SessionSpec,
+    theme: Option<String>,
+    mut problems: Vec<String>,
+    keymap: Keymap,
+    browse: Option<(String, Option<u64>)>,
+    offer_sessions: bool,
+) -> Result<ExitCode, CliError> {
     use std::io::IsTerminal;
     if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
         return Err(CliError::usage(
             "mcpr tui needs a terminal (its input and output are not one); use `mcpr run` or `mcpr exec` in scripts",
         ));
     }
-    let theme = match args
-        .theme
-        .as_ref()
-        .or(project.config.console.theme.as_ref())
-    {
+    let theme = match theme.as_ref().or(project.config.console.theme.as_ref()) {
         Some(name) => Theme::named(name, 0).unwrap_or_else(|e| {
             problems.push(format!("{e}; using the default theme"));
             Theme::default_theme()
         }),
         None => Theme::default_theme(),
     };
-    let start = match args.session {
-        Some(name) => Start::Continue { name },
-        None => Start::New,
-    };
-    let mut spec = args.flags.spec(start, false);
     // The console answers approvals and manual-mode turns itself.
     spec.interactive = true;
     spec.check().map_err(|e| CliError::usage(e.to_string()))?;
@@ -97,6 +117,8 @@ pub async fn run(args: TuiArgs) -> Result<ExitCode, CliError> {
         keymap,
         mouse,
         problems,
+        browse,
+        offer_sessions,
     })
     .await
     .map_err(CliError::failed)?;

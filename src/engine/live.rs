@@ -231,6 +231,15 @@ impl LiveSession {
         let (name, named) = match &spec.start {
             Start::New => (new_session_name(), false),
             Start::Continue { name } => (name.clone(), true),
+            Start::Rewind { name, .. } if !dir.exists(name) => {
+                return Err(EngineError::Record(
+                    crate::record::recorder::RecordError::NoSession {
+                        name: name.clone(),
+                        dir: dir.root().to_path_buf(),
+                    },
+                ));
+            }
+            Start::Rewind { name, .. } => (name.clone(), true),
             Start::Fork { from, step, name } => {
                 let name = super::record::fork(project, from, *step, name.as_deref())?;
                 out.send(Event::Forked {
@@ -309,8 +318,12 @@ impl LiveSession {
                 launcher.clone(),
             )));
         }
+        let at = match &spec.start {
+            Start::Rewind { step, .. } => Some(*step),
+            _ => None,
+        };
         let (recorder, earlier) =
-            continue_session(&dir, agent.session_mut(), secrets, &out, named).await?;
+            continue_session(&dir, agent.session_mut(), secrets, &out, named, at).await?;
         agent.continue_after(
             earlier.iter().filter_map(agent_history).collect(),
             recorder.next_step(),

@@ -6,6 +6,8 @@
 //! - [`timeline`]: a session's steps as a tree across its rewinds and forks ([`Timeline`]);
 //! - [`diff`]: two sessions or branches compared step by step, line diffs included
 //!   ([`Diff`]; references parsed by [`StepRef::parse`]);
+//! - [`step_details`], [`rewind_plan`]: steps a front end browses (with the files each
+//!   changed), and what a rewind would re-run and serve, counted before it runs;
 //! - [`sessions`], [`search`]: the index's rows, with what refreshing the index found.
 //!
 //! Over the skill library ([`skills`]) and the configured MCP servers ([`tools`]).
@@ -15,6 +17,7 @@
 //! named something that is not there (the CLI's exit code 2) or something went wrong.
 
 mod diff;
+mod focus;
 mod sessions;
 pub mod skills;
 mod steps;
@@ -22,6 +25,7 @@ mod timeline;
 pub mod tools;
 
 pub use diff::{Diff, DiffLine, DiffRow, DiffTag, StepRef, diff};
+pub use focus::{Change, FileChange, RewindPlan, StepDetail, rewind_plan, step_details};
 pub use sessions::{IndexNotes, SearchResults, Sessions, UnreadableLog, search, sessions};
 pub use steps::{CallView, CellView, History, StepStatus, StepView, history, step_view};
 pub use timeline::{

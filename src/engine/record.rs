@@ -22,12 +22,17 @@ pub fn replay_dir(project: &Project) -> Result<ReplayDir, EngineError> {
 ///
 /// `named`: the user gave the name; a name with no record yet is then announced as a new
 /// session, so that a mistyped name does not go unnoticed.
+///
+/// `at`: continue from this step instead of the head (a rewind as the session opens:
+/// the workspace becomes the step's, the head moves there once the replay succeeded, and
+/// the later steps stay as a branch). None keeps files changed by hand since the head.
 pub(crate) async fn continue_session(
     dir: &ReplayDir,
     session: &mut Session,
     secrets: Secrets,
     out: &Emitter,
     named: bool,
+    at: Option<u64>,
 ) -> Result<(Recorder, Vec<HistoryStep>), EngineError> {
     let name = session.name().to_string();
     let (mut recorder, log) = Recorder::open(dir, &name, session.workspace(), secrets)?;
@@ -43,15 +48,23 @@ pub(crate) async fn continue_session(
         return Ok((recorder, Vec::new()));
     };
     log_warnings(&log, out);
-    if log.head == 0 {
+    let target = at.unwrap_or(log.head);
+    if target == 0 {
         return Ok((recorder, Vec::new()));
     }
-    let (history, base) = dir.history(&log, None)?;
-    // What the workspace holds now, so that files changed since the last step survive.
-    let (before, _) = recorder
-        .snapshots_mut()
-        .snapshot(session.workspace(), dir.store())
-        .map_err(|e| EngineError::io("could not read the workspace", e))?;
+    let (history, base) = dir.history(&log, Some(target))?;
+    // What the workspace holds now, so that files changed since the last step survive
+    // (not for a rewind: its files are the step's).
+    let before = match at {
+        Some(_) => None,
+        None => Some(
+            recorder
+                .snapshots_mut()
+                .snapshot(session.workspace(), dir.store())
+                .map_err(|e| EngineError::io("could not read the workspace", e))?
+                .0,
+        ),
+    };
     let report = replay_into(session, &history, &base, recorder.snapshots_mut(), dir, out)
         .await
         .map_err(|e| EngineError::replay(&name, e))?;
@@ -60,27 +73,35 @@ pub(crate) async fn continue_session(
         .and_then(|h| h.step.end.as_ref())
         .map(|e| e.snapshot.clone())
         .unwrap_or(base);
-    let kept = keep_changes(dir.store(), &before, &head, session.workspace()).map_err(|e| {
-        EngineError::io(
-            "could not put back the files changed in the workspace since the last step",
-            e,
-        )
-    })?;
-    if !kept.is_empty() {
-        out.notice(
-            NoticeLevel::Info,
-            format!(
-                "kept {} file(s) changed in the workspace since the last step: {}",
-                kept.len(),
-                kept.join(", ")
-            ),
-        );
+    if let Some(before) = before {
+        let kept = keep_changes(dir.store(), &before, &head, session.workspace()).map_err(|e| {
+            EngineError::io(
+                "could not put back the files changed in the workspace since the last step",
+                e,
+            )
+        })?;
+        if !kept.is_empty() {
+            out.notice(
+                NoticeLevel::Info,
+                format!(
+                    "kept {} file(s) changed in the workspace since the last step: {}",
+                    kept.len(),
+                    kept.join(", ")
+                ),
+            );
+        }
+    }
+    if at.is_some() && target != log.head {
+        recorder.set_head(target)?;
+        out.send(Event::HeadMoved {
+            session: name.clone(),
+            step: target,
+        });
     }
     out.notice(
         NoticeLevel::Info,
         format!(
-            "session {name}: restored the state after step {} by re-running {} cell(s) from the record in {:.1} s (they first took {:.1} s; {} recorded call(s) served, no tool or model called)",
-            log.head,
+            "session {name}: restored the state after step {target} by re-running {} cell(s) from the record in {:.1} s (they first took {:.1} s; {} recorded call(s) served, no tool or model called)",
             report.cells,
             report.replay_ms / 1000.0,
             report.original_ms / 1000.0,

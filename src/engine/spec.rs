@@ -32,6 +32,10 @@ pub enum Start {
     New,
     /// Continue session `name` where its record's head is (created when it has none).
     Continue { name: String },
+    /// Continue session `name` from its step `step`: the state after that step is
+    /// rebuilt (files restored to it, nothing external called) and the head moves there;
+    /// later steps stay in the record as a branch.
+    Rewind { name: String, step: u64 },
     /// Branch a new session off `from` at `step` and continue in it.
     Fork {
         from: String,
@@ -97,6 +101,8 @@ pub enum SpecError {
     SessionName(String),
     #[error("cannot fork at step 0: steps start at 1")]
     ForkAtZero,
+    #[error("cannot continue from step 0: steps start at 1")]
+    RewindToZero,
 }
 
 impl SessionSpec {
@@ -127,6 +133,12 @@ impl SessionSpec {
         match &self.start {
             Start::New => {}
             Start::Continue { name: n } => name(n)?,
+            Start::Rewind { name: n, step } => {
+                name(n)?;
+                if *step == 0 {
+                    return Err(SpecError::RewindToZero);
+                }
+            }
             Start::Fork {
                 from,
                 step,

@@ -49,6 +49,8 @@ pub enum Action {
         session: String,
         step: u64,
     },
+    /// A query of the timeline came back.
+    Timeline(Box<super::timeline::TimelineAction>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -86,4 +88,6 @@ pub enum Effect {
         step: u64,
     },
     Quit,
+    /// A query of the record for the timeline, or a new live session to open.
+    Timeline(super::timeline::TimelineEffect),
 }

@@ -19,6 +19,7 @@ pub enum Context {
     Code,
     Variables,
     Skills,
+    Timeline,
     Approval,
 }
 
@@ -32,6 +33,7 @@ impl Context {
             Context::Code => "code",
             Context::Variables => "variables",
             Context::Skills => "skills",
+            Context::Timeline => "timeline",
             Context::Approval => "approval dialog",
         }
     }
@@ -42,7 +44,7 @@ impl Context {
         if self == other {
             return true;
         }
-        let pane = |c: Context| matches!(c, Output | Code | Variables | Skills);
+        let pane = |c: Context| matches!(c, Output | Code | Variables | Skills | Timeline);
         match (self, other) {
             (Approval, _) | (_, Approval) => false,
             (Global, _) | (_, Global) => true,
@@ -93,7 +95,7 @@ commands! {
     FocusOutput, "focus_output", Global, ["2", "alt+2"], "focus the output";
     FocusCode, "focus_code", Global, ["3", "alt+3"], "focus the code";
     FocusVariables, "focus_variables", Global, ["4", "alt+4"], "focus the variables";
-    FocusSkills, "focus_skills", Global, ["5", "alt+5"], "focus the skills";
+    FocusSkills, "focus_skills", Global, ["6", "alt+6"], "focus the skills";
     Zoom, "zoom", Global, ["z", "alt+z"], "zoom the focused pane to full screen and back";
     ToggleMode, "toggle_mode", Global, ["ctrl+t"], "switch the prompt between task and code mode";
     ToggleMouse, "toggle_mouse", Global, ["alt+m"], "mouse capture on/off (off: the terminal selects text)";
@@ -138,6 +140,23 @@ commands! {
     AllowOnce, "allow_once", Approval, ["y", "1"], "allow this call once";
     AllowSession, "allow_session", Approval, ["s", "2"], "allow this tool for the session";
     Deny, "deny", Approval, ["n", "3", "esc"], "deny the call";
+    FocusTimeline, "focus_timeline", Global, ["5", "alt+5"], "focus the timeline (up/down move the focus step; every pane shows the session as of it)";
+    Sessions, "sessions", Global, ["ctrl+o"], "recorded sessions: open one's timeline (type to search tasks and code)";
+    TimelineBack, "step_back", Timeline, ["left", "h"], "the step before on this branch";
+    TimelineForward, "step_forward", Timeline, ["right", "l"], "the step after on this branch";
+    NextError, "next_error", Timeline, ["n"], "the next failed step";
+    PrevError, "prev_error", Timeline, ["N"], "the previous failed step";
+    ParentBranch, "parent_branch", Timeline, ["["], "the step this branch left its parent branch at";
+    ChildBranch, "child_branch", Timeline, ["]"], "the first step of the next branch leaving this one";
+    Play, "play", Timeline, ["p"], "play/pause: step through the branch on its own";
+    Faster, "faster", Timeline, ["+", "="], "play faster";
+    Slower, "slower", Timeline, ["-"], "play slower";
+    Live, "live", Timeline, ["L"], "follow the live session (its newest step) again";
+    Mark, "mark", Timeline, ["m"], "mark the focus step (then d compares it with another)";
+    Diff, "diff", Timeline, ["d"], "compare the marked step with the focus, side by side (b: the two branches step by step)";
+    Rewind, "rewind", Timeline, ["r"], "rewind here: rebuild this step's state (nothing external called) and continue from it";
+    Fork, "fork", Timeline, ["f"], "fork here: a new session branching off at this step, and switch to it";
+    EditFork, "edit_fork", Timeline, ["e"], "edit and fork: this step's code in the prompt; running it forks at the step before and runs it there";
 }
 
 impl Command {
@@ -393,9 +412,11 @@ impl Keymap {
     pub fn lookup(&self, context: Context, key: &Key) -> Option<Command> {
         let chain: &[Context] = match context {
             Context::Prompt => &[Context::Prompt, Context::Global],
-            Context::Output | Context::Code | Context::Variables | Context::Skills => {
-                &[context, Context::Panes, Context::Global]
-            }
+            Context::Output
+            | Context::Code
+            | Context::Variables
+            | Context::Skills
+            | Context::Timeline => &[context, Context::Panes, Context::Global],
             Context::Approval => &[Context::Approval],
             Context::Global | Context::Panes => &[context, Context::Global],
         };

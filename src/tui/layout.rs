@@ -1,6 +1,6 @@
-//! Where each pane goes for a terminal size: three columns when wide (code, output,
-//! variables), two when medium (code; output and variables as tabs), one pane with a tab
-//! bar when narrow; the prompt across the bottom above the status bar; a zoomed pane
+//! Where each pane goes for a terminal size: four columns when wide (timeline, code,
+//! output, variables), two when medium (the timeline above the code; output and
+//! variables as tabs), one pane with a tab bar when narrow; the prompt across the bottom above the status bar; a zoomed pane
 //! alone. Pure: rendering and mouse hit-testing use the same answer.
 
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -14,15 +14,18 @@ pub enum Pane {
     Variables,
     /// The skill library (a tab beside Variables).
     Skills,
+    /// The session's steps as a tree; its focus step is what the other panes show.
+    Timeline,
 }
 
 impl Pane {
     /// Focus order for Tab.
-    pub const ORDER: [Pane; 5] = [
+    pub const ORDER: [Pane; 6] = [
         Pane::Prompt,
         Pane::Output,
         Pane::Code,
         Pane::Variables,
+        Pane::Timeline,
         Pane::Skills,
     ];
 
@@ -33,6 +36,7 @@ impl Pane {
             Pane::Code => "Code",
             Pane::Variables => "Variables",
             Pane::Skills => "Skills",
+            Pane::Timeline => "Timeline",
         }
     }
 }
@@ -115,14 +119,23 @@ pub fn areas(size: Rect, zoom: Option<Pane>, shown: Pane, prompt_lines: usize) -
         panes.push((shown, slot));
         tabs = Some((
             bar,
-            vec![Pane::Output, Pane::Code, Pane::Variables, Pane::Skills],
+            vec![
+                Pane::Output,
+                Pane::Code,
+                Pane::Variables,
+                Pane::Timeline,
+                Pane::Skills,
+            ],
         ));
     } else if size.width < WIDE {
         let [bar, rest] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(main);
         let [left, slot] =
             Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)])
                 .areas(rest);
-        panes.push((Pane::Code, left));
+        let [timeline, code] =
+            Layout::vertical([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(left);
+        panes.push((Pane::Timeline, timeline));
+        panes.push((Pane::Code, code));
         let right_pane = if matches!(shown, Pane::Variables | Pane::Skills) {
             shown
         } else {
@@ -131,18 +144,26 @@ pub fn areas(size: Rect, zoom: Option<Pane>, shown: Pane, prompt_lines: usize) -
         panes.push((right_pane, slot));
         tabs = Some((
             bar,
-            vec![Pane::Output, Pane::Code, Pane::Variables, Pane::Skills],
+            vec![
+                Pane::Output,
+                Pane::Code,
+                Pane::Variables,
+                Pane::Timeline,
+                Pane::Skills,
+            ],
         ));
     } else {
-        let [code, output, vars] = Layout::horizontal([
-            Constraint::Percentage(36),
-            Constraint::Percentage(40),
-            Constraint::Percentage(24),
+        let [timeline, code, output, vars] = Layout::horizontal([
+            Constraint::Percentage(22),
+            Constraint::Percentage(26),
+            Constraint::Percentage(34),
+            Constraint::Percentage(18),
         ])
         .areas(main);
+        panes.push((Pane::Timeline, timeline));
         panes.push((Pane::Code, code));
         panes.push((Pane::Output, output));
-        // Variables and Skills share the third column, with a tab bar of their own.
+        // Variables and Skills share the last column, with a tab bar of their own.
         let [bar, slot] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(vars);
         let third = if shown == Pane::Skills {
             Pane::Skills
@@ -174,10 +195,11 @@ mod tests {
         assert!(at(80, 24).tabs.is_some());
         let medium = at(120, 40);
         assert!(medium.rect(Pane::Code).is_some() && medium.rect(Pane::Output).is_some());
+        assert!(medium.rect(Pane::Timeline).is_some());
         assert!(medium.rect(Pane::Variables).is_none());
         let wide = at(160, 50);
-        assert_eq!(wide.panes.len(), 4);
-        // Variables and Skills share the third column's tabs.
+        assert_eq!(wide.panes.len(), 5);
+        // Variables and Skills share the fourth column's tabs.
         assert_eq!(
             wide.tabs.as_ref().map(|(_, t)| t.clone()),
             Some(vec![Pane::Variables, Pane::Skills])

@@ -26,6 +26,7 @@ pub mod terminal;
 #[cfg(test)]
 mod testing;
 pub mod theme;
+pub mod timeline;
 pub mod update;
 
 pub use runtime::{Options, run};

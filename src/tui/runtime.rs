@@ -44,6 +44,45 @@ pub struct Options {
     pub mouse: bool,
     /// Problems with the keymap or theme files, shown once the console is up.
     pub problems: Vec<String>,
+    /// Browse mode: this recorded session's timeline with this step (else its head) in
+    /// focus, and no live session until a rewind or a fork.
+    pub browse: Option<(String, Option<u64>)>,
+    /// Offer the recorded sessions at start (when there are any).
+    pub offer_sessions: bool,
+}
+
+/// A session opened in the background, with its model choice.
+type Opened = (SessionHandle, bool, String);
+
+/// Opens a session off the loop: the model is chosen first (as `choose_model` says).
+fn spawn_open(
+    project: Project,
+    cwd: std::path::PathBuf,
+    mut spec: SessionSpec,
+    tx: mpsc::UnboundedSender<Opened>,
+) {
+    tokio::spawn(async move {
+        let (available, why) = choose_model(&project, &spec).await;
+        spec.need_model = available;
+        let handle = crate::engine::start(Context { project, cwd }, spec);
+        let _ = tx.send((handle, available, why));
+    });
+}
+
+/// Ends a session the console leaves (a rewind or fork opened another): its kernel and
+/// tool servers stop in the background; its record stays.
+fn close_in_background(mut h: SessionHandle) {
+    let id = h.ops.send(Op::Shutdown);
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            while let Some(e) = h.events.recv().await {
+                if matches!(e, Event::OpEnded { op, .. } if op == id) {
+                    break;
+                }
+            }
+        })
+        .await;
+    });
 }
 
 /// Whether the session gets a model, and why not. Asked for explicitly (a flag): the
@@ -98,11 +137,13 @@ pub async fn run(opts: Options) -> Result<(), String> {
     let Options {
         project,
         cwd,
-        mut spec,
+        spec,
         theme,
         keymap,
         mouse,
         problems,
+        browse,
+        offer_sessions,
     } = opts;
     let mut guard = Guard::enter(mouse).map_err(|e| format!("cannot use the terminal: {e}"))?;
     let mut terminal: Term = Terminal::new(CrosstermBackend::new(std::io::stdout()))
@@ -134,16 +175,33 @@ pub async fn run(opts: Options) -> Result<(), String> {
 
     let skills = super::skills::work::Worker::new(project.clone());
 
-    // The session opens in the background: the first frame does not wait for it.
-    let (open_tx, mut open_rx) = tokio::sync::oneshot::channel();
-    tokio::spawn(async move {
-        let (available, why) = choose_model(&project, &spec).await;
-        spec.need_model = available;
-        let handle = crate::engine::start(Context { project, cwd }, spec);
-        let _ = open_tx.send((handle, available, why));
-    });
+    // The session opens in the background: the first frame does not wait for it. In
+    // browse mode none opens until a rewind or fork asks for one.
+    let (open_tx, mut open_rx) = mpsc::unbounded_channel::<Opened>();
+    let record_root = project.replay_dir();
+    let mut first: Vec<Effect> = Vec::new();
+    match &browse {
+        Some((name, step)) => first.extend(crate::tui::timeline::update::browse(
+            &mut state, name, *step,
+        )),
+        None => {
+            spawn_open(project.clone(), cwd.clone(), spec.clone(), open_tx.clone());
+            if offer_sessions {
+                state.timeline.sessions_open_at_start = true;
+                first.push(Effect::Timeline(
+                    crate::tui::timeline::TimelineEffect::Sessions {
+                        query: String::new(),
+                    },
+                ));
+            }
+        }
+    }
     let mut session: Option<SessionHandle> = None;
-    let mut opened = false;
+    if !first.is_empty() {
+        // A first action, so that the loop runs the first effects at once.
+        let _ = tx.send(Action::Tick);
+    }
+    let mut pending_first = Some(first);
 
     let mut input = EventStream::new();
     let mut sigterm = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
@@ -189,19 +247,11 @@ pub async fn run(opts: Options) -> Result<(), String> {
                     None
                 }
             },
-            got = &mut open_rx, if !opened => {
-                opened = true;
-                match got {
-                    Ok((handle, available, why)) => {
-                        session = Some(handle);
-                        Some(Action::ModelChosen { available, why })
-                    }
-                    Err(_) => Some(Action::Engine(Event::OpEnded {
-                        op: 0,
-                        error: Some("the session could not be started".into()),
-                        usage: false,
-                    })),
+            Some((handle, available, why)) = open_rx.recv() => {
+                if let Some(old) = session.replace(handle) {
+                    close_in_background(old);
                 }
+                Some(Action::ModelChosen { available, why })
             },
             Some(a) = done.recv() => Some(a),
             _ = at(frame_due) => None,
@@ -212,6 +262,7 @@ pub async fn run(opts: Options) -> Result<(), String> {
         let Some(action) = action else { continue };
         state.now = Instant::now();
         let mut queue = std::collections::VecDeque::from(update(&mut state, action));
+        queue.extend(pending_first.take().unwrap_or_default());
         dirty = true;
         while let Some(effect) = queue.pop_front() {
             match effect {
@@ -273,6 +324,23 @@ pub async fn run(opts: Options) -> Result<(), String> {
                 // No timeline yet: the pane names the step.
                 Effect::JumpToStep { session, step } => {
                     queue.extend(update(&mut state, Action::JumpToStep { session, step }))
+                }
+                Effect::Timeline(crate::tui::timeline::TimelineEffect::Open(start)) => {
+                    // The session open now closes once the new one is there.
+                    let spec = SessionSpec {
+                        start,
+                        ..spec.clone()
+                    };
+                    spawn_open(project.clone(), cwd.clone(), spec, open_tx.clone());
+                }
+                Effect::Timeline(query) => {
+                    let tx = tx.clone();
+                    let root = record_root.clone();
+                    tokio::task::spawn_blocking(move || {
+                        if let Some(a) = crate::tui::timeline::queries::run(query, &root) {
+                            let _ = tx.send(Action::Timeline(Box::new(a)));
+                        }
+                    });
                 }
                 Effect::Quit => break 'main,
             }

@@ -206,6 +206,8 @@ pub enum Overlay {
         lines: Vec<String>,
         scroll: usize,
     },
+    /// The timeline's windows (rewind, fork, diff, sessions).
+    Timeline(super::timeline::TimelineOverlay),
 }
 
 pub struct State {
@@ -241,6 +243,8 @@ pub struct State {
     /// Set once a quit was decided.
     pub quitting: bool,
     pub skills: super::skills::SkillsView,
+    /// The timeline pane, the focus step and browse mode.
+    pub timeline: super::timeline::TimelineView,
 }
 
 /// What a cell said last, shown once its output is complete.
@@ -281,6 +285,7 @@ impl State {
             held: Vec::new(),
             quitting: false,
             skills: super::skills::SkillsView::default(),
+            timeline: super::timeline::TimelineView::default(),
         }
     }
 
@@ -323,6 +328,9 @@ impl State {
         let spinning = self.running.is_some() || self.output.store.calls_running();
         if spinning {
             return Some(Duration::from_millis(100));
+        }
+        if let Some(play) = self.timeline.next_tick(self.now) {
+            return Some(play);
         }
         let (_, _, at) = self.session.notice.as_ref()?;
         let shown = self.now.saturating_duration_since(*at);

@@ -12,6 +12,7 @@ use super::keymap::{COMMANDS, Command, CommandInfo, Context, Key, Keymap};
 use super::layout::Pane;
 use super::output::LineKind;
 use super::state::{Mode, Opening, Overlay, Running, State};
+use super::timeline::update as timeline;
 use crate::engine::Op;
 use crate::event::NoticeLevel;
 use crate::tools::policy::Decision;
@@ -29,19 +30,28 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
             s.size = Rect::new(0, 0, w, h);
             keep_cursor_visible(s);
         }
-        Action::Engine(e) => events::on_event(s, e, &mut fx),
+        Action::Engine(e) => {
+            timeline::on_event(s, &e, &mut fx);
+            // Events belong to the live session's panes, even while they show a step.
+            super::timeline::panes::with_live_panes(s, |s| events::on_event(s, e, &mut fx));
+            timeline::after_event(s, &mut fx);
+        }
+        Action::Timeline(a) => timeline::on_action(s, *a, &mut fx),
         Action::ModelChosen { available, why } => events::model_chosen(s, available, why),
-        Action::Sent { op, id } => match op {
-            Op::RunTask(_) | Op::RunCell(_) => {
-                if let Some(r) = &mut s.running
-                    && r.id.is_none()
-                {
-                    r.id = Some(id);
+        Action::Sent { op, id } => {
+            timeline::on_sent(s, &op, id);
+            match op {
+                Op::RunTask(_) | Op::RunCell(_) => {
+                    if let Some(r) = &mut s.running
+                        && r.id.is_none()
+                    {
+                        r.id = Some(id);
+                    }
                 }
+                Op::Inspect => s.vars.inspecting = Some(id),
+                _ => {}
             }
-            Op::Inspect => s.vars.inspecting = Some(id),
-            _ => {}
-        },
+        }
         Action::Highlighted { key, lines } => {
             s.highlights.insert(key, Arc::new(lines));
         }
@@ -66,9 +76,12 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
             }
             Err(why) => notice(s, NoticeLevel::Warning, &why),
         },
-        Action::Tick => {}
+        Action::Tick => timeline::tick(s, &mut fx),
         Action::Skills(reply) => super::skills::update::on_reply(s, reply, &mut fx),
-        Action::JumpToStep { session, step } => super::skills::update::jumped(s, &session, step),
+        Action::JumpToStep { session, step } => {
+            focus(s, Pane::Timeline);
+            fx.extend(timeline::focus_step(s, &session, step));
+        }
     }
     super::skills::update::after(s, &mut fx);
     fx
@@ -86,6 +99,7 @@ fn context(s: &State) -> Context {
         Pane::Code => Context::Code,
         Pane::Variables => Context::Variables,
         Pane::Skills => Context::Skills,
+        Pane::Timeline => Context::Timeline,
     }
 }
 
@@ -140,6 +154,9 @@ fn approve(s: &mut State, decision: Decision, fx: &mut Vec<Effect>) {
 
 /// Runs a command; `ev` is the key that asked (the prompt may still want it).
 pub fn run_command(s: &mut State, cmd: Command, ev: &KeyEvent, fx: &mut Vec<Effect>) {
+    if timeline::command(s, cmd, fx) {
+        return;
+    }
     match cmd {
         Command::Quit => ask_quit(s, fx),
         Command::Cancel => cancel(s, fx),
@@ -338,6 +355,24 @@ pub fn run_command(s: &mut State, cmd: Command, ev: &KeyEvent, fx: &mut Vec<Effe
         | Command::SkillJump
         | Command::SkillsRefresh => super::skills::update::command(s, cmd, fx),
         Command::AllowOnce | Command::AllowSession | Command::Deny => {}
+        // The timeline's own (taken above).
+        Command::FocusTimeline
+        | Command::Sessions
+        | Command::TimelineBack
+        | Command::TimelineForward
+        | Command::NextError
+        | Command::PrevError
+        | Command::ParentBranch
+        | Command::ChildBranch
+        | Command::Play
+        | Command::Faster
+        | Command::Slower
+        | Command::Live
+        | Command::Mark
+        | Command::Diff
+        | Command::Rewind
+        | Command::Fork
+        | Command::EditFork => {}
     }
 }
 
@@ -421,6 +456,9 @@ fn submit(s: &mut State, fx: &mut Vec<Effect>) {
         s.prompt.answering = None;
         s.output.store.push_block(LineKind::Input, &text);
         fx.push(Effect::Send(Op::Answer(text.clone())));
+        return finish_submit(s, text);
+    }
+    if timeline::before_submit(s, &text, fx) {
         return finish_submit(s, text);
     }
     match &s.opening {
@@ -518,7 +556,7 @@ fn scroll(s: &mut State, delta: isize) {
                 .min(n.saturating_sub(1));
         }
         Pane::Skills => super::skills::update::scroll(s, delta),
-        Pane::Prompt => {}
+        Pane::Prompt | Pane::Timeline => {}
     }
 }
 
@@ -648,6 +686,7 @@ fn copy(s: &mut State, fx: &mut Vec<Effect>) {
         Pane::Variables => s.vars.rows.get(s.vars.selected).map(|v| v.repr.clone()),
         Pane::Skills => super::skills::update::copy_text(s),
         Pane::Prompt => Some(s.prompt.content()),
+        Pane::Timeline => None,
     };
     match text.filter(|t| !t.is_empty()) {
         Some(text) => {
@@ -705,6 +744,9 @@ fn on_overlay_key(s: &mut State, ev: &KeyEvent, key: &Key, fx: &mut Vec<Effect>)
     let Some(overlay) = s.overlay.as_mut() else {
         return;
     };
+    if let Overlay::Timeline(_) = overlay {
+        return timeline::overlay_key(s, ev, fx);
+    }
     let ctrl = ev
         .modifiers
         .contains(crossterm::event::KeyModifiers::CONTROL);
@@ -790,6 +832,7 @@ fn on_overlay_key(s: &mut State, ev: &KeyEvent, key: &Key, fx: &mut Vec<Effect>)
             }
             _ => {}
         },
+        Overlay::Timeline(_) => {}
         Overlay::Pager { lines, scroll, .. } => {
             let n = lines.len();
             match s.keymap.lookup(Context::Panes, key) {
@@ -811,7 +854,7 @@ fn on_overlay_key(s: &mut State, ev: &KeyEvent, key: &Key, fx: &mut Vec<Effect>)
     }
 }
 
-fn on_mouse(s: &mut State, m: MouseEvent, _fx: &mut Vec<Effect>) {
+fn on_mouse(s: &mut State, m: MouseEvent, fx: &mut Vec<Effect>) {
     if s.overlay.is_some() || !s.approvals.is_empty() {
         return;
     }
@@ -822,6 +865,12 @@ fn on_mouse(s: &mut State, m: MouseEvent, _fx: &mut Vec<Effect>) {
                 focus(s, tab);
             } else if let Some(pane) = areas.pane_at(m.column, m.row) {
                 focus(s, pane);
+                if pane == Pane::Timeline
+                    && let Some(inner) = s.inner(Pane::Timeline)
+                    && inner.contains((m.column, m.row).into())
+                {
+                    timeline::click(s, (m.row - inner.y) as usize, fx);
+                }
                 if pane == Pane::Output
                     && let Some(inner) = s.inner(Pane::Output)
                     && inner.contains((m.column, m.row).into())

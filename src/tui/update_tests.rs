@@ -245,6 +245,8 @@ fn focus_moves_with_tab_and_numbers() {
     feed(&mut s, vec![key(KeyCode::BackTab, KeyModifiers::SHIFT)]);
     assert_eq!(s.focus, Pane::Skills);
     feed(&mut s, vec![key(KeyCode::BackTab, KeyModifiers::SHIFT)]);
+    assert_eq!(s.focus, Pane::Timeline);
+    feed(&mut s, vec![key(KeyCode::BackTab, KeyModifiers::SHIFT)]);
     assert_eq!(s.focus, Pane::Variables);
     // Medium width: Variables shares its slot with Output and is shown when focused.
     assert!(s.areas().rect(Pane::Variables).is_some());
@@ -272,13 +274,13 @@ fn zoom_gives_the_focused_pane_the_screen_and_follows_focus() {
     assert_eq!(s.zoom, Some(Pane::Code));
     feed(&mut s, vec![ch('z')]);
     assert_eq!(s.zoom, None);
-    assert_eq!(s.areas().panes.len(), 4);
+    assert_eq!(s.areas().panes.len(), 5);
 }
 
 #[test]
 fn resizing_changes_the_layout() {
     let mut s = opened(160, 50, "dark");
-    assert_eq!(s.areas().panes.len(), 4);
+    assert_eq!(s.areas().panes.len(), 5);
     feed(&mut s, vec![Action::Resize(70, 30)]);
     assert_eq!(s.size, Rect::new(0, 0, 70, 30));
     assert_eq!(s.areas().panes.len(), 2);

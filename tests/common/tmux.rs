@@ -2,9 +2,15 @@
 //! send-keys, the screen comes back with capture-pane, and `stty -a` in the pane's shell
 //! says whether the terminal was given back sane.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
+
+/// The `mcpr` the console tests run: `MCPR_BIN` when set (CI sets the release binary),
+/// else the one this test build made.
+pub fn console_bin() -> PathBuf {
+    super::mcpr_bin()
+}
 
 /// A tmux server of the test's own, killed when the test ends.
 pub struct Tmux {

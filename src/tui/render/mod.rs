@@ -30,6 +30,7 @@ pub fn render(s: &State, frame: &mut Frame) {
             Pane::Code => code::render(s, *area, buf),
             Pane::Variables => variables::render(s, *area, buf),
             Pane::Skills => super::skills::render::render(s, *area, buf),
+            Pane::Timeline => super::timeline::render::render_pane(s, *area, buf),
         }
     }
     if let Some((bar, tabs)) = &areas.tabs {

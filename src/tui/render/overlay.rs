@@ -15,7 +15,7 @@ use crate::tui::output::python_repr;
 use crate::tui::state::{Overlay, State};
 use crate::tui::update::{help_rows, history_matches, palette_items};
 
-fn dialog(s: &State, title: &str, area: Rect, buf: &mut Buffer) -> Rect {
+pub fn dialog(s: &State, title: &str, area: Rect, buf: &mut Buffer) -> Rect {
     Clear.render(area, buf);
     let block = Block::bordered()
         .border_type(BorderType::Double)
@@ -103,6 +103,9 @@ pub fn render(s: &State, screen: Rect, buf: &mut Buffer) {
                     Style::default().fg(s.theme.dim),
                 );
             }
+        }
+        Some(Overlay::Timeline(o)) => {
+            crate::tui::timeline::render::render_overlay(s, o, screen, buf)
         }
     }
 }

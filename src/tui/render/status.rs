@@ -13,6 +13,9 @@ pub fn kernel_state(s: &State) -> String {
     match &s.opening {
         Opening::Opening => return "opening…".into(),
         Opening::Failed(_) => return "not open".into(),
+        Opening::Closed if s.timeline.browse => {
+            return "browsing the record (r rewinds, f forks to go on)".into();
+        }
         Opening::Closed => return "closed".into(),
         Opening::Open => {}
     }

@@ -196,18 +196,6 @@ fn jump(s: &mut State, fx: &mut Vec<Effect>) {
     }
 }
 
-/// The runtime's answer to [`Effect::JumpToStep`] while the console has no timeline to
-/// focus: the step is named.
-pub fn jumped(s: &mut State, session: &str, step: u64) {
-    notice(
-        s,
-        NoticeLevel::Info,
-        &format!(
-            "made in step {step} of session {session} (`mcpr replay {session} {step}` shows it)"
-        ),
-    );
-}
-
 /// Whether the pane takes keys before the keymap does (a filter being typed, a question,
 /// the prune policy or preview).
 pub fn captures_keys(s: &State) -> bool {

@@ -41,7 +41,7 @@ fn the_library_is_listed_once_when_the_pane_is_shown_and_stale_answers_are_dropp
     let mut s = opened(120, 40, "dark");
     // Not on screen: nothing is read.
     assert!(job(&feed(&mut s, vec![Action::Tick])).is_none());
-    let fx = feed(&mut s, vec![esc(), ch('5')]);
+    let fx = feed(&mut s, vec![esc(), ch('6')]);
     let Some(Job::List { id }) = job(&fx).cloned() else {
         panic!("{fx:?}")
     };
@@ -82,7 +82,7 @@ fn the_library_is_listed_once_when_the_pane_is_shown_and_stale_answers_are_dropp
 #[test]
 fn no_folder_says_where_skills_will_be() {
     let mut s = opened(80, 24, "dark");
-    feed(&mut s, vec![esc(), ch('5')]);
+    feed(&mut s, vec![esc(), ch('6')]);
     let id = s.skills.list_job.unwrap();
     feed(
         &mut s,
@@ -406,15 +406,28 @@ fn o_asks_for_the_step_that_made_the_skill() {
             step: 2
         }]
     );
-    // Without a timeline, the runtime routes it back and the step is named.
-    feed(
+    // The runtime routes it back: the timeline takes the focus and asks for that
+    // session's steps, to focus step 2 once they come.
+    let fx = feed(
         &mut s,
         vec![Action::JumpToStep {
             session: "20261128-091500-ab12".into(),
             step: 2,
         }],
     );
-    assert!(notice(&s).contains("step 2 of session 20261128-091500-ab12"));
+    assert_eq!(s.focus, Pane::Timeline);
+    assert_eq!(
+        s.timeline.want,
+        Some(crate::engine::query::NodeRef {
+            session: "20261128-091500-ab12".into(),
+            step: 2
+        })
+    );
+    assert!(
+        fx.iter().any(|e| matches!(e, Effect::Timeline(_))),
+        "{fx:?}"
+    );
+    feed(&mut s, vec![ch('6')]);
     select(&mut s, "old_unused");
     assert!(feed(&mut s, vec![ch('o')]).is_empty());
     assert!(
