@@ -47,7 +47,9 @@ pub async fn run(args: RecordBenchArgs) -> Result<ExitCode, CliError> {
     result
 }
 
-fn cell_events(cell: u64, i: usize) -> Vec<Event> {
+/// One recorded cell's events: a tool call and its printed result (also the timeline
+/// bench's steps).
+pub(super) fn cell_events(cell: u64, i: usize) -> Vec<Event> {
     vec![
         Event::CellStarted {
             cell,

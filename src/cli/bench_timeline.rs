@@ -3,7 +3,6 @@
 //! timeline against the frame budget (in process), the queries behind them, and frame
 //! times while a 50-cell rewind runs in a real session. Measurements, never assertions.
 
-use serde_json::json;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -11,7 +10,7 @@ use super::CliError;
 use super::bench::{fail, row, stats};
 use crate::engine::query::NodeRef;
 use crate::engine::{Context, Op, SessionSpec, Start};
-use crate::event::{CallOutcome, CellStatus, Event, Stream};
+use crate::event::Event;
 use crate::record::log::{Line, LogWriter, Secrets, SessionHeader, StepBegin, StepEnd, StepKind};
 use crate::record::recorder::ReplayDir;
 use crate::record::snapshot::Snapshotter;
@@ -57,32 +56,7 @@ fn write_long_session(dir: &ReplayDir, ws: &Path, name: &str, steps: u64) -> Res
             started: crate::record::log::now(),
         }))
         .map_err(fail)?;
-        let cell = step;
-        let events = [
-            Event::CellStarted {
-                cell,
-                code: format!("rows = search_notes(query='q{step}')\nprint(len(rows))"),
-            },
-            Event::HostCall {
-                cell,
-                id: step,
-                name: "tools.call".into(),
-                args: json!({"server": "demo", "tool": "search_notes", "args": {"query": format!("q{step}")}}),
-                outcome: CallOutcome::Ok(json!({"value": [{"id": step, "title": "t"}]})),
-                duration_ms: 0.3,
-            },
-            Event::Output {
-                cell,
-                stream: Stream::Stdout,
-                text: "1\n".into(),
-            },
-            Event::CellFinished {
-                cell,
-                status: CellStatus::Ok,
-                duration_ms: 1.0,
-                overflow: Vec::new(),
-            },
-        ];
+        let events = super::bench_record::cell_events(step, step as usize);
         for e in &events {
             w.append_event(step, e).map_err(fail)?;
         }
