@@ -397,6 +397,10 @@ const HOST_ONLY: &[(&str, &str)] = &[
         ".replay/objects/pack, never mounted into a sandbox",
     ),
     (
+        "src/record/gc.rs",
+        ".replay/ and its objects, never mounted into a sandbox",
+    ),
+    (
         "src/record/log.rs",
         ".replay/, never mounted into a sandbox",
     ),
