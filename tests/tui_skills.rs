@@ -101,13 +101,16 @@ fn the_skills_pane_tests_prunes_with_a_preview_and_restores_from_the_trash() {
     ));
     t.keys(&["Enter"]);
     let long = Duration::from_secs(90);
+    // Recorded sessions exist: the console offers their list first.
+    t.wait_for("Sessions ═", long);
+    t.keys(&["Escape"]);
     t.wait_until(long, "the session to open", |s| {
         s.contains("│ idle │") && s.contains("Task ▸")
     });
 
     // The pane lists the library: three skills, shout used once and failed.
     t.keys(&["Escape"]);
-    t.keys(&["5"]);
+    t.keys(&["6"]);
     let screen = t.wait_for("Skills · 3", long);
     assert!(screen.contains("most_common_word"), "{screen}");
     assert!(screen.contains("convert_celsius_fahrenheit"), "{screen}");
