@@ -13,10 +13,10 @@ use super::state::{Overlay, State};
 use super::testing::*;
 use crate::event::Event;
 
-const SIZES: [(u16, u16); 4] = [(80, 24), (120, 40), (160, 50), (60, 20)];
-const THEMES: [&str; 2] = ["dark", "light"];
+pub(super) const SIZES: [(u16, u16); 4] = [(80, 24), (120, 40), (160, 50), (60, 20)];
+pub(super) const THEMES: [&str; 2] = ["dark", "light"];
 
-fn screen(s: &State) -> String {
+pub(super) fn screen(s: &State) -> String {
     let (w, h) = (s.size.width, s.size.height);
     let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
     terminal.draw(|f| render(s, f)).unwrap();

@@ -2,28 +2,15 @@
 //! light themes: three branches with a diverged step and a running step, the rewind
 //! confirmation and its progress, the diff of two steps, the session list.
 
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
-
 use super::tests::{r, with_timeline};
 use super::*;
 use crate::engine::query::RewindPlan;
 use crate::event::Event;
 use crate::tui::action::Action;
 use crate::tui::layout::Pane;
-use crate::tui::render::render;
+use crate::tui::snapshot_tests::{SIZES, THEMES, screen};
 use crate::tui::state::{Overlay, State};
 use crate::tui::testing::*;
-
-const SIZES: [(u16, u16); 4] = [(80, 24), (120, 40), (160, 50), (60, 20)];
-const THEMES: [&str; 2] = ["dark", "light"];
-
-fn screen(s: &State) -> String {
-    let (w, h) = (s.size.width, s.size.height);
-    let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
-    terminal.draw(|f| render(s, f)).unwrap();
-    format!("{:?}", terminal.backend().buffer())
-}
 
 fn check(name: &str, scene: impl Fn(&mut State)) {
     for theme in THEMES {
