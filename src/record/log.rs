@@ -362,14 +362,50 @@ pub enum LogError {
     Format { path: PathBuf, found: u32 },
 }
 
-/// How much of each event to bring back.
+/// How much of each event to bring back. Every level but `Full` skips the events it
+/// drops without decoding them (a peek at the line's `type` only), so reading a long log
+/// for an overview costs a fraction of reading it whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Detail {
+pub enum Detail<'a> {
     /// Everything, with stored strings fetched from the object store.
     Full,
     /// Steps and their code only: events other than cell starts are dropped (what the
     /// index needs).
     Outline,
+    /// What a timeline row shows: cell starts (the title), model calls (tokens) and
+    /// replay differences.
+    Timeline,
+    /// Everything for the listed steps, the outline for the others.
+    Steps(&'a [u64]),
+}
+
+impl Detail<'_> {
+    /// Whether an event of type `kind` of step `step` is brought back.
+    fn keeps(&self, step: u64, kind: &str) -> bool {
+        match self {
+            Detail::Full => true,
+            Detail::Outline => kind == "cell_started",
+            Detail::Timeline => matches!(kind, "cell_started" | "llm_call" | "replay_differed"),
+            Detail::Steps(ids) => kind == "cell_started" || ids.contains(&step),
+        }
+    }
+}
+
+/// The first fields of a log line, read without decoding the rest: enough to skip an
+/// event that the reader's [`Detail`] drops.
+#[derive(Deserialize)]
+struct Peek<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
+    step: Option<u64>,
+    #[serde(borrow)]
+    event: Option<PeekEvent<'a>>,
+}
+
+#[derive(Deserialize)]
+struct PeekEvent<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
 }
 
 impl SessionLog {
@@ -403,6 +439,17 @@ impl SessionLog {
                 continue;
             }
             let last = number == total;
+            if detail != Detail::Full
+                && let Ok(peek) = serde_json::from_slice::<Peek>(raw)
+                && peek.kind == "event"
+                && let (Some(step), Some(event)) = (peek.step, peek.event)
+                && !detail.keeps(step, &event.kind)
+            {
+                if !steps.iter().rev().any(|s| s.id() == step) {
+                    note_unknown_step(&mut damaged, &mut warnings, number, step, "event");
+                }
+                continue;
+            }
             let value: Value = match serde_json::from_slice(raw) {
                 Ok(v) => v,
                 Err(e) => {
@@ -443,21 +490,6 @@ impl SessionLog {
                     continue;
                 }
             };
-            // An event or end naming a step that never began belongs to the damaged step
-            // line just before it, if there is one: say so once, not once per line.
-            let mut unknown_step = |step: u64, what: &str, warnings: &mut Vec<LogWarning>| {
-                if damaged.iter().any(|d| d.step == Some(step)) {
-                    return;
-                }
-                if let Some(d) = damaged.iter_mut().rev().find(|d| d.step.is_none()) {
-                    d.step = Some(step);
-                    return;
-                }
-                warnings.push(LogWarning {
-                    line: number,
-                    message: format!("{what} of unknown step {step} skipped"),
-                });
-            };
             match line {
                 Line::Session(h) => {
                     if header.is_some() {
@@ -484,16 +516,11 @@ impl SessionLog {
                 }),
                 Line::Event { step, event } => {
                     let Some(target) = steps.iter_mut().rev().find(|s| s.id() == step) else {
-                        unknown_step(step, "event", &mut warnings);
+                        note_unknown_step(&mut damaged, &mut warnings, number, step, "event");
                         continue;
                     };
-                    let keep = match detail {
-                        Detail::Full => true,
-                        Detail::Outline => {
-                            event.get("type").and_then(Value::as_str) == Some("cell_started")
-                        }
-                    };
-                    if !keep {
+                    let kind = event.get("type").and_then(Value::as_str).unwrap_or("");
+                    if !detail.keeps(step, kind) {
                         continue;
                     }
                     match resolve(event, store)
@@ -514,7 +541,7 @@ impl SessionLog {
                     None => {
                         // The step is lost, but it ended: later steps came after it.
                         head = Some(end.step);
-                        unknown_step(end.step, "end", &mut warnings);
+                        note_unknown_step(&mut damaged, &mut warnings, number, end.step, "end");
                     }
                 },
                 Line::Head { step, .. } => head = Some(step),
@@ -588,6 +615,28 @@ impl SessionLog {
 }
 
 /// Replaces `{"$object": hash, "bytes": n}` with the stored string.
+/// An event or end naming a step that never began belongs to the damaged step line just
+/// before it, if there is one: say so once, not once per line.
+fn note_unknown_step(
+    damaged: &mut [DamagedStep],
+    warnings: &mut Vec<LogWarning>,
+    line: usize,
+    step: u64,
+    what: &str,
+) {
+    if damaged.iter().any(|d| d.step == Some(step)) {
+        return;
+    }
+    if let Some(d) = damaged.iter_mut().rev().find(|d| d.step.is_none()) {
+        d.step = Some(step);
+        return;
+    }
+    warnings.push(LogWarning {
+        line,
+        message: format!("{what} of unknown step {step} skipped"),
+    });
+}
+
 fn resolve(value: Value, store: &ObjectStore) -> Result<Value, String> {
     match value {
         Value::Object(map) => {
@@ -802,4 +851,89 @@ pub fn new_session_id(name: &str) -> String {
 
 pub fn now() -> String {
     jiff::Timestamp::now().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A log of two steps, each with a cell start, output and a replay difference, an
+    /// event of a step that never began, and a torn last line.
+    fn sample(dir: &Path) -> PathBuf {
+        let header = r#"{"type":"session","format":1,"id":"i","name":"s","created":"t","base":"b","mcpr":"0"}"#;
+        let mut lines = vec![header.to_string()];
+        for step in 1..=2u64 {
+            lines.push(format!(
+                r#"{{"type":"step","step":{step},"parent":{},"kind":"cell","started":"t"}}"#,
+                step - 1
+            ));
+            lines.push(format!(
+                r#"{{"type":"event","step":{step},"event":{{"type":"cell_started","cell":1,"code":"x = {step}"}}}}"#
+            ));
+            lines.push(format!(
+                r#"{{"type":"event","step":{step},"event":{{"type":"output","cell":1,"stream":"stdout","text":"out {step}"}}}}"#
+            ));
+            lines.push(format!(
+                r#"{{"type":"event","step":{step},"event":{{"type":"replay_differed","session":"s","step":{step},"cell":1,"difference":"d"}}}}"#
+            ));
+            lines.push(format!(
+                r#"{{"type":"end","step":{step},"success":true,"duration_ms":1.0,"snapshot":"m"}}"#
+            ));
+        }
+        lines.push(
+            r#"{"type":"event","step":9,"event":{"type":"output","cell":1,"stream":"stdout","text":"lost"}}"#
+                .into(),
+        );
+        let path = dir.join("s.jsonl");
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        path
+    }
+
+    fn kinds(log: &SessionLog, step: u64) -> Vec<&'static str> {
+        log.step(step)
+            .unwrap()
+            .events
+            .iter()
+            .map(|e| match e {
+                Event::CellStarted { .. } => "cell_started",
+                Event::Output { .. } => "output",
+                Event::ReplayDiffered { .. } => "replay_differed",
+                _ => "other",
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_level_keeps_its_events_and_still_reports_unknown_steps() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = ObjectStore::open(&tmp.path().join("objects")).unwrap();
+        let path = sample(tmp.path());
+        let all = ["cell_started", "output", "replay_differed"];
+        let read = |detail| SessionLog::read(&path, &store, detail).unwrap();
+
+        let full = read(Detail::Full);
+        assert_eq!(kinds(&full, 1), all);
+        assert_eq!(kinds(&full, 2), all);
+
+        let outline = read(Detail::Outline);
+        assert_eq!(kinds(&outline, 1), ["cell_started"]);
+
+        let timeline = read(Detail::Timeline);
+        assert_eq!(kinds(&timeline, 2), ["cell_started", "replay_differed"]);
+
+        let steps = read(Detail::Steps(&[2]));
+        assert_eq!(kinds(&steps, 1), ["cell_started"]);
+        assert_eq!(kinds(&steps, 2), all);
+
+        // Skipping an event unread must not hide that its step is unknown.
+        for log in [full, outline, timeline, steps] {
+            assert_eq!(log.head, 2);
+            let messages: Vec<&str> = log.warnings.iter().map(|w| w.message.as_str()).collect();
+            assert_eq!(
+                messages,
+                ["event of unknown step 9 skipped"],
+                "{messages:?}"
+            );
+        }
+    }
 }

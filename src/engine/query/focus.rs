@@ -63,7 +63,7 @@ pub fn step_details(dir: &ReplayDir, steps: &[NodeRef]) -> Result<Vec<StepDetail
     let mut manifests = Manifests::new(dir.store());
     let mut found: HashMap<NodeRef, StepDetail> = HashMap::new();
     for (session, ids) in by_session {
-        let log = dir.read(session, Detail::Full)?;
+        let log = dir.read(session, Detail::Steps(&ids))?;
         let labels = branch_labels(&log);
         for id in ids {
             let Some(step) = log.step(id) else { continue };

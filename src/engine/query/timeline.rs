@@ -202,7 +202,7 @@ impl Timeline {
 pub fn timeline(dir: &ReplayDir, session: &str) -> Result<Timeline, QueryError> {
     let mut warnings = Vec::new();
     let mut logs: BTreeMap<String, SessionLog> = BTreeMap::new();
-    let own = dir.read(session, Detail::Full)?;
+    let own = dir.read(session, Detail::Timeline)?;
     note_warnings(&own, &mut warnings);
     let mut fork = own.header.fork.clone();
     logs.insert(session.to_string(), own);
@@ -218,7 +218,7 @@ pub fn timeline(dir: &ReplayDir, session: &str) -> Result<Timeline, QueryError> 
             ));
             break;
         }
-        match dir.read(&f.session, Detail::Full) {
+        match dir.read(&f.session, Detail::Timeline) {
             Ok(log) => {
                 note_warnings(&log, &mut warnings);
                 fork = log.header.fork.clone();
@@ -245,7 +245,7 @@ pub fn timeline(dir: &ReplayDir, session: &str) -> Result<Timeline, QueryError> 
             if logs.contains_key(name) {
                 continue;
             }
-            match dir.read(name, Detail::Full) {
+            match dir.read(name, Detail::Timeline) {
                 Ok(log) => {
                     note_warnings(&log, &mut warnings);
                     logs.insert(name.clone(), log);
