@@ -239,7 +239,7 @@ fn help(s: &State, filter: &str, scroll: usize, screen: Rect, buf: &mut Buffer) 
 
 /// Splits `text` at spaces into lines of at most `width` characters (a longer word is
 /// cut).
-fn wrap_words(text: &str, width: usize) -> Vec<String> {
+pub(super) fn wrap_words(text: &str, width: usize) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut line = String::new();
     for word in text.split(' ') {

@@ -18,12 +18,31 @@ pub fn render(s: &State, area: Rect, buf: &mut Buffer) {
         Pane::Variables,
         vec![Span::raw(format!("Variables · {}", v.rows.len()))],
     );
-    let inner = block.inner(area);
+    let mut inner = block.inner(area);
     block.render(area, buf);
     if inner.width == 0 || inner.height == 0 {
         return;
     }
+    // The other panes show a past step: these names are still the live kernel's, and a
+    // value of that step needs the kernel rewound there.
+    let past = past_step_note(s);
+    if let Some(note) = &past {
+        let style = Style::default().fg(t.dim).add_modifier(Modifier::ITALIC);
+        let lines = super::overlay::wrap_words(note, inner.width as usize);
+        let shown = (lines.len() as u16).min(inner.height);
+        for (i, line) in lines.iter().take(shown as usize).enumerate() {
+            put(buf, inner.x, inner.y + i as u16, line, inner.width, style);
+        }
+        inner.y += shown;
+        inner.height -= shown;
+        if inner.height == 0 {
+            return;
+        }
+    }
     if v.rows.is_empty() {
+        if past.is_some() {
+            return;
+        }
         let note = v
             .note
             .as_deref()
@@ -86,4 +105,25 @@ pub fn render(s: &State, area: Rect, buf: &mut Buffer) {
         };
         put(buf, x, y, &rest, inner.right() - x, base);
     }
+}
+
+/// What to say above the variables while the timeline's focus shows a step other than
+/// the live kernel's: the variables are the kernel's, not that step's.
+fn past_step_note(s: &State) -> Option<String> {
+    s.timeline.live_panes.as_ref()?;
+    let focus = s.timeline.focused()?;
+    if focus.head && !s.timeline.browse {
+        return None;
+    }
+    Some(if s.timeline.browse {
+        format!(
+            "Browsing step {}: no kernel runs. In the timeline, r rewinds there (or f forks) to get its values.",
+            focus.step
+        )
+    } else {
+        format!(
+            "The live kernel's names; the focus is step {}. In the timeline, r rewinds there to get its values.",
+            focus.step
+        )
+    })
 }

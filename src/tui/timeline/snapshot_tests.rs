@@ -121,3 +121,24 @@ fn session_list() {
         );
     });
 }
+
+#[test]
+fn variables_while_a_past_step_is_in_focus() {
+    check("variables_past_step", |s| {
+        let var = |name: &str, repr: &str| crate::event::Variable {
+            name: name.into(),
+            type_name: "int".into(),
+            len: None,
+            repr: repr.into(),
+            long_repr: repr.into(),
+        };
+        engine(
+            s,
+            vec![Event::Variables {
+                variables: vec![var("total", "42"), var("count", "7")],
+            }],
+        );
+        focus_step(s, "demo", 3);
+        crate::tui::update::focus(s, Pane::Variables);
+    });
+}
