@@ -229,6 +229,10 @@ pub enum Event {
         error: Option<String>,
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         usage: bool,
+        /// The error was a replay that parted from the record: where and how, for a front
+        /// end to show the recorded step beside what happened.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        diverged: Option<crate::record::replay::Divergence>,
     },
     /// The session continues as `session`, a new branch of `from` at `step`.
     Forked {

@@ -344,6 +344,38 @@ async fn rewinding_the_live_session_rebuilds_step_one_without_calling_the_tool_s
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rewind_that_diverges_ends_with_where_and_how_and_the_session_goes_on() {
+    let dir = common::project_dir();
+    let db = dir.path().join("notes.db");
+    mcp_servers(dir.path(), json!({"demo": common::demo_entry(&db)}));
+    let mut live = Live::open(dir.path(), named("dv")).await;
+    live.cell("x = 5").await;
+    // A tool call whose arguments differ on every run: a re-run asks for another call.
+    let (status, _) = live
+        .cell("import random\nfrom tools.demo import calculate\nr = calculate(expression=f'{random.random()} * 2')")
+        .await;
+    assert_eq!(status, CellStatus::Ok);
+    let id = live.handle.ops.send(Op::Rewind(2));
+    let events = live
+        .until(|e| matches!(e, Event::OpEnded { op, .. } if *op == id))
+        .await;
+    let Some(Event::OpEnded {
+        error: Some(error),
+        diverged: Some(d),
+        ..
+    }) = events.last()
+    else {
+        panic!("the rewind should diverge: {events:?}");
+    };
+    assert_eq!((d.session.as_str(), d.step, d.cell), ("dv", 2, 1));
+    assert!(d.difference.contains("where the record has"), "{d:?}");
+    assert!(error.contains(&d.difference), "{error}");
+    let (status, out) = live.cell("print(x)").await;
+    assert_eq!((status, out.as_str()), (CellStatus::Ok, "5\n"));
+    live.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_fork_continues_in_a_new_session_and_leaves_the_parent() {
     let dir = common::project_dir();
     let mut live = Live::open(dir.path(), named("p")).await;
@@ -427,7 +459,10 @@ async fn opening_fails_with_a_typed_error_naming_the_problem() {
         },
         spec,
     );
-    let Some(Event::OpEnded { op, error, usage }) = handle.events.recv().await else {
+    let Some(Event::OpEnded {
+        op, error, usage, ..
+    }) = handle.events.recv().await
+    else {
         panic!("opening ends")
     };
     assert_eq!(op, 0);

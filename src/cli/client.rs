@@ -137,6 +137,7 @@ impl Client {
                     op: id,
                     error,
                     usage,
+                    ..
                 } if *id == op => {
                     return match error {
                         None => Ok(outcome),

@@ -88,6 +88,17 @@ impl EngineError {
         )
     }
 
+    /// Where a replay parted from the record, when that is what this error is.
+    pub fn divergence(&self) -> Option<&crate::record::replay::Divergence> {
+        match self {
+            EngineError::Replay {
+                source: ReplayError::Diverged(d),
+                ..
+            } => Some(d),
+            _ => None,
+        }
+    }
+
     pub(crate) fn io(what: impl Into<String>, source: std::io::Error) -> EngineError {
         EngineError::Io {
             what: what.into(),

@@ -86,11 +86,16 @@ pub fn start(ctx: Context, spec: SessionSpec) -> SessionHandle {
 }
 
 fn ended(out: &Emitter, op: u64, result: Result<(), EngineError>) {
-    let (error, usage) = match result {
-        Ok(()) => (None, false),
-        Err(e) => (Some(e.to_string()), e.is_usage()),
+    let (error, usage, diverged) = match result {
+        Ok(()) => (None, false, None),
+        Err(e) => (Some(e.to_string()), e.is_usage(), e.divergence().cloned()),
     };
-    out.send(Event::OpEnded { op, error, usage });
+    out.send(Event::OpEnded {
+        op,
+        error,
+        usage,
+        diverged,
+    });
 }
 
 struct Inbox {

@@ -28,7 +28,7 @@ pub struct HistoryStep {
 }
 
 /// Where re-execution parted from the record.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Divergence {
     pub session: String,
     pub step: u64,

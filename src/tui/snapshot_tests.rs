@@ -214,6 +214,7 @@ fn history_search() {
                     op: i as u64 + 1,
                     error: None,
                     usage: false,
+                    diverged: None,
                 }],
             );
         }

@@ -48,6 +48,7 @@ pub fn opened(w: u16, h: u16, theme: &str) -> State {
                 op: 0,
                 error: None,
                 usage: false,
+                diverged: None,
             },
         ],
     );
@@ -270,6 +271,7 @@ pub fn two_attempts(s: &mut State) {
             op: 1,
             error: None,
             usage: false,
+            diverged: None,
         },
     ]);
     engine(s, events);
@@ -318,6 +320,7 @@ pub fn error_cell(s: &mut State) {
                 op: 1,
                 error: None,
                 usage: false,
+            diverged: None,
             },
         ],
     );

@@ -22,6 +22,7 @@ fn ended(id: u64) -> Action {
         op: id,
         error: None,
         usage: false,
+        diverged: None,
     })
 }
 
@@ -543,6 +544,7 @@ fn variables_are_listed_after_each_run_and_shown_longer_on_enter() {
                 op: 2,
                 error: None,
                 usage: false,
+                diverged: None,
             },
         ],
     );

@@ -1,7 +1,6 @@
 //! A replay that stopped because re-running a recorded cell did something else than the
-//! record holds: which step, which cell and what differed, read from the engine's error
-//! (`replay diverged at step S of session N (cell C of the step): DIFFERENCE`), so that
-//! the console can show the recorded cell beside what happened.
+//! record holds: which step, which cell and what differed (the engine's `OpEnded` carries
+//! it), so that the console can show the recorded cell beside what happened.
 
 use crate::engine::query::NodeRef;
 
@@ -16,22 +15,20 @@ pub struct Divergence {
     pub message: String,
 }
 
-/// Reads a divergence out of an engine error's message, when it is one.
-pub fn parse(message: &str) -> Option<Divergence> {
-    let rest = message.split("replay diverged at step ").nth(1)?;
-    let (step, rest) = rest.split_once(" of session ")?;
-    let (session, rest) = rest.split_once(" (cell ")?;
-    let (cell, rest) = rest.split_once(" of the step): ")?;
-    let difference = rest.lines().next().unwrap_or_default().to_string();
-    Some(Divergence {
-        at: NodeRef {
-            session: session.to_string(),
-            step: step.trim().parse().ok()?,
-        },
-        cell: cell.trim().parse().ok()?,
-        difference,
-        message: message.to_string(),
-    })
+impl Divergence {
+    /// The console's view of the engine's divergence; `message` is the error it ended
+    /// the operation with.
+    pub fn new(d: &crate::record::replay::Divergence, message: &str) -> Divergence {
+        Divergence {
+            at: NodeRef {
+                session: d.session.clone(),
+                step: d.step,
+            },
+            cell: d.cell,
+            difference: d.difference.clone(),
+            message: message.to_string(),
+        }
+    }
 }
 
 /// The call a difference names on each side, when it names one: (the code's call, the
@@ -57,28 +54,22 @@ pub fn sides(difference: &str) -> (String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::replay::{Divergence as D, ReplayError};
 
     #[test]
-    fn the_engines_message_reads_back_as_the_divergence() {
-        let e = crate::engine::EngineError::replay(
-            "s",
-            ReplayError::Diverged(D {
-                session: "s-fork-1".into(),
-                step: 3,
-                cell: 2,
-                difference:
-                    "the code called tools.call with {\"a\":2} where the record has {\"a\":1}"
-                        .into(),
-            }),
-        );
-        let d = parse(&e.to_string()).expect("a divergence");
-        assert_eq!(d.at.session, "s-fork-1");
-        assert_eq!(d.at.step, 3);
-        assert_eq!(d.cell, 2);
-        let (ran, recorded) = sides(&d.difference);
+    fn a_difference_names_the_call_on_each_side() {
+        let (ran, recorded) =
+            sides("the code called tools.call with {\"a\":2} where the record has {\"a\":1}");
         assert_eq!(ran, "tools.call with {\"a\":2}");
         assert_eq!(recorded, "{\"a\":1}");
-        assert!(parse("could not restore the workspace for step 2: gone").is_none());
+        let (ran, recorded) = sides("the recorded call demo.x({}) was not made again");
+        assert_eq!(
+            (ran.as_str(), recorded.as_str()),
+            ("(not made)", "demo.x({})")
+        );
+        let (ran, recorded) = sides("the cell ended Ok where the record has Error");
+        assert_eq!(
+            (ran.as_str(), recorded.as_str()),
+            ("ended Ok", "ended Error")
+        );
     }
 }

@@ -440,6 +440,7 @@ fn rewind_in_the_live_session_confirms_with_the_counts_then_shows_progress() {
                 op: 9,
                 error: None,
                 usage: false,
+                diverged: None,
             },
         ],
     );
@@ -485,11 +486,21 @@ fn a_divergence_stops_the_rewind_and_is_shown_with_its_step() {
             id: 3,
         }],
     );
-    engine(&mut s, vec![Event::OpEnded {
-        op: 3,
-        error: Some("replay diverged at step 4 of session demo (cell 1 of the step): the code called tools.call with {\"city\":\"Oslo\"} where the record has {\"city\":\"Paris\"}\nThe recorded state …".into()),
-        usage: false,
-    }]);
+    let d = crate::record::replay::Divergence {
+        session: "demo".into(),
+        step: 4,
+        cell: 1,
+        difference: "the code called tools.call with {\"city\":\"Oslo\"} where the record has {\"city\":\"Paris\"}".into(),
+    };
+    engine(
+        &mut s,
+        vec![Event::OpEnded {
+            op: 3,
+            error: Some(format!("{d}\nThe recorded state …")),
+            usage: false,
+            diverged: Some(d),
+        }],
+    );
     let Some(Overlay::Timeline(TimelineOverlay::Diverged(d))) = &s.overlay else {
         panic!("no divergence shown: {:?}", s.overlay);
     };
@@ -565,6 +576,7 @@ fn browse_mode_opens_a_live_session_for_a_rewind_or_a_fork() {
                 op: 0,
                 error: None,
                 usage: false,
+                diverged: None,
             },
         ],
     );
@@ -626,6 +638,7 @@ fn edit_and_fork_forks_at_the_step_before_and_runs_the_code_there() {
                 op: 4,
                 error: None,
                 usage: false,
+                diverged: None,
             },
         ],
     );

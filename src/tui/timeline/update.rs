@@ -704,14 +704,19 @@ pub fn on_sent(s: &mut State, op: &Op, id: u64) {
 /// What an engine event means for the timeline (before the rest of the console sees it).
 pub fn on_event(s: &mut State, e: &Event, fx: &mut Vec<Effect>) {
     match e {
-        Event::OpEnded { op, error, .. } => {
+        Event::OpEnded {
+            op,
+            error,
+            diverged,
+            ..
+        } => {
             let ours = s
                 .timeline
                 .op
                 .as_ref()
                 .is_some_and(|p| (p.opening && *op == 0) || (p.id == Some(*op)));
             if ours {
-                op_ended(s, error.as_deref(), fx);
+                op_ended(s, error.as_deref(), diverged.as_ref(), fx);
             } else if *op == 0 && error.is_none() && !s.timeline.browse {
                 // The live session is open: its timeline, unless another is browsed.
                 let browsing_other = s.timeline.session.is_some()
@@ -768,7 +773,12 @@ pub fn after_event(s: &mut State, fx: &mut Vec<Effect>) {
 
 /// A rewind or fork ended: the session continues from its step (the panes follow it
 /// live), or it stopped, with the divergence shown when that was why.
-fn op_ended(s: &mut State, error: Option<&str>, fx: &mut Vec<Effect>) {
+fn op_ended(
+    s: &mut State,
+    error: Option<&str>,
+    diverged: Option<&crate::record::replay::Divergence>,
+    fx: &mut Vec<Effect>,
+) {
     let Some(p) = s.timeline.op.take() else {
         return;
     };
@@ -813,7 +823,7 @@ fn op_ended(s: &mut State, error: Option<&str>, fx: &mut Vec<Effect>) {
         }
         Some(e) => {
             s.timeline.after_open = None;
-            match super::diverged::parse(e) {
+            match diverged.map(|d| super::diverged::Divergence::new(d, e)) {
                 Some(d) => {
                     fx.extend(details_for(s, vec![d.at.clone()]));
                     s.overlay = Some(Overlay::Timeline(TimelineOverlay::Diverged(d)));
