@@ -903,6 +903,7 @@ fn on_mouse(s: &mut State, m: MouseEvent, fx: &mut Vec<Effect>) {
             };
             match areas.pane_at(m.column, m.row) {
                 Some(Pane::Output) => scroll_output_view(s, delta),
+                Some(Pane::Timeline) => timeline::wheel(s, delta, fx),
                 Some(pane @ (Pane::Code | Pane::Variables | Pane::Skills)) => {
                     let before = s.focus;
                     s.focus = pane;

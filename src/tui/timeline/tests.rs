@@ -831,6 +831,32 @@ fn a_click_on_a_row_focuses_that_step() {
 }
 
 #[test]
+fn the_mouse_wheel_over_the_timeline_moves_the_focus() {
+    use crossterm::event::{MouseEvent, MouseEventKind};
+    let mut s = with_timeline(120, 40, "dark");
+    let inner = s.inner(Pane::Timeline).expect("the timeline is on screen");
+    let wheel = |kind| {
+        Action::Mouse(MouseEvent {
+            kind,
+            column: inner.x + 3,
+            row: inner.y + 1,
+            modifiers: KeyModifiers::NONE,
+        })
+    };
+    focus_step(&mut s, "demo", 1);
+    feed(&mut s, vec![wheel(MouseEventKind::ScrollDown)]);
+    let down = focused(&s).expect("a focus");
+    assert_ne!(down, r("demo", 1), "the wheel moved the focus down");
+    assert_eq!(
+        s.timeline.focus, 3,
+        "three rows, as the wheel scrolls other panes"
+    );
+    feed(&mut s, vec![wheel(MouseEventKind::ScrollUp)]);
+    assert_eq!(focused(&s), Some(r("demo", 1)));
+    assert!(!s.timeline.live, "a move by the user stops following");
+}
+
+#[test]
 fn keys_before_the_timeline_arrives_or_after_it_failed_do_nothing_harmful() {
     let mut s = opened(80, 24, "dark");
     tl::browse(&mut s, "gone", None);

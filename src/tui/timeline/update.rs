@@ -250,6 +250,17 @@ pub fn click(s: &mut State, offset: usize, fx: &mut Vec<Effect>) {
     }
 }
 
+/// The mouse wheel over the timeline moves the focus by `delta` rows, as the arrow keys
+/// do (the other panes follow the focus).
+pub fn wheel(s: &mut State, delta: isize, fx: &mut Vec<Effect>) {
+    let n = s.timeline.rows.len();
+    if n == 0 {
+        return;
+    }
+    let at = s.timeline.focus.min(n - 1);
+    move_to(s, at.saturating_add_signed(delta).min(n - 1), fx);
+}
+
 /// The step after `node` on its branch: its child on the same branch, else its first.
 fn forward_of(s: &State, node: &TimelineNode) -> Option<NodeRef> {
     let kids = s.timeline.children(&node.node_ref());
