@@ -485,7 +485,7 @@ fn export_and_import_carry_a_forked_session_with_its_objects() {
     exec(
         d,
         "base",
-        "x = 3\nopen('data.txt', 'w').write('payload ' * 5000)",
+        "import os\nx = 3\nos.makedirs('in/a/folder')\nopen('in/a/folder/data.txt', 'w').write('payload ' * 5000)",
     );
     ok(d, &["fork", "base", "1", "--name", "branch"]);
     exec(d, "branch", "y = x * 2");
@@ -501,7 +501,11 @@ fn export_and_import_carry_a_forked_session_with_its_objects() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("imported session branch"));
     assert_eq!(
-        exec(o, "branch", "print(x, y, len(open('data.txt').read()))"),
+        exec(
+            o,
+            "branch",
+            "print(x, y, len(open('in/a/folder/data.txt').read()))"
+        ),
         "3 6 40000\n"
     );
     // Importing again changes nothing (the local log has grown since); a damaged
@@ -960,7 +964,7 @@ fn gc_removes_only_what_no_session_refers_to_and_a_dry_run_removes_nothing() {
     exec(
         d,
         "keep",
-        "import random\nrandom.seed(1)\nopen('big.bin', 'wb').write(random.randbytes(3 << 20))\nfor i in range(50):\n    open(f's{i}.txt', 'w').write(str(i))",
+        "import os, random\nrandom.seed(1)\nopen('big.bin', 'wb').write(random.randbytes(3 << 20))\nos.makedirs('small/inner')\nfor i in range(50):\n    open(f'small/inner/s{i}.txt', 'w').write(str(i))",
     );
     exec(d, "keep", "open('big.bin', 'ab').write(b'more')");
     exec(
@@ -999,7 +1003,7 @@ fn gc_removes_only_what_no_session_refers_to_and_a_dry_run_removes_nothing() {
         exec(
             d,
             "keep",
-            "print(len(open('big.bin', 'rb').read()), open('s7.txt').read())"
+            "print(len(open('big.bin', 'rb').read()), open('small/inner/s7.txt').read())"
         ),
         format!("{} 7\n", (3 << 20) + 4)
     );

@@ -15,7 +15,7 @@ use std::io::{BufRead, Write};
 use super::log::{Detail, Line};
 use super::objects::sha256_hex;
 use super::recorder::{RecordError, ReplayDir};
-use super::snapshot::{Entry, load_manifest};
+use super::snapshot::{Entry, manifest_objects};
 
 const BUNDLE_FORMAT: u32 = 1;
 
@@ -117,9 +117,9 @@ pub fn export(dir: &ReplayDir, name: &str, out: &mut dyn Write) -> Result<usize,
         )?;
     }
     for m in &manifests {
-        let manifest = load_manifest(dir.store(), m)
+        let (manifest, trees) = manifest_objects(dir.store(), m)
             .map_err(io_err(&format!("snapshot {m} of session {name}")))?;
-        objects.insert(m.clone());
+        objects.extend(trees);
         for entry in manifest.entries.values() {
             if let Entry::File { hash, .. } = entry {
                 objects.insert(hash.clone());

@@ -20,7 +20,7 @@ use std::path::Path;
 use super::objects::{LOCK_FILE, ObjectStore, is_hash};
 use super::pack::{self, IdxEntry, Kind, PACK_DIR};
 use super::recorder::{RecordError, ReplayDir};
-use super::snapshot::Manifest;
+use super::snapshot::{MANIFEST_START, manifest_refs};
 
 /// What a collection found (and, unless a dry run, did).
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
@@ -111,20 +111,28 @@ fn live_objects(
     let mut queue: Vec<String> = live.iter().cloned().collect();
     while let Some(hash) = queue.pop() {
         let mut found = HashSet::new();
-        if let Some(chunks) = store
+        let chunks = store
             .chunks_of(&hash)
-            .map_err(io_err(format!("object {hash}")))?
-        {
-            found.extend(chunks);
-        } else if let Some(manifest) = manifest_bytes(store, &hash)
-            .and_then(|bytes| serde_json::from_slice::<Manifest>(&bytes).ok())
-        {
-            for entry in manifest.entries.values() {
-                if let super::snapshot::Entry::File { hash, .. } = entry {
-                    found.insert(hash.clone());
-                }
-            }
+            .map_err(io_err(format!("object {hash}")))?;
+        // Whether the object may be a manifest, from its first bytes (a large one is
+        // chunked like any large content): only those are read whole.
+        let head = match &chunks {
+            Some(chunks) => chunks.first().and_then(|c| store.get(c).ok()),
+            None => store.get(&hash).ok(),
+        };
+        if head.as_ref().is_some_and(|h| h.starts_with(MANIFEST_START)) {
+            let whole = match &chunks {
+                Some(_) => store.get(&hash).ok(),
+                None => head,
+            };
+            // A manifest's files, and its folders' own trees.
+            found.extend(
+                whole
+                    .and_then(|bytes| manifest_refs(&bytes))
+                    .unwrap_or_default(),
+            );
         }
+        found.extend(chunks.unwrap_or_default());
         for h in found {
             if live.insert(h.clone()) {
                 queue.push(h);
@@ -132,12 +140,6 @@ fn live_objects(
         }
     }
     Ok(live)
-}
-
-/// An object's bytes when it may be a manifest (JSON that starts like one).
-fn manifest_bytes(store: &ObjectStore, hash: &str) -> Option<Vec<u8>> {
-    let bytes = store.get(hash).ok()?;
-    bytes.starts_with(b"{\"entries\":").then_some(bytes)
 }
 
 /// The 64-hex-digit words of `text`.

@@ -2,6 +2,13 @@
 //! (relative path → file content, directory or symlink) stored as an object, and any
 //! snapshot can be restored onto the workspace again.
 //!
+//! A manifest is stored as a tree, one object per folder (as git's trees): a folder's
+//! files, symlinks and fifos by name, and its subfolders by the hash of their own tree. A
+//! step that changes one file among thousands stores that file, its folder's tree and
+//! the trees above it; every other folder keeps its hash and is not written again, nor
+//! serialised. Readers get the whole workspace as one flat [`Manifest`] either way; a
+//! manifest written before trees (every path in one object) reads back the same.
+//!
 //! Snapshots never follow symlinks and write only to the object store; restores write
 //! only inside the workspace, through handles that never follow what the sandbox planted
 //! (`sandbox::confined`). `__pycache__` directories and the generated package entry files
@@ -65,6 +72,29 @@ pub enum Entry {
     },
 }
 
+/// One folder of a snapshot as stored: see the module documentation. An old flat manifest
+/// is a root tree whose `entries` hold every path and whose `dirs` are empty.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+struct Tree {
+    /// Declared first, so that every manifest object starts with `{"entries":`.
+    entries: BTreeMap<String, Entry>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    dirs: BTreeMap<String, Subtree>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Subtree {
+    hash: String,
+    mode: u32,
+}
+
+/// How every manifest object begins (its first field).
+pub const MANIFEST_START: &[u8] = b"{\"entries\":";
+
+/// Deepest folder nesting read back (a guard against a corrupt store, not a limit a
+/// workspace meets: Linux paths end at 4096 bytes).
+const MAX_TREE_DEPTH: usize = 2048;
+
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SnapshotStats {
     pub files: u64,
@@ -72,6 +102,9 @@ pub struct SnapshotStats {
     /// Files read and hashed because the stat cache could not vouch for them.
     pub hashed_files: u64,
     pub hashed_bytes: u64,
+    /// Folders' trees serialised and stored (the others were equal to the last
+    /// snapshot's).
+    pub trees_written: u64,
 }
 
 /// `removed` counts every path deleted, a directory's contents included. A file whose
@@ -90,6 +123,9 @@ pub struct Snapshotter {
     /// Per (workspace, store root): a cached hash is only worth reusing if the object it
     /// names is in the store being written.
     cache: HashMap<(PathBuf, PathBuf), HashMap<String, Cached>>,
+    /// The folders' trees of the last snapshot, by folder path, with their hashes: a
+    /// folder whose tree comes out equal is not serialised nor stored again.
+    trees: HashMap<(PathBuf, PathBuf), HashMap<String, (Tree, String)>>,
 }
 
 struct Cached {
@@ -158,44 +194,36 @@ impl Snapshotter {
         let root = ConfinedDir::open(workspace)?;
         let key = (workspace.to_path_buf(), store.root().to_path_buf());
         let known = self.cache.remove(&key).unwrap_or_default();
-        let mut seen = HashMap::new();
-        let mut stats = SnapshotStats::default();
+        let known_trees = self.trees.remove(&key).unwrap_or_default();
         // The step's new objects go into one pack, made durable once at the end.
-        let mut batch = store.batch();
-        let manifest = scan(&root, |path, dir, name, meta| {
-            let stat = Stat::of(meta);
-            let (hash, size) = match known.get(path) {
-                Some(cached) if cached.stat == stat => (cached.hash.clone(), stat.len),
-                _ => {
-                    let mut file = dir.open_file_here(name)?;
-                    let (hash, size) = batch.put_reader(&mut file, &dir.shown(name))?;
-                    stats.hashed_files += 1;
-                    stats.hashed_bytes += size;
-                    (hash, size)
-                }
-            };
-            stats.files += 1;
-            stats.bytes += size;
-            // A length that moved while we read means the file changed under us.
-            if size == stat.len && !stat.is_racy(started_ns) {
-                let hash = hash.clone();
-                seen.insert(path.to_owned(), Cached { stat, hash });
-            }
-            Ok((hash, size))
-        });
-        let manifest = match manifest {
-            Ok(manifest) => manifest,
+        let mut scan = TreeScan {
+            known: &known,
+            known_trees: &known_trees,
+            seen: HashMap::new(),
+            seen_trees: HashMap::new(),
+            batch: store.batch(),
+            stats: SnapshotStats::default(),
+            started_ns,
+        };
+        let built = scan.tree(&root, "", 0);
+        let TreeScan {
+            seen,
+            seen_trees,
+            batch,
+            stats,
+            ..
+        } = scan;
+        let finished = built.and_then(|hash| batch.finish().map(|()| hash));
+        let hash = match finished {
+            Ok(hash) => hash,
             Err(e) => {
-                self.cache.insert(key, known);
+                self.cache.insert(key.clone(), known);
+                self.trees.insert(key, known_trees);
                 return Err(e);
             }
         };
-        // A large workspace's manifest is chunked like a large file: one changed entry
-        // stores a chunk or two, not the whole list again.
-        let bytes = serde_json::to_vec(&manifest)?;
-        let (hash, _) = batch.put_reader(&mut bytes.as_slice(), Path::new("the manifest"))?;
-        batch.finish()?;
-        self.cache.insert(key, seen);
+        self.cache.insert(key.clone(), seen);
+        self.trees.insert(key, seen_trees);
         Ok((hash, stats))
     }
 
@@ -246,7 +274,43 @@ impl Snapshotter {
     }
 }
 
+/// The workspace a snapshot holds, every path in one map.
 pub fn load_manifest(store: &ObjectStore, hash: &str) -> io::Result<Manifest> {
+    Ok(manifest_objects(store, hash)?.0)
+}
+
+/// The workspace a snapshot holds, and every object its trees are stored in (the root's
+/// first): what an export must carry besides the files.
+pub fn manifest_objects(store: &ObjectStore, hash: &str) -> io::Result<(Manifest, Vec<String>)> {
+    let mut manifest = Manifest::default();
+    let mut objects = Vec::new();
+    let mut pending = vec![(hash.to_string(), String::new(), 0usize)];
+    while let Some((hash, prefix, depth)) = pending.pop() {
+        if depth > MAX_TREE_DEPTH {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "snapshot {hash} nests folders deeper than {MAX_TREE_DEPTH}: the record is corrupt"
+                ),
+            ));
+        }
+        let tree = read_tree(store, &hash)?;
+        objects.push(hash);
+        for (name, entry) in tree.entries {
+            manifest.entries.insert(format!("{prefix}{name}"), entry);
+        }
+        for (name, sub) in tree.dirs {
+            let path = format!("{prefix}{name}");
+            manifest
+                .entries
+                .insert(path.clone(), Entry::Dir { mode: sub.mode });
+            pending.push((sub.hash, format!("{path}/"), depth + 1));
+        }
+    }
+    Ok((manifest, objects))
+}
+
+fn read_tree(store: &ObjectStore, hash: &str) -> io::Result<Tree> {
     let bytes = store.get(hash)?;
     serde_json::from_slice(&bytes).map_err(|e| {
         io::Error::new(
@@ -254,6 +318,140 @@ pub fn load_manifest(store: &ObjectStore, hash: &str) -> io::Result<Manifest> {
             format!("object {hash} is not a snapshot manifest: {e}"),
         )
     })
+}
+
+/// The objects one manifest object names directly (its files and its folders' trees),
+/// when `bytes` is one: for walking the store without knowing what each object is.
+pub fn manifest_refs(bytes: &[u8]) -> Option<Vec<String>> {
+    if !bytes.starts_with(MANIFEST_START) {
+        return None;
+    }
+    let tree: Tree = serde_json::from_slice(bytes).ok()?;
+    let files = tree.entries.into_values().filter_map(|e| match e {
+        Entry::File { hash, .. } => Some(hash),
+        _ => None,
+    });
+    Some(
+        files
+            .chain(tree.dirs.into_values().map(|d| d.hash))
+            .collect(),
+    )
+}
+
+/// One snapshot being taken: the folders' trees built bottom-up, each file hashed unless
+/// the stat cache vouches for it, each tree stored unless the last snapshot's is equal.
+struct TreeScan<'a, 's> {
+    known: &'a HashMap<String, Cached>,
+    known_trees: &'a HashMap<String, (Tree, String)>,
+    seen: HashMap<String, Cached>,
+    seen_trees: HashMap<String, (Tree, String)>,
+    batch: super::pack::Batch<'s>,
+    stats: SnapshotStats,
+    started_ns: i64,
+}
+
+impl TreeScan<'_, '_> {
+    /// The hash of the tree of `dir`, at `rel` ('/'-separated, "" for the workspace).
+    fn tree(&mut self, dir: &ConfinedDir, rel: &str, depth: usize) -> io::Result<String> {
+        let mut tree = Tree::default();
+        for name in dir.names()? {
+            let shown = Path::new(rel).join(&name);
+            let key = utf8(Path::new(&name), &shown)?.to_owned();
+            let path = if rel.is_empty() {
+                key.clone()
+            } else {
+                format!("{rel}/{key}")
+            };
+            // Deleted since the listing: it is simply not part of the workspace any more.
+            let Some(meta) = dir.stat(&name)? else {
+                continue;
+            };
+            let entry = match meta.kind {
+                Kind::File if GENERATED.contains(&path.as_str()) => continue,
+                Kind::File => {
+                    let (hash, size) = self.file(&path, dir, &name, &meta)?;
+                    Entry::File {
+                        hash,
+                        size,
+                        mode: meta.mode,
+                    }
+                }
+                Kind::Dir if name == SKIPPED_DIR => continue,
+                Kind::Dir => {
+                    let child = match dir.child_dir(&name) {
+                        Ok(child) => child,
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                        Err(e) => return Err(e),
+                    };
+                    let hash = self.tree(&child, &path, depth + 1)?;
+                    tree.dirs.insert(
+                        key,
+                        Subtree {
+                            hash,
+                            mode: meta.mode,
+                        },
+                    );
+                    continue;
+                }
+                Kind::Symlink => {
+                    let target = dir.read_link(&name)?;
+                    Entry::Symlink {
+                        target: utf8(&target, &shown)?.to_owned(),
+                    }
+                }
+                Kind::Fifo => Entry::Fifo { mode: meta.mode },
+                // Sockets and devices cannot be made again (a socket needs its server); a
+                // restore removes them.
+                Kind::Special => continue,
+            };
+            tree.entries.insert(key, entry);
+        }
+        let hash = match self.known_trees.get(rel) {
+            Some((known, hash)) if *known == tree => hash.clone(),
+            _ => {
+                self.stats.trees_written += 1;
+                // A folder of very many entries is chunked like a large file: one changed
+                // entry stores a chunk or two, not the whole list again.
+                let bytes = serde_json::to_vec(&tree)?;
+                let what = format!("the manifest of {}", dir.shown(OsStr::new(".")).display());
+                self.batch
+                    .put_reader(&mut bytes.as_slice(), Path::new(&what))?
+                    .0
+            }
+        };
+        self.seen_trees.insert(rel.to_owned(), (tree, hash.clone()));
+        Ok(hash)
+    }
+
+    /// A regular file's (hash, size): from the stat cache when it vouches for the file,
+    /// else read and stored.
+    fn file(
+        &mut self,
+        path: &str,
+        dir: &ConfinedDir,
+        name: &OsStr,
+        meta: &Meta,
+    ) -> io::Result<(String, u64)> {
+        let stat = Stat::of(meta);
+        let (hash, size) = match self.known.get(path) {
+            Some(cached) if cached.stat == stat => (cached.hash.clone(), stat.len),
+            _ => {
+                let mut file = dir.open_file_here(name)?;
+                let (hash, size) = self.batch.put_reader(&mut file, &dir.shown(name))?;
+                self.stats.hashed_files += 1;
+                self.stats.hashed_bytes += size;
+                (hash, size)
+            }
+        };
+        self.stats.files += 1;
+        self.stats.bytes += size;
+        // A length that moved while we read means the file changed under us.
+        if size == stat.len && !stat.is_racy(self.started_ns) {
+            let hash = hash.clone();
+            self.seen.insert(path.to_owned(), Cached { stat, hash });
+        }
+        Ok((hash, size))
+    }
 }
 
 /// The manifest of the workspace as it is now, hashing every file (no store writes): for
@@ -806,6 +1004,79 @@ mod tests {
         assert_ne!(changed, first);
         assert_eq!(stats.hashed_files, 1);
         assert_eq!(stats.hashed_bytes, "changed content".len() as u64);
+    }
+
+    #[test]
+    fn a_changed_file_stores_only_the_trees_of_its_folders() {
+        let Fixture {
+            _dir,
+            workspace: ws,
+            store,
+        } = fixture();
+        for folder in ["a/x", "a/y", "b"] {
+            for i in 0..20 {
+                write(&ws, &format!("{folder}/f{i}.txt"), &format!("{folder} {i}"));
+            }
+        }
+        backdate(&ws);
+        let mut snapshotter = Snapshotter::new();
+        let (first, stats) = snapshotter.snapshot(&ws, &store).unwrap();
+        // The workspace, a, a/x, a/y and b.
+        assert_eq!(stats.trees_written, 5);
+        write(&ws, "a/x/f3.txt", "changed");
+        let (second, stats) = snapshotter.snapshot(&ws, &store).unwrap();
+        assert_eq!(stats.trees_written, 3, "a/x, a and the workspace only");
+
+        let (before, before_trees) = manifest_objects(&store, &first).unwrap();
+        let (after, after_trees) = manifest_objects(&store, &second).unwrap();
+        let kept = after_trees
+            .iter()
+            .filter(|t| before_trees.contains(t))
+            .count();
+        assert_eq!(
+            (after_trees.len(), kept),
+            (5, 2),
+            "a/y and b keep their trees"
+        );
+        let changed: Vec<&String> = after
+            .entries
+            .iter()
+            .filter(|(path, entry)| before.entries.get(*path) != Some(*entry))
+            .map(|(path, _)| path)
+            .collect();
+        assert_eq!(changed, ["a/x/f3.txt"]);
+        assert_eq!(
+            after,
+            current_manifest(&ws).unwrap(),
+            "the trees read back flat"
+        );
+
+        // A cold snapshotter comes to the same hash: trees are a function of content.
+        let (cold, _) = Snapshotter::new().snapshot(&ws, &store).unwrap();
+        assert_eq!(cold, second);
+    }
+
+    #[test]
+    fn a_flat_manifest_written_before_trees_reads_back_and_restores_the_same() {
+        let Fixture {
+            _dir,
+            workspace: ws,
+            store,
+        } = fixture();
+        write(&ws, "top.txt", "top");
+        write(&ws, "deep/er/file.txt", "deep");
+        let mut snapshotter = Snapshotter::new();
+        let (tree, _) = snapshotter.snapshot(&ws, &store).unwrap();
+        let flat = current_manifest(&ws).unwrap();
+        let flat_hash = store.put(&serde_json::to_vec(&flat).unwrap()).unwrap();
+        assert_ne!(flat_hash, tree);
+        assert_eq!(load_manifest(&store, &flat_hash).unwrap(), flat);
+        assert_eq!(load_manifest(&store, &tree).unwrap(), flat);
+
+        fs::remove_dir_all(ws.join("deep")).unwrap();
+        write(&ws, "top.txt", "edited");
+        snapshotter.restore(&ws, &store, &flat_hash).unwrap();
+        assert_eq!(current_manifest(&ws).unwrap(), flat);
     }
 
     /// On filesystems with coarse timestamps a same-length rewrite in the same clock tick
