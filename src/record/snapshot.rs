@@ -353,6 +353,14 @@ struct TreeScan<'a, 's> {
 impl TreeScan<'_, '_> {
     /// The hash of the tree of `dir`, at `rel` ('/'-separated, "" for the workspace).
     fn tree(&mut self, dir: &ConfinedDir, rel: &str, depth: usize) -> io::Result<String> {
+        if depth > MAX_TREE_DEPTH {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "cannot snapshot {rel}: folders nest deeper than {MAX_TREE_DEPTH} levels; flatten them"
+                ),
+            ));
+        }
         let mut tree = Tree::default();
         for name in dir.names()? {
             let shown = Path::new(rel).join(&name);
