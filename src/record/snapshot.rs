@@ -91,9 +91,11 @@ struct Subtree {
 /// How every manifest object begins (its first field).
 pub const MANIFEST_START: &[u8] = b"{\"entries\":";
 
-/// Deepest folder nesting read back (a guard against a corrupt store, not a limit a
-/// workspace meets: Linux paths end at 4096 bytes).
-const MAX_TREE_DEPTH: usize = 2048;
+/// Deepest folder nesting snapshotted or read back. Sandboxed code can nest folders
+/// without end (through folder handles, past the 4096-byte path limit); the snapshot
+/// recurses once per level, so it refuses instead of running out of stack. No real
+/// workspace comes near.
+const MAX_TREE_DEPTH: usize = 256;
 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SnapshotStats {
