@@ -1067,6 +1067,19 @@ mod tests {
     }
 
     #[test]
+    fn folders_nested_beyond_the_limit_are_refused_by_name_not_overflowing_the_stack() {
+        let Fixture {
+            _dir,
+            workspace: ws,
+            store,
+        } = fixture();
+        let deep: PathBuf = std::iter::repeat_n("d", MAX_TREE_DEPTH + 2).collect();
+        fs::create_dir_all(ws.join(&deep)).unwrap();
+        let e = Snapshotter::new().snapshot(&ws, &store).unwrap_err();
+        assert!(e.to_string().contains("nest deeper than 256"), "{e}");
+    }
+
+    #[test]
     fn a_flat_manifest_written_before_trees_reads_back_and_restores_the_same() {
         let Fixture {
             _dir,
