@@ -357,6 +357,23 @@ pub fn project_dir() -> tempfile::TempDir {
     dir
 }
 
+/// A project whose kernels run at isolation `level` (`[kernel] isolation`).
+pub fn project_dir_at(level: IsolationRequest) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = format!("[kernel]\nisolation = \"{}\"\n", level.as_str());
+    std::fs::write(dir.path().join("mcpr.toml"), text).expect("mcpr.toml");
+    dir
+}
+
+/// [`docker_level`] for tests that are not async.
+pub fn docker_level_blocking() -> Option<IsolationRequest> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(docker_level())
+}
+
 /// Runs the `mcpr` binary in `dir` with no stdin and no OpenAI settings from the host.
 pub fn mcpr_in(dir: &Path, args: &[&str]) -> std::process::Output {
     Command::new(mcpr_bin())
