@@ -173,3 +173,68 @@ async fn containers_of_a_killed_mcpr_are_swept_at_the_next_start() {
     common::mcpr_ok(dir.path(), &["exec", "--session", "n", "1"]);
     assert_eq!(containers_of(pid).await, Vec::<String>::new());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_checks_the_hardening_of_a_trial_container() {
+    if docker_level().await.is_none() {
+        return;
+    }
+    let dir = common::project_dir_at(mcpr::sandbox::IsolationRequest::Docker);
+    let doctor = |dir: &std::path::Path| -> Vec<serde_json::Value> {
+        let out = common::mcpr_ok(dir, &["doctor", "--json"]);
+        serde_json::from_slice(&out.stdout).expect("JSON")
+    };
+    let item = |checks: &[serde_json::Value], name: &str| {
+        checks
+            .iter()
+            .find(|c| c["item"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} line: {checks:?}"))
+    };
+    let checks = doctor(dir.path());
+    assert!(
+        !checks.iter().any(|c| c["item"] == "isolation"),
+        "the subprocess isolation line does not judge docker kernels: {checks:?}"
+    );
+    let engine = item(&checks, "docker");
+    assert_eq!(engine["verdict"], "ok", "{engine}");
+    assert!(
+        engine["detail"].as_str().unwrap().contains("API 1."),
+        "{engine}"
+    );
+    let hardening = item(&checks, "hardening");
+    assert_eq!(hardening["verdict"], "ok", "{hardening}");
+    for part in [
+        "no network",
+        "read-only root",
+        "no capabilities",
+        "seccomp",
+        "non-root uid",
+    ] {
+        assert!(
+            hardening["detail"].as_str().unwrap().contains(part),
+            "{hardening}"
+        );
+    }
+
+    // An image the engine does not have is named, with what to do.
+    std::fs::write(
+        dir.path().join("mcpr.toml"),
+        "[kernel]\nisolation = \"docker\"\n[docker]\nimage = \"mcpr-no-such-image:1\"\n",
+    )
+    .unwrap();
+    let checks = doctor(dir.path());
+    let engine = item(&checks, "docker");
+    assert_eq!(engine["verdict"], "missing", "{engine}");
+    assert!(
+        engine["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no image mcpr-no-such-image:1"),
+        "{engine}"
+    );
+    assert!(
+        engine["fix"].as_str().unwrap().contains("setup-docker.sh"),
+        "{engine}"
+    );
+}

@@ -31,7 +31,9 @@ async fn busy_loop_times_out_by_interrupt_and_state_survives(level: IsolationReq
     assert!(r.restarted().is_none());
 }
 
-async fn a_cell_that_ignores_interrupt_is_killed_and_the_next_cell_is_told(level: IsolationRequest) {
+async fn a_cell_that_ignores_interrupt_is_killed_and_the_next_cell_is_told(
+    level: IsolationRequest,
+) {
     let mut s = TestSession::new(level).await;
     s.run("kept = 1").await.assert_ok();
     let mut opts = s.session.cell_options();

@@ -11,6 +11,7 @@
 
 mod container;
 pub mod engine;
+pub mod hardening;
 pub mod settings;
 
 use bollard::Docker;
@@ -187,7 +188,11 @@ impl ContainerRun {
             .build();
         let attach = match docker.attach_container(id, Some(options)).await {
             Ok(a) => a,
-            Err(e) => return self.failed(format!("could not attach to the container: {e}")).await,
+            Err(e) => {
+                return self
+                    .failed(format!("could not attach to the container: {e}"))
+                    .await;
+            }
         };
         if let Err(e) = docker.start_container(id, None).await {
             return self
@@ -203,7 +208,8 @@ impl ContainerRun {
                 match stdin.read(&mut buf).await {
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
-                        if input.write_all(&buf[..n]).await.is_err() || input.flush().await.is_err() {
+                        if input.write_all(&buf[..n]).await.is_err() || input.flush().await.is_err()
+                        {
                             break;
                         }
                     }
@@ -232,7 +238,9 @@ impl ContainerRun {
             _ = self.stop.cancelled() => true,
         };
         if stopped {
-            let kill = KillContainerOptionsBuilder::default().signal("SIGKILL").build();
+            let kill = KillContainerOptionsBuilder::default()
+                .signal("SIGKILL")
+                .build();
             let _ = docker.kill_container(id, Some(kill)).await;
         }
         ended(docker, id).await
@@ -333,9 +341,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// Returns the engine's version line, or what is missing and how to get it.
 pub async fn check_ready(settings: &DockerSettings) -> Result<String, String> {
     let address = settings.engine_address();
-    let docker = engine::connect(&address)
-        .await
-        .map_err(|e| e.to_string())?;
+    let docker = engine::connect(&address).await.map_err(|e| e.to_string())?;
     let version = docker
         .version()
         .await
