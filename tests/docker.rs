@@ -238,3 +238,22 @@ async fn doctor_checks_the_hardening_of_a_trial_container() {
         "{engine}"
     );
 }
+
+#[test]
+fn a_remote_engine_is_refused_with_what_to_do() {
+    // No engine is needed: the address is refused before anything is contacted.
+    let dir = common::project_dir_at(mcpr::sandbox::IsolationRequest::Docker);
+    std::fs::write(
+        dir.path().join("mcpr.toml"),
+        "[kernel]\nisolation = \"docker\"\n[docker]\nhost = \"tcp://203.0.113.1:2376\"\n",
+    )
+    .unwrap();
+    let out = common::mcpr_in(dir.path(), &["exec", "1"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("needs an engine on this host") && err.contains("tcp://203.0.113.1:2376"),
+        "{err}"
+    );
+    assert!(err.contains("docs/REMOTE-ENGINES.md"), "{err}");
+}

@@ -65,6 +65,8 @@ pub enum LaunchError {
     Prepare(#[from] std::io::Error),
     #[error(transparent)]
     Sandbox(#[from] crate::sandbox::SandboxError),
+    #[error(transparent)]
+    Engine(#[from] docker::EngineError),
 }
 
 pub trait Backend: Send + Sync {

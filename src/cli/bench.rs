@@ -200,7 +200,12 @@ async fn kernel_in(
     } else {
         "≤ 5 ms"
     };
-    row("session start, from pool", "ms", &stats(pooled), pool_target);
+    row(
+        "session start, from pool",
+        "ms",
+        &stats(pooled),
+        pool_target,
+    );
 
     let dir = root.join("warm");
     std::fs::create_dir_all(&dir).map_err(fail)?;

@@ -22,6 +22,10 @@ pub enum EngineError {
         "no Docker engine answers at {address}: {reason}. Start one (scripts/setup-docker.sh prepares a local engine and the default image), set [docker] host in mcpr.toml, or use another --isolation"
     )]
     Unreachable { address: String, reason: String },
+    #[error(
+        "the Docker backend needs an engine on this host (a unix:// socket), not {address}: kernels bind the workspace and the runtime from this host's folders, which a remote engine cannot see. Use a local engine (scripts/setup-docker.sh) or unset [docker] host / DOCKER_HOST; docs/REMOTE-ENGINES.md says what remote engines need"
+    )]
+    Remote { address: String },
     #[error("{address} is not an engine address mcpr can use: {reason}")]
     BadAddress { address: String, reason: String },
 }

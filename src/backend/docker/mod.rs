@@ -49,9 +49,13 @@ impl DockerBackend {
         settings
             .check()
             .map_err(|m| LaunchError::Prepare(std::io::Error::other(m)))?;
+        let address = settings.engine_address();
+        if !address.starts_with("unix://") {
+            return Err(EngineError::Remote { address }.into());
+        }
         let runtime_dir = runtime::install()?;
         Ok(Self {
-            engine: Arc::new(Engine::new(settings.engine_address())),
+            engine: Arc::new(Engine::new(address)),
             settings,
             runtime_dir,
         })
