@@ -64,3 +64,38 @@ impl DockerSettings {
             .unwrap_or_else(|| "unix:///var/run/docker.sock".into())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn out_of_range_settings_name_the_key_and_the_range() {
+        assert!(DockerSettings::default().check().is_ok());
+        let bad = DockerSettings {
+            cpus: 0.0,
+            ..DockerSettings::default()
+        };
+        let e = bad.check().unwrap_err();
+        assert!(e.contains("[docker] cpus = 0") && e.contains("0.01 to 1024"), "{e}");
+        let bad = DockerSettings {
+            tmp_mb: 0,
+            ..DockerSettings::default()
+        };
+        assert!(bad.check().unwrap_err().contains("[docker] tmp_mb"));
+        let bad = DockerSettings {
+            image: " ".into(),
+            ..DockerSettings::default()
+        };
+        assert!(bad.check().unwrap_err().contains("[docker] image"));
+    }
+
+    #[test]
+    fn the_setting_wins_over_the_environment() {
+        let s = DockerSettings {
+            host: Some("unix:///run/other.sock".into()),
+            ..DockerSettings::default()
+        };
+        assert_eq!(s.engine_address(), "unix:///run/other.sock");
+    }
+}
