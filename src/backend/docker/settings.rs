@@ -77,7 +77,10 @@ mod tests {
             ..DockerSettings::default()
         };
         let e = bad.check().unwrap_err();
-        assert!(e.contains("[docker] cpus = 0") && e.contains("0.01 to 1024"), "{e}");
+        assert!(
+            e.contains("[docker] cpus = 0") && e.contains("0.01 to 1024"),
+            "{e}"
+        );
         let bad = DockerSettings {
             tmp_mb: 0,
             ..DockerSettings::default()
