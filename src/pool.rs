@@ -4,10 +4,15 @@
 //! session renames that folder to the session's workspace (the kernel keeps its working
 //! directory and, under bubblewrap, its mount, because a rename keeps the inode). A
 //! kernel leaves the pool once and is never reused by a second session.
+//!
+//! With an idle time set, ready kernels nobody took for that long are shut down (for the
+//! Docker backend: their containers removed) and the pool fills again only when the next
+//! session is asked for, so an unused pool holds no processes or containers.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 use crate::hostcall::HostCalls;
@@ -30,6 +35,10 @@ struct Shared {
     last_error: Mutex<Option<String>>,
     /// The folder of a kernel being started, removed if the pool goes away meanwhile.
     starting: Mutex<Option<PathBuf>>,
+    /// Ready kernels not taken for this long are reaped; None keeps them.
+    idle: Option<Duration>,
+    /// When a session last took a kernel; None once reaped, until the next one does.
+    last_taken: Mutex<Option<Instant>>,
 }
 
 pub struct KernelPool {
@@ -40,6 +49,16 @@ pub struct KernelPool {
 impl KernelPool {
     /// Starts filling a pool of `size` kernels whose workspaces live under `root`.
     pub fn new(launcher: Launcher, root: PathBuf, size: usize) -> KernelPool {
+        Self::with_idle(launcher, root, size, None)
+    }
+
+    /// Like [`KernelPool::new`], reaping ready kernels that nobody took for `idle`.
+    pub fn with_idle(
+        launcher: Launcher,
+        root: PathBuf,
+        size: usize,
+        idle: Option<Duration>,
+    ) -> KernelPool {
         let shared = Arc::new(Shared {
             launcher,
             root,
@@ -49,6 +68,8 @@ impl KernelPool {
             filled: Notify::new(),
             last_error: Mutex::new(None),
             starting: Mutex::new(None),
+            idle,
+            last_taken: Mutex::new(Some(Instant::now())),
         });
         let refill = tokio::spawn(refill_loop(shared.clone()));
         shared.wanted.notify_one();
@@ -82,6 +103,7 @@ impl KernelPool {
         workspace: PathBuf,
     ) -> Result<Session, KernelError> {
         let taken = lock(&self.shared.ready).pop_front();
+        *lock(&self.shared.last_taken) = Some(Instant::now());
         self.shared.wanted.notify_one();
         let launcher = self.shared.launcher.clone();
         let Some(Ready { kernel, dir }) = taken else {
@@ -115,7 +137,28 @@ impl Drop for KernelPool {
 
 async fn refill_loop(shared: Arc<Shared>) {
     loop {
-        shared.wanted.notified().await;
+        let idle_at = shared
+            .idle
+            .zip(*lock(&shared.last_taken))
+            .map(|(idle, taken)| taken + idle);
+        let reap = async move {
+            match idle_at {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = shared.wanted.notified() => {}
+            _ = reap => {
+                let idle_for = lock(&shared.last_taken).map(|t| t.elapsed());
+                if shared.idle.zip(idle_for).is_some_and(|(idle, idle_for)| idle_for >= idle) {
+                    // Idle until a session is asked for: then the pool fills again.
+                    *lock(&shared.last_taken) = None;
+                    reap_ready(&shared).await;
+                }
+                continue;
+            }
+        }
         while lock(&shared.ready).len() < shared.size {
             let dir = shared
                 .root
@@ -129,7 +172,14 @@ async fn refill_loop(shared: Arc<Shared>) {
             let started = shared.launcher.start(&dir).await;
             lock(&shared.starting).take();
             match started {
-                Ok(kernel) => lock(&shared.ready).push_back(Ready { kernel, dir }),
+                Ok(kernel) => {
+                    lock(&shared.ready).push_back(Ready { kernel, dir });
+                    // A kernel is idle from when it is ready: its clock starts now.
+                    let mut taken = lock(&shared.last_taken);
+                    if taken.is_some() {
+                        *taken = Some(Instant::now());
+                    }
+                }
                 Err(e) => {
                     let _ = std::fs::remove_dir_all(&dir);
                     *lock(&shared.last_error) = Some(e.to_string());
@@ -140,6 +190,16 @@ async fn refill_loop(shared: Arc<Shared>) {
         }
         shared.filled.notify_waiters();
     }
+}
+
+/// Shuts down every ready kernel and removes its folder.
+async fn reap_ready(shared: &Shared) {
+    let ready: Vec<Ready> = lock(&shared.ready).drain(..).collect();
+    for Ready { kernel, dir } in ready {
+        kernel.shutdown().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    shared.filled.notify_waiters();
 }
 
 /// Makes `from` become `to`, keeping whatever `to` already held.

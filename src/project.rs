@@ -20,6 +20,8 @@ pub struct Config {
     pub llm: crate::llm::select::LlmSettings,
     pub agent: crate::agent::AgentSettings,
     pub console: ConsoleSettings,
+    /// `[docker]`: engine and image of `isolation = "docker"`.
+    pub docker: crate::backend::docker::DockerSettings,
 }
 
 /// The `[console]` section: how `mcpr tui` starts.
@@ -64,6 +66,10 @@ pub struct KernelConfig {
     /// Host paths a `namespaces` kernel may read, at the same path.
     pub readonly_paths: Vec<PathBuf>,
     pub limits: Limits,
+    /// The `[docker]` section, carried here so everything that starts kernels from the
+    /// kernel settings has it (filled in when mcpr.toml is read).
+    #[serde(skip)]
+    pub docker: crate::backend::docker::DockerSettings,
 }
 
 impl Default for KernelConfig {
@@ -80,6 +86,7 @@ impl Default for KernelConfig {
             env_passthrough: Vec::new(),
             readonly_paths: Vec::new(),
             limits: Limits::default(),
+            docker: Default::default(),
         }
     }
 }
@@ -278,7 +285,7 @@ fn load_config(path: &Path) -> Result<Config, ProjectError> {
         path: path.to_path_buf(),
         source,
     })?;
-    let config: Config = toml::from_str(&text).map_err(|e| ProjectError::Invalid {
+    let mut config: Config = toml::from_str(&text).map_err(|e| ProjectError::Invalid {
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;
@@ -286,6 +293,7 @@ fn load_config(path: &Path) -> Result<Config, ProjectError> {
         path: path.to_path_buf(),
         message,
     })?;
+    config.kernel.docker = config.docker.clone();
     Ok(config)
 }
 
@@ -341,6 +349,7 @@ impl Config {
         )?;
         in_range("[kernel] max_frame_mb", k.max_frame_mb, 1..=1024, "MiB")?;
         k.limits.check()?;
+        self.docker.check()?;
         let t = &self.tools;
         in_range(
             "[tools] call_timeout_seconds",
@@ -434,12 +443,13 @@ fn default_config_text() -> String {
     let l = d.limits;
     let t = crate::tools::hub::ToolSettings::default();
     let a = crate::agent::AgentSettings::default();
+    let dk = crate::backend::docker::DockerSettings::default();
     format!(
         r#"# mcpr project configuration. Every key is optional; these are the defaults.
 
 [kernel]
 # python = "python3"          # interpreter name or path (default: $MCPR_PYTHON, then python3)
-isolation = "auto"             # none | namespaces | auto (strongest available)
+isolation = "auto"             # none | namespaces | auto (strongest available) | docker
 timeout_seconds = {timeout}    # wall clock per cell; 0 = no limit
 grace_seconds = {grace}        # interrupt first, kill after this long
 output_inline_kb = {inline}    # output beyond this goes to workspace/<session>/.mcpr/output/
@@ -495,7 +505,17 @@ require_code = {require_code}             # answered without code? ask once for 
 [console]
 # theme = "dark"               # dark (16 colours) | light | high-contrast | a name in ~/.config/mcpr/themes/ | a .toml file
 mouse = true                   # mouse capture at start (false: the terminal selects text; alt+m toggles)
+
+[docker]                       # used by isolation = "docker" (scripts/setup-docker.sh prepares an engine)
+image = "{docker_image}"   # any image with python3; mcpr puts its runtime in read-only
+python = "python3"
+# host = "unix:///var/run/docker.sock"   # engine address; default $DOCKER_HOST, then this
+cpus = {docker_cpus:.1}
+tmp_mb = {docker_tmp}                    # private tmpfs at /tmp
 "#,
+        docker_image = dk.image,
+        docker_cpus = dk.cpus,
+        docker_tmp = dk.tmp_mb,
         timeout = d.timeout_seconds,
         grace = d.grace_seconds,
         inline = d.output_inline_kb,

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::backend::{Backend, LaunchSpec, SubprocessBackend};
+use crate::backend::{Backend, DockerBackend, LaunchSpec, SubprocessBackend};
 use crate::event::{CellStatus, Event};
 use crate::hostcall::HostCalls;
 use crate::kernel::{CellOptions, Kernel, KernelError, OutputPolicy};
@@ -54,11 +54,14 @@ impl Launcher {
         let python = PythonInfo::resolve(&wanted_python(config.python.as_deref()))?;
         crate::sandbox::check_readonly_paths(&config.readonly_paths)
             .map_err(crate::backend::LaunchError::from)?;
-        let backend = SubprocessBackend::new(isolation.unwrap_or(config.isolation))?;
+        let backend: Arc<dyn Backend> = match isolation.unwrap_or(config.isolation) {
+            IsolationRequest::Docker => Arc::new(DockerBackend::new(config.docker.clone())?),
+            request => Arc::new(SubprocessBackend::new(request)?),
+        };
         let timeout =
             (config.timeout_seconds > 0.0).then(|| Duration::from_secs_f64(config.timeout_seconds));
         Ok(Launcher {
-            backend: Arc::new(backend),
+            backend,
             python,
             limits: config.limits,
             max_frame: config.max_frame_mb.max(1) * 1024 * 1024,

@@ -386,6 +386,7 @@ const HOST_ONLY: &[(&str, &str)] = &[
         "reads the host's /etc to build the sandbox's",
     ),
     ("src/backend/subprocess.rs", "reads /proc"),
+    ("src/backend/docker/engine.rs", "reads /proc"),
     ("src/tools/client.rs", "reads /proc"),
     (
         "src/project.rs",

@@ -6,13 +6,12 @@ mod common;
 use common::TestSession;
 use mcpr::event::{CallOutcome, CellStatus, Event, Stream};
 use mcpr::hostcall::{HostCallError, HostCalls};
-use mcpr::sandbox::IsolationRequest::{Auto, None as NoIsolation};
+use mcpr::sandbox::IsolationRequest::{self, None as NoIsolation};
 use serde_json::json;
 use std::time::Duration;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn state_persists_and_final_expression_returns_value() {
-    let mut s = TestSession::new(Auto).await;
+async fn state_persists_and_final_expression_returns_value(level: IsolationRequest) {
+    let mut s = TestSession::new(level).await;
     s.run("x = 41").await.assert_ok();
     let r = s.run("x + 1").await;
     r.assert_ok();
@@ -29,9 +28,8 @@ async fn state_persists_and_final_expression_returns_value() {
     assert!(r.repr().is_none());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn top_level_await_works() {
-    let mut s = TestSession::new(Auto).await;
+async fn top_level_await_works(level: IsolationRequest) {
+    let mut s = TestSession::new(level).await;
     let r = s
         .run("import asyncio\nasync def twice(x):\n    await asyncio.sleep(0.01)\n    return 2 * x\nawait asyncio.gather(twice(1), twice(2))")
         .await;
@@ -44,9 +42,8 @@ async fn top_level_await_works() {
     assert_eq!(s.run("await t").await.value(), Some(json!("later")));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tracebacks_use_cell_line_numbers_and_hide_the_runtime() {
-    let mut s = TestSession::new(Auto).await;
+async fn tracebacks_use_cell_line_numbers_and_hide_the_runtime(level: IsolationRequest) {
+    let mut s = TestSession::new(level).await;
     let r = s.run("a = 1\n\ndef f(n):\n    return 10 / n\n\nf(0)").await;
     assert_eq!(r.status, CellStatus::Error);
     let (ename, message, tb, line, _) = r.error().unwrap();
@@ -63,9 +60,8 @@ async fn tracebacks_use_cell_line_numbers_and_hide_the_runtime() {
     assert_eq!(s.run("a").await.value(), Some(json!(1)));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn syntax_errors_name_line_and_column() {
-    let mut s = TestSession::new(Auto).await;
+async fn syntax_errors_name_line_and_column(level: IsolationRequest) {
+    let mut s = TestSession::new(level).await;
     let r = s.run("x = 1\ny = (2 +\n").await;
     assert_eq!(r.status, CellStatus::Error);
     let (ename, _, _, line, column) = r.error().unwrap();
@@ -77,9 +73,8 @@ async fn syntax_errors_name_line_and_column() {
     assert_eq!((line, col), (Some(1), Some(7)), "{tb}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn output_streams_live_and_names_its_stream() {
-    let mut s = TestSession::new(Auto).await;
+async fn output_streams_live_and_names_its_stream(level: IsolationRequest) {
+    let mut s = TestSession::new(level).await;
     let r = s
         .run("import sys, time\nfor i in range(3):\n    print('tick', i)\n    time.sleep(0.3)\nprint('oops', file=sys.stderr)")
         .await;
@@ -100,9 +95,8 @@ async fn output_streams_live_and_names_its_stream() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fd_level_and_subprocess_output_is_captured() {
-    let mut s = TestSession::new(Auto).await;
+async fn fd_level_and_subprocess_output_is_captured(level: IsolationRequest) {
+    let mut s = TestSession::new(level).await;
     let r = s
         .run("import os, subprocess\nos.write(1, b'raw fd\\n')\nsubprocess.run(['echo', 'from child'])\nos.write(2, b'err fd\\n')\nNone")
         .await;
@@ -111,9 +105,8 @@ async fn fd_level_and_subprocess_output_is_captured() {
     assert_eq!(r.stream(Stream::Stderr), "err fd\n");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn garbage_on_fd1_and_closed_fds_leave_the_session_working() {
-    let mut s = TestSession::new(Auto).await;
+async fn garbage_on_fd1_and_closed_fds_leave_the_session_working(level: IsolationRequest) {
+    let mut s = TestSession::new(level).await;
     // Bytes that look like frame headers and invalid UTF-8 go to the user's stdout, not the channel.
     let r = s
         .run("import os, struct\nos.write(1, struct.pack('>I', 7) + b'\\xff\\xfe{\"t\":\"done\"}' + bytes(range(256)))\n'still here'")
@@ -141,13 +134,12 @@ async fn garbage_on_fd1_and_closed_fds_leave_the_session_working() {
     assert_eq!(s.run("print('back')").await.stdout(), "back\n");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn host_calls_answer_from_threads_and_tasks_and_raise_host_errors() {
+async fn host_calls_answer_from_threads_and_tasks_and_raise_host_errors(level: IsolationRequest) {
     let mut calls = HostCalls::with_builtins();
     calls.register("fail", |_args: serde_json::Value| async move {
         Err::<serde_json::Value, _>(HostCallError::new("failed", "the host says no"))
     });
-    let mut s = TestSession::with_calls(Auto, calls).await;
+    let mut s = TestSession::with_calls(level, calls).await;
     let r = s
         .run("import mcpr\nmcpr.host_call('echo', {'a': [1, 'two']})")
         .await;
@@ -206,4 +198,15 @@ async fn works_without_isolation_too() {
         std::fs::canonicalize(cwd.as_str().unwrap()).unwrap(),
         std::fs::canonicalize(s.workspace()).unwrap()
     );
+}
+
+on_each_backend! {
+    state_persists_and_final_expression_returns_value(Auto),
+    top_level_await_works(Auto),
+    tracebacks_use_cell_line_numbers_and_hide_the_runtime(Auto),
+    syntax_errors_name_line_and_column(Auto),
+    output_streams_live_and_names_its_stream(Auto),
+    fd_level_and_subprocess_output_is_captured(Auto),
+    garbage_on_fd1_and_closed_fds_leave_the_session_working(Auto),
+    host_calls_answer_from_threads_and_tasks_and_raise_host_errors(Auto),
 }

@@ -5,13 +5,12 @@ mod common;
 
 use common::TestSession;
 use mcpr::event::{CellStatus, Event, Stream};
-use mcpr::sandbox::IsolationRequest::{Auto, Namespaces};
+use mcpr::sandbox::IsolationRequest;
 use serde_json::json;
 use std::time::Duration;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn busy_loop_times_out_by_interrupt_and_state_survives() {
-    let mut s = TestSession::new(Auto).await;
+async fn busy_loop_times_out_by_interrupt_and_state_survives(level: IsolationRequest) {
+    let mut s = TestSession::new(level).await;
     s.run("kept = 'yes'").await.assert_ok();
     let mut opts = s.session.cell_options();
     opts.timeout = Some(Duration::from_millis(500));
@@ -32,9 +31,10 @@ async fn busy_loop_times_out_by_interrupt_and_state_survives() {
     assert!(r.restarted().is_none());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cell_that_ignores_interrupt_is_killed_and_the_next_cell_is_told() {
-    let mut s = TestSession::new(Auto).await;
+async fn a_cell_that_ignores_interrupt_is_killed_and_the_next_cell_is_told(
+    level: IsolationRequest,
+) {
+    let mut s = TestSession::new(level).await;
     s.run("kept = 1").await.assert_ok();
     let mut opts = s.session.cell_options();
     opts.timeout = Some(Duration::from_millis(300));
@@ -64,9 +64,8 @@ async fn a_cell_that_ignores_interrupt_is_killed_and_the_next_cell_is_told() {
     assert!(reason.contains("earlier cells are lost"), "{reason}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cancel_from_the_host_interrupts_the_cell() {
-    let mut s = TestSession::new(Auto).await;
+async fn cancel_from_the_host_interrupts_the_cell(level: IsolationRequest) {
+    let mut s = TestSession::new(level).await;
     let opts = s.session.cell_options();
     let token = opts.cancel.clone();
     tokio::spawn(async move {
@@ -80,9 +79,8 @@ async fn cancel_from_the_host_interrupts_the_cell() {
     assert_eq!(s.run("1").await.value(), Some(json!(1)));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kernel_death_is_explained_and_survived() {
-    let mut s = TestSession::new(Auto).await;
+async fn kernel_death_is_explained_and_survived(level: IsolationRequest) {
+    let mut s = TestSession::new(level).await;
     let r = s
         .run("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")
         .await;
@@ -102,9 +100,8 @@ async fn kernel_death_is_explained_and_survived() {
     assert_eq!(r.value(), Some(json!(42)));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fork_bomb_is_contained() {
-    let mut s = TestSession::new(Namespaces).await;
+async fn fork_bomb_is_contained(level: IsolationRequest) {
+    let mut s = TestSession::new(level).await;
     let r = s
         .run("import os\nn = 0\nwhile True:\n    pid = os.fork()\n    if pid == 0:\n        import time\n        time.sleep(60)\n        os._exit(0)\n    n += 1")
         .await;
@@ -125,9 +122,8 @@ async fn fork_bomb_is_contained() {
     assert_eq!(s.run("'alive'").await.value(), Some(json!("alive")));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn memory_bomb_is_contained_with_a_clear_message() {
-    let mut s = TestSession::new(Auto).await;
+async fn memory_bomb_is_contained_with_a_clear_message(level: IsolationRequest) {
+    let mut s = TestSession::new(level).await;
     let r = s
         .run("hog = []\nwhile True:\n    hog.append(bytearray(10**7))")
         .await;
@@ -139,9 +135,8 @@ async fn memory_bomb_is_contained_with_a_clear_message() {
     assert_eq!(r.value(), Some(json!("recovered")));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_100_mb_print_is_capped_inline_and_kept_in_full_on_disk() {
-    let mut s = TestSession::new(Auto).await;
+async fn a_100_mb_print_is_capped_inline_and_kept_in_full_on_disk(level: IsolationRequest) {
+    let mut s = TestSession::new(level).await;
     let r = s.run("print('y' * 100_000_000)").await;
     r.assert_ok();
     let inline = r.stdout();
@@ -166,9 +161,8 @@ async fn a_100_mb_print_is_capped_inline_and_kept_in_full_on_disk() {
     assert_eq!(s.run(&code).await.value(), Some(json!(100_000_001)));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn malformed_and_oversized_frames_from_the_kernel_are_rejected() {
-    let mut s = TestSession::new(Auto).await;
+async fn malformed_and_oversized_frames_from_the_kernel_are_rejected(level: IsolationRequest) {
+    let mut s = TestSession::new(level).await;
     // A well-framed payload that is not a message: reported and skipped.
     let r = s
         .run("import os, struct, mcpr._kernel as k\nfd = k._kernel.channel._wfd\nbody = b'{\"t\":\"bogus\"}'\nos.write(fd, struct.pack('>I', len(body)) + body)\n'after'")
@@ -197,9 +191,8 @@ async fn malformed_and_oversized_frames_from_the_kernel_are_rejected() {
     assert_eq!(s.run("1 + 1").await.value(), Some(json!(2)));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn oversized_messages_are_refused_on_both_sides() {
-    let mut s = TestSession::new(Auto).await;
+async fn oversized_messages_are_refused_on_both_sides(level: IsolationRequest) {
+    let mut s = TestSession::new(level).await;
     // Host-call arguments over the frame limit raise in Python before anything is sent.
     let r = s
         .run("import mcpr\nmcpr.host_call('echo', blob='x' * 17_000_000)")
@@ -218,9 +211,8 @@ async fn oversized_messages_are_refused_on_both_sides() {
     assert_eq!(s.run("'fine'").await.value(), Some(json!("fine")));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_frozen_kernel_is_killed_at_the_time_limit() {
-    let mut s = TestSession::new(Auto).await;
+async fn a_frozen_kernel_is_killed_at_the_time_limit(level: IsolationRequest) {
+    let mut s = TestSession::new(level).await;
     let mut opts = s.session.cell_options();
     opts.timeout = Some(Duration::from_millis(300));
     opts.grace = Duration::from_millis(300);
@@ -237,9 +229,8 @@ async fn a_frozen_kernel_is_killed_at_the_time_limit() {
     assert_eq!(r.value(), Some(json!("fresh")));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cell_blocked_in_a_host_call_is_interrupted_and_keeps_its_state() {
-    let mut s = TestSession::new(Auto).await;
+async fn a_cell_blocked_in_a_host_call_is_interrupted_and_keeps_its_state(level: IsolationRequest) {
+    let mut s = TestSession::new(level).await;
     s.run("kept = 'yes'").await.assert_ok();
     let mut opts = s.session.cell_options();
     opts.timeout = Some(Duration::from_millis(400));
@@ -256,4 +247,18 @@ async fn a_cell_blocked_in_a_host_call_is_interrupted_and_keeps_its_state() {
         .run("import mcpr, threading, asyncio\nres = []\nt = threading.Thread(target=lambda: res.append(mcpr.host_call('echo', v=1)['v']))\nt.start(); t.join()\nres.append((await mcpr.host_call_async('echo', v=2))['v'])\n[kept, res]")
         .await;
     assert_eq!(r.value(), Some(json!(["yes", [1, 2]])), "{:?}", r.error());
+}
+
+on_each_backend! {
+    busy_loop_times_out_by_interrupt_and_state_survives(Auto),
+    a_cell_that_ignores_interrupt_is_killed_and_the_next_cell_is_told(Auto),
+    cancel_from_the_host_interrupts_the_cell(Auto),
+    kernel_death_is_explained_and_survived(Auto),
+    fork_bomb_is_contained(Namespaces),
+    memory_bomb_is_contained_with_a_clear_message(Auto),
+    a_100_mb_print_is_capped_inline_and_kept_in_full_on_disk(Auto),
+    malformed_and_oversized_frames_from_the_kernel_are_rejected(Auto),
+    oversized_messages_are_refused_on_both_sides(Auto),
+    a_frozen_kernel_is_killed_at_the_time_limit(Auto),
+    a_cell_blocked_in_a_host_call_is_interrupted_and_keeps_its_state(Auto),
 }

@@ -4,14 +4,14 @@ mod common;
 
 use mcpr::hostcall::HostCalls;
 use mcpr::pool::KernelPool;
-use mcpr::sandbox::IsolationRequest::Auto;
+use mcpr::sandbox::IsolationRequest;
 use serde_json::json;
+use std::time::{Duration, Instant};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pooled_sessions_get_distinct_kernels_in_their_own_workspace() {
+async fn pooled_sessions_get_distinct_kernels_in_their_own_workspace(level: IsolationRequest) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("workspace");
-    let pool = KernelPool::new(common::launcher(Auto), root.clone(), 2);
+    let pool = KernelPool::new(common::launcher(level), root.clone(), 2);
     pool.wait_full().await.unwrap();
     assert_eq!(pool.ready_count(), 2);
 
@@ -27,7 +27,7 @@ async fn pooled_sessions_get_distinct_kernels_in_their_own_workspace() {
             .unwrap();
         let mut value = None;
         session
-            .run_cell("import os\nopen('mine.txt', 'w').write('x')\n[os.getpid(), sorted(os.listdir('.')), globals().get('leak')]", &mut |e| {
+            .run_cell("import os\nopen('mine.txt', 'w').write('x')\n[os.getpid(), sorted(os.listdir('.')), globals().get('leak'), open('/proc/self/cgroup').read()]", &mut |e| {
                 if let mcpr::event::Event::Value { json, .. } = e {
                     value = json;
                 }
@@ -45,14 +45,15 @@ async fn pooled_sessions_get_distinct_kernels_in_their_own_workspace() {
             assert_eq!(listed, json!(["mine.txt"]));
         }
         assert_eq!(value[2], json!(null), "no state from another session");
+        // A container has no host pid, but a cgroup of its own.
         pids.push((
-            session.kernel().unwrap().info().host_pid.unwrap(),
-            value[0].clone(),
+            session.kernel().unwrap().info().host_pid,
+            value[3].as_str().unwrap().to_string(),
         ));
         session.close().await;
     }
-    // Kernel pids (host view) are all different: none was reused.
-    let mut host_pids: Vec<u32> = pids.iter().map(|p| p.0).collect();
+    // Kernels (host pid, or container) are all different: none was reused.
+    let mut host_pids = pids.clone();
     host_pids.sort();
     host_pids.dedup();
     assert_eq!(host_pids.len(), 3, "{pids:?}");
@@ -64,4 +65,49 @@ async fn pooled_sessions_get_distinct_kernels_in_their_own_workspace() {
         .filter(|e| e.file_name().to_string_lossy().starts_with(".pool-"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+async fn idle_pooled_kernels_are_reaped_and_the_pool_fills_again_on_demand(
+    level: IsolationRequest,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("workspace");
+    let idle = Duration::from_secs(3);
+    let pool = KernelPool::with_idle(common::launcher(level), root.clone(), 1, Some(idle));
+    pool.wait_full().await.unwrap();
+    let pooled = || {
+        std::fs::read_dir(&root)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".pool-"))
+            .count()
+    };
+    assert_eq!((pool.ready_count(), pooled()), (1, 1));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while pool.ready_count() > 0 || pooled() > 0 {
+        assert!(Instant::now() < deadline, "the idle kernel was not reaped");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Asking for a session starts a cold one and refills the pool behind it.
+    let mut session = pool
+        .session(HostCalls::with_builtins(), "a".into(), root.join("a"))
+        .await
+        .unwrap();
+    let mut value = None;
+    session
+        .run_cell("6 * 7", &mut |e| {
+            if let mcpr::event::Event::Value { json, .. } = e {
+                value = json;
+            }
+        })
+        .await;
+    assert_eq!(value, Some(json!(42)));
+    pool.wait_full().await.unwrap();
+    assert_eq!(pool.ready_count(), 1);
+    session.close().await;
+}
+
+on_each_backend! {
+    pooled_sessions_get_distinct_kernels_in_their_own_workspace(Auto),
+    idle_pooled_kernels_are_reaped_and_the_pool_fills_again_on_demand(Auto),
 }

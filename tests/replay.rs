@@ -95,7 +95,18 @@ fn a_named_session_keeps_its_state_and_rewind_goes_back_to_a_step() {
 
 #[test]
 fn rewind_serves_tool_calls_and_ask_llm_from_the_record_without_calling_them() {
-    let dir = common::project_dir();
+    rewind_serves_calls_from_the_record(mcpr::sandbox::IsolationRequest::Auto);
+}
+
+#[test]
+fn rewind_serves_tool_calls_and_ask_llm_from_the_record_in_docker_too() {
+    if let Some(level) = common::docker_level_blocking() {
+        rewind_serves_calls_from_the_record(level);
+    }
+}
+
+fn rewind_serves_calls_from_the_record(level: mcpr::sandbox::IsolationRequest) {
+    let dir = common::project_dir_at(level);
     let d = dir.path();
     let db = d.join("notes.db");
     write_mcp(d, json!({ "demo": demo_entry(&db) }));

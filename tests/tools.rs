@@ -6,7 +6,7 @@ mod common;
 
 use common::{TestSession, demo_calls_logged, demo_entry, venv_python, venv_server};
 use mcpr::event::{CallOutcome, CellStatus, Event, Stream};
-use mcpr::sandbox::IsolationRequest::Auto;
+use mcpr::sandbox::IsolationRequest::{self, Auto};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -48,11 +48,10 @@ async fn signatures_come_from_the_servers_schemas() {
     s.hub.unwrap().shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hundred_calls_from_one_loop_reach_the_real_servers() {
+async fn a_hundred_calls_from_one_loop_reach_the_real_servers(level: IsolationRequest) {
     let dir = common::project_dir();
     let db = dir.path().join("notes.db");
-    let mut s = TestSession::with_tools(Auto, &all_servers(&db)).await;
+    let mut s = TestSession::with_tools(level, &all_servers(&db)).await;
     let r = s
         .run("from tools.demo import calculate\nfrom tools.time import get_current_time\nsums = [calculate(expression=f'{i} + {i}')['result'] for i in range(100)]\nnow = get_current_time(timezone='UTC')\n[sums == [2.0 * i for i in range(100)], now['timezone']]")
         .await;
@@ -72,10 +71,9 @@ async fn a_hundred_calls_from_one_loop_reach_the_real_servers() {
     s.hub.unwrap().shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn server_errors_become_tool_errors() {
+async fn server_errors_become_tool_errors(level: IsolationRequest) {
     let dir = common::project_dir();
-    let mut s = TestSession::with_tools(Auto, &all_servers(&dir.path().join("n.db"))).await;
+    let mut s = TestSession::with_tools(level, &all_servers(&dir.path().join("n.db"))).await;
     let r = s
         .run("import tools\nfrom tools.demo import get_weather\nfrom tools.git import git_status\nout = []\nfor f, a in ((get_weather, {'city': 'Atlantis'}), (git_status, {'repo_path': '/no/such/repo'})):\n    try:\n        f(**a)\n    except tools.ToolError as e:\n        out.append((e.kind, str(e)))\nout")
         .await;
@@ -1005,4 +1003,9 @@ async fn rules_for_a_server_or_a_tool_beat_the_class_and_deny_never_asks() {
     );
     assert_eq!(calls_of(&db, "delete_note"), 1, "not called again");
     hub.shutdown().await;
+}
+
+on_each_backend! {
+    a_hundred_calls_from_one_loop_reach_the_real_servers(Auto),
+    server_errors_become_tool_errors(Auto),
 }

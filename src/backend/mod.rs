@@ -2,9 +2,11 @@
 //!
 //! A backend turns a [`LaunchSpec`] into a running process with three byte streams
 //! (protocol in, protocol out, diagnostics) and a handle to kill it and learn how it
-//! ended. The subprocess backend is here; a Docker backend fits the same trait because
-//! the protocol runs over the process's stdio.
+//! ended. The subprocess backend runs a child process (optionally under bubblewrap); the
+//! Docker backend runs a hardened container and speaks the same protocol over its
+//! attached stdin/stdout.
 
+pub mod docker;
 pub mod subprocess;
 
 use std::path::PathBuf;
@@ -15,6 +17,7 @@ use crate::kernel::ExitInfo;
 use crate::python::PythonInfo;
 use crate::sandbox::{Isolation, Limits};
 
+pub use docker::DockerBackend;
 pub use subprocess::SubprocessBackend;
 
 /// What to start: the same for every backend.
@@ -62,6 +65,8 @@ pub enum LaunchError {
     Prepare(#[from] std::io::Error),
     #[error(transparent)]
     Sandbox(#[from] crate::sandbox::SandboxError),
+    #[error(transparent)]
+    Engine(#[from] docker::EngineError),
 }
 
 pub trait Backend: Send + Sync {

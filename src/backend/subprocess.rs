@@ -44,7 +44,8 @@ impl SubprocessBackend {
         match self.isolation {
             Isolation::Namespaces => KernelUser::fresh(),
             // Without mounts the new uid must reach the interpreter and runtime itself.
-            Isolation::None => {
+            // (`new` never resolves to Docker: that level belongs to the Docker backend.)
+            Isolation::None | Isolation::Docker => {
                 let reachable = spec
                     .python
                     .mount_roots()
@@ -101,7 +102,7 @@ impl SubprocessBackend {
                     self.probe.bwrap_version.as_deref().unwrap_or("bubblewrap"),
                 )
             }
-            Isolation::None => {
+            Isolation::None | Isolation::Docker => {
                 format!("none (rlimits and a cleared environment only); kernel runs as {who}")
             }
         }
@@ -127,7 +128,7 @@ impl Backend for SubprocessBackend {
         let mut sandbox: Option<PreparedBwrap> = None;
         let (program, mut args, runtime_dir, home, tmp): (PathBuf, Vec<OsString>, _, _, _) =
             match self.isolation {
-                Isolation::None => (
+                Isolation::None | Isolation::Docker => (
                     spec.python.executable.clone(),
                     Vec::new(),
                     self.runtime_dir.clone(),

@@ -115,12 +115,24 @@ async fn value_of(
 
 async fn kernel(args: KernelBenchArgs) -> Result<ExitCode, CliError> {
     let project = current_project()?;
-    let launcher = Launcher::from_config(&project.config.kernel, args.isolation).map_err(fail)?;
-    let root = std::env::temp_dir().join(format!("mcpr-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&root).map_err(fail)?;
-    let result = kernel_in(&args, launcher, &root).await;
-    let _ = std::fs::remove_dir_all(&root);
-    result
+    // Containers are measured side by side with the subprocess backend in the same run,
+    // so the two tables share the machine's state.
+    let levels = match args.isolation {
+        Some(IsolationRequest::Docker) => vec![Some(IsolationRequest::Docker), None],
+        other => vec![other],
+    };
+    for (i, level) in levels.into_iter().enumerate() {
+        if i > 0 {
+            outln!();
+        }
+        let launcher = Launcher::from_config(&project.config.kernel, level).map_err(fail)?;
+        let root = std::env::temp_dir().join(format!("mcpr-bench-{}-{i}", std::process::id()));
+        std::fs::create_dir_all(&root).map_err(fail)?;
+        let result = kernel_in(&args, launcher, &root).await;
+        let _ = std::fs::remove_dir_all(&root);
+        result?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn kernel_in(
@@ -132,19 +144,9 @@ async fn kernel_in(
         timeout: None,
         ..CellOptions::default()
     };
-    outln!(
-        "Isolation: {}; Python {}; {} cores.\n",
-        launcher.isolation(),
-        launcher.python().version,
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    );
-    outln!("| measurement | median | p99 | n | target |");
-    outln!("|---|---|---|---|---|");
-
     // Cold starts: launch + greeting.
     let mut cold = Vec::new();
+    let mut python = launcher.python().version.clone();
     for i in 0..args.starts {
         let dir = root.join(format!("cold-{i}"));
         std::fs::create_dir_all(&dir).map_err(fail)?;
@@ -158,8 +160,21 @@ async fn kernel_in(
         .await
         .map_err(fail)?;
         cold.push(t.elapsed().as_secs_f64() * 1000.0);
+        // The interpreter the kernel reports (a container's, not the host's).
+        if let Some(k) = s.kernel() {
+            python = k.info().python.clone();
+        }
         s.close().await;
     }
+    outln!(
+        "Isolation: {}; Python {python}; {} cores.\n",
+        launcher.isolation(),
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+    outln!("| measurement | median | p99 | n | target |");
+    outln!("|---|---|---|---|---|");
     row("session start, cold", "ms", &stats(cold), "—");
 
     // Pooled starts: take a ready kernel (waiting for the refill between takes).
@@ -180,7 +195,17 @@ async fn kernel_in(
         s.close().await;
     }
     drop(pool);
-    row("session start, from pool", "ms", &stats(pooled), "≤ 5 ms");
+    let pool_target = if launcher.isolation() == crate::sandbox::Isolation::Docker {
+        "≤ 20 ms"
+    } else {
+        "≤ 5 ms"
+    };
+    row(
+        "session start, from pool",
+        "ms",
+        &stats(pooled),
+        pool_target,
+    );
 
     let dir = root.join("warm");
     std::fs::create_dir_all(&dir).map_err(fail)?;

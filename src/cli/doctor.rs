@@ -1,5 +1,7 @@
 //! `mcpr doctor`: one line per capability with a verdict and, if missing, what to do.
 
+mod docker;
+
 use clap::Args;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -165,6 +167,8 @@ pub async fn run(args: DoctorArgs) -> Result<ExitCode, CliError> {
                 ));
             }
         }
+        // The Docker lines below judge a docker kernel's isolation.
+        Err(crate::sandbox::SandboxError::NotASubprocessLevel) => {}
         Err(e) => checks.push(check("isolation", Verdict::Missing, e.to_string(), None)),
     }
     let limits = &config.limits;
@@ -178,7 +182,7 @@ pub async fn run(args: DoctorArgs) -> Result<ExitCode, CliError> {
         None,
     ));
     checks.push(llm_check().await);
-    checks.push(docker_check().await);
+    checks.extend(docker::checks(config).await);
 
     if args.json {
         outln!(
@@ -495,34 +499,4 @@ async fn llm_check() -> Check {
             "set OPENAI_BASE_URL/OPENAI_API_KEY, or start a local server (examples/local-llm.sh); mcpr exec needs none",
         ),
     )
-}
-
-async fn docker_check() -> Check {
-    let socket = std::env::var("DOCKER_HOST")
-        .ok()
-        .and_then(|h| h.strip_prefix("unix://").map(str::to_string))
-        .unwrap_or_else(|| "/var/run/docker.sock".to_string());
-    let ok = matches!(
-        tokio::time::timeout(
-            Duration::from_millis(300),
-            tokio::net::UnixStream::connect(&socket)
-        )
-        .await,
-        Ok(Ok(_))
-    );
-    if ok {
-        check(
-            "docker",
-            Verdict::Ok,
-            format!("engine socket answers at {socket}"),
-            None,
-        )
-    } else {
-        check(
-            "docker",
-            Verdict::Warn,
-            format!("no engine at {socket}"),
-            Some("only needed for the Docker backend; the subprocess backend works without it"),
-        )
-    }
 }

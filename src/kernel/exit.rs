@@ -10,6 +10,9 @@ pub struct ExitInfo {
     pub signal: Option<i32>,
     /// Set when waiting for the process itself failed.
     pub wait_error: Option<String>,
+    /// The container engine reports that its out-of-memory killer ended the container.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub oom_killed: bool,
 }
 
 impl ExitInfo {
@@ -20,11 +23,13 @@ impl ExitInfo {
                 code: None,
                 signal: Some(c - 128),
                 wait_error: None,
+                oom_killed: false,
             },
             _ => Self {
                 code,
                 signal,
                 wait_error: None,
+                oom_killed: false,
             },
         }
     }
@@ -34,6 +39,7 @@ impl ExitInfo {
             code: None,
             signal: None,
             wait_error: Some(reason),
+            oom_killed: false,
         }
     }
 
@@ -41,6 +47,12 @@ impl ExitInfo {
     pub fn explain(&self, limits: &Limits, killed_by_host: Option<&str>) -> String {
         if let Some(why) = killed_by_host {
             return format!("was killed by mcpr: {why}");
+        }
+        if self.oom_killed {
+            return format!(
+                "was killed by the container's out-of-memory killer: the kernel and what it started used up the {} MiB memory limit; raise kernel.limits.memory_mb in mcpr.toml",
+                limits.memory_mb
+            );
         }
         if let Some(sig) = self.signal {
             let name = signal_name(sig);
@@ -94,5 +106,16 @@ mod tests {
             ExitInfo::from_status(Some(137), None, false).code,
             Some(137)
         );
+    }
+
+    #[test]
+    fn an_engine_oom_kill_is_named_as_such() {
+        let e = ExitInfo {
+            oom_killed: true,
+            ..ExitInfo::from_status(Some(137), None, true)
+        };
+        let text = e.explain(&Limits::default(), None);
+        assert!(text.contains("out-of-memory killer"), "{text}");
+        assert!(text.contains("512 MiB"), "{text}");
     }
 }

@@ -36,6 +36,8 @@ pub enum IsolationRequest {
     Namespaces,
     #[default]
     Auto,
+    /// A hardened container on a Docker engine (the `[docker]` settings).
+    Docker,
 }
 
 impl IsolationRequest {
@@ -44,6 +46,7 @@ impl IsolationRequest {
             IsolationRequest::None => "none",
             IsolationRequest::Namespaces => "namespaces",
             IsolationRequest::Auto => "auto",
+            IsolationRequest::Docker => "docker",
         }
     }
 }
@@ -54,6 +57,7 @@ impl IsolationRequest {
 pub enum Isolation {
     None,
     Namespaces,
+    Docker,
 }
 
 impl std::fmt::Display for Isolation {
@@ -61,12 +65,15 @@ impl std::fmt::Display for Isolation {
         f.write_str(match self {
             Isolation::None => "none",
             Isolation::Namespaces => "namespaces",
+            Isolation::Docker => "docker",
         })
     }
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SandboxError {
+    #[error("isolation level `docker` runs kernels in containers, not as subprocesses")]
+    NotASubprocessLevel,
     #[error(
         "isolation level `namespaces` is not available: {0}. Install bubblewrap (`apt-get install bubblewrap`), or run with `--isolation none` to accept an unisolated kernel"
     )]
@@ -172,6 +179,8 @@ impl SandboxProbe {
     pub fn resolve(&self, request: IsolationRequest) -> Result<Isolation, SandboxError> {
         match (request, &self.namespaces) {
             (IsolationRequest::None, _) => Ok(Isolation::None),
+            // Containers are the Docker backend's; a subprocess cannot provide them.
+            (IsolationRequest::Docker, _) => Err(SandboxError::NotASubprocessLevel),
             (IsolationRequest::Namespaces | IsolationRequest::Auto, Ok(())) => {
                 Ok(Isolation::Namespaces)
             }

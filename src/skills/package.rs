@@ -17,7 +17,7 @@ const PACKAGE: &str = include_str!("skills_init.py");
 /// `launcher` with the library folder `dir` mounted read-only (under namespaces).
 pub fn mount(launcher: Launcher, dir: &Path) -> Launcher {
     match launcher.isolation() {
-        Isolation::Namespaces => {
+        Isolation::Namespaces | Isolation::Docker => {
             launcher.with_readonly_mount(dir.to_path_buf(), PathBuf::from(INSIDE_SKILLS))
         }
         Isolation::None => launcher,
@@ -27,7 +27,7 @@ pub fn mount(launcher: Launcher, dir: &Path) -> Launcher {
 /// The library folder as the kernel sees it.
 pub fn inside_path(isolation: Isolation, dir: &Path) -> PathBuf {
     match isolation {
-        Isolation::Namespaces => PathBuf::from(INSIDE_SKILLS),
+        Isolation::Namespaces | Isolation::Docker => PathBuf::from(INSIDE_SKILLS),
         Isolation::None => dir.to_path_buf(),
     }
 }
@@ -35,7 +35,9 @@ pub fn inside_path(isolation: Isolation, dir: &Path) -> PathBuf {
 /// The workspace path `rel` as the kernel sees it.
 pub fn inside_workspace(isolation: Isolation, workspace: &Path, rel: &str) -> PathBuf {
     match isolation {
-        Isolation::Namespaces => Path::new(crate::sandbox::INSIDE_WORKSPACE).join(rel),
+        Isolation::Namespaces | Isolation::Docker => {
+            Path::new(crate::sandbox::INSIDE_WORKSPACE).join(rel)
+        }
         Isolation::None => workspace.join(rel),
     }
 }

@@ -31,6 +31,50 @@ pub fn launcher(level: IsolationRequest) -> Launcher {
     Launcher::from_config(&config, Some(level)).expect("launcher")
 }
 
+/// The Docker backend when an engine with the default image can be had, else None after
+/// saying why on stderr. With `MCPR_REQUIRE_DOCKER=1` (CI, after scripts/setup-docker.sh)
+/// a missing engine fails the test instead of skipping it.
+pub async fn docker_level() -> Option<IsolationRequest> {
+    let settings = mcpr::backend::docker::DockerSettings::default();
+    match mcpr::backend::docker::check_ready(&settings).await {
+        Ok(_) => Some(IsolationRequest::Docker),
+        Err(why) if std::env::var("MCPR_REQUIRE_DOCKER").as_deref() == Ok("1") => {
+            panic!("MCPR_REQUIRE_DOCKER=1 but the Docker backend cannot run: {why}")
+        }
+        Err(why) => {
+            eprintln!("SKIPPED (Docker backend): {why}");
+            None
+        }
+    }
+}
+
+/// Runs each listed test (an `async fn(IsolationRequest)`) once per backend: in module
+/// `subprocess` at the level given, in module `docker` in a container (skipped, saying
+/// why, when no engine can be had). `cargo test --test NAME docker::` runs one side.
+#[macro_export]
+macro_rules! on_each_backend {
+    ($($name:ident($level:ident)),* $(,)?) => {
+        mod subprocess {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(mcpr::sandbox::IsolationRequest::$level).await
+                }
+            )*
+        }
+        mod docker {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(level) = $crate::common::docker_level().await {
+                        super::$name(level).await
+                    }
+                }
+            )*
+        }
+    };
+}
+
 pub struct TestSession {
     pub session: Session,
     pub dir: tempfile::TempDir,
@@ -311,6 +355,23 @@ pub fn project_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("mcpr.toml"), "").expect("mcpr.toml");
     dir
+}
+
+/// A project whose kernels run at isolation `level` (`[kernel] isolation`).
+pub fn project_dir_at(level: IsolationRequest) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = format!("[kernel]\nisolation = \"{}\"\n", level.as_str());
+    std::fs::write(dir.path().join("mcpr.toml"), text).expect("mcpr.toml");
+    dir
+}
+
+/// [`docker_level`] for tests that are not async.
+pub fn docker_level_blocking() -> Option<IsolationRequest> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(docker_level())
 }
 
 /// Runs the `mcpr` binary in `dir` with no stdin and no OpenAI settings from the host.

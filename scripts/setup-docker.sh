@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Prepares a Docker engine and mcpr's default kernel image, idempotently.
+#
+#   scripts/setup-docker.sh                 the engine at DOCKER_HOST (default: the local
+#                                           socket); starts a local dockerd when none answers
+#   scripts/setup-docker.sh --engine NAME   an extra local engine with its own socket
+#                                           (/run/mcpr-docker-NAME.sock) and data root, e.g.
+#                                           for the several-engines tests; prints its DOCKER_HOST
+#   scripts/setup-docker.sh --stop NAME     stops such an extra engine
+#
+# No registry is needed: the image is built with debootstrap (Debian minbase + python3)
+# and `docker import`ed. The root filesystem tarball is cached, so further engines get the
+# image in seconds. Starting an engine or installing packages needs root.
+#
+# Environment: MCPR_DOCKER_IMAGE (default mcpr-python:bookworm), MCPR_DOCKER_CACHE
+# (default /var/cache/mcpr), MCPR_DEBIAN_MIRROR (default http://deb.debian.org/debian).
+set -euo pipefail
+
+image=${MCPR_DOCKER_IMAGE:-mcpr-python:bookworm}
+cache=${MCPR_DOCKER_CACHE:-/var/cache/mcpr}
+mirror=${MCPR_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+rootfs_tar="$cache/python-bookworm-rootfs.tar"
+# The flags the engine needs on machines without bridge networking or iptables; kernels
+# run with no network at all, so nothing is lost.
+dockerd_flags=(--bridge=none --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false)
+
+say() { printf 'setup-docker: %s\n' "$*" >&2; }
+die() { say "$*"; exit 1; }
+
+engine_answers() { docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
+
+need_root() {
+  [ "$(id -u)" = 0 ] || die "$1 needs root (run this script with sudo)"
+}
+
+install_packages() {
+  local missing=()
+  command -v dockerd >/dev/null || missing+=(docker.io)
+  command -v docker >/dev/null || missing+=(docker.io)
+  command -v debootstrap >/dev/null || missing+=(debootstrap)
+  [ ${#missing[@]} -eq 0 ] && return
+  need_root "installing ${missing[*]}"
+  say "installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# start_dockerd NAME SOCKET DATA_ROOT EXEC_ROOT: starts an engine in the background, logs to
+# /var/log/mcpr-dockerd-NAME.log, and waits for it to answer (60 s at most).
+start_dockerd() {
+  local name=$1 socket=$2 data=$3 exec_root=$4
+  need_root "starting dockerd"
+  local log="/var/log/mcpr-dockerd-$name.log" pidfile="/run/mcpr-dockerd-$name.pid"
+  mkdir -p "$data" "$exec_root" "$(dirname "$socket")"
+  say "starting dockerd ($name) on unix://$socket, log $log"
+  # setsid: the engine outlives this script and the shell that ran it.
+  setsid dockerd "${dockerd_flags[@]}" --host "unix://$socket" --data-root "$data" \
+    --exec-root "$exec_root" --pidfile "$pidfile" >"$log" 2>&1 </dev/null &
+  local deadline=$((SECONDS + 60))
+  until DOCKER_HOST="unix://$socket" engine_answers; do
+    if [ $SECONDS -ge $deadline ]; then
+      tail -n 20 "$log" >&2 || true
+      die "dockerd ($name) did not answer on $socket within 60 s; see $log"
+    fi
+    sleep 0.2
+  done
+}
+
+build_rootfs_tar() {
+  [ -s "$rootfs_tar" ] && return
+  need_root "building the image's root filesystem"
+  local dir
+  dir=$(mktemp -d /var/tmp/mcpr-rootfs.XXXXXX)
+  say "debootstrap bookworm minbase + python3 into $dir (about a minute)"
+  debootstrap --variant=minbase --include=python3 bookworm "$dir" "$mirror" >"$dir.log" 2>&1 \
+    || { tail -n 20 "$dir.log" >&2; die "debootstrap failed; see $dir.log"; }
+  # Nothing in the image needs the package caches.
+  rm -rf "$dir/var/cache/apt/archives"/*.deb "$dir/var/lib/apt/lists"/*
+  mkdir -p "$cache"
+  tar -C "$dir" --numeric-owner -cf "$rootfs_tar.part" .
+  mv "$rootfs_tar.part" "$rootfs_tar"
+  rm -rf "$dir" "$dir.log"
+}
+
+ensure_image() {
+  if docker image inspect "$image" >/dev/null 2>&1; then
+    return
+  fi
+  build_rootfs_tar
+  say "importing $image"
+  docker import --change 'CMD ["python3"]' "$rootfs_tar" "$image" >/dev/null
+  docker run --rm --network none "$image" python3 -c 'import sys; assert sys.version_info >= (3, 8)' \
+    || die "the image $image was imported but python3 does not run in it"
+}
+
+main_engine() {
+  if ! engine_answers; then
+    if [ -n "${DOCKER_HOST:-}" ] && [ "${DOCKER_HOST#unix://}" = "$DOCKER_HOST" ]; then
+      die "no engine answers at DOCKER_HOST=$DOCKER_HOST (not a local socket: start it there)"
+    fi
+    install_packages
+    local socket=${DOCKER_HOST:-unix:///var/run/docker.sock}
+    socket=${socket#unix://}
+    start_dockerd default "$socket" /var/lib/docker /var/run/docker
+  fi
+  install_packages
+  ensure_image
+  say "engine $(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})') ready with image $image"
+}
+
+extra_engine() {
+  local name=$1
+  [[ $name =~ ^[a-z0-9-]+$ ]] || die "engine names are lower-case letters, digits and dashes: $name"
+  local socket="/run/mcpr-docker-$name.sock"
+  export DOCKER_HOST="unix://$socket"
+  if ! engine_answers; then
+    install_packages
+    start_dockerd "$name" "$socket" "/var/lib/mcpr-docker-$name" "/run/mcpr-docker-$name"
+  fi
+  ensure_image
+  echo "$DOCKER_HOST"
+}
+
+stop_engine() {
+  local name=$1 pidfile="/run/mcpr-dockerd-$1.pid"
+  [ -s "$pidfile" ] || return 0
+  local pid
+  pid=$(cat "$pidfile")
+  kill "$pid" 2>/dev/null || return 0
+  local deadline=$((SECONDS + 20))
+  while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
+}
+
+case "${1:-}" in
+  "") main_engine ;;
+  --engine) extra_engine "${2:?--engine needs a name}" ;;
+  --stop) stop_engine "${2:?--stop needs a name}" ;;
+  *) die "unknown argument: $1 (see the comment at the top of this script)" ;;
+esac

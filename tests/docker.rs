@@ -1,0 +1,259 @@
+//! What only the Docker backend has: the hardening as seen from inside the container, an
+//! engine OOM kill explained as such, and the sweep of containers an mcpr process left
+//! behind when it was killed. The behaviour shared with the subprocess backend is tested
+//! on both in tests/kernel.rs, tests/limits.rs, tests/tools.rs and tests/replay.rs.
+//!
+//! Each test needs an engine with the default image (scripts/setup-docker.sh); without
+//! one it says why and skips, unless `MCPR_REQUIRE_DOCKER=1` (CI) makes that a failure.
+
+mod common;
+
+use bollard::query_parameters::ListContainersOptionsBuilder;
+use common::{TestSession, docker_level, mcpr_bin};
+use mcpr::backend::docker::engine::{KERNEL_LABEL, OWNER_LABEL};
+use mcpr::event::CellStatus;
+use serde_json::json;
+use std::collections::HashMap;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_container_is_hardened_as_seen_from_inside() {
+    let Some(level) = docker_level().await else {
+        return;
+    };
+    let mut s = TestSession::new(level).await;
+    let r = s
+        .run(
+            r#"
+import os, socket
+status = dict(l.split(':', 1) for l in open('/proc/self/status').read().splitlines() if ':' in l)
+def writable(path):
+    try:
+        with open(path, 'w') as f:
+            f.write('x')
+        os.remove(path)
+        return True
+    except OSError:
+        return False
+def limit(*paths):
+    for p in paths:
+        if os.path.exists(p):
+            return open(p).read().strip()
+tmp = os.statvfs('/tmp')
+{
+    'interfaces': [name for _, name in socket.if_nameindex()],
+    'uid': os.getuid(),
+    'caps': sorted({status[k].strip() for k in ('CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb')}),
+    'no_new_privs': status['NoNewPrivs'].strip(),
+    'seccomp': status['Seccomp'].strip(),
+    'writable': {p: writable(p) for p in ['/workspace/w', '/tmp/w', '/w', '/etc/w', '/usr/w', '/opt/mcpr-runtime/w', '/var/tmp/w']},
+    'sockets': [p for p in ['/var/run/docker.sock', '/run/docker.sock', '/workspace/docker.sock'] if os.path.exists(p)],
+    'tmp_mib': tmp.f_blocks * tmp.f_frsize // (1 << 20),
+    'memory': limit('/sys/fs/cgroup/memory/memory.limit_in_bytes', '/sys/fs/cgroup/memory.max'),
+    'pids': limit('/sys/fs/cgroup/pids/pids.max', '/sys/fs/cgroup/pids.max'),
+}
+"#,
+        )
+        .await;
+    r.assert_ok();
+    let v = r.value().expect("a value");
+    assert_eq!(v["interfaces"], json!(["lo"]), "no network but loopback");
+    assert_ne!(v["uid"], json!(0), "not root");
+    assert_eq!(v["caps"], json!(["0000000000000000"]), "no capabilities");
+    assert_eq!(v["no_new_privs"], json!("1"));
+    assert_eq!(v["seccomp"], json!("2"), "a seccomp filter is in force");
+    assert_eq!(
+        v["writable"],
+        json!({"/workspace/w": true, "/tmp/w": true, "/w": false, "/etc/w": false,
+               "/usr/w": false, "/opt/mcpr-runtime/w": false, "/var/tmp/w": false}),
+        "only /workspace and /tmp are writable"
+    );
+    assert_eq!(v["sockets"], json!([]), "the engine's socket is not inside");
+    assert_eq!(v["tmp_mib"], json!(64), "/tmp is a 64 MiB tmpfs");
+    assert_eq!(v["memory"], json!((512u64 << 20).to_string()));
+    assert_eq!(v["pids"], json!("64"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_engine_oom_kill_is_explained_and_survived() {
+    let Some(level) = docker_level().await else {
+        return;
+    };
+    let mut s = TestSession::new(level).await;
+    s.run("kept = 1").await.assert_ok();
+    // Children fill the container's memory together (each stays under the address-space
+    // limit); the kernel volunteers as the OOM killer's victim before letting them go.
+    let r = s
+        .run(
+            r#"
+import os, time
+r, w = os.pipe()
+for _ in range(4):
+    if os.fork() == 0:
+        os.close(w)
+        os.read(r, 1)
+        hog = b'x' * (200 << 20)
+        time.sleep(60)
+        os._exit(0)
+os.close(r)
+with open('/proc/self/oom_score_adj', 'w') as f:
+    f.write('1000')
+os.close(w)
+time.sleep(60)
+"#,
+        )
+        .await;
+    assert_eq!(r.status, CellStatus::KernelDied);
+    let (ename, message, ..) = r.error().expect("an error");
+    assert_eq!(ename, "KernelDied");
+    assert!(message.contains("out-of-memory killer"), "{message}");
+    assert!(message.contains("512 MiB"), "{message}");
+    let r = s.run("'kept' in globals()").await;
+    assert_eq!(r.value(), Some(json!(false)));
+    assert!(r.restarted().is_some(), "the next cell is told");
+}
+
+/// Kernel containers whose owner label names process `pid` of this host.
+async fn containers_of(pid: u32) -> Vec<String> {
+    let docker = mcpr::backend::docker::engine::connect(
+        &mcpr::backend::docker::DockerSettings::default().engine_address(),
+    )
+    .await
+    .expect("engine");
+    let filters = HashMap::from([("label", vec![KERNEL_LABEL])]);
+    let options = ListContainersOptionsBuilder::default()
+        .all(true)
+        .filters(&filters)
+        .build();
+    let needle = format!(":{pid}:");
+    docker
+        .list_containers(Some(options))
+        .await
+        .expect("list")
+        .into_iter()
+        .filter(|c| {
+            c.labels
+                .as_ref()
+                .and_then(|l| l.get(OWNER_LABEL))
+                .is_some_and(|o| o.contains(&needle))
+        })
+        .filter_map(|c| c.id)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn containers_of_a_killed_mcpr_are_swept_at_the_next_start() {
+    if docker_level().await.is_none() {
+        return;
+    }
+    let dir = common::project_dir_at(mcpr::sandbox::IsolationRequest::Docker);
+    let mut child = Command::new(mcpr_bin())
+        .args(["exec", "--session", "k", "import time\ntime.sleep(120)"])
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("mcpr starts");
+    let pid = child.id();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while containers_of(pid).await.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "no container of mcpr {pid} appeared"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    child.kill().expect("kill -9");
+    child.wait().expect("reaped");
+    // Nothing of the killed process removed its container...
+    assert_eq!(containers_of(pid).await.len(), 1);
+    // ...until the next mcpr talks to the engine.
+    common::mcpr_ok(dir.path(), &["exec", "--session", "n", "1"]);
+    assert_eq!(containers_of(pid).await, Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_checks_the_hardening_of_a_trial_container() {
+    if docker_level().await.is_none() {
+        return;
+    }
+    let dir = common::project_dir_at(mcpr::sandbox::IsolationRequest::Docker);
+    let doctor = |dir: &std::path::Path| -> Vec<serde_json::Value> {
+        let out = common::mcpr_ok(dir, &["doctor", "--json"]);
+        serde_json::from_slice(&out.stdout).expect("JSON")
+    };
+    let item = |checks: &[serde_json::Value], name: &str| {
+        checks
+            .iter()
+            .find(|c| c["item"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} line: {checks:?}"))
+    };
+    let checks = doctor(dir.path());
+    assert!(
+        !checks.iter().any(|c| c["item"] == "isolation"),
+        "the subprocess isolation line does not judge docker kernels: {checks:?}"
+    );
+    let engine = item(&checks, "docker");
+    assert_eq!(engine["verdict"], "ok", "{engine}");
+    assert!(
+        engine["detail"].as_str().unwrap().contains("API 1."),
+        "{engine}"
+    );
+    let hardening = item(&checks, "hardening");
+    assert_eq!(hardening["verdict"], "ok", "{hardening}");
+    for part in [
+        "no network",
+        "read-only root",
+        "no capabilities",
+        "seccomp",
+        "non-root uid",
+    ] {
+        assert!(
+            hardening["detail"].as_str().unwrap().contains(part),
+            "{hardening}"
+        );
+    }
+
+    // An image the engine does not have is named, with what to do.
+    std::fs::write(
+        dir.path().join("mcpr.toml"),
+        "[kernel]\nisolation = \"docker\"\n[docker]\nimage = \"mcpr-no-such-image:1\"\n",
+    )
+    .unwrap();
+    let checks = doctor(dir.path());
+    let engine = item(&checks, "docker");
+    assert_eq!(engine["verdict"], "missing", "{engine}");
+    assert!(
+        engine["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no image mcpr-no-such-image:1"),
+        "{engine}"
+    );
+    assert!(
+        engine["fix"].as_str().unwrap().contains("setup-docker.sh"),
+        "{engine}"
+    );
+}
+
+#[test]
+fn a_remote_engine_is_refused_with_what_to_do() {
+    // No engine is needed: the address is refused before anything is contacted.
+    let dir = common::project_dir_at(mcpr::sandbox::IsolationRequest::Docker);
+    std::fs::write(
+        dir.path().join("mcpr.toml"),
+        "[kernel]\nisolation = \"docker\"\n[docker]\nhost = \"tcp://203.0.113.1:2376\"\n",
+    )
+    .unwrap();
+    let out = common::mcpr_in(dir.path(), &["exec", "1"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("needs an engine on this host") && err.contains("tcp://203.0.113.1:2376"),
+        "{err}"
+    );
+    assert!(err.contains("docs/REMOTE-ENGINES.md"), "{err}");
+}
