@@ -20,6 +20,23 @@ pub struct Config {
     pub llm: crate::llm::select::LlmSettings,
     pub agent: crate::agent::AgentSettings,
     pub console: ConsoleSettings,
+    pub checkpoints: CheckpointSettings,
+}
+
+/// The `[checkpoints]` section: how a session's state is kept to continue or rewind it
+/// without re-running its cells.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CheckpointSettings {
+    /// Save the kernel's picklable globals in the record at each step boundary, and
+    /// continue from them (off: every continuation replays the recorded cells).
+    pub saved: bool,
+}
+
+impl Default for CheckpointSettings {
+    fn default() -> Self {
+        CheckpointSettings { saved: true }
+    }
 }
 
 /// The `[console]` section: how `mcpr tui` starts.
@@ -495,6 +512,9 @@ require_code = {require_code}             # answered without code? ask once for 
 [console]
 # theme = "dark"               # dark (16 colours) | light | high-contrast | a name in ~/.config/mcpr/themes/ | a .toml file
 mouse = true                   # mouse capture at start (false: the terminal selects text; alt+m toggles)
+
+[checkpoints]
+saved = true                   # keep the kernel's picklable globals in the record at each step; continuing loads them instead of re-running cells
 "#,
         timeout = d.timeout_seconds,
         grace = d.grace_seconds,

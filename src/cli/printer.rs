@@ -162,6 +162,8 @@ impl Printer {
             | Event::StepRecorded { .. }
             | Event::HeadMoved { .. }
             | Event::ReplayProgress { .. }
+            // Said by the notice that comes with it.
+            | Event::StateRestored { .. }
             | Event::Forked { .. }
             | Event::OpEnded { .. }
             | Event::CellStarted { .. }

@@ -11,7 +11,7 @@ use super::EngineError;
 use super::approvals::{Approvals, AskFrontEnd};
 use super::emit::Emitter;
 use super::manual::{ChannelManual, ManualAnswers, NoModel};
-use super::record::{agent_history, continue_session, history_to, replay_into};
+use super::record::{agent_history, continue_session, history_to};
 use super::spec::{SessionSpec, Start};
 use crate::agent::ask::{AskLimits, AskState};
 use crate::agent::{Agent, ContextInput};
@@ -50,6 +50,7 @@ pub struct LiveSession {
     approvals: Arc<Approvals>,
     step_id: Arc<AtomicU64>,
     record_warned: bool,
+    checkpoint_warned: bool,
 }
 
 /// What to tell the user about the project found from `cwd`: the default project in use,
@@ -322,8 +323,9 @@ impl LiveSession {
             Start::Rewind { step, .. } => Some(*step),
             _ => None,
         };
+        let saved = project.config.checkpoints.saved;
         let (recorder, earlier) =
-            continue_session(&dir, agent.session_mut(), secrets, &out, named, at).await?;
+            continue_session(&dir, agent.session_mut(), secrets, &out, named, at, saved).await?;
         agent.continue_after(
             earlier.iter().filter_map(agent_history).collect(),
             recorder.next_step(),
@@ -349,6 +351,7 @@ impl LiveSession {
             approvals,
             step_id,
             record_warned: false,
+            checkpoint_warned: false,
         })
     }
 
@@ -401,11 +404,14 @@ impl LiveSession {
         .await
         .unwrap_or_else(|e| Err(e.to_string()));
         match ended {
-            Ok(step) => self.out.send(Event::StepRecorded {
-                session: self.name.clone(),
-                step,
-                success,
-            }),
+            Ok(step) => {
+                self.out.send(Event::StepRecorded {
+                    session: self.name.clone(),
+                    step,
+                    success,
+                });
+                self.save_checkpoint(step).await;
+            }
             Err(e) if !self.record_warned => {
                 self.record_warned = true;
                 self.out.notice(
@@ -414,6 +420,42 @@ impl LiveSession {
                 );
             }
             Err(_) => {}
+        }
+    }
+
+    /// Saves the kernel's state after `step` in the record (see [`super::checkpoint`]),
+    /// when `[checkpoints] saved` is on. A failure only costs later continuations their
+    /// speed: it is said once, and they replay.
+    async fn save_checkpoint(&mut self, step: u64) {
+        if !self.ctx.project.config.checkpoints.saved {
+            return;
+        }
+        let Some((store, secrets)) = self
+            .out
+            .with_recorder(|r| (r.store().clone(), r.secrets().clone()))
+        else {
+            return;
+        };
+        let session = self.agent.session_mut();
+        if !session.kernel().is_some_and(crate::kernel::Kernel::is_alive) {
+            return;
+        }
+        let saved = super::checkpoint::save(session, step, &store, &secrets).await;
+        let written = saved.and_then(|c| {
+            self.out
+                .with_recorder(|r| r.checkpoint(c).map_err(|e| e.to_string()))
+                .unwrap_or_else(|| Err("no session record is open".into()))
+        });
+        if let Err(e) = written
+            && !self.checkpoint_warned
+        {
+            self.checkpoint_warned = true;
+            self.out.notice(
+                NoticeLevel::Warning,
+                format!(
+                    "warning: the state after step {step} could not be saved ({e}); continuing this session later will re-run its cells"
+                ),
+            );
         }
     }
 
@@ -489,17 +531,18 @@ impl LiveSession {
             .out
             .with_recorder(|r| std::mem::take(r.snapshots_mut()))
             .unwrap_or_default();
-        let replayed = replay_into(
+        let replayed = super::checkpoint::restore(
             session,
             &history,
             &base,
             &mut snapshots,
             &self.dir,
             &self.out,
+            self.ctx.project.config.checkpoints.saved,
         )
         .await;
         self.out.with_recorder(|r| *r.snapshots_mut() = snapshots);
-        let report = replayed.map_err(|e| EngineError::replay(&self.name, e))?;
+        let restored = replayed.map_err(|e| EngineError::replay(&self.name, e))?;
         self.out
             .with_recorder(|r| r.set_head(step))
             .ok_or(EngineError::Closed)??;
@@ -513,8 +556,13 @@ impl LiveSession {
         self.out.notice(
             NoticeLevel::Info,
             format!(
-                "session {} is back at step {step}: {} cell(s) re-ran in {:.0} ms (originally {:.0} ms) with {} recorded call(s) served and no tool or model called",
-                self.name, report.cells, report.replay_ms, report.original_ms, report.calls_served
+                "session {} is back at step {step}: state restored {} in {:.0} ms with {} recorded call(s) served and no tool or model called",
+                self.name,
+                restored
+                    .source
+                    .describe(restored.cells as u64, restored.checkpoint, &restored.recreated),
+                restored.duration_ms,
+                restored.report.calls_served
             ),
         );
         self.out.send(Event::HeadMoved {

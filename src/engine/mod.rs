@@ -11,6 +11,7 @@
 //! returning serialisable data, in [`query`].
 
 pub mod approvals;
+pub mod checkpoint;
 pub mod emit;
 pub mod error;
 pub mod inspect;

@@ -33,6 +33,7 @@ pub(crate) async fn continue_session(
     out: &Emitter,
     named: bool,
     at: Option<u64>,
+    saved: bool,
 ) -> Result<(Recorder, Vec<HistoryStep>), EngineError> {
     let name = session.name().to_string();
     let (mut recorder, log) = Recorder::open(dir, &name, session.workspace(), secrets)?;
@@ -65,9 +66,17 @@ pub(crate) async fn continue_session(
                 .0,
         ),
     };
-    let report = replay_into(session, &history, &base, recorder.snapshots_mut(), dir, out)
-        .await
-        .map_err(|e| EngineError::replay(&name, e))?;
+    let restored = super::checkpoint::restore(
+        session,
+        &history,
+        &base,
+        recorder.snapshots_mut(),
+        dir,
+        out,
+        saved,
+    )
+    .await
+    .map_err(|e| EngineError::replay(&name, e))?;
     let head = history
         .last()
         .and_then(|h| h.step.end.as_ref())
@@ -98,13 +107,15 @@ pub(crate) async fn continue_session(
             step: target,
         });
     }
+    let report = &restored.report;
     out.notice(
         NoticeLevel::Info,
         format!(
-            "session {name}: restored the state after step {target} by re-running {} cell(s) from the record in {:.1} s (they first took {:.1} s; {} recorded call(s) served, no tool or model called)",
-            report.cells,
-            report.replay_ms / 1000.0,
-            report.original_ms / 1000.0,
+            "session {name}: restored the state after step {target} {} in {:.0} ms ({} recorded call(s) served, no tool or model called)",
+            restored
+                .source
+                .describe(restored.cells as u64, restored.checkpoint, &restored.recreated),
+            restored.duration_ms,
             report.calls_served
         ),
     );
@@ -295,6 +306,8 @@ pub fn exists(project: &Project, name: &str) -> bool {
 #[derive(Debug, Clone)]
 pub struct Rewound {
     pub report: ReplayReport,
+    /// How the state was obtained.
+    pub restored: super::checkpoint::Restored,
     pub workspace: std::path::PathBuf,
 }
 
@@ -327,21 +340,26 @@ pub async fn rewind(
         workspace.clone(),
     )
     .await?;
-    let result = replay_into(
+    let result = super::checkpoint::restore(
         &mut session,
         &history,
         &base,
         &mut Snapshotter::new(),
         &dir,
         out,
+        project.config.checkpoints.saved,
     )
     .await;
     session.close().await;
-    let report = result.map_err(|e| EngineError::replay(name, e))?;
+    let restored = result.map_err(|e| EngineError::replay(name, e))?;
     dir.set_head(name, step)?;
     out.send(Event::HeadMoved {
         session: name.to_string(),
         step,
     });
-    Ok(Rewound { report, workspace })
+    Ok(Rewound {
+        report: restored.report.clone(),
+        restored,
+        workspace,
+    })
 }
