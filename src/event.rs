@@ -302,13 +302,10 @@ pub enum RestoreSource {
 
 impl RestoreSource {
     /// The words a front end shows, given the cells re-run and the checkpoint's step.
-    pub fn describe(
-        self,
-        cells: u64,
-        checkpoint: Option<u64>,
-        recreated: &[String],
-    ) -> String {
-        let at = checkpoint.map(|s| format!(" of step {s}")).unwrap_or_default();
+    pub fn describe(self, cells: u64, checkpoint: Option<u64>, recreated: &[String]) -> String {
+        let at = checkpoint
+            .map(|s| format!(" of step {s}"))
+            .unwrap_or_default();
         let mut text = match self {
             RestoreSource::Live => format!("from the live checkpoint{at}"),
             RestoreSource::Saved => format!("from the saved checkpoint{at}"),
@@ -318,10 +315,7 @@ impl RestoreSource {
             text.push_str(&format!(" and replay of {cells} cell(s)"));
         }
         if !recreated.is_empty() {
-            text.push_str(&format!(
-                "; re-created by replay: {}",
-                recreated.join(", ")
-            ));
+            text.push_str(&format!("; re-created by replay: {}", recreated.join(", ")));
         }
         text
     }

@@ -49,6 +49,21 @@ struct Loaded {
     restored: Vec<String>,
     missing: Vec<String>,
     failed: BTreeMap<String, String>,
+    /// Saved objects missing from the record or not matching their hash.
+    #[serde(default)]
+    damaged: BTreeMap<String, String>,
+}
+
+impl Loaded {
+    /// A damaged object makes the whole checkpoint untrustworthy.
+    fn check(self) -> Result<Loaded, String> {
+        match self.damaged.iter().next() {
+            Some((name, why)) => Err(format!(
+                "the saved object of {name} is damaged or missing ({why})"
+            )),
+            None => Ok(self),
+        }
+    }
 }
 
 fn report<T: for<'de> Deserialize<'de>>(stdout: &str) -> Result<T, String> {
@@ -56,7 +71,8 @@ fn report<T: for<'de> Deserialize<'de>>(stdout: &str) -> Result<T, String> {
         .lines()
         .find_map(|l| l.strip_prefix(MARK))
         .ok_or("the kernel did not report the checkpoint")?;
-    serde_json::from_str(line).map_err(|e| format!("the kernel's checkpoint report is unreadable: {e}"))
+    serde_json::from_str(line)
+        .map_err(|e| format!("the kernel's checkpoint report is unreadable: {e}"))
 }
 
 fn bad(message: impl Into<String>) -> HostCallError {
@@ -109,13 +125,17 @@ pub async fn save(
         calls.register("checkpoint.put", move |args: Value| {
             let parts = parts.clone();
             async move {
-                let field = |k: &str| args.get(k).ok_or_else(|| bad(format!("checkpoint.put needs `{k}`")));
+                let field = |k: &str| {
+                    args.get(k)
+                        .ok_or_else(|| bad(format!("checkpoint.put needs `{k}`")))
+                };
                 let hash = field("hash")?.as_str().unwrap_or_default().to_string();
                 let part = field("part")?.as_u64().unwrap_or(u64::MAX) as usize;
                 let count = field("parts")?.as_u64().unwrap_or(0) as usize;
                 let data = field("data")?.as_str().unwrap_or_default();
-                let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, data)
-                    .map_err(|e| bad(format!("checkpoint.put: bad base64: {e}")))?;
+                let bytes =
+                    base64::Engine::decode(&base64::engine::general_purpose::STANDARD, data)
+                        .map_err(|e| bad(format!("checkpoint.put: bad base64: {e}")))?;
                 parts
                     .lock()
                     .map_err(|_| bad("checkpoint state poisoned"))?
@@ -170,16 +190,24 @@ async fn load(
         calls.register("checkpoint.get", move |args: Value| {
             let store = store.clone();
             async move {
-                let hash = args.get("hash").and_then(Value::as_str).unwrap_or_default().to_string();
+                let hash = args
+                    .get("hash")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
                 let part = args.get("part").and_then(Value::as_u64).unwrap_or(0) as usize;
-                let size = args.get("part_size").and_then(Value::as_u64).unwrap_or(1 << 20) as usize;
+                let size = args
+                    .get("part_size")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(1 << 20) as usize;
                 let (bytes, parts) = tokio::task::spawn_blocking(move || {
                     checkpoint::part(&store, &hash, part, size)
                 })
                 .await
                 .map_err(|e| HostCallError::new("failed", e.to_string()))?
                 .map_err(|e| HostCallError::new("failed", e.to_string()))?;
-                let data = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes);
+                let data =
+                    base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes);
                 Ok(json!({"data": data, "parts": parts}))
             }
         });
@@ -307,7 +335,10 @@ async fn from_saved(
     }
     let store = dir.store();
     if let Err(e) = snapshots.restore(session.workspace(), store, &end.snapshot) {
-        return Ok(Err(format!("could not restore the workspace of step {}: {e}", c.step)));
+        return Ok(Err(format!(
+            "could not restore the workspace of step {}: {e}",
+            c.step
+        )));
     }
     if let Some(code) = history[..=index]
         .iter()
@@ -352,18 +383,17 @@ async fn load_and_recreate(
     dir: &ReplayDir,
     out: &Emitter,
 ) -> Result<(usize, Vec<String>), String> {
-    let first = load(session, c, false, dir.store()).await?;
-    if let Some(name) = c.saved.keys().find(|n| {
-        !first.restored.contains(n) && !first.failed.contains_key(*n)
-    }) {
+    let first = load(session, c, false, dir.store()).await?.check()?;
+    if let Some(name) = c
+        .saved
+        .keys()
+        .find(|n| !first.restored.contains(n) && !first.failed.contains_key(*n))
+    {
         return Err(format!("{name} was saved but did not come back"));
     }
     let (steps, orphans) = c.steps_defining(&first.missing);
     if !orphans.is_empty() {
-        return Err(format!(
-            "no recorded step defines {}",
-            orphans.join(", ")
-        ));
+        return Err(format!("no recorded step defines {}", orphans.join(", ")));
     }
     let mut cells = 0;
     for step in &steps {
@@ -385,7 +415,12 @@ async fn load_and_recreate(
             out,
         )
         .await
-        .map_err(|e| format!("re-running step {step} to re-create {}: {e}", names.join(", ")))?;
+        .map_err(|e| {
+            format!(
+                "re-running step {step} to re-create {}: {e}",
+                names.join(", ")
+            )
+        })?;
         cells += report.cells;
     }
     if !steps.is_empty() {
@@ -396,7 +431,7 @@ async fn load_and_recreate(
                 .map_err(|e| format!("could not restore the workspace of step {}: {e}", c.step))?;
         }
     }
-    let second = load(session, c, true, dir.store()).await?;
+    let second = load(session, c, true, dir.store()).await?.check()?;
     if !second.missing.is_empty() {
         let why: Vec<String> = second
             .missing

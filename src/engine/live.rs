@@ -437,7 +437,10 @@ impl LiveSession {
             return;
         };
         let session = self.agent.session_mut();
-        if !session.kernel().is_some_and(crate::kernel::Kernel::is_alive) {
+        if !session
+            .kernel()
+            .is_some_and(crate::kernel::Kernel::is_alive)
+        {
             return;
         }
         let saved = super::checkpoint::save(session, step, &store, &secrets).await;

@@ -11,7 +11,10 @@ use std::path::{Path, PathBuf};
 const FILES: &[(&str, &str)] = &[
     ("mcpr/__init__.py", include_str!("runtime/mcpr/__init__.py")),
     ("mcpr/_kernel.py", include_str!("runtime/mcpr/_kernel.py")),
-    ("mcpr/_checkpoint.py", include_str!("runtime/mcpr/_checkpoint.py")),
+    (
+        "mcpr/_checkpoint.py",
+        include_str!("runtime/mcpr/_checkpoint.py"),
+    ),
 ];
 
 /// Code run by `python -c` to start the kernel; `{dir}` is the runtime folder.

@@ -130,7 +130,13 @@ pub struct Incoming {
 
 impl Incoming {
     /// Takes part `part` of `parts` of the pickle `hash`.
-    pub fn put(&mut self, hash: &str, part: usize, parts: usize, data: Vec<u8>) -> Result<(), String> {
+    pub fn put(
+        &mut self,
+        hash: &str,
+        part: usize,
+        parts: usize,
+        data: Vec<u8>,
+    ) -> Result<(), String> {
         if !super::objects::is_hash(hash) || parts == 0 || part >= parts || parts > 1 << 16 {
             return Err(format!("bad checkpoint part {part}/{parts} of {hash:?}"));
         }
@@ -139,7 +145,9 @@ impl Incoming {
             .entry(hash.to_string())
             .or_insert_with(|| vec![None; parts]);
         if slots.len() != parts {
-            return Err(format!("checkpoint object {hash} sent with two part counts"));
+            return Err(format!(
+                "checkpoint object {hash} sent with two part counts"
+            ));
         }
         slots[part] = Some(data);
         Ok(())
@@ -200,9 +208,10 @@ pub fn store(
         .collect();
     for name in names {
         checkpoint.saved.remove(&name);
-        checkpoint
-            .unsaved
-            .insert(name, "holds a secret value, which the record never keeps".into());
+        checkpoint.unsaved.insert(
+            name,
+            "holds a secret value, which the record never keeps".into(),
+        );
     }
     // An alias of a name that was not saved cannot be restored either.
     let dangling: Vec<String> = checkpoint
@@ -213,9 +222,10 @@ pub fn store(
         .collect();
     for name in dangling {
         if let Some(owner) = checkpoint.aliases.remove(&name) {
-            checkpoint
-                .unsaved
-                .insert(name, format!("the same object as {owner}, which is not saved"));
+            checkpoint.unsaved.insert(
+                name,
+                format!("the same object as {owner}, which is not saved"),
+            );
         }
     }
     checkpoint.bytes = bytes;
@@ -275,7 +285,10 @@ mod tests {
         assert_eq!(changed.check("3.12.3"), Err(Untrusted::Digest));
         let mut newer = c;
         newer.format = FORMAT + 1;
-        assert!(matches!(newer.check("3.12.3"), Err(Untrusted::Format { .. })));
+        assert!(matches!(
+            newer.check("3.12.3"),
+            Err(Untrusted::Format { .. })
+        ));
     }
 
     #[test]

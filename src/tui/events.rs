@@ -122,7 +122,10 @@ pub fn on_event(s: &mut State, event: Event, fx: &mut Vec<Effect>) {
             ..
         } => {
             let how = source.describe(cells, checkpoint, &recreated);
-            store.push_block(LineKind::Info, &format!("── state after step {step}: {how}"));
+            store.push_block(
+                LineKind::Info,
+                &format!("── state after step {step}: {how}"),
+            );
         }
         Event::ReplayProgress { cells, .. } => {
             notice(

@@ -143,11 +143,18 @@ def _fetch(digest):
     return data
 
 
-def _restore(names, manifest, failed):
+def _restore(names, manifest, failed, damaged):
     ns = _kernel().ns
     for n in names:
         try:
-            value = pickle.loads(_fetch(manifest["saved"][n]))
+            data = _fetch(manifest["saved"][n])
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
+            damaged[n] = f"{type(exc).__name__}: {exc}"[:300]
+            continue
+        try:
+            value = pickle.loads(data)
         except BaseException as exc:
             if isinstance(exc, KeyboardInterrupt):
                 raise
@@ -164,7 +171,7 @@ def load(manifest):
     re-run step defines)."""
     global _seen
     ns = _kernel().ns
-    failed = {}
+    failed, damaged = {}, {}
     for n, module in manifest["modules"].items():
         try:
             ns[n] = importlib.import_module(module)
@@ -172,12 +179,19 @@ def load(manifest):
             if isinstance(exc, KeyboardInterrupt):
                 raise
             failed[n] = f"{type(exc).__name__}: {exc}"[:300]
-    _restore(sorted(manifest["saved"]), manifest, failed)
+    _restore(sorted(manifest["saved"]), manifest, failed, damaged)
     _alias(manifest, failed)
     _defined.clear()
     _defined.update(manifest["defined"])
     wanted = set(manifest["unsaved"]) | set(failed)
-    _report({"restored": sorted(n for n in _names(ns) if n not in wanted), "missing": sorted(n for n in wanted if n not in ns), "failed": failed})
+    _report(
+        {
+            "restored": sorted(n for n in _names(ns) if n not in wanted),
+            "missing": sorted(n for n in wanted if n not in ns),
+            "failed": failed,
+            "damaged": damaged,
+        }
+    )
 
 
 def _alias(manifest, failed):
@@ -194,15 +208,15 @@ def reapply(manifest):
     from the checkpoint again, so the state is the saved one, not a re-computed one."""
     global _seen
     ns = _kernel().ns
-    failed = {}
+    failed, damaged = {}, {}
     again = []
     for n, digest in manifest["saved"].items():
         had = _loaded.get(n)
         if had is None or n not in ns or id(ns[n]) != had[0]:
             again.append(n)
-    _restore(sorted(again), manifest, failed)
+    _restore(sorted(again), manifest, failed, damaged)
     _alias(manifest, failed)
     _loaded.clear()
     _seen = {n: id(ns[n]) for n in _names(ns)}
     missing = sorted(n for n in set(manifest["unsaved"]) | set(failed) if n not in ns)
-    _report({"restored": sorted(again), "missing": missing, "failed": failed})
+    _report({"restored": sorted(again), "missing": missing, "failed": failed, "damaged": damaged})
