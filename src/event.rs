@@ -238,6 +238,20 @@ pub enum Event {
         fallback: Option<String>,
         duration_ms: f64,
     },
+    /// What was kept of the state after `step`: a saved checkpoint in the record, and the
+    /// steps with a live checkpoint now (with the memory their copies hold on their own,
+    /// as last measured, and the copies just ended to stay within the bounds).
+    CheckpointKept {
+        session: String,
+        step: u64,
+        saved: bool,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        live: Vec<u64>,
+        #[serde(default)]
+        live_private_bytes: u64,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        evicted: Vec<u64>,
+    },
     /// An operation given to a session's owner ended (op 0: opening the session). On an
     /// error the session goes on (except when opening failed); `usage` says the error was
     /// the user's mistake rather than a failure.
@@ -402,6 +416,7 @@ impl Event {
                 | Event::HeadMoved { .. }
                 | Event::ReplayProgress { .. }
                 | Event::StateRestored { .. }
+                | Event::CheckpointKept { .. }
                 | Event::Forked { .. }
                 | Event::OpEnded { .. }
                 | Event::SessionStarted { .. }
@@ -427,6 +442,7 @@ impl Event {
             | Event::HeadMoved { .. }
             | Event::ReplayProgress { .. }
             | Event::StateRestored { .. }
+            | Event::CheckpointKept { .. }
             | Event::Forked { .. }
             | Event::OpEnded { .. }
             | Event::CodeGenerated { .. }

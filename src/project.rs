@@ -31,11 +31,25 @@ pub struct CheckpointSettings {
     /// Save the kernel's picklable globals in the record at each step boundary, and
     /// continue from them (off: every continuation replays the recorded cells).
     pub saved: bool,
+    /// Keep frozen copies of the kernel at step boundaries in front ends that rewind
+    /// (the console, `mcpr serve`), so a rewind to a kept step is a hand-over.
+    pub live: bool,
+    /// At most this many frozen copies per session (also bounded by the sandbox's
+    /// process limit, which they count against).
+    pub live_count: usize,
+    /// At most this much memory held by frozen copies alone (pages they no longer share
+    /// with the kernel), in MiB.
+    pub live_memory_mb: u64,
 }
 
 impl Default for CheckpointSettings {
     fn default() -> Self {
-        CheckpointSettings { saved: true }
+        CheckpointSettings {
+            saved: true,
+            live: true,
+            live_count: 16,
+            live_memory_mb: 1024,
+        }
     }
 }
 
@@ -515,6 +529,9 @@ mouse = true                   # mouse capture at start (false: the terminal sel
 
 [checkpoints]
 saved = true                   # keep the kernel's picklable globals in the record at each step; continuing loads them instead of re-running cells
+live = true                    # console and serve: keep frozen copies of the kernel, so a rewind is a hand-over
+live_count = 16                # frozen copies kept per session (they count against [kernel.limits] processes)
+live_memory_mb = 1024          # memory the frozen copies may hold on their own; the oldest go first
 "#,
         timeout = d.timeout_seconds,
         grace = d.grace_seconds,

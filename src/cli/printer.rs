@@ -164,6 +164,7 @@ impl Printer {
             | Event::ReplayProgress { .. }
             // Said by the notice that comes with it.
             | Event::StateRestored { .. }
+            | Event::CheckpointKept { .. }
             | Event::Forked { .. }
             | Event::OpEnded { .. }
             | Event::CellStarted { .. }

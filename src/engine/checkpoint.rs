@@ -242,10 +242,11 @@ pub async fn restore(
     dir: &ReplayDir,
     out: &Emitter,
     saved: bool,
+    live_fallback: Option<String>,
 ) -> Result<Restored, ReplayError> {
     let started = Instant::now();
     let target = history.last().map_or(0, |h| h.step.id());
-    let mut fallback = None;
+    let mut fallback = live_fallback;
     let at = if saved {
         history.iter().rposition(|h| h.step.checkpoint.is_some())
     } else {
@@ -262,7 +263,10 @@ pub async fn restore(
                         "the saved checkpoint of step {step} was not used: {why}; replaying the recorded cells instead"
                     ),
                 );
-                fallback = Some(why);
+                fallback = Some(match fallback.take() {
+                    Some(live) => format!("{live}; {why}"),
+                    None => why,
+                });
                 session.restart_kernel().await;
                 None.ok_or(())
             }
@@ -287,6 +291,11 @@ pub async fn restore(
     };
     restored.fallback = fallback;
     restored.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    announce(session, target, &restored, out);
+    Ok(restored)
+}
+
+fn announce(session: &Session, target: u64, restored: &Restored, out: &Emitter) {
     out.send(Event::StateRestored {
         session: session.name().to_string(),
         step: target,
@@ -297,7 +306,62 @@ pub async fn restore(
         fallback: restored.fallback.clone(),
         duration_ms: restored.duration_ms,
     });
-    Ok(restored)
+}
+
+/// What a rewind through the live checkpoints came to.
+pub enum Live {
+    Restored(Restored),
+    /// No copy was on the path, or waking it failed (why).
+    NotUsed(Option<String>),
+}
+
+/// Rewinds to the last step of `history` by waking the nearest frozen copy on its path
+/// and replaying the steps after it. The current kernel is abandoned on success, and
+/// stays as it was otherwise.
+pub async fn from_live(
+    session: &mut Session,
+    frozen: &mut super::frozen::FrozenCopies,
+    history: &[HistoryStep],
+    snapshots: &mut Snapshotter,
+    dir: &ReplayDir,
+    out: &Emitter,
+) -> Result<Live, ReplayError> {
+    let started = Instant::now();
+    let path: Vec<u64> = history.iter().map(|h| h.step.id()).collect();
+    let Some(step) = frozen.nearest(session, &path) else {
+        return Ok(Live::NotUsed(None));
+    };
+    let Some(index) = path.iter().position(|s| *s == step) else {
+        return Ok(Live::NotUsed(None));
+    };
+    let Some(end) = history[index].step.end.clone() else {
+        return Ok(Live::NotUsed(None));
+    };
+    if let Err(why) = frozen.thaw(session, step).await {
+        return Ok(Live::NotUsed(Some(format!(
+            "the live checkpoint of step {step} could not be woken: {why}"
+        ))));
+    }
+    snapshots
+        .restore(session.workspace(), dir.store(), &end.snapshot)
+        .map_err(|source| ReplayError::Restore { step, source })?;
+    let after = &history[index + 1..];
+    let report = if after.is_empty() {
+        ReplayReport::default()
+    } else {
+        replay_into(session, after, &end.snapshot, snapshots, dir, out).await?
+    };
+    let restored = Restored {
+        source: RestoreSource::Live,
+        checkpoint: Some(step),
+        cells: report.cells,
+        recreated: Vec::new(),
+        fallback: None,
+        report,
+        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+    };
+    announce(session, *path.last().unwrap_or(&step), &restored, out);
+    Ok(Live::Restored(restored))
 }
 
 /// The snapshot step `index` of `history` started from.
@@ -326,6 +390,9 @@ async fn from_saved(
     let Some(end) = at.step.end.clone() else {
         return Ok(Err("its step did not end".into()));
     };
+    if let Err(e) = session.ensure_kernel().await {
+        return Ok(Err(format!("no kernel to load it into: {e}")));
+    }
     let python = session
         .kernel()
         .map(|k| k.info().python.clone())

@@ -51,6 +51,8 @@ pub struct LiveSession {
     step_id: Arc<AtomicU64>,
     record_warned: bool,
     checkpoint_warned: bool,
+    /// Frozen copies of the kernel for fast rewinds (front ends that rewind).
+    frozen: Option<super::frozen::FrozenCopies>,
 }
 
 /// What to tell the user about the project found from `cwd`: the default project in use,
@@ -337,6 +339,10 @@ impl LiveSession {
         if let Ok(mut slot) = out.recorder().lock() {
             *slot = Some(recorder);
         }
+        let settings = &project.config.checkpoints;
+        let frozen = (spec.live_checkpoints && settings.live)
+            .then(|| super::frozen::FrozenCopies::new(settings, agent.session().limits().processes))
+            .filter(super::frozen::FrozenCopies::enabled);
         Ok(LiveSession {
             ctx,
             spec,
@@ -352,6 +358,7 @@ impl LiveSession {
             step_id,
             record_warned: false,
             checkpoint_warned: false,
+            frozen,
         })
     }
 
@@ -410,7 +417,17 @@ impl LiveSession {
                     step,
                     success,
                 });
-                self.save_checkpoint(step).await;
+                let saved = self.save_checkpoint(step).await;
+                let evicted = self.freeze(step).await;
+                let (live, live_private_bytes) = self.live_checkpoints();
+                self.out.send(Event::CheckpointKept {
+                    session: self.name.clone(),
+                    step,
+                    saved,
+                    live,
+                    live_private_bytes,
+                    evicted,
+                });
             }
             Err(e) if !self.record_warned => {
                 self.record_warned = true;
@@ -426,22 +443,22 @@ impl LiveSession {
     /// Saves the kernel's state after `step` in the record (see [`super::checkpoint`]),
     /// when `[checkpoints] saved` is on. A failure only costs later continuations their
     /// speed: it is said once, and they replay.
-    async fn save_checkpoint(&mut self, step: u64) {
+    async fn save_checkpoint(&mut self, step: u64) -> bool {
         if !self.ctx.project.config.checkpoints.saved {
-            return;
+            return false;
         }
         let Some((store, secrets)) = self
             .out
             .with_recorder(|r| (r.store().clone(), r.secrets().clone()))
         else {
-            return;
+            return false;
         };
         let session = self.agent.session_mut();
         if !session
             .kernel()
             .is_some_and(crate::kernel::Kernel::is_alive)
         {
-            return;
+            return false;
         }
         let saved = super::checkpoint::save(session, step, &store, &secrets).await;
         let written = saved.and_then(|c| {
@@ -449,9 +466,10 @@ impl LiveSession {
                 .with_recorder(|r| r.checkpoint(c).map_err(|e| e.to_string()))
                 .unwrap_or_else(|| Err("no session record is open".into()))
         });
-        if let Err(e) = written
-            && !self.checkpoint_warned
-        {
+        let Err(e) = written else {
+            return true;
+        };
+        if !self.checkpoint_warned {
             self.checkpoint_warned = true;
             self.out.notice(
                 NoticeLevel::Warning,
@@ -460,6 +478,38 @@ impl LiveSession {
                 ),
             );
         }
+        false
+    }
+
+    /// Keeps a frozen copy of the kernel after `step` (a live checkpoint), ending the
+    /// copies the bounds no longer allow.
+    async fn freeze(&mut self, step: u64) -> Vec<u64> {
+        let Some(frozen) = self.frozen.as_mut() else {
+            return Vec::new();
+        };
+        let e = match frozen.freeze(self.agent.session_mut(), step).await {
+            Ok(evicted) => return evicted,
+            Err(e) => e,
+        };
+        if !self.checkpoint_warned {
+            self.checkpoint_warned = true;
+            self.out.notice(
+                NoticeLevel::Warning,
+                format!(
+                    "warning: no live checkpoint of step {step} ({e}); a rewind there uses the saved state instead"
+                ),
+            );
+        }
+        Vec::new()
+    }
+
+    /// The steps with a live checkpoint, oldest first, and the memory their copies hold
+    /// on their own (bytes, as last measured).
+    pub fn live_checkpoints(&self) -> (Vec<u64>, u64) {
+        self.frozen
+            .as_ref()
+            .map(|f| (f.steps(), f.private_bytes()))
+            .unwrap_or_default()
     }
 
     /// Runs a task in plain words to its end, or until `cancel` fires.
@@ -529,21 +579,42 @@ impl LiveSession {
     pub async fn rewind(&mut self, step: u64) -> Result<(), EngineError> {
         let (history, base) = history_to(&self.dir, &self.name, step)?;
         let session = self.agent.session_mut();
-        session.restart_kernel().await;
         let mut snapshots = self
             .out
             .with_recorder(|r| std::mem::take(r.snapshots_mut()))
             .unwrap_or_default();
-        let replayed = super::checkpoint::restore(
-            session,
-            &history,
-            &base,
-            &mut snapshots,
-            &self.dir,
-            &self.out,
-            self.ctx.project.config.checkpoints.saved,
-        )
-        .await;
+        let live = match self.frozen.as_mut() {
+            Some(frozen) => {
+                super::checkpoint::from_live(
+                    session,
+                    frozen,
+                    &history,
+                    &mut snapshots,
+                    &self.dir,
+                    &self.out,
+                )
+                .await
+            }
+            None => Ok(super::checkpoint::Live::NotUsed(None)),
+        };
+        let replayed = match live {
+            Ok(super::checkpoint::Live::Restored(r)) => Ok(r),
+            Ok(super::checkpoint::Live::NotUsed(why)) => {
+                session.restart_kernel().await;
+                super::checkpoint::restore(
+                    session,
+                    &history,
+                    &base,
+                    &mut snapshots,
+                    &self.dir,
+                    &self.out,
+                    self.ctx.project.config.checkpoints.saved,
+                    why,
+                )
+                .await
+            }
+            Err(e) => Err(e),
+        };
         self.out.with_recorder(|r| *r.snapshots_mut() = snapshots);
         let restored = replayed.map_err(|e| EngineError::replay(&self.name, e))?;
         self.out
@@ -602,9 +673,12 @@ impl LiveSession {
     }
 
     /// Ends the session: the kernel and the tool servers stop; the record stays.
-    pub async fn close(self) {
+    pub async fn close(mut self) {
         if let Ok(mut slot) = self.out.recorder().lock() {
             *slot = None;
+        }
+        if let Some(frozen) = self.frozen.as_mut() {
+            frozen.drop_all(self.agent.session_mut()).await;
         }
         self.agent.close().await;
     }

@@ -14,6 +14,7 @@ pub mod approvals;
 pub mod checkpoint;
 pub mod emit;
 pub mod error;
+pub mod frozen;
 pub mod inspect;
 pub mod live;
 pub mod manual;

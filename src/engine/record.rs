@@ -74,6 +74,7 @@ pub(crate) async fn continue_session(
         dir,
         out,
         saved,
+        None,
     )
     .await
     .map_err(|e| EngineError::replay(&name, e))?;
@@ -348,6 +349,7 @@ pub async fn rewind(
         &dir,
         out,
         project.config.checkpoints.saved,
+        None,
     )
     .await;
     session.close().await;

@@ -127,6 +127,8 @@ pub fn on_event(s: &mut State, event: Event, fx: &mut Vec<Effect>) {
                 &format!("── state after step {step}: {how}"),
             );
         }
+        // Nothing to show while working; a rewind says how its state came back.
+        Event::CheckpointKept { .. } => {}
         Event::ReplayProgress { cells, .. } => {
             notice(
                 s,
