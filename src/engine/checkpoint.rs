@@ -231,6 +231,15 @@ pub struct Restored {
     pub duration_ms: f64,
 }
 
+/// What [`restore`] may use.
+#[derive(Debug, Clone, Default)]
+pub struct Via {
+    /// The latest saved checkpoint on the path (`[checkpoints] saved`).
+    pub saved: bool,
+    /// Why a live checkpoint was not used, when one was tried first.
+    pub live_fallback: Option<String>,
+}
+
 /// Rebuilds the state after the last step of `history` in `session` (a fresh kernel):
 /// from the latest saved checkpoint when `saved` allows and it can be trusted, else by
 /// replaying every cell. Sends `StateRestored` saying which.
@@ -241,12 +250,14 @@ pub async fn restore(
     snapshots: &mut Snapshotter,
     dir: &ReplayDir,
     out: &Emitter,
-    saved: bool,
-    live_fallback: Option<String>,
+    how: Via,
 ) -> Result<Restored, ReplayError> {
     let started = Instant::now();
     let target = history.last().map_or(0, |h| h.step.id());
-    let mut fallback = live_fallback;
+    let Via {
+        saved,
+        live_fallback: mut fallback,
+    } = how;
     let at = if saved {
         history.iter().rposition(|h| h.step.checkpoint.is_some())
     } else {

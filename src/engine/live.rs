@@ -608,8 +608,10 @@ impl LiveSession {
                     &mut snapshots,
                     &self.dir,
                     &self.out,
-                    self.ctx.project.config.checkpoints.saved,
-                    why,
+                    super::checkpoint::Via {
+                        saved: self.ctx.project.config.checkpoints.saved,
+                        live_fallback: why,
+                    },
                 )
                 .await
             }

@@ -73,8 +73,10 @@ pub(crate) async fn continue_session(
         recorder.snapshots_mut(),
         dir,
         out,
-        saved,
-        None,
+        super::checkpoint::Via {
+            saved,
+            live_fallback: None,
+        },
     )
     .await
     .map_err(|e| EngineError::replay(&name, e))?;
@@ -348,8 +350,10 @@ pub async fn rewind(
         &mut Snapshotter::new(),
         &dir,
         out,
-        project.config.checkpoints.saved,
-        None,
+        super::checkpoint::Via {
+            saved: project.config.checkpoints.saved,
+            live_fallback: None,
+        },
     )
     .await;
     session.close().await;
