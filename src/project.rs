@@ -438,6 +438,14 @@ impl Config {
             0..=1_000_000_000,
             "tokens",
         )?;
+        let c = &self.checkpoints;
+        in_range("[checkpoints] live_count", c.live_count, 0..=1000, "copies")?;
+        in_range(
+            "[checkpoints] live_memory_mb",
+            c.live_memory_mb,
+            0..=1_048_576,
+            "MiB",
+        )?;
         Ok(())
     }
 }
