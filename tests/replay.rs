@@ -792,7 +792,7 @@ fn a_replayed_cell_that_shows_something_else_is_reported() {
         err.contains(first.trim()),
         "the recorded value is named: {err}"
     );
-    assert!(err.contains("re-running 1 cell(s)"), "{err}");
+    assert!(err.contains("by replay of 1 cell(s)"), "{err}");
 }
 
 /// Rewrites the log of `session` line by line.
