@@ -296,7 +296,11 @@ async fn rewinding_the_live_session_rebuilds_step_one_without_calling_the_tool_s
     let dir = common::project_dir();
     // The replay path itself (checkpoints have tests of their own in checkpoints.rs and
     // live_checkpoints.rs).
-    std::fs::write(dir.path().join("mcpr.toml"), "[checkpoints]\nsaved = false\n").unwrap();
+    std::fs::write(
+        dir.path().join("mcpr.toml"),
+        "[checkpoints]\nsaved = false\n",
+    )
+    .unwrap();
     let db = dir.path().join("notes.db");
     mcp_servers(dir.path(), json!({"demo": common::demo_entry(&db)}));
     let mut live = Live::open(dir.path(), named("r")).await;

@@ -83,13 +83,23 @@ async fn continue_fresh(
         saved,
         live_fallback: None,
     };
-    let restored = restore(&mut fresh, history, base, &mut Snapshotter::new(), dir, &out, via)
-        .await
-        .map_err(fail)?;
+    let restored = restore(
+        &mut fresh,
+        history,
+        base,
+        &mut Snapshotter::new(),
+        dir,
+        &out,
+        via,
+    )
+    .await
+    .map_err(fail)?;
     let (took, loaded) = (ms(started), ms(loading));
     fresh.close().await;
     if saved && restored.fallback.is_some() {
-        return Err(fail(format!("the saved checkpoint was not used: {restored:?}")));
+        return Err(fail(format!(
+            "the saved checkpoint was not used: {restored:?}"
+        )));
     }
     Ok((took, loaded, restored.cells))
 }
@@ -163,8 +173,7 @@ async fn rewind_row(launcher: &Launcher, root: &Path, n: usize) -> Result<(), Cl
     }
     let (mut replay, mut replay_run) = (Vec::new(), Vec::new());
     for _ in 0..if n >= 500 { 1 } else { 3 } {
-        let (took, ran, cells) =
-            continue_fresh(launcher, &name, &ws, &dir, &target, false).await?;
+        let (took, ran, cells) = continue_fresh(launcher, &name, &ws, &dir, &target, false).await?;
         if cells != n {
             return Err(fail(format!("replay re-ran {cells} cells, not {n}")));
         }
@@ -239,7 +248,8 @@ async fn memory(launcher: &Launcher, root: &Path) -> Result<(), CliError> {
     };
     // Filled and later overwritten 1 MiB at a time: the kernel's address-space limit
     // (512 MiB by default) holds the data once, not a copy of it too.
-    let fill = "for i in range(0, len(data), 1 << 20):\n    data[i:i + (1 << 20)] = os.urandom(1 << 20)";
+    let fill =
+        "for i in range(0, len(data), 1 << 20):\n    data[i:i + (1 << 20)] = os.urandom(1 << 20)";
     run(
         &mut session,
         &format!("import os\ndata = bytearray(100 * 1024 * 1024)\n{fill}"),
