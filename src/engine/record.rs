@@ -1,5 +1,5 @@
 //! The record side of a live session: continuing a named session where its record stops
-//! (state rebuilt by replay, files changed by hand kept), what the agent remembers of
+//! (state rebuilt from a saved checkpoint or by replay, files changed by hand kept), what the agent remembers of
 //! recorded steps, and rewinds and forks done without a live session.
 
 use super::EngineError;
@@ -18,7 +18,8 @@ pub fn replay_dir(project: &Project) -> Result<ReplayDir, EngineError> {
 }
 
 /// Opens the record of `session` (creating it when new) and, when it has steps, rebuilds
-/// their state by replaying them. Returns the recorder and the steps replayed.
+/// their state: from the latest saved checkpoint when `saved` allows, else by replaying
+/// them (see [`super::checkpoint::restore`]). Returns the recorder and the history.
 ///
 /// `named`: the user gave the name; a name with no record yet is then announced as a new
 /// session, so that a mistyped name does not go unnoticed.
