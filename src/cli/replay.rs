@@ -555,10 +555,10 @@ async fn rewind(
     let report = &rewound.report;
     let how = &rewound.restored;
     errln!(
-        "[mcpr] session {name} is back at step {step}: state restored {} in {:.0} ms with {} recorded call(s) served and no tool or model called; the workspace {} matches step {step}. The next `--session {name}` cell continues from here; later steps stay in the record as a branch.",
+        "[mcpr] session {name} is back at step {step}: state restored in {:.0} ms {}, with {} recorded call(s) served and no tool or model called; the workspace {} matches step {step}. The next `--session {name}` cell continues from here; later steps stay in the record as a branch.",
+        how.duration_ms,
         how.source
             .describe(how.cells as u64, how.checkpoint, &how.recreated),
-        how.duration_ms,
         report.calls_served,
         rewound.workspace.display()
     );

@@ -632,12 +632,12 @@ impl LiveSession {
         self.out.notice(
             NoticeLevel::Info,
             format!(
-                "session {} is back at step {step}: state restored {} in {:.0} ms with {} recorded call(s) served and no tool or model called",
+                "session {} is back at step {step}: state restored in {:.0} ms {}, with {} recorded call(s) served and no tool or model called",
                 self.name,
+                restored.duration_ms,
                 restored
                     .source
                     .describe(restored.cells as u64, restored.checkpoint, &restored.recreated),
-                restored.duration_ms,
                 restored.report.calls_served
             ),
         );

@@ -115,11 +115,11 @@ pub(crate) async fn continue_session(
     out.notice(
         NoticeLevel::Info,
         format!(
-            "session {name}: restored the state after step {target} {} in {:.0} ms ({} recorded call(s) served, no tool or model called)",
+            "session {name}: restored the state after step {target} in {:.0} ms {} ({} recorded call(s) served, no tool or model called)",
+            restored.duration_ms,
             restored
                 .source
                 .describe(restored.cells as u64, restored.checkpoint, &restored.recreated),
-            restored.duration_ms,
             report.calls_served
         ),
     );
