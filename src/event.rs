@@ -220,6 +220,38 @@ pub enum Event {
         cells: u64,
         calls_served: u64,
     },
+    /// How the state after `step` was obtained when a session was continued or rewound:
+    /// from a saved checkpoint (with `cells` re-run to re-create `recreated`, and the
+    /// steps after the checkpoint replayed), or by replaying `cells` cells. `fallback`
+    /// says why a checkpoint that existed was not used.
+    StateRestored {
+        session: String,
+        step: u64,
+        source: RestoreSource,
+        /// The step whose checkpoint was used.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        checkpoint: Option<u64>,
+        cells: u64,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        recreated: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fallback: Option<String>,
+        duration_ms: f64,
+    },
+    /// What was kept of the state after `step`: a saved checkpoint in the record, and the
+    /// steps with a live checkpoint now (with the memory their copies hold on their own,
+    /// as last measured, and the copies just ended to stay within the bounds).
+    CheckpointKept {
+        session: String,
+        step: u64,
+        saved: bool,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        live: Vec<u64>,
+        #[serde(default)]
+        live_private_bytes: u64,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        evicted: Vec<u64>,
+    },
     /// An operation given to a session's owner ended (op 0: opening the session). On an
     /// error the session goes on (except when opening failed); `usage` says the error was
     /// the user's mistake rather than a failure.
@@ -274,6 +306,39 @@ pub struct Variable {
 pub const ABANDONED: &str = "abandoned";
 
 /// How much a notice matters.
+/// Where a rebuilt state came from (see `Event::StateRestored`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RestoreSource {
+    /// A frozen copy of the kernel kept by this process.
+    Live,
+    /// A checkpoint saved in the record.
+    Saved,
+    /// Re-running the recorded cells.
+    Replay,
+}
+
+impl RestoreSource {
+    /// The words a front end shows, given the cells re-run and the checkpoint's step.
+    pub fn describe(self, cells: u64, checkpoint: Option<u64>, recreated: &[String]) -> String {
+        let at = checkpoint
+            .map(|s| format!(" of step {s}"))
+            .unwrap_or_default();
+        let mut text = match self {
+            RestoreSource::Live => format!("from the live checkpoint{at}"),
+            RestoreSource::Saved => format!("from the saved checkpoint{at}"),
+            RestoreSource::Replay => format!("by replay of {cells} cell(s)"),
+        };
+        if self != RestoreSource::Replay && cells > 0 {
+            text.push_str(&format!(" and replay of {cells} cell(s)"));
+        }
+        if !recreated.is_empty() {
+            text.push_str(&format!("; re-created by replay: {}", recreated.join(", ")));
+        }
+        text
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NoticeLevel {
@@ -354,6 +419,8 @@ impl Event {
                 | Event::StepRecorded { .. }
                 | Event::HeadMoved { .. }
                 | Event::ReplayProgress { .. }
+                | Event::StateRestored { .. }
+                | Event::CheckpointKept { .. }
                 | Event::Forked { .. }
                 | Event::OpEnded { .. }
                 | Event::SessionStarted { .. }
@@ -378,6 +445,8 @@ impl Event {
             | Event::StepRecorded { .. }
             | Event::HeadMoved { .. }
             | Event::ReplayProgress { .. }
+            | Event::StateRestored { .. }
+            | Event::CheckpointKept { .. }
             | Event::Forked { .. }
             | Event::OpEnded { .. }
             | Event::CodeGenerated { .. }

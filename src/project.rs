@@ -22,6 +22,37 @@ pub struct Config {
     pub console: ConsoleSettings,
     /// `[docker]`: engine and image of `isolation = "docker"`.
     pub docker: crate::backend::docker::DockerSettings,
+    pub checkpoints: CheckpointSettings,
+}
+
+/// The `[checkpoints]` section: how a session's state is kept to continue or rewind it
+/// without re-running its cells.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CheckpointSettings {
+    /// Save the kernel's picklable globals in the record at each step boundary, and
+    /// continue from them (off: every continuation replays the recorded cells).
+    pub saved: bool,
+    /// Keep frozen copies of the kernel at step boundaries in front ends that rewind
+    /// (the console, `mcpr serve`), so a rewind to a kept step is a hand-over.
+    pub live: bool,
+    /// At most this many frozen copies per session (also bounded by the sandbox's
+    /// process limit, which they count against).
+    pub live_count: usize,
+    /// At most this much memory held by frozen copies alone (pages they no longer share
+    /// with the kernel), in MiB.
+    pub live_memory_mb: u64,
+}
+
+impl Default for CheckpointSettings {
+    fn default() -> Self {
+        CheckpointSettings {
+            saved: true,
+            live: true,
+            live_count: 16,
+            live_memory_mb: 1024,
+        }
+    }
 }
 
 /// The `[console]` section: how `mcpr tui` starts.
@@ -416,6 +447,14 @@ impl Config {
             0..=1_000_000_000,
             "tokens",
         )?;
+        let c = &self.checkpoints;
+        in_range("[checkpoints] live_count", c.live_count, 0..=1000, "copies")?;
+        in_range(
+            "[checkpoints] live_memory_mb",
+            c.live_memory_mb,
+            0..=1_048_576,
+            "MiB",
+        )?;
         Ok(())
     }
 }
@@ -512,6 +551,12 @@ python = "python3"
 # host = "unix:///var/run/docker.sock"   # engine address; default $DOCKER_HOST, then this
 cpus = {docker_cpus:.1}
 tmp_mb = {docker_tmp}                    # private tmpfs at /tmp
+
+[checkpoints]
+saved = true                   # keep the kernel's picklable globals in the record at each step; continuing loads them instead of re-running cells
+live = true                    # console and serve: keep frozen copies of the kernel, so a rewind is a hand-over
+live_count = 16                # frozen copies kept per session (they count against [kernel.limits] processes)
+live_memory_mb = 1024          # memory the frozen copies may hold on their own; the oldest go first
 "#,
         docker_image = dk.image,
         docker_cpus = dk.cpus,

@@ -242,6 +242,32 @@ impl Session {
         self.kernel.as_ref()
     }
 
+    /// The running kernel, for requests between cells (live checkpoints).
+    pub fn kernel_mut(&mut self) -> Option<&mut Kernel> {
+        self.kernel.as_mut()
+    }
+
+    /// The limits this session's kernels run under.
+    pub fn limits(&self) -> &crate::sandbox::Limits {
+        self.launcher.limits()
+    }
+
+    /// Starts a kernel (with the startup code) unless a live one is running: after
+    /// [`Session::restart_kernel`], before anything that needs the kernel but is no cell.
+    pub async fn ensure_kernel(&mut self) -> Result<(), String> {
+        if self.kernel.as_ref().is_some_and(Kernel::is_alive) {
+            return Ok(());
+        }
+        self.kernel = None;
+        let kernel = self
+            .launcher
+            .start(&self.workspace)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.kernel = Some(kernel);
+        self.run_startup_code().await.map_err(|e| e.0)
+    }
+
     /// The event announcing this session: name, workspace, isolation in force, Python.
     pub fn started_event(&self) -> Event {
         Event::SessionStarted {

@@ -294,6 +294,13 @@ async fn a_tool_call_is_cancelled_and_its_start_and_end_share_an_id() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rewinding_the_live_session_rebuilds_step_one_without_calling_the_tool_server() {
     let dir = common::project_dir();
+    // The replay path itself (checkpoints have tests of their own in checkpoints.rs and
+    // live_checkpoints.rs).
+    std::fs::write(
+        dir.path().join("mcpr.toml"),
+        "[checkpoints]\nsaved = false\n",
+    )
+    .unwrap();
     let db = dir.path().join("notes.db");
     mcp_servers(dir.path(), json!({"demo": common::demo_entry(&db)}));
     let mut live = Live::open(dir.path(), named("r")).await;

@@ -465,6 +465,10 @@ const HOST_ONLY: &[(&str, &str)] = &[
         "src/cli/bench_record.rs",
         "the benchmark's own scratch folders",
     ),
+    (
+        "src/cli/bench_checkpoints.rs",
+        "the benchmark's own scratch folders",
+    ),
     ("src/cli/doctor.rs", "a trial folder of its own"),
     (
         "src/cli/bench_tui.rs",

@@ -43,6 +43,12 @@ fn assert_workspace_is_step(dir: &Path, session: &str, step: u64) {
     assert_eq!(have, want, "workspace differs from step {step}'s snapshot");
 }
 
+/// Turns saved checkpoints off, for tests of replay itself (re-running recorded cells):
+/// with them on, a continuation loads the saved state and re-runs nothing.
+fn replay_only(dir: &Path) {
+    std::fs::write(dir.join("mcpr.toml"), "[checkpoints]\nsaved = false\n").unwrap();
+}
+
 fn write_mcp(dir: &Path, servers: Value) {
     std::fs::write(
         dir.join(".mcp.json"),
@@ -244,6 +250,7 @@ fn a_session_in_use_is_refused_with_a_clear_message() {
 fn a_call_the_record_does_not_hold_is_reported_as_a_divergence() {
     let dir = common::project_dir();
     let d = dir.path();
+    replay_only(d);
     let db = d.join("notes.db");
     write_mcp(d, json!({ "demo": demo_entry(&db) }));
     exec(d, "d", "x = 5");
@@ -610,6 +617,7 @@ fn a_kernel_that_died_loses_its_state_in_the_replay_too() {
 fn a_cell_ending_otherwise_than_recorded_is_a_divergence_naming_the_error() {
     let dir = common::project_dir();
     let d = dir.path();
+    replay_only(d);
     std::fs::write(d.join("input.txt"), "7").unwrap();
     let path = d.join("input.txt");
     // The kernel reads a file outside the record (isolation none lets it see the host).
@@ -768,6 +776,7 @@ fn redaction_never_changes_what_a_replay_re_executes() {
 fn a_replayed_cell_that_shows_something_else_is_reported() {
     let project = common::project_dir();
     let dir = project.path();
+    replay_only(dir);
     // Deterministic output, and a repr holding an object address: no warning.
     let o = exec_env(dir, &[], "d", "print('same'); object()");
     assert!(o.status.success(), "{}", stderr(&o));
@@ -798,7 +807,7 @@ fn a_replayed_cell_that_shows_something_else_is_reported() {
         err.contains(first.trim()),
         "the recorded value is named: {err}"
     );
-    assert!(err.contains("re-running 1 cell(s)"), "{err}");
+    assert!(err.contains("by replay of 1 cell(s)"), "{err}");
 }
 
 /// Rewrites the log of `session` line by line.

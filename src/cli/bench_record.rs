@@ -1,6 +1,7 @@
 //! `mcpr bench record`: what the session record costs. Append cost per step (snapshot
-//! and fsync included), opening the index and listing over a 10,000-step session, and
-//! rewind time against the original cells' execution time.
+//! and fsync included), opening the index and listing over a 10,000-step session,
+//! rewind time against the original cells' execution time, and rewinds and
+//! continuations through checkpoints ([`super::bench_checkpoints`]).
 
 use clap::Args;
 use serde_json::json;
@@ -35,6 +36,9 @@ pub struct RecordBenchArgs {
     /// Session lengths (cells) to time rewinds for
     #[arg(long, value_delimiter = ',', default_value = "5,20,50")]
     rewind_cells: Vec<usize>,
+    /// Steps N to time rewinds to with live and saved checkpoints and replay only
+    #[arg(long, value_delimiter = ',', default_value = "5,50,500")]
+    checkpoint_steps: Vec<usize>,
 }
 
 pub async fn run(args: RecordBenchArgs) -> Result<ExitCode, CliError> {
@@ -399,5 +403,6 @@ async fn bench_in(
             rewind / original
         );
     }
+    super::bench_checkpoints::bench(&launcher, root, &args.checkpoint_steps).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -70,6 +70,7 @@ impl SessionFlags {
             tool_policy: self.tool_policy.clone(),
             // Calls the policy asks about are asked on the terminal, when there is one.
             interactive: !self.json && terminal(),
+            live_checkpoints: false,
         }
     }
 }

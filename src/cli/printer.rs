@@ -162,6 +162,9 @@ impl Printer {
             | Event::StepRecorded { .. }
             | Event::HeadMoved { .. }
             | Event::ReplayProgress { .. }
+            // Said by the notice that comes with it.
+            | Event::StateRestored { .. }
+            | Event::CheckpointKept { .. }
             | Event::Forked { .. }
             | Event::OpEnded { .. }
             | Event::CellStarted { .. }

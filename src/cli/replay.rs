@@ -552,12 +552,13 @@ async fn rewind(
         printer.show(e);
     }
     let rewound = rewound.map_err(super::engine_error)?;
-    let report = rewound.report;
+    let report = &rewound.report;
+    let how = &rewound.restored;
     errln!(
-        "[mcpr] session {name} is back at step {step}: {} cell(s) re-ran in {:.0} ms (originally {:.0} ms) with {} recorded call(s) served and no tool or model called; the workspace {} matches step {step}. The next `--session {name}` cell continues from here; later steps stay in the record as a branch.",
-        report.cells,
-        report.replay_ms,
-        report.original_ms,
+        "[mcpr] session {name} is back at step {step}: state restored in {:.0} ms {}, with {} recorded call(s) served and no tool or model called; the workspace {} matches step {step}. The next `--session {name}` cell continues from here; later steps stay in the record as a branch.",
+        how.duration_ms,
+        how.source
+            .describe(how.cells as u64, how.checkpoint, &how.recreated),
         report.calls_served,
         rewound.workspace.display()
     );

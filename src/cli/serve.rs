@@ -76,6 +76,7 @@ pub async fn run(mut args: ServeArgs) -> Result<ExitCode, CliError> {
     let mut base = args.flags.spec(Start::New, need_model);
     // Nobody at this end answers approvals: what the policy asks about is denied.
     base.interactive = false;
+    base.live_checkpoints = true;
     base.check().map_err(|e| CliError::usage(e.to_string()))?;
     let mcp = super::mcp_config(base.mcp_config.as_deref(), &project)?;
     let scratch = std::env::temp_dir().join(format!("mcpr-serve-{}", std::process::id()));

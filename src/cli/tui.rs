@@ -105,6 +105,8 @@ pub(crate) async fn console(
     };
     // The console answers approvals and manual-mode turns itself.
     spec.interactive = true;
+    // The console rewinds and forks often: keep frozen copies of the kernel.
+    spec.live_checkpoints = true;
     spec.check().map_err(|e| CliError::usage(e.to_string()))?;
     let mouse = project.config.console.mouse;
     let cwd = std::env::current_dir()

@@ -11,7 +11,7 @@ use super::EngineError;
 use super::approvals::{Approvals, AskFrontEnd};
 use super::emit::Emitter;
 use super::manual::{ChannelManual, ManualAnswers, NoModel};
-use super::record::{agent_history, continue_session, history_to, replay_into};
+use super::record::{agent_history, continue_session, history_to};
 use super::spec::{SessionSpec, Start};
 use crate::agent::ask::{AskLimits, AskState};
 use crate::agent::{Agent, ContextInput};
@@ -50,6 +50,9 @@ pub struct LiveSession {
     approvals: Arc<Approvals>,
     step_id: Arc<AtomicU64>,
     record_warned: bool,
+    checkpoint_warned: bool,
+    /// Frozen copies of the kernel for fast rewinds (front ends that rewind).
+    frozen: Option<super::frozen::FrozenCopies>,
 }
 
 /// What to tell the user about the project found from `cwd`: the default project in use,
@@ -322,8 +325,9 @@ impl LiveSession {
             Start::Rewind { step, .. } => Some(*step),
             _ => None,
         };
+        let saved = project.config.checkpoints.saved;
         let (recorder, earlier) =
-            continue_session(&dir, agent.session_mut(), secrets, &out, named, at).await?;
+            continue_session(&dir, agent.session_mut(), secrets, &out, named, at, saved).await?;
         agent.continue_after(
             earlier.iter().filter_map(agent_history).collect(),
             recorder.next_step(),
@@ -335,6 +339,10 @@ impl LiveSession {
         if let Ok(mut slot) = out.recorder().lock() {
             *slot = Some(recorder);
         }
+        let settings = &project.config.checkpoints;
+        let frozen = (spec.live_checkpoints && settings.live)
+            .then(|| super::frozen::FrozenCopies::new(settings, agent.session().limits().processes))
+            .filter(super::frozen::FrozenCopies::enabled);
         Ok(LiveSession {
             ctx,
             spec,
@@ -349,6 +357,8 @@ impl LiveSession {
             approvals,
             step_id,
             record_warned: false,
+            checkpoint_warned: false,
+            frozen,
         })
     }
 
@@ -401,11 +411,24 @@ impl LiveSession {
         .await
         .unwrap_or_else(|e| Err(e.to_string()));
         match ended {
-            Ok(step) => self.out.send(Event::StepRecorded {
-                session: self.name.clone(),
-                step,
-                success,
-            }),
+            Ok(step) => {
+                self.out.send(Event::StepRecorded {
+                    session: self.name.clone(),
+                    step,
+                    success,
+                });
+                let saved = self.save_checkpoint(step).await;
+                let evicted = self.freeze(step).await;
+                let (live, live_private_bytes) = self.live_checkpoints();
+                self.out.send(Event::CheckpointKept {
+                    session: self.name.clone(),
+                    step,
+                    saved,
+                    live,
+                    live_private_bytes,
+                    evicted,
+                });
+            }
             Err(e) if !self.record_warned => {
                 self.record_warned = true;
                 self.out.notice(
@@ -415,6 +438,78 @@ impl LiveSession {
             }
             Err(_) => {}
         }
+    }
+
+    /// Saves the kernel's state after `step` in the record (see [`super::checkpoint`]),
+    /// when `[checkpoints] saved` is on. A failure only costs later continuations their
+    /// speed: it is said once, and they replay.
+    async fn save_checkpoint(&mut self, step: u64) -> bool {
+        if !self.ctx.project.config.checkpoints.saved {
+            return false;
+        }
+        let Some((store, secrets)) = self
+            .out
+            .with_recorder(|r| (r.store().clone(), r.secrets().clone()))
+        else {
+            return false;
+        };
+        let session = self.agent.session_mut();
+        if !session
+            .kernel()
+            .is_some_and(crate::kernel::Kernel::is_alive)
+        {
+            return false;
+        }
+        let saved = super::checkpoint::save(session, step, &store, &secrets).await;
+        let written = saved.and_then(|c| {
+            self.out
+                .with_recorder(|r| r.checkpoint(c).map_err(|e| e.to_string()))
+                .unwrap_or_else(|| Err("no session record is open".into()))
+        });
+        let Err(e) = written else {
+            return true;
+        };
+        if !self.checkpoint_warned {
+            self.checkpoint_warned = true;
+            self.out.notice(
+                NoticeLevel::Warning,
+                format!(
+                    "warning: the state after step {step} could not be saved ({e}); continuing this session later will re-run its cells"
+                ),
+            );
+        }
+        false
+    }
+
+    /// Keeps a frozen copy of the kernel after `step` (a live checkpoint), ending the
+    /// copies the bounds no longer allow.
+    async fn freeze(&mut self, step: u64) -> Vec<u64> {
+        let Some(frozen) = self.frozen.as_mut() else {
+            return Vec::new();
+        };
+        let e = match frozen.freeze(self.agent.session_mut(), step).await {
+            Ok(evicted) => return evicted,
+            Err(e) => e,
+        };
+        if !self.checkpoint_warned {
+            self.checkpoint_warned = true;
+            self.out.notice(
+                NoticeLevel::Warning,
+                format!(
+                    "warning: no live checkpoint of step {step} ({e}); a rewind there uses the saved state instead"
+                ),
+            );
+        }
+        Vec::new()
+    }
+
+    /// The steps with a live checkpoint, oldest first, and the memory their copies hold
+    /// on their own (bytes, as last measured).
+    pub fn live_checkpoints(&self) -> (Vec<u64>, u64) {
+        self.frozen
+            .as_ref()
+            .map(|f| (f.steps(), f.private_bytes()))
+            .unwrap_or_default()
     }
 
     /// Runs a task in plain words to its end, or until `cancel` fires.
@@ -484,22 +579,46 @@ impl LiveSession {
     pub async fn rewind(&mut self, step: u64) -> Result<(), EngineError> {
         let (history, base) = history_to(&self.dir, &self.name, step)?;
         let session = self.agent.session_mut();
-        session.restart_kernel().await;
         let mut snapshots = self
             .out
             .with_recorder(|r| std::mem::take(r.snapshots_mut()))
             .unwrap_or_default();
-        let replayed = replay_into(
-            session,
-            &history,
-            &base,
-            &mut snapshots,
-            &self.dir,
-            &self.out,
-        )
-        .await;
+        let live = match self.frozen.as_mut() {
+            Some(frozen) => {
+                super::checkpoint::from_live(
+                    session,
+                    frozen,
+                    &history,
+                    &mut snapshots,
+                    &self.dir,
+                    &self.out,
+                )
+                .await
+            }
+            None => Ok(super::checkpoint::Live::NotUsed(None)),
+        };
+        let replayed = match live {
+            Ok(super::checkpoint::Live::Restored(r)) => Ok(r),
+            Ok(super::checkpoint::Live::NotUsed(why)) => {
+                session.restart_kernel().await;
+                super::checkpoint::restore(
+                    session,
+                    &history,
+                    &base,
+                    &mut snapshots,
+                    &self.dir,
+                    &self.out,
+                    super::checkpoint::Via {
+                        saved: self.ctx.project.config.checkpoints.saved,
+                        live_fallback: why,
+                    },
+                )
+                .await
+            }
+            Err(e) => Err(e),
+        };
         self.out.with_recorder(|r| *r.snapshots_mut() = snapshots);
-        let report = replayed.map_err(|e| EngineError::replay(&self.name, e))?;
+        let restored = replayed.map_err(|e| EngineError::replay(&self.name, e))?;
         self.out
             .with_recorder(|r| r.set_head(step))
             .ok_or(EngineError::Closed)??;
@@ -513,8 +632,13 @@ impl LiveSession {
         self.out.notice(
             NoticeLevel::Info,
             format!(
-                "session {} is back at step {step}: {} cell(s) re-ran in {:.0} ms (originally {:.0} ms) with {} recorded call(s) served and no tool or model called",
-                self.name, report.cells, report.replay_ms, report.original_ms, report.calls_served
+                "session {} is back at step {step}: state restored in {:.0} ms {}, with {} recorded call(s) served and no tool or model called",
+                self.name,
+                restored.duration_ms,
+                restored
+                    .source
+                    .describe(restored.cells as u64, restored.checkpoint, &restored.recreated),
+                restored.report.calls_served
             ),
         );
         self.out.send(Event::HeadMoved {
@@ -551,9 +675,12 @@ impl LiveSession {
     }
 
     /// Ends the session: the kernel and the tool servers stop; the record stays.
-    pub async fn close(self) {
+    pub async fn close(mut self) {
         if let Ok(mut slot) = self.out.recorder().lock() {
             *slot = None;
+        }
+        if let Some(frozen) = self.frozen.as_mut() {
+            frozen.drop_all(self.agent.session_mut()).await;
         }
         self.agent.close().await;
     }

@@ -11,8 +11,10 @@
 //! returning serialisable data, in [`query`].
 
 pub mod approvals;
+pub mod checkpoint;
 pub mod emit;
 pub mod error;
+pub mod frozen;
 pub mod inspect;
 pub mod live;
 pub mod manual;

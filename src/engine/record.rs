@@ -1,5 +1,5 @@
 //! The record side of a live session: continuing a named session where its record stops
-//! (state rebuilt by replay, files changed by hand kept), what the agent remembers of
+//! (state rebuilt from a saved checkpoint or by replay, files changed by hand kept), what the agent remembers of
 //! recorded steps, and rewinds and forks done without a live session.
 
 use super::EngineError;
@@ -18,7 +18,8 @@ pub fn replay_dir(project: &Project) -> Result<ReplayDir, EngineError> {
 }
 
 /// Opens the record of `session` (creating it when new) and, when it has steps, rebuilds
-/// their state by replaying them. Returns the recorder and the steps replayed.
+/// their state: from the latest saved checkpoint when `saved` allows, else by replaying
+/// them (see [`super::checkpoint::restore`]). Returns the recorder and the history.
 ///
 /// `named`: the user gave the name; a name with no record yet is then announced as a new
 /// session, so that a mistyped name does not go unnoticed.
@@ -33,6 +34,7 @@ pub(crate) async fn continue_session(
     out: &Emitter,
     named: bool,
     at: Option<u64>,
+    saved: bool,
 ) -> Result<(Recorder, Vec<HistoryStep>), EngineError> {
     let name = session.name().to_string();
     let (mut recorder, log) = Recorder::open(dir, &name, session.workspace(), secrets)?;
@@ -65,9 +67,20 @@ pub(crate) async fn continue_session(
                 .0,
         ),
     };
-    let report = replay_into(session, &history, &base, recorder.snapshots_mut(), dir, out)
-        .await
-        .map_err(|e| EngineError::replay(&name, e))?;
+    let restored = super::checkpoint::restore(
+        session,
+        &history,
+        &base,
+        recorder.snapshots_mut(),
+        dir,
+        out,
+        super::checkpoint::Via {
+            saved,
+            live_fallback: None,
+        },
+    )
+    .await
+    .map_err(|e| EngineError::replay(&name, e))?;
     let head = history
         .last()
         .and_then(|h| h.step.end.as_ref())
@@ -98,13 +111,15 @@ pub(crate) async fn continue_session(
             step: target,
         });
     }
+    let report = &restored.report;
     out.notice(
         NoticeLevel::Info,
         format!(
-            "session {name}: restored the state after step {target} by re-running {} cell(s) from the record in {:.1} s (they first took {:.1} s; {} recorded call(s) served, no tool or model called)",
-            report.cells,
-            report.replay_ms / 1000.0,
-            report.original_ms / 1000.0,
+            "session {name}: restored the state after step {target} in {:.0} ms {} ({} recorded call(s) served, no tool or model called)",
+            restored.duration_ms,
+            restored
+                .source
+                .describe(restored.cells as u64, restored.checkpoint, &restored.recreated),
             report.calls_served
         ),
     );
@@ -295,6 +310,8 @@ pub fn exists(project: &Project, name: &str) -> bool {
 #[derive(Debug, Clone)]
 pub struct Rewound {
     pub report: ReplayReport,
+    /// How the state was obtained.
+    pub restored: super::checkpoint::Restored,
     pub workspace: std::path::PathBuf,
 }
 
@@ -327,21 +344,29 @@ pub async fn rewind(
         workspace.clone(),
     )
     .await?;
-    let result = replay_into(
+    let result = super::checkpoint::restore(
         &mut session,
         &history,
         &base,
         &mut Snapshotter::new(),
         &dir,
         out,
+        super::checkpoint::Via {
+            saved: project.config.checkpoints.saved,
+            live_fallback: None,
+        },
     )
     .await;
     session.close().await;
-    let report = result.map_err(|e| EngineError::replay(name, e))?;
+    let restored = result.map_err(|e| EngineError::replay(name, e))?;
     dir.set_head(name, step)?;
     out.send(Event::HeadMoved {
         session: name.to_string(),
         step,
     });
-    Ok(Rewound { report, workspace })
+    Ok(Rewound {
+        report: restored.report.clone(),
+        restored,
+        workspace,
+    })
 }

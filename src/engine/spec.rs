@@ -68,6 +68,11 @@ pub struct SessionSpec {
     pub tool_policy: Vec<String>,
     /// Someone can answer approval requests and typed-code requests.
     pub interactive: bool,
+    /// Keep live checkpoints (frozen copies of the kernel) for fast rewinds: front ends
+    /// that stay open and rewind (the console, `mcpr serve`). `[checkpoints] live` in
+    /// mcpr.toml can turn them off.
+    #[serde(default)]
+    pub live_checkpoints: bool,
 }
 
 impl Default for SessionSpec {
@@ -84,6 +89,7 @@ impl Default for SessionSpec {
             context: None,
             tool_policy: Vec::new(),
             interactive: false,
+            live_checkpoints: false,
         }
     }
 }

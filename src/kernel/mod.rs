@@ -6,6 +6,7 @@
 //! [`crate::session::Session`] starts a fresh one.
 
 mod exit;
+pub mod live;
 pub mod output;
 pub mod protocol;
 pub mod runtime;
@@ -518,7 +519,11 @@ impl Kernel {
                     _ => CellStatus::Error,
                 });
             }
-            KernelMsg::Hello { .. } => {}
+            // Answers to live-checkpoint requests belong to no cell.
+            KernelMsg::Hello { .. }
+            | KernelMsg::Frozen { .. }
+            | KernelMsg::Thawed { .. }
+            | KernelMsg::Dropped { .. } => {}
         }
         Handled::Continue
     }

@@ -39,6 +39,21 @@ pub enum HostMsg {
         error: Option<ReplyError>,
     },
     Shutdown,
+    /// Keep a frozen copy of the kernel for `step` (a live checkpoint); `measure`: pids of
+    /// the copies whose private memory to report.
+    Freeze {
+        step: u64,
+        #[serde(default)]
+        measure: Vec<u32>,
+    },
+    /// Hand the channel to the copy frozen at `step`; this kernel leaves.
+    Thaw {
+        step: u64,
+    },
+    /// End the frozen copies of `steps`.
+    Drop {
+        steps: Vec<u64>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -86,6 +101,29 @@ pub enum KernelMsg {
     Done {
         cell: u64,
         status: String,
+    },
+    /// Answer to `freeze`: the copy's pid, or why there is none; `private` holds the
+    /// private bytes of the copies asked about (null: gone).
+    Frozen {
+        step: u64,
+        #[serde(default)]
+        pid: Option<u32>,
+        #[serde(default)]
+        error: Option<String>,
+        #[serde(default)]
+        private: Vec<Option<u64>>,
+    },
+    /// Answer to `thaw`: sent by the woken copy (its pid), or by this kernel (why not).
+    Thawed {
+        step: u64,
+        #[serde(default)]
+        pid: Option<u32>,
+        #[serde(default)]
+        error: Option<String>,
+    },
+    /// Answer to `drop`.
+    Dropped {
+        steps: Vec<u64>,
     },
 }
 

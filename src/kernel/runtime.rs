@@ -11,6 +11,11 @@ use std::path::{Path, PathBuf};
 const FILES: &[(&str, &str)] = &[
     ("mcpr/__init__.py", include_str!("runtime/mcpr/__init__.py")),
     ("mcpr/_kernel.py", include_str!("runtime/mcpr/_kernel.py")),
+    (
+        "mcpr/_checkpoint.py",
+        include_str!("runtime/mcpr/_checkpoint.py"),
+    ),
+    ("mcpr/_live.py", include_str!("runtime/mcpr/_live.py")),
 ];
 
 /// Code run by `python -c` to start the kernel; `{dir}` is the runtime folder.
@@ -34,9 +39,12 @@ pub fn install() -> std::io::Result<PathBuf> {
     if dir.join(".complete").is_file() {
         return Ok(dir);
     }
+    // Unique per call: two threads of one process may install at once.
+    static STAGING: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let staging = base.join(format!(
-        ".staging-{}-{:x}",
+        ".staging-{}-{}-{:x}",
         std::process::id(),
+        STAGING.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         hasher.finish()
     ));
     let _ = std::fs::remove_dir_all(&staging);

@@ -57,6 +57,8 @@ pub enum Line {
         step: u64,
         time: String,
     },
+    /// The kernel's saved state after a step (see [`super::checkpoint`]).
+    Checkpoint(super::checkpoint::Checkpoint),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -126,6 +128,8 @@ pub struct Step {
     pub line: usize,
     /// An interrupted step has been reported already (an `interrupted` line follows).
     pub interruption_noted: bool,
+    /// The kernel's state saved after the step, if it was (the last one written wins).
+    pub checkpoint: Option<super::checkpoint::Checkpoint>,
 }
 
 /// A `step` line that could not be read, and the step it began when that could be told
@@ -513,6 +517,7 @@ impl SessionLog {
                     end: None,
                     line: number,
                     interruption_noted: false,
+                    checkpoint: None,
                 }),
                 Line::Event { step, event } => {
                     let Some(target) = steps.iter_mut().rev().find(|s| s.id() == step) else {
@@ -548,6 +553,11 @@ impl SessionLog {
                 Line::Interrupted { step, .. } => {
                     if let Some(s) = steps.iter_mut().rev().find(|s| s.id() == step) {
                         s.interruption_noted = true;
+                    }
+                }
+                Line::Checkpoint(c) => {
+                    if let Some(s) = steps.iter_mut().rev().find(|s| s.id() == c.step) {
+                        s.checkpoint = Some(c);
                     }
                 }
             }

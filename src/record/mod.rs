@@ -2,9 +2,11 @@
 //! object store ([`objects`]) with packs and chunks ([`pack`]), workspace snapshots ([`snapshot`]), the SQLite index over
 //! them ([`index`]), the recorder that writes a running session ([`recorder`]), time
 //! travel by re-execution with recorded effects ([`replay`]), bundles ([`bundle`]) and
-//! garbage collection of unreferenced objects ([`gc`]).
+//! garbage collection of unreferenced objects ([`gc`]), and saved kernel checkpoints
+//! ([`checkpoint`]).
 
 pub mod bundle;
+pub mod checkpoint;
 pub mod gc;
 pub mod index;
 pub mod log;

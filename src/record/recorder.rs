@@ -377,6 +377,23 @@ impl Recorder {
         Ok(())
     }
 
+    /// The values the record never keeps (a checkpoint holding one is not saved).
+    pub fn secrets(&self) -> &crate::secrets::Secrets {
+        self.writer.secrets()
+    }
+
+    /// The object store the record writes to.
+    pub fn store(&self) -> &ObjectStore {
+        self.writer.store()
+    }
+
+    /// Appends the saved checkpoint of an ended step, durably.
+    pub fn checkpoint(&mut self, c: super::checkpoint::Checkpoint) -> Result<(), RecordError> {
+        self.writer.append(&Line::Checkpoint(c))?;
+        self.writer.sync()?;
+        Ok(())
+    }
+
     /// The session's log file.
     pub fn log_path(&self) -> &Path {
         self.writer.path()

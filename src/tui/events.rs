@@ -113,6 +113,22 @@ pub fn on_event(s: &mut State, event: Event, fx: &mut Vec<Effect>) {
                 ),
             );
         }
+        Event::StateRestored {
+            step,
+            source,
+            checkpoint,
+            cells,
+            recreated,
+            ..
+        } => {
+            let how = source.describe(cells, checkpoint, &recreated);
+            store.push_block(
+                LineKind::Info,
+                &format!("── state after step {step}: {how}"),
+            );
+        }
+        // Nothing to show while working; a rewind says how its state came back.
+        Event::CheckpointKept { .. } => {}
         Event::ReplayProgress { cells, .. } => {
             notice(
                 s,

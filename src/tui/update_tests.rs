@@ -615,3 +615,29 @@ fn the_mouse_focuses_and_scrolls_panes() {
     assert!(!s.output.follow);
     assert_eq!(s.focus, Pane::Code);
 }
+
+#[test]
+fn a_rebuilt_state_says_how_it_was_obtained() {
+    let mut s = opened(80, 24, "dark");
+    engine(
+        &mut s,
+        vec![Event::StateRestored {
+            session: "s".into(),
+            step: 7,
+            source: crate::event::RestoreSource::Saved,
+            checkpoint: Some(5),
+            cells: 3,
+            recreated: vec!["fh".into(), "gen".into()],
+            fallback: None,
+            duration_ms: 12.0,
+        }],
+    );
+    let lines: Vec<String> = (0..s.output.store.len())
+        .filter_map(|i| s.output.store.line(i).map(|l| l.text.to_string()))
+        .collect();
+    assert!(
+        lines.iter().any(|l| l
+            == "── state after step 7: from the saved checkpoint of step 5 and replay of 3 cell(s); re-created by replay: fh, gen"),
+        "{lines:?}"
+    );
+}

@@ -362,6 +362,7 @@ mod tests {
             }),
             line: id as usize,
             interruption_noted: false,
+            checkpoint: None,
         }
     }
 

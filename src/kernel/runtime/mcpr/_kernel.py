@@ -79,6 +79,8 @@ class Channel:
         # channel, so it waits until the frame is whole.
         self.main_sending = 0
         self.deferred_interrupt = False
+        # Handed to a woken live checkpoint: this process never writes to it again.
+        self.closed = False
 
     def encode(self, msg):
         data = json.dumps(msg, ensure_ascii=False, separators=(",", ":"), default=repr)
@@ -90,6 +92,8 @@ class Channel:
         return _HEADER.pack(len(data)) + data
 
     def send(self, msg):
+        if self.closed:
+            return
         if os.getpid() != self.owner_pid:
             # A process forked by user code shares this fd; only the kernel may frame.
             if msg.get("t") == "out":
@@ -376,6 +380,8 @@ class Kernel:
         # The SIGINT handler acted on an interrupt of the running cell.
         self._interrupted = False
         self._flush_event = threading.Event()
+        # The channel is being handed to a live checkpoint: the reader thread stays off it.
+        self._handover = False
         self.main_ident = threading.get_ident()
         self.main_module = types.ModuleType("__main__")
         self.main_module.__dict__["__builtins__"] = builtins
@@ -496,6 +502,9 @@ class Kernel:
     def _reader(self):
         """Reads whenever no host caller is reading: exec, interrupts, async replies."""
         while True:
+            if self._handover:
+                time.sleep(0.01)
+                continue
             # Callers in a tight loop keep the channel; stepping aside for a moment
             # avoids contending with them for every reply.
             if self._callers_reading or time.monotonic() - self._last_caller_read < 0.005:
@@ -506,6 +515,8 @@ class Kernel:
             if not self._read_lock.acquire(blocking=False):
                 continue
             try:
+                if self._handover:
+                    continue
                 if self.channel.readable(0) and not self._pump():
                     return
             finally:
@@ -641,10 +652,89 @@ class Kernel:
             self.flush_all()
             self.channel.send({"t": "done", "cell": self.cell, "status": status})
 
-    def serve(self):
+    def start_threads(self):
         threading.Thread(target=self._reader, name="mcpr-reader", daemon=True).start()
         threading.Thread(target=self._flusher, name="mcpr-flusher", daemon=True).start()
         threading.Thread(target=self.fds.run, name="mcpr-fd-capture", daemon=True).start()
+
+    # -- live checkpoints (see mcpr._live) ---------------------------------------------
+    def stop_reading(self):
+        """Keeps every reader off the channel (before handing it over)."""
+        self._handover = True
+        if not self._read_lock.acquire(timeout=5):
+            self._handover = False
+            raise OSError(0, "a background thread is waiting for a host call")
+
+    def resume_reading(self):
+        self._handover = False
+        self._read_lock.release()
+
+    def revive(self, rfd, wfd):
+        """In a woken copy (one thread, locks copied in whatever state): the channel,
+        the locks, the output capture and the threads, set up again."""
+        self.channel = Channel(rfd, wfd, self.channel.max_frame)
+        self._pending = {}
+        self._pending_lock = threading.Lock()
+        self._inbox = queue.SimpleQueue()
+        self._read_lock = threading.Lock()
+        self._callers_reading = 0
+        self._state_lock = threading.Lock()
+        self._running = None
+        self._in_user_code = False
+        self._interrupted = False
+        self._flush_event = threading.Event()
+        self._handover = False
+        self.main_ident = threading.get_ident()
+        for r, w, _, _ in self.fds._pipes.values():
+            for fd in (r, w):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self.fds = FdCapture(self)
+        for stream in (self.stdout, self.stderr):
+            stream._lock = threading.Lock()
+            stream._parts = []
+            stream._size = 0
+        sys.stdout, sys.stderr = self.stdout, self.stderr
+        # An event loop's selector is not fork-safe: a fresh one.
+        self.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self.loop)
+        self.start_threads()
+
+    def _freeze(self, msg):
+        from mcpr import _live
+
+        step = msg.get("step", 0)
+        try:
+            pid = _live.freeze(self, step)
+        except Exception as exc:
+            self.channel.send({"t": "frozen", "step": step, "error": f"{type(exc).__name__}: {exc}"})
+            return
+        if pid is None:
+            return  # a woken copy: it has greeted the host already
+        private = [_live.private_bytes(p) for p in msg.get("measure", [])]
+        self.channel.send({"t": "frozen", "step": step, "pid": pid, "private": private})
+
+    def _thaw(self, msg):
+        from mcpr import _live
+
+        step = msg.get("step", 0)
+        try:
+            why = _live.thaw(self, step)
+        except Exception as exc:
+            why = f"{type(exc).__name__}: {exc}"
+        self.channel.send({"t": "thawed", "step": step, "error": why})
+
+    def _drop(self, msg):
+        from mcpr import _live
+
+        steps = msg.get("steps", [])
+        _live.drop(steps)
+        self.channel.send({"t": "dropped", "steps": steps})
+
+    def serve(self):
+        self.start_threads()
         while True:
             try:
                 msg = self._inbox.get()
@@ -653,8 +743,16 @@ class Kernel:
             kind = msg.get("t")
             if kind == "exec":
                 self.run_cell(msg)
+            elif kind == "freeze":
+                self._freeze(msg)
+            elif kind == "thaw":
+                self._thaw(msg)
+            elif kind == "drop":
+                self._drop(msg)
             elif kind == "shutdown":
                 self.flush_all()
+                if "mcpr._live" in sys.modules:
+                    sys.modules["mcpr._live"].shutdown_all()
                 return 0
             elif kind == "fatal":
                 os.write(2, f"mcpr kernel: {msg['message']}\n".encode())
