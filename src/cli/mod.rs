@@ -10,6 +10,7 @@
 mod out;
 
 mod bench;
+mod bench_agents;
 mod bench_record;
 mod bench_serve;
 mod bench_timeline;
