@@ -50,7 +50,10 @@ fn there_are_sixty_tasks_in_every_category_and_level() {
         task::Server::Git,
         task::Server::Sqlite,
     ] {
-        assert!(tasks.iter().any(|t| t.servers.contains(&server)), "{server:?}");
+        assert!(
+            tasks.iter().any(|t| t.servers.contains(&server)),
+            "{server:?}"
+        );
     }
 }
 
@@ -62,7 +65,11 @@ fn no_validator_passes_a_wrong_answer_on_a_fresh_setup() {
         let run = setup::prepare(t, &dir.path().join(&t.id), &programs()).unwrap();
         for wrong in ["I could not find the answer.", "0"] {
             let verdict = validate::validate(t, &run, wrong);
-            assert!(!verdict.solved, "{} passes the wrong answer {wrong:?}", t.id);
+            assert!(
+                !verdict.solved,
+                "{} passes the wrong answer {wrong:?}",
+                t.id
+            );
         }
     }
 }
@@ -81,7 +88,7 @@ fn every_reference_passes_its_validator_and_a_run_resumes_after_an_interruption(
         "--arms",
         "reference",
         "--parallel",
-        "2",
+        "3",
         "--tasks-dir",
         tasks_dir.to_str().unwrap(),
         "--servers-bin",
@@ -98,10 +105,18 @@ fn every_reference_passes_its_validator_and_a_run_resumes_after_an_interruption(
     let broken: Vec<String> = results
         .iter()
         .filter(|r| !r.solved)
-        .map(|r| format!("{}: {:?} {:?} answer {:?}", r.task, r.failures, r.errors, r.answer))
+        .map(|r| {
+            format!(
+                "{}: {:?} {:?} answer {:?}",
+                r.task, r.failures, r.errors, r.answer
+            )
+        })
         .collect();
     assert!(broken.is_empty(), "broken tasks:\n{}", broken.join("\n"));
-    assert!(results.iter().all(|r| r.tool_calls >= 1), "a reference made no tool call");
+    assert!(
+        results.iter().all(|r| r.tool_calls >= 1),
+        "a reference made no tool call"
+    );
     assert!(out.join("report.md").is_file() && out.join("solved.svg").is_file());
 
     // The interruption: two runs never finished, a third was being written.
@@ -139,11 +154,15 @@ fn provider(fake: &FakeOpenAi) -> OpenAiProvider {
     .unwrap()
 }
 
-async fn json_arm(plan: serde_json::Value, task: &str) -> (arms::ArmRun, FakeOpenAi, setup::Prepared, tempfile::TempDir) {
+async fn json_arm(
+    plan: serde_json::Value,
+    task: &str,
+) -> (arms::ArmRun, FakeOpenAi, setup::Prepared, tempfile::TempDir) {
     let (dir, run) = demo_task();
     let fake = FakeOpenAi::start(dir.path(), plan);
     let tools = arms::start_tools(&run).await.unwrap();
-    let result = function_calling::run(&provider(&fake), &tools.hub, task, &Limits { max_turns: 4 }).await;
+    let result =
+        function_calling::run(&provider(&fake), &tools.hub, task, &Limits { max_turns: 4 }).await;
     tools.hub.shutdown().await;
     (result, fake, run, dir)
 }
@@ -167,13 +186,22 @@ async fn json_arm_calls_a_tool_returns_its_result_and_ends_with_the_answer() {
         .iter()
         .map(|t| t["function"]["name"].as_str().unwrap())
         .collect();
-    assert!(names.contains(&"get_weather") && names.contains(&"add_note"), "{names:?}");
+    assert!(
+        names.contains(&"get_weather") && names.contains(&"add_note"),
+        "{names:?}"
+    );
     assert_eq!(first["messages"][1]["content"], "Weather in Paris?");
     let second = &requests[1].1["messages"];
-    assert_eq!(second[2]["tool_calls"][0]["function"]["name"], "get_weather");
+    assert_eq!(
+        second[2]["tool_calls"][0]["function"]["name"],
+        "get_weather"
+    );
     assert_eq!(second[3]["role"], "tool");
     assert_eq!(second[3]["tool_call_id"], "call_0");
-    assert!(second[3]["content"].as_str().unwrap().contains("cloudy"), "{second}");
+    assert!(
+        second[3]["content"].as_str().unwrap().contains("cloudy"),
+        "{second}"
+    );
     // The call reached the real server, once.
     assert_eq!(demo_calls_logged(&run.notes_db), 1);
 }
@@ -187,11 +215,27 @@ async fn json_arm_reports_a_malformed_call_to_the_model_and_goes_on() {
     ]);
     let (result, fake, run, _dir) = json_arm(plan, "Weather in Paris?").await;
     assert_eq!(result.answer, "18");
-    assert_eq!((result.model_calls, result.tool_calls, result.retries), (3, 1, 1));
-    assert!(result.errors[0].contains("not valid JSON"), "{:?}", result.errors);
+    assert_eq!(
+        (result.model_calls, result.tool_calls, result.retries),
+        (3, 1, 1)
+    );
+    assert!(
+        result.errors[0].contains("not valid JSON"),
+        "{:?}",
+        result.errors
+    );
     let told = &fake.requests()[1].1["messages"][3]["content"];
-    assert!(told.as_str().unwrap().starts_with("error: the arguments of get_weather are not valid JSON"), "{told}");
-    assert_eq!(demo_calls_logged(&run.notes_db), 1, "the malformed call reached the server");
+    assert!(
+        told.as_str()
+            .unwrap()
+            .starts_with("error: the arguments of get_weather are not valid JSON"),
+        "{told}"
+    );
+    assert_eq!(
+        demo_calls_logged(&run.notes_db),
+        1,
+        "the malformed call reached the server"
+    );
 }
 
 #[tokio::test]
@@ -202,21 +246,39 @@ async fn json_arm_names_the_tools_when_the_model_calls_an_unknown_one() {
     ]);
     let (result, fake, run, _dir) = json_arm(plan, "Fly.").await;
     assert_eq!((result.model_calls, result.tool_calls), (2, 0));
-    let told = fake.requests()[1].1["messages"][3]["content"].as_str().unwrap().to_string();
-    assert!(told.contains("no tool named \"fly_to_the_moon\"") && told.contains("get_weather"), "{told}");
+    let told = fake.requests()[1].1["messages"][3]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        told.contains("no tool named \"fly_to_the_moon\"") && told.contains("get_weather"),
+        "{told}"
+    );
     assert_eq!(demo_calls_logged(&run.notes_db), 0);
 }
 
 #[tokio::test]
 async fn json_arm_reads_a_fenced_json_call_and_stops_at_the_turn_limit() {
-    let fenced = "```json\n{\"name\": \"calculate\", \"arguments\": {\"expression\": \"2+3\"}}\n```";
-    let plan = json!([{"content": fenced}, {"content": fenced}, {"content": fenced}, {"content": fenced}]);
+    let fenced =
+        "```json\n{\"name\": \"calculate\", \"arguments\": {\"expression\": \"2+3\"}}\n```";
+    let plan =
+        json!([{"content": fenced}, {"content": fenced}, {"content": fenced}, {"content": fenced}]);
     let (result, fake, _run, _dir) = json_arm(plan, "2+3?").await;
     assert_eq!((result.model_calls, result.tool_calls), (4, 4));
-    assert!(result.errors.iter().any(|e| e.contains("no final answer within 4 turns")), "{:?}", result.errors);
+    assert!(
+        result
+            .errors
+            .iter()
+            .any(|e| e.contains("no final answer within 4 turns")),
+        "{:?}",
+        result.errors
+    );
     let second = &fake.requests()[1].1["messages"];
     assert_eq!(second[2]["tool_calls"][0]["function"]["name"], "calculate");
-    assert!(second[3]["content"].as_str().unwrap().contains('5'), "{second}");
+    assert!(
+        second[3]["content"].as_str().unwrap().contains('5'),
+        "{second}"
+    );
 }
 
 #[test]
@@ -227,7 +289,10 @@ fn the_report_from_a_fixed_results_file() {
     let charts = chart::all(&results);
     assert_eq!(charts.len(), 3);
     for (name, svg) in charts {
-        assert!(svg.starts_with("<svg") && svg.contains("<rect"), "{name}: {svg}");
+        assert!(
+            svg.starts_with("<svg") && svg.contains("<rect"),
+            "{name}: {svg}"
+        );
         assert!(svg.contains("fanout") && svg.contains("json"), "{name}");
     }
 }

@@ -454,10 +454,7 @@ const HOST_ONLY: &[(&str, &str)] = &[
         "src/cli/bench_agents.rs",
         "the benchmark's output folder (results, report, charts) and its run folders",
     ),
-    (
-        "src/benchmark/task.rs",
-        "reads the benchmark's task files",
-    ),
+    ("src/benchmark/task.rs", "reads the benchmark's task files"),
     (
         "src/benchmark/setup.rs",
         "a run's folder: the servers' data beside the workspace, never mounted; the workspace itself only through ConfinedDir",

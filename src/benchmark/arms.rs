@@ -124,7 +124,13 @@ pub async fn reference(task: &Task, run: &Prepared, launcher: Launcher) -> ArmRu
         Ok(t) => t,
         Err(e) => return failed(e),
     };
-    let session = Session::start(launcher, tools.calls, task.id.clone(), run.workspace.clone()).await;
+    let session = Session::start(
+        launcher,
+        tools.calls,
+        task.id.clone(),
+        run.workspace.clone(),
+    )
+    .await;
     let mut session = match session {
         Ok(s) => s,
         Err(e) => {
@@ -178,13 +184,14 @@ pub async fn code(
         },
     );
     ask.register(&mut calls);
-    let session = match Session::start(launcher, calls, task.id.clone(), run.workspace.clone()).await {
-        Ok(s) => s,
-        Err(e) => {
-            hub.shutdown().await;
-            return failed(format!("the kernel did not start: {e}"));
-        }
-    };
+    let session =
+        match Session::start(launcher, calls, task.id.clone(), run.workspace.clone()).await {
+            Ok(s) => s,
+            Err(e) => {
+                hub.shutdown().await;
+                return failed(format!("the kernel did not start: {e}"));
+            }
+        };
     let agent = Agent::new(provider, session, ask, Some(hub.clone()), settings, None).await;
     let mut agent = match agent {
         Ok(a) => a,
@@ -203,7 +210,11 @@ pub async fn code(
         })
         .await;
     agent.close().await;
-    let answer = [summary.answer.clone().unwrap_or_default(), summary.output.clone()].join("\n");
+    let answer = [
+        summary.answer.clone().unwrap_or_default(),
+        summary.output.clone(),
+    ]
+    .join("\n");
     ArmRun {
         answer,
         model_calls: summary.llm_calls,
@@ -211,12 +222,21 @@ pub async fn code(
         completion_tokens: summary.completion_tokens,
         tool_calls,
         retries: summary.attempts.saturating_sub(1),
-        errors: summary.error.into_iter().filter(|_| !summary.success).collect(),
+        errors: summary
+            .error
+            .into_iter()
+            .filter(|_| !summary.success)
+            .collect(),
         model,
     }
 }
 
-pub async fn json(task: &Task, run: &Prepared, provider: &OpenAiProvider, limits: &Limits) -> ArmRun {
+pub async fn json(
+    task: &Task,
+    run: &Prepared,
+    provider: &OpenAiProvider,
+    limits: &Limits,
+) -> ArmRun {
     let Tools { hub, .. } = match start_tools(run).await {
         Ok(t) => t,
         Err(e) => return failed(e),

@@ -31,15 +31,33 @@ pub fn all(results: &[Outcome]) -> Vec<(String, String)> {
     vec![
         (
             "solved.svg".into(),
-            bars(results, "Solved (%) per category", "solved %", &solved, true),
+            bars(
+                results,
+                "Solved (%) per category",
+                "solved %",
+                &solved,
+                true,
+            ),
         ),
         (
             "tokens.svg".into(),
-            bars(results, "Tokens per run (mean) per category", "tokens", &tokens, false),
+            bars(
+                results,
+                "Tokens per run (mean) per category",
+                "tokens",
+                &tokens,
+                false,
+            ),
         ),
         (
             "time.svg".into(),
-            bars(results, "Wall time per run (s, mean) per category", "seconds", &seconds, true),
+            bars(
+                results,
+                "Wall time per run (s, mean) per category",
+                "seconds",
+                &seconds,
+                true,
+            ),
         ),
     ]
 }

@@ -108,7 +108,11 @@ pub async fn run(
         // One call per turn: the first runs; the model is told the rest did not.
         let skipped = turn.calls.len() - 1;
         messages.push(TurnMessage::Assistant {
-            content: if turn.fallback { String::new() } else { turn.content },
+            content: if turn.fallback {
+                String::new()
+            } else {
+                turn.content
+            },
             calls: vec![call.clone()],
         });
         let mut result = match execute(hub, &tools, &call).await {
@@ -142,7 +146,11 @@ pub async fn run(
 }
 
 /// Runs one call; Err is what the model is told went wrong.
-async fn execute(hub: &Arc<ToolHub>, tools: &[OfferedTool], call: &ToolCall) -> Result<String, String> {
+async fn execute(
+    hub: &Arc<ToolHub>,
+    tools: &[OfferedTool],
+    call: &ToolCall,
+) -> Result<String, String> {
     let Some(tool) = tools.iter().find(|t| t.schema.name == call.name) else {
         let known: Vec<&str> = tools.iter().map(|t| t.schema.name.as_str()).collect();
         return Err(format!(

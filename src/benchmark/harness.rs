@@ -72,7 +72,9 @@ pub struct Plan {
 pub enum HarnessError {
     #[error("cannot use the results file {path}: {why}")]
     Results { path: PathBuf, why: String },
-    #[error("the {0} arm needs a model: give --model and --base-url (any OpenAI-compatible endpoint)")]
+    #[error(
+        "the {0} arm needs a model: give --model and --base-url (any OpenAI-compatible endpoint)"
+    )]
     NoModel(&'static str),
 }
 

@@ -186,7 +186,10 @@ pub fn markdown(results: &[Outcome], prices: &Prices) -> String {
         }
         let _ = writeln!(out);
     }
-    let _ = writeln!(out, "\n## Tokens per category (prompt + completion, mean per run)\n");
+    let _ = writeln!(
+        out,
+        "\n## Tokens per category (prompt + completion, mean per run)\n"
+    );
     let _ = write!(out, "| category |");
     let model_arms: Vec<Arm> = arms.iter().copied().filter(|a| a.needs_model()).collect();
     for arm in &model_arms {
@@ -214,7 +217,7 @@ pub fn markdown(results: &[Outcome], prices: &Prices) -> String {
     if !model_arms.is_empty() && !prices.models.is_empty() {
         let _ = writeln!(
             out,
-            "\n## What the tokens would cost (USD per 1,000 runs, at each model's price)\n"
+            "\n## What the tokens would cost (USD per 1,000 runs; example list prices, set your own with --prices)\n"
         );
         let _ = write!(out, "| priced as | input / output per M |");
         for arm in &model_arms {
@@ -226,7 +229,8 @@ pub fn markdown(results: &[Outcome], prices: &Prices) -> String {
             for arm in &model_arms {
                 let runs: Vec<&Outcome> = results.iter().filter(|r| r.arm == *arm).collect();
                 let cost = |r: &Outcome| {
-                    (r.prompt_tokens as f64 * price.input + r.completion_tokens as f64 * price.output)
+                    (r.prompt_tokens as f64 * price.input
+                        + r.completion_tokens as f64 * price.output)
                         / 1e6
                         * 1000.0
                 };
@@ -248,7 +252,13 @@ pub fn markdown(results: &[Outcome], prices: &Prices) -> String {
                 .map(|w| w.replace('|', "\\|").replace('\n', " "))
                 .unwrap_or_default();
             let why: String = why.chars().take(120).collect();
-            let _ = writeln!(out, "| {} | {} | {} | {why} |", r.task, r.arm.name(), r.repeat);
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {why} |",
+                r.task,
+                r.arm.name(),
+                r.repeat
+            );
         }
     }
     out

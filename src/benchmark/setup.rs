@@ -85,7 +85,11 @@ pub struct SetupError {
 }
 
 /// Lays out `task` in `root` (which must not exist yet, or be empty).
-pub fn prepare(task: &Task, root: &Path, programs: &ServerPrograms) -> Result<Prepared, SetupError> {
+pub fn prepare(
+    task: &Task,
+    root: &Path,
+    programs: &ServerPrograms,
+) -> Result<Prepared, SetupError> {
     let fail = |why: String| SetupError {
         task: task.id.clone(),
         why,

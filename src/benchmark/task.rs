@@ -199,7 +199,9 @@ pub struct FileCheck {
 pub enum TaskError {
     #[error("cannot read the tasks folder {path}: {why}")]
     Folder { path: PathBuf, why: String },
-    #[error("task {path} is not valid: {why}. Fix the file (the format is in bench/agents/README.md)")]
+    #[error(
+        "task {path} is not valid: {why}. Fix the file (the format is in bench/agents/README.md)"
+    )]
     Invalid { path: PathBuf, why: String },
     #[error("no task matches {0:?}; task ids are file names, categories and levels also select")]
     NoMatch(String),
@@ -256,10 +258,14 @@ pub fn load(path: &Path) -> Result<Task, TaskError> {
     }
     let needs = |s: Server| task.servers.contains(&s);
     if !task.setup.commits.is_empty() && !needs(Server::Git) {
-        return Err(invalid("it has commits but does not use the git server".into()));
+        return Err(invalid(
+            "it has commits but does not use the git server".into(),
+        ));
     }
     if (!task.setup.sql.is_empty() || !task.check.sqlite.is_empty()) && !needs(Server::Sqlite) {
-        return Err(invalid("it uses a database but not the sqlite server".into()));
+        return Err(invalid(
+            "it uses a database but not the sqlite server".into(),
+        ));
     }
     for f in task.setup.files.iter().chain(&task.check.files_as_specs()) {
         let p = Path::new(&f.path);
@@ -296,9 +302,9 @@ pub fn select(tasks: Vec<Task>, selector: &str) -> Result<Vec<Task>, TaskError> 
         return Ok(tasks);
     }
     for w in &words {
-        let known = tasks.iter().any(|t| {
-            t.id == *w || t.category.name() == *w || t.level.name() == *w
-        });
+        let known = tasks
+            .iter()
+            .any(|t| t.id == *w || t.category.name() == *w || t.level.name() == *w);
         if !known {
             return Err(TaskError::NoMatch(w.to_string()));
         }

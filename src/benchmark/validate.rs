@@ -90,11 +90,11 @@ pub fn numbers_in(text: &str) -> Vec<f64> {
         while i < chars.len() {
             let c = chars[i];
             let digit_follows = chars.get(i + 1).is_some_and(char::is_ascii_digit);
-            if c.is_ascii_digit() {
+            let decimal_point = c == '.' && digit_follows && !s.contains('.');
+            if c.is_ascii_digit() || decimal_point {
                 s.push(c);
-            } else if c == '.' && digit_follows && !s.contains('.') {
-                s.push(c);
-            } else if c == ',' && digit_follows && chars.get(i + 3).is_some_and(char::is_ascii_digit)
+            } else if c == ','
+                && (i + 1..=i + 3).all(|j| chars.get(j).is_some_and(char::is_ascii_digit))
                 && !chars.get(i + 4).is_some_and(char::is_ascii_digit)
             {
                 // A thousands separator: exactly three digits follow.

@@ -85,7 +85,11 @@ pub async fn run(args: AgentsBenchArgs) -> Result<ExitCode, CliError> {
         let tty = std::io::stderr().is_terminal();
         let mut show = |p: &harness::Progress| {
             if tty {
-                errln!("\r\x1b[2K{}", p.line(30));
+                // One line, redrawn in place; the last draw ends it.
+                err!("\r\x1b[2K{}", p.line(30));
+                if p.done == p.total {
+                    errln!();
+                }
             } else if p.done > 0 {
                 errln!("{}", p.line(30));
             }
@@ -110,10 +114,7 @@ pub async fn run(args: AgentsBenchArgs) -> Result<ExitCode, CliError> {
         write(&name, &svg)?;
     }
     outln!("{text}");
-    outln!(
-        "Results, report and charts are in {}.",
-        args.out.display()
-    );
+    outln!("Results, report and charts are in {}.", args.out.display());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -135,7 +136,8 @@ async fn plan(args: &AgentsBenchArgs, results: PathBuf) -> Result<Plan, CliError
         mcpr: std::env::current_exe().map_err(|e| CliError::failed(e.to_string()))?,
         bin_dir: args.servers_bin.clone().or_else(|| {
             let venv = PathBuf::from(".venv/bin");
-            venv.is_dir().then(|| std::path::absolute(&venv).unwrap_or(venv))
+            venv.is_dir()
+                .then(|| std::path::absolute(&venv).unwrap_or(venv))
         }),
     };
     let servers: Vec<_> = tasks.iter().flat_map(|t| t.servers.clone()).collect();
@@ -151,7 +153,9 @@ async fn plan(args: &AgentsBenchArgs, results: PathBuf) -> Result<Plan, CliError
         let model = args.model.clone().unwrap_or_else(|| "local".into());
         let provider = OpenAiProvider::new(OpenAiSettings {
             base_url,
-            api_key: std::env::var("OPENAI_API_KEY").ok().filter(|k| !k.is_empty()),
+            api_key: std::env::var("OPENAI_API_KEY")
+                .ok()
+                .filter(|k| !k.is_empty()),
             model,
             max_attempts: 3,
             timeout: Duration::from_secs_f64(args.timeout.max(1.0)),

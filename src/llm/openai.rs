@@ -11,9 +11,10 @@ use async_openai::Client;
 use async_openai::config::OpenAIConfig;
 use async_openai::error::OpenAIError;
 use async_openai::types::chat::{
-    ChatCompletionRequestAssistantMessageArgs, ChatCompletionRequestMessage,
-    ChatCompletionRequestSystemMessageArgs, ChatCompletionRequestUserMessageArgs,
-    ChatCompletionMessageToolCalls, ChatCompletionStreamOptions, CreateChatCompletionRequestArgs,
+    ChatCompletionMessageToolCalls, ChatCompletionRequestAssistantMessageArgs,
+    ChatCompletionRequestMessage, ChatCompletionRequestSystemMessageArgs,
+    ChatCompletionRequestUserMessageArgs, ChatCompletionStreamOptions,
+    CreateChatCompletionRequestArgs,
 };
 use std::time::Duration;
 use tokio_stream::StreamExt;
@@ -287,7 +288,12 @@ impl OpenAiProvider {
                     delay = (delay * 2).min(Duration::from_secs(8));
                     attempt += 1;
                 }
-                Err((_, LlmError::GaveUp { endpoint, message, .. })) => {
+                Err((
+                    _,
+                    LlmError::GaveUp {
+                        endpoint, message, ..
+                    },
+                )) => {
                     return Err(LlmError::GaveUp {
                         endpoint,
                         attempts: attempt,
@@ -382,7 +388,10 @@ fn estimate_tool_usage(
 ) -> Usage {
     let prompt = serde_json::to_string(&tool_calls::request_messages(messages)).unwrap_or_default()
         + &serde_json::to_string(&tool_calls::request_tools(tools)).unwrap_or_default();
-    let answer = format!("{content}{}", serde_json::to_string(calls).unwrap_or_default());
+    let answer = format!(
+        "{content}{}",
+        serde_json::to_string(calls).unwrap_or_default()
+    );
     Usage {
         prompt_tokens: crate::tokens::count(&prompt) as u64,
         completion_tokens: crate::tokens::count(&answer) as u64,
