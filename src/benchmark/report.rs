@@ -186,33 +186,35 @@ pub fn markdown(results: &[Outcome], prices: &Prices) -> String {
         }
         let _ = writeln!(out);
     }
-    let _ = writeln!(
-        out,
-        "\n## Tokens per category (prompt + completion, mean per run)\n"
-    );
-    let _ = write!(out, "| category |");
     let model_arms: Vec<Arm> = arms.iter().copied().filter(|a| a.needs_model()).collect();
-    for arm in &model_arms {
-        let _ = write!(out, " {} |", arm.name());
-    }
-    let _ = writeln!(out, "\n|---|{}", "---|".repeat(model_arms.len()));
-    for cat in Category::ALL {
-        if !results.iter().any(|r| r.category == cat) {
-            continue;
-        }
-        let _ = write!(out, "| {} |", cat.name());
+    if !model_arms.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n## Tokens per category (prompt + completion, mean per run)\n"
+        );
+        let _ = write!(out, "| category |");
         for arm in &model_arms {
-            let runs: Vec<&Outcome> = results
-                .iter()
-                .filter(|r| r.arm == *arm && r.category == cat)
-                .collect();
-            let _ = write!(
-                out,
-                " {} |",
-                mean_cell(&runs, |r| (r.prompt_tokens + r.completion_tokens) as f64, 0)
-            );
+            let _ = write!(out, " {} |", arm.name());
         }
-        let _ = writeln!(out);
+        let _ = writeln!(out, "\n|---|{}", "---|".repeat(model_arms.len()));
+        for cat in Category::ALL {
+            if !results.iter().any(|r| r.category == cat) {
+                continue;
+            }
+            let _ = write!(out, "| {} |", cat.name());
+            for arm in &model_arms {
+                let runs: Vec<&Outcome> = results
+                    .iter()
+                    .filter(|r| r.arm == *arm && r.category == cat)
+                    .collect();
+                let _ = write!(
+                    out,
+                    " {} |",
+                    mean_cell(&runs, |r| (r.prompt_tokens + r.completion_tokens) as f64, 0)
+                );
+            }
+            let _ = writeln!(out);
+        }
     }
     if !model_arms.is_empty() && !prices.models.is_empty() {
         let _ = writeln!(
