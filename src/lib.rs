@@ -10,6 +10,7 @@
 
 pub mod agent;
 pub mod backend;
+pub mod benchmark;
 pub mod cli;
 pub mod engine;
 pub mod event;

@@ -471,6 +471,20 @@ const HOST_ONLY: &[(&str, &str)] = &[
     ),
     ("src/cli/doctor.rs", "a trial folder of its own"),
     (
+        "src/cli/bench_agents.rs",
+        "the benchmark's output folder (results, report, charts) and its run folders",
+    ),
+    ("src/benchmark/task.rs", "reads the benchmark's task files"),
+    (
+        "src/benchmark/setup.rs",
+        "a run's folder: the servers' data beside the workspace, never mounted; the workspace itself only through ConfinedDir",
+    ),
+    (
+        "src/benchmark/harness.rs",
+        "the results file and the run folders, outside every workspace",
+    ),
+    ("src/benchmark/report.rs", "reads the user's price table"),
+    (
         "src/cli/bench_tui.rs",
         "reads /proc and writes its own scratch project",
     ),

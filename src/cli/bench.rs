@@ -26,6 +26,8 @@ pub enum BenchCommand {
     Serve(super::bench_serve::ServeBenchArgs),
     /// The console: frame time over a million lines, key to frame, first frame, idle cost
     Tui(super::bench_tui::TuiBenchArgs),
+    /// Code mode against JSON function calling: tasks on real MCP servers, a real model
+    Agents(super::bench_agents::AgentsBenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -59,6 +61,7 @@ pub async fn run(cmd: BenchCommand) -> Result<ExitCode, CliError> {
         BenchCommand::Record(args) => super::bench_record::run(args).await,
         BenchCommand::Serve(args) => super::bench_serve::run(args).await,
         BenchCommand::Tui(args) => super::bench_tui::run(args).await,
+        BenchCommand::Agents(args) => super::bench_agents::run(args).await,
     }
 }
 

@@ -10,6 +10,7 @@
 mod out;
 
 mod bench;
+mod bench_agents;
 mod bench_checkpoints;
 mod bench_record;
 mod bench_serve;

@@ -9,6 +9,7 @@
 pub mod offline;
 pub mod openai;
 pub mod select;
+pub mod tool_calls;
 
 use serde::{Deserialize, Serialize};
 use std::future::Future;

@@ -11,13 +11,15 @@ use async_openai::Client;
 use async_openai::config::OpenAIConfig;
 use async_openai::error::OpenAIError;
 use async_openai::types::chat::{
-    ChatCompletionRequestAssistantMessageArgs, ChatCompletionRequestMessage,
-    ChatCompletionRequestSystemMessageArgs, ChatCompletionRequestUserMessageArgs,
-    ChatCompletionStreamOptions, CreateChatCompletionRequestArgs,
+    ChatCompletionMessageToolCalls, ChatCompletionRequestAssistantMessageArgs,
+    ChatCompletionRequestMessage, ChatCompletionRequestSystemMessageArgs,
+    ChatCompletionRequestUserMessageArgs, ChatCompletionStreamOptions,
+    CreateChatCompletionRequestArgs,
 };
 use std::time::Duration;
 use tokio_stream::StreamExt;
 
+use super::tool_calls::{self, ToolCall, ToolSchema, ToolTurn, TurnMessage};
 use super::{ChatMessage, LlmError, LlmFuture, LlmResponse, Provider, Role, Usage};
 
 #[derive(Debug, Clone)]
@@ -261,6 +263,140 @@ fn build_request(
         args.max_completion_tokens(n);
     }
     args.build()
+}
+
+impl OpenAiProvider {
+    /// One function-calling request (not streamed): the tools as `tools` schemas, one call
+    /// per turn asked for; calls come back native or, failing that, read from a fenced
+    /// JSON block in the text. Retried like [`Provider::complete`].
+    pub async fn complete_with_tools(
+        &self,
+        messages: &[TurnMessage],
+        tools: &[ToolSchema],
+    ) -> Result<ToolTurn, LlmError> {
+        let mut delay = Duration::from_millis(250);
+        let max = self.settings.max_attempts.max(1);
+        let mut attempt = 1;
+        loop {
+            match self.tools_attempt(messages, tools).await {
+                Ok(mut turn) => {
+                    turn.attempts = attempt;
+                    return Ok(turn);
+                }
+                Err((true, _)) if attempt < max => {
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(8));
+                    attempt += 1;
+                }
+                Err((
+                    _,
+                    LlmError::GaveUp {
+                        endpoint, message, ..
+                    },
+                )) => {
+                    return Err(LlmError::GaveUp {
+                        endpoint,
+                        attempts: attempt,
+                        message,
+                    });
+                }
+                Err((_, err)) => return Err(err),
+            }
+        }
+    }
+
+    async fn tools_attempt(
+        &self,
+        messages: &[TurnMessage],
+        tools: &[ToolSchema],
+    ) -> Result<ToolTurn, (bool, LlmError)> {
+        let mut body = serde_json::json!({
+            "model": self.settings.model,
+            "messages": tool_calls::request_messages(messages),
+            "tools": tool_calls::request_tools(tools),
+            "parallel_tool_calls": false,
+        });
+        if let Some(t) = self.settings.temperature {
+            body["temperature"] = t.into();
+        }
+        if let Some(n) = self.settings.max_tokens {
+            body["max_completion_tokens"] = n.into();
+        }
+        let request: async_openai::types::chat::CreateChatCompletionRequest =
+            serde_json::from_value(body).map_err(|e| {
+                (
+                    false,
+                    LlmError::Rejected {
+                        endpoint: self.endpoint(),
+                        message: format!("could not build the request: {e}"),
+                    },
+                )
+            })?;
+        let response = self
+            .client
+            .chat()
+            .create(request)
+            .await
+            .map_err(|e| self.classify(e))?;
+        let message = response.choices.into_iter().next().map(|c| c.message);
+        let content = message
+            .as_ref()
+            .and_then(|m| m.content.clone())
+            .unwrap_or_default();
+        let mut calls: Vec<ToolCall> = message
+            .and_then(|m| m.tool_calls)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|c| match c {
+                ChatCompletionMessageToolCalls::Function(f) => Some(ToolCall {
+                    id: f.id,
+                    name: f.function.name,
+                    arguments: f.function.arguments,
+                }),
+                ChatCompletionMessageToolCalls::Custom(_) => None,
+            })
+            .collect();
+        let fallback = calls.is_empty() && {
+            calls = tool_calls::fenced_calls(&content);
+            !calls.is_empty()
+        };
+        let usage = match response.usage {
+            Some(u) => Usage {
+                prompt_tokens: u.prompt_tokens as u64,
+                completion_tokens: u.completion_tokens as u64,
+                estimated: false,
+            },
+            None => estimate_tool_usage(messages, tools, &content, &calls),
+        };
+        Ok(ToolTurn {
+            content,
+            calls,
+            fallback,
+            model: response.model,
+            usage,
+            attempts: 1,
+        })
+    }
+}
+
+/// Counts the tokens of a function-calling exchange, for servers that report none.
+fn estimate_tool_usage(
+    messages: &[TurnMessage],
+    tools: &[ToolSchema],
+    content: &str,
+    calls: &[ToolCall],
+) -> Usage {
+    let prompt = serde_json::to_string(&tool_calls::request_messages(messages)).unwrap_or_default()
+        + &serde_json::to_string(&tool_calls::request_tools(tools)).unwrap_or_default();
+    let answer = format!(
+        "{content}{}",
+        serde_json::to_string(calls).unwrap_or_default()
+    );
+    Usage {
+        prompt_tokens: crate::tokens::count(&prompt) as u64,
+        completion_tokens: crate::tokens::count(&answer) as u64,
+        estimated: true,
+    }
 }
 
 impl Provider for OpenAiProvider {
