@@ -454,44 +454,15 @@ impl SessionLog {
                 }
                 continue;
             }
-            let value: Value = match serde_json::from_slice(raw) {
-                Ok(v) => v,
-                Err(e) => {
-                    warnings.push(LogWarning {
-                        line: number,
-                        message: if last && torn {
-                            format!(
-                                "incomplete last line ({} bytes) skipped: mcpr probably stopped while writing it",
-                                raw.len()
-                            )
-                        } else {
-                            format!("unreadable line skipped: {e}")
-                        },
-                    });
-                    continue;
-                }
-            };
-            let is_step = value.get("type").and_then(Value::as_str) == Some("step");
-            let line: Line = match serde_json::from_value(value) {
-                Ok(l) => l,
-                Err(e) => {
-                    if is_step {
-                        damaged.push(DamagedStep {
-                            line: number,
-                            step: None,
-                        });
+            // Well-formed lines (nearly all) are read straight into their type; a line that
+            // is not is read again to say what is wrong with it.
+            let line: Line = match serde_json::from_slice(raw) {
+                Ok(line) => line,
+                Err(_) => {
+                    match unreadable(raw, number, last && torn, &mut warnings, &mut damaged) {
+                        Some(line) => line,
+                        None => continue,
                     }
-                    warnings.push(LogWarning {
-                        line: number,
-                        message: if is_step {
-                            format!(
-                                "damaged `step` line skipped ({e}): that step's events are left out, and steps continuing from it cannot be rebuilt"
-                            )
-                        } else {
-                            format!("line of unknown shape skipped: {e}")
-                        },
-                    });
-                    continue;
                 }
             };
             match line {
@@ -625,6 +596,54 @@ impl SessionLog {
 }
 
 /// Replaces `{"$object": hash, "bytes": n}` with the stored string.
+/// Why a log line that does not read as a [`Line`] was skipped (a warning, and a damaged
+/// step noted for a `step` line), or the line when it reads after all.
+fn unreadable(
+    raw: &[u8],
+    line: usize,
+    torn_last: bool,
+    warnings: &mut Vec<LogWarning>,
+    damaged: &mut Vec<DamagedStep>,
+) -> Option<Line> {
+    let value: Value = match serde_json::from_slice(raw) {
+        Ok(v) => v,
+        Err(e) => {
+            warnings.push(LogWarning {
+                line,
+                message: if torn_last {
+                    format!(
+                        "incomplete last line ({} bytes) skipped: mcpr probably stopped while writing it",
+                        raw.len()
+                    )
+                } else {
+                    format!("unreadable line skipped: {e}")
+                },
+            });
+            return None;
+        }
+    };
+    let is_step = value.get("type").and_then(Value::as_str) == Some("step");
+    match serde_json::from_value(value) {
+        Ok(parsed) => Some(parsed),
+        Err(e) => {
+            if is_step {
+                damaged.push(DamagedStep { line, step: None });
+            }
+            warnings.push(LogWarning {
+                line,
+                message: if is_step {
+                    format!(
+                        "damaged `step` line skipped ({e}): that step's events are left out, and steps continuing from it cannot be rebuilt"
+                    )
+                } else {
+                    format!("line of unknown shape skipped: {e}")
+                },
+            });
+            None
+        }
+    }
+}
+
 /// An event or end naming a step that never began belongs to the damaged step line just
 /// before it, if there is one: say so once, not once per line.
 fn note_unknown_step(
