@@ -353,6 +353,12 @@ async fn rewinding_the_live_session_rebuilds_step_one_without_calling_the_tool_s
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rewind_that_diverges_ends_with_where_and_how_and_the_session_goes_on() {
     let dir = common::project_dir();
+    // Replay, not a checkpoint, rebuilds the step: only replay can diverge.
+    std::fs::write(
+        dir.path().join("mcpr.toml"),
+        "[checkpoints]\nsaved = false\n",
+    )
+    .unwrap();
     let db = dir.path().join("notes.db");
     mcp_servers(dir.path(), json!({"demo": common::demo_entry(&db)}));
     let mut live = Live::open(dir.path(), named("dv")).await;
