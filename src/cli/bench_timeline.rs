@@ -89,7 +89,9 @@ pub async fn run(exe: &Path) -> Result<(), CliError> {
 }
 
 async fn run_in(exe: &Path, root: &Path) -> Result<(), CliError> {
-    std::fs::write(root.join("mcpr.toml"), "").map_err(fail)?;
+    // The rewind measured is a replay of 50 cells (what a session without checkpoints
+    // pays); checkpoints have their own rows in `mcpr bench record`.
+    std::fs::write(root.join("mcpr.toml"), "[checkpoints]\nsaved = false\n").map_err(fail)?;
     let dir = ReplayDir::open(&root.join(".replay")).map_err(fail)?;
     let t = Instant::now();
     write_long_session(&dir, &root.join("workspace/long"), "long", STEPS)?;
