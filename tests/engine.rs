@@ -142,6 +142,12 @@ fn with_model(server: &FakeOpenAi, spec: SessionSpec) -> SessionSpec {
     }
 }
 
+/// Continuations and rewinds in `dir` replay the recorded cells: for the tests of the
+/// replay path itself (checkpoints have theirs in checkpoints.rs and live_checkpoints.rs).
+fn replay_only(dir: &Path) {
+    std::fs::write(dir.join("mcpr.toml"), "[checkpoints]\nsaved = false\n").unwrap();
+}
+
 fn mcp_servers(dir: &Path, servers: serde_json::Value) {
     std::fs::write(
         dir.join(".mcp.json"),
@@ -294,13 +300,7 @@ async fn a_tool_call_is_cancelled_and_its_start_and_end_share_an_id() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rewinding_the_live_session_rebuilds_step_one_without_calling_the_tool_server() {
     let dir = common::project_dir();
-    // The replay path itself (checkpoints have tests of their own in checkpoints.rs and
-    // live_checkpoints.rs).
-    std::fs::write(
-        dir.path().join("mcpr.toml"),
-        "[checkpoints]\nsaved = false\n",
-    )
-    .unwrap();
+    replay_only(dir.path());
     let db = dir.path().join("notes.db");
     mcp_servers(dir.path(), json!({"demo": common::demo_entry(&db)}));
     let mut live = Live::open(dir.path(), named("r")).await;
@@ -354,11 +354,7 @@ async fn rewinding_the_live_session_rebuilds_step_one_without_calling_the_tool_s
 async fn a_rewind_that_diverges_ends_with_where_and_how_and_the_session_goes_on() {
     let dir = common::project_dir();
     // Replay, not a checkpoint, rebuilds the step: only replay can diverge.
-    std::fs::write(
-        dir.path().join("mcpr.toml"),
-        "[checkpoints]\nsaved = false\n",
-    )
-    .unwrap();
+    replay_only(dir.path());
     let db = dir.path().join("notes.db");
     mcp_servers(dir.path(), json!({"demo": common::demo_entry(&db)}));
     let mut live = Live::open(dir.path(), named("dv")).await;
