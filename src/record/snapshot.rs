@@ -376,8 +376,10 @@ impl TreeScan<'_, '_> {
             let Some(meta) = dir.stat(&name)? else {
                 continue;
             };
+            if !is_recorded(Path::new(&path), meta.kind) {
+                continue;
+            }
             let entry = match meta.kind {
-                Kind::File if GENERATED.contains(&path.as_str()) => continue,
                 Kind::File => {
                     let (hash, size) = self.file(&path, dir, &name, &meta)?;
                     Entry::File {
@@ -386,7 +388,6 @@ impl TreeScan<'_, '_> {
                         mode: meta.mode,
                     }
                 }
-                Kind::Dir if name == SKIPPED_DIR => continue,
                 Kind::Dir => {
                     let child = match dir.child_dir(&name) {
                         Ok(child) => child,
@@ -759,6 +760,16 @@ where
     walk_under(root, Path::new(""), &mut visit)
 }
 
+/// Whether the name at `rel` (relative to the workspace) belongs to snapshots: bytecode
+/// caches and the generated package entry files do not.
+fn is_recorded(rel: &Path, kind: Kind) -> bool {
+    match kind {
+        Kind::File => !GENERATED.iter().any(|g| rel == Path::new(g)),
+        Kind::Dir => rel.file_name() != Some(OsStr::new(SKIPPED_DIR)),
+        Kind::Symlink | Kind::Fifo | Kind::Special => true,
+    }
+}
+
 fn walk_under<F>(dir: &ConfinedDir, rel: &Path, visit: &mut F) -> io::Result<()>
 where
     F: FnMut(&Path, &ConfinedDir, &OsStr, &Meta) -> io::Result<bool>,
@@ -769,13 +780,8 @@ where
         let Some(meta) = dir.stat(&name)? else {
             continue;
         };
-        let generated = GENERATED.iter().any(|g| rel == Path::new(g));
-        let wanted = match meta.kind {
-            Kind::File => !generated,
-            Kind::Dir => name != SKIPPED_DIR,
-            Kind::Symlink | Kind::Fifo | Kind::Special => true,
-        };
-        if wanted && visit(&rel, dir, &name, &meta)? && meta.kind == Kind::Dir {
+        if is_recorded(&rel, meta.kind) && visit(&rel, dir, &name, &meta)? && meta.kind == Kind::Dir
+        {
             let child = match dir.child_dir(&name) {
                 Ok(child) => child,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
