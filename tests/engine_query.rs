@@ -472,7 +472,7 @@ fn skills_queries_return_data() {
             .skills
             .is_empty()
     );
-    let restored = skills::restore(&library, "greet").unwrap();
+    let restored = skills::restore(&library, "greet", None).unwrap();
     assert_eq!(restored.restored_as, "greet");
 }
 

@@ -1577,3 +1577,46 @@ fn a_restored_version_is_named_in_its_own_header() {
         "{text}"
     );
 }
+
+#[test]
+fn an_older_removed_copy_is_restored_by_its_trash_file() {
+    let dir = project();
+    let p = dir.path();
+    let lib = library(p);
+    let header = mcpr::skills::file::Header {
+        description: "Greet someone".into(),
+        name: "greet".into(),
+        signature: "run() -> str".into(),
+        task: "say hello".into(),
+        version: 1,
+        ..Default::default()
+    };
+    // Two removals of the same name: greet.py (older) and greet.2.py (newer).
+    for (body, hash) in [("'first'", "h1"), ("'second'", "h2")] {
+        let code = format!("def run() -> str:\n    return {body}\n");
+        lib.save("greet", &header, &code, "test", hash).unwrap();
+        lib.remove("greet", "test").unwrap();
+    }
+    let copies: Vec<String> = lib
+        .trashed()
+        .unwrap()
+        .iter()
+        .map(|(_, f)| f.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(copies, ["greet.py", "greet.2.py"]);
+    // A copy that is not there is refused by name, listing the ones that are.
+    let err = lib.restore_copy("greet", Some("greet.7.py")).unwrap_err();
+    assert!(err.to_string().contains("greet.py, greet.2.py"), "{err}");
+    // The older copy comes back, not the newest one.
+    assert_eq!(
+        lib.restore_copy("greet", Some("greet.py")).unwrap(),
+        "greet"
+    );
+    let text = std::fs::read_to_string(p.join("skills/greet.py")).unwrap();
+    assert!(text.contains("'first'"), "{text}");
+    assert!(p.join("skills/.trash/greet.2.py").is_file());
+    // And the newest by default.
+    assert_eq!(lib.restore("greet").unwrap(), "greet_v2");
+    let text = std::fs::read_to_string(p.join("skills/greet_v2.py")).unwrap();
+    assert!(text.contains("'second'"), "{text}");
+}

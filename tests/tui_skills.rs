@@ -316,6 +316,7 @@ async fn the_panes_jobs_read_and_change_the_real_library() {
         &worker,
         Job::Restore {
             name: "twice".into(),
+            copy: Some("twice.py".into()),
         },
     )
     .await

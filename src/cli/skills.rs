@@ -136,7 +136,7 @@ pub async fn run(args: SkillsArgs) -> Result<ExitCode, CliError> {
             prune_skills(&library, &policy, dry_run)
         }
         SkillsCommand::Restore { name } => {
-            let restored = query::restore(&library, &name)
+            let restored = query::restore(&library, &name, None)
                 .map_err(query_error)?
                 .restored_as;
             if restored == name {

@@ -419,10 +419,34 @@ impl SkillLibrary {
     /// for `greet_v2` when that is taken too), with the `name:` and `version:` of its
     /// header set to the name it got; returns that name.
     pub fn restore(&self, name: &str) -> Result<String, SkillError> {
+        self.restore_copy(name, None)
+    }
+
+    /// As [`SkillLibrary::restore`], for one removed copy of `name`: `copy` is the file
+    /// name it has in the trash (`greet.2.py` for the second removal of `greet`, as
+    /// [`SkillLibrary::trashed`] lists it); None takes the most recent removal.
+    pub fn restore_copy(&self, name: &str, copy: Option<&str>) -> Result<String, SkillError> {
         let _lock = self.lock()?;
         let trash = self.trash_dir();
         let trashed = self.trashed()?;
-        let Some((_, from)) = trashed.iter().rev().find(|(n, _)| n == name) else {
+        let found = trashed.iter().rev().find(|(n, file)| {
+            n == name && copy.is_none_or(|c| file.file_name().is_some_and(|f| f == c))
+        });
+        if let (Some(copy), None) = (copy, found)
+            && trashed.iter().any(|(n, _)| n == name)
+        {
+            let copies: Vec<String> = trashed
+                .iter()
+                .filter(|(n, _)| n == name)
+                .filter_map(|(_, f)| f.file_name().map(|f| f.to_string_lossy().into_owned()))
+                .collect();
+            return Err(SkillError::NotFound(format!(
+                "no removed copy {copy:?} of {name} in {}; its copies there: {}",
+                trash.display(),
+                copies.join(", ")
+            )));
+        }
+        let Some((_, from)) = found else {
             let mut names: Vec<&str> = trashed.iter().map(|(n, _)| n.as_str()).collect();
             names.dedup();
             return Err(SkillError::NotFound(if names.is_empty() {

@@ -252,8 +252,14 @@ pub struct SkillRestored {
 }
 
 /// Brings the latest removed `name` back.
-pub fn restore(library: &SkillLibrary, name: &str) -> Result<SkillRestored, QueryError> {
-    let restored_as = library.restore(name)?;
+/// Brings back `name` from the trash: the removed copy whose trash file is `copy` (as
+/// [`trash`] lists it), or the most recent removal.
+pub fn restore(
+    library: &SkillLibrary,
+    name: &str,
+    copy: Option<&str>,
+) -> Result<SkillRestored, QueryError> {
+    let restored_as = library.restore_copy(name, copy)?;
     Ok(SkillRestored {
         name: name.to_string(),
         restored_as,

@@ -39,6 +39,8 @@ pub enum Job {
     },
     Restore {
         name: String,
+        /// Which removed copy: its file name in the trash.
+        copy: Option<String>,
     },
     /// What a policy would remove (nothing changes).
     Plan {

@@ -171,8 +171,9 @@ fn restore(s: &mut State, fx: &mut Vec<Effect>) {
         return;
     };
     let name = t.name.clone();
+    let copy = t.file.file_name().map(|f| f.to_string_lossy().into_owned());
     v.busy = Some(format!("restoring {name}…"));
-    fx.push(Effect::Skills(Job::Restore { name }));
+    fx.push(Effect::Skills(Job::Restore { name, copy }));
 }
 
 fn jump(s: &mut State, fx: &mut Vec<Effect>) {

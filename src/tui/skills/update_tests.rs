@@ -280,7 +280,8 @@ fn the_trash_lists_removed_skills_and_r_restores_one() {
     assert_eq!(
         job(&fx),
         Some(&Job::Restore {
-            name: "greet".into()
+            name: "greet".into(),
+            copy: Some("greet.py".into()),
         })
     );
     let fx = feed(

@@ -115,8 +115,10 @@ fn run_blocking(project: &Project, cache: &Mutex<Option<Arc<SkillLibrary>>>, job
             }),
             name,
         },
-        Job::Restore { name } => Reply::Restored {
-            result: lib().and_then(|l| query::restore(&l, &name).map_err(|e| e.to_string())),
+        Job::Restore { name, copy } => Reply::Restored {
+            result: lib().and_then(|l| {
+                query::restore(&l, &name, copy.as_deref()).map_err(|e| e.to_string())
+            }),
             name,
         },
         Job::Plan { id, choice } => Reply::Planned {
