@@ -421,6 +421,10 @@ const HOST_ONLY: &[(&str, &str)] = &[
         ".replay/, never mounted into a sandbox",
     ),
     (
+        "src/record/log/cache.rs",
+        ".replay/cache/, never mounted into a sandbox",
+    ),
+    (
         "src/record/recorder.rs",
         ".replay/, never mounted into a sandbox",
     ),

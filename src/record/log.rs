@@ -24,6 +24,9 @@ use std::path::{Path, PathBuf};
 
 use super::objects::ObjectStore;
 use crate::event::{CellStatus, Event};
+
+pub(crate) mod cache;
+mod read;
 pub use crate::secrets::Secrets;
 
 pub const FORMAT_VERSION: u32 = 1;
@@ -118,7 +121,7 @@ pub struct StepEnd {
 }
 
 /// One step as read back.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Step {
     pub begin: StepBegin,
     pub events: Vec<Event>,
@@ -134,7 +137,7 @@ pub struct Step {
 
 /// A `step` line that could not be read, and the step it began when that could be told
 /// (from the events and `end` that name it).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DamagedStep {
     pub line: usize,
     pub step: Option<u64>,
@@ -326,7 +329,7 @@ impl Step {
 }
 
 /// A problem found while reading a log; reading goes on past it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogWarning {
     pub line: usize,
     pub message: String,
@@ -395,23 +398,6 @@ impl Detail<'_> {
     }
 }
 
-/// The first fields of a log line, read without decoding the rest: enough to skip an
-/// event that the reader's [`Detail`] drops.
-#[derive(Deserialize)]
-struct Peek<'a> {
-    #[serde(rename = "type", borrow)]
-    kind: std::borrow::Cow<'a, str>,
-    step: Option<u64>,
-    #[serde(borrow)]
-    event: Option<PeekEvent<'a>>,
-}
-
-#[derive(Deserialize)]
-struct PeekEvent<'a> {
-    #[serde(rename = "type", borrow)]
-    kind: std::borrow::Cow<'a, str>,
-}
-
 impl SessionLog {
     pub fn read(path: &Path, store: &ObjectStore, detail: Detail) -> Result<SessionLog, LogError> {
         let io = |source| LogError::Io {
@@ -430,122 +416,9 @@ impl SessionLog {
         store: &ObjectStore,
         detail: Detail,
     ) -> Result<SessionLog, LogError> {
-        let mut warnings = Vec::new();
-        let mut header = None;
-        let mut steps: Vec<Step> = Vec::new();
-        let mut head = None;
-        let mut damaged: Vec<DamagedStep> = Vec::new();
-        let torn = !bytes.is_empty() && !bytes.ends_with(b"\n");
-        let total = bytes.split(|b| *b == b'\n').count();
-        for (index, raw) in bytes.split(|b| *b == b'\n').enumerate() {
-            let number = index + 1;
-            if raw.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            let last = number == total;
-            if detail != Detail::Full
-                && let Ok(peek) = serde_json::from_slice::<Peek>(raw)
-                && peek.kind == "event"
-                && let (Some(step), Some(event)) = (peek.step, peek.event)
-                && !detail.keeps(step, &event.kind)
-            {
-                if !steps.iter().rev().any(|s| s.id() == step) {
-                    note_unknown_step(&mut damaged, &mut warnings, number, step, "event");
-                }
-                continue;
-            }
-            // Well-formed lines (nearly all) are read straight into their type; a line that
-            // is not is read again to say what is wrong with it.
-            let line: Line = match serde_json::from_slice(raw) {
-                Ok(line) => line,
-                Err(_) => {
-                    match unreadable(raw, number, last && torn, &mut warnings, &mut damaged) {
-                        Some(line) => line,
-                        None => continue,
-                    }
-                }
-            };
-            match line {
-                Line::Session(h) => {
-                    if header.is_some() {
-                        warnings.push(LogWarning {
-                            line: number,
-                            message: "second `session` line ignored".into(),
-                        });
-                    } else {
-                        if h.format > FORMAT_VERSION {
-                            return Err(LogError::Format {
-                                path: path.to_path_buf(),
-                                found: h.format,
-                            });
-                        }
-                        header = Some(h);
-                    }
-                }
-                Line::Step(begin) => steps.push(Step {
-                    begin,
-                    events: Vec::new(),
-                    end: None,
-                    line: number,
-                    interruption_noted: false,
-                    checkpoint: None,
-                }),
-                Line::Event { step, event } => {
-                    let Some(target) = steps.iter_mut().rev().find(|s| s.id() == step) else {
-                        note_unknown_step(&mut damaged, &mut warnings, number, step, "event");
-                        continue;
-                    };
-                    let kind = event.get("type").and_then(Value::as_str).unwrap_or("");
-                    if !detail.keeps(step, kind) {
-                        continue;
-                    }
-                    match resolve(event, store)
-                        .and_then(|v| serde_json::from_value::<Event>(v).map_err(|e| e.to_string()))
-                    {
-                        Ok(e) => target.events.push(e),
-                        Err(message) => warnings.push(LogWarning {
-                            line: number,
-                            message: format!("event skipped: {message}"),
-                        }),
-                    }
-                }
-                Line::End(end) => match steps.iter_mut().rev().find(|s| s.id() == end.step) {
-                    Some(s) => {
-                        head = Some(end.step);
-                        s.end = Some(end);
-                    }
-                    None => {
-                        // The step is lost, but it ended: later steps came after it.
-                        head = Some(end.step);
-                        note_unknown_step(&mut damaged, &mut warnings, number, end.step, "end");
-                    }
-                },
-                Line::Head { step, .. } => head = Some(step),
-                Line::Interrupted { step, .. } => {
-                    if let Some(s) = steps.iter_mut().rev().find(|s| s.id() == step) {
-                        s.interruption_noted = true;
-                    }
-                }
-                Line::Checkpoint(c) => {
-                    if let Some(s) = steps.iter_mut().rev().find(|s| s.id() == c.step) {
-                        s.checkpoint = Some(c);
-                    }
-                }
-            }
-        }
-        let header = header.ok_or_else(|| LogError::NoHeader {
-            path: path.to_path_buf(),
-            message: "none found".into(),
-        })?;
-        let head = head.unwrap_or_else(|| header.fork.as_ref().map_or(0, |f| f.step));
-        Ok(SessionLog {
-            path: path.to_path_buf(),
-            header,
-            steps,
-            head,
-            warnings,
-            damaged,
-        })
+        let mut reading = read::Reading::default();
+        reading.feed(path, bytes, store, detail)?;
+        reading.finish(path)
     }
 
     /// Interrupted steps not reported yet, as warnings naming their line: a writer says
@@ -592,102 +465,6 @@ impl SessionLog {
             .filter(|s| !complete.iter().any(|c| c.begin.parent == s.id()))
             .map(|s| s.id())
             .collect()
-    }
-}
-
-/// Replaces `{"$object": hash, "bytes": n}` with the stored string.
-/// Why a log line that does not read as a [`Line`] was skipped (a warning, and a damaged
-/// step noted for a `step` line), or the line when it reads after all.
-fn unreadable(
-    raw: &[u8],
-    line: usize,
-    torn_last: bool,
-    warnings: &mut Vec<LogWarning>,
-    damaged: &mut Vec<DamagedStep>,
-) -> Option<Line> {
-    let value: Value = match serde_json::from_slice(raw) {
-        Ok(v) => v,
-        Err(e) => {
-            warnings.push(LogWarning {
-                line,
-                message: if torn_last {
-                    format!(
-                        "incomplete last line ({} bytes) skipped: mcpr probably stopped while writing it",
-                        raw.len()
-                    )
-                } else {
-                    format!("unreadable line skipped: {e}")
-                },
-            });
-            return None;
-        }
-    };
-    let is_step = value.get("type").and_then(Value::as_str) == Some("step");
-    match serde_json::from_value(value) {
-        Ok(parsed) => Some(parsed),
-        Err(e) => {
-            if is_step {
-                damaged.push(DamagedStep { line, step: None });
-            }
-            warnings.push(LogWarning {
-                line,
-                message: if is_step {
-                    format!(
-                        "damaged `step` line skipped ({e}): that step's events are left out, and steps continuing from it cannot be rebuilt"
-                    )
-                } else {
-                    format!("line of unknown shape skipped: {e}")
-                },
-            });
-            None
-        }
-    }
-}
-
-/// An event or end naming a step that never began belongs to the damaged step line just
-/// before it, if there is one: say so once, not once per line.
-fn note_unknown_step(
-    damaged: &mut [DamagedStep],
-    warnings: &mut Vec<LogWarning>,
-    line: usize,
-    step: u64,
-    what: &str,
-) {
-    if damaged.iter().any(|d| d.step == Some(step)) {
-        return;
-    }
-    if let Some(d) = damaged.iter_mut().rev().find(|d| d.step.is_none()) {
-        d.step = Some(step);
-        return;
-    }
-    warnings.push(LogWarning {
-        line,
-        message: format!("{what} of unknown step {step} skipped"),
-    });
-}
-
-fn resolve(value: Value, store: &ObjectStore) -> Result<Value, String> {
-    match value {
-        Value::Object(map) => {
-            if map.len() == 2
-                && let (Some(Value::String(hash)), Some(_)) = (map.get("$object"), map.get("bytes"))
-            {
-                let bytes = store
-                    .get(hash)
-                    .map_err(|e| format!("stored string {hash}: {e}"))?;
-                return Ok(Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-            }
-            map.into_iter()
-                .map(|(k, v)| resolve(v, store).map(|v| (k, v)))
-                .collect::<Result<_, _>>()
-                .map(Value::Object)
-        }
-        Value::Array(items) => items
-            .into_iter()
-            .map(|v| resolve(v, store))
-            .collect::<Result<_, _>>()
-            .map(Value::Array),
-        other => Ok(other),
     }
 }
 

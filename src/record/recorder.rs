@@ -115,6 +115,14 @@ impl ReplayDir {
                 dir: self.root.clone(),
             });
         }
+        if detail == Detail::Timeline {
+            return Ok(super::log::cache::read_timeline(
+                &self.root,
+                name,
+                &path,
+                &self.store,
+            )?);
+        }
         Ok(SessionLog::read(&path, &self.store, detail)?)
     }
 
