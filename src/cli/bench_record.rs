@@ -81,6 +81,33 @@ pub(super) fn cell_events(cell: u64, i: usize) -> Vec<Event> {
     ]
 }
 
+/// Appends step `step`: one cell that calls a tool (see [`cell_events`]), ended with
+/// workspace snapshot `snapshot`.
+pub(super) fn cell_step(w: &mut LogWriter, step: u64, snapshot: &str) -> Result<(), CliError> {
+    w.append(&Line::Step(StepBegin {
+        step,
+        parent: step - 1,
+        kind: StepKind::Cell,
+        task: None,
+        startup: None,
+        started: crate::record::log::now(),
+    }))
+    .map_err(fail)?;
+    for e in cell_events(step, step as usize) {
+        w.append_event(step, &e).map_err(fail)?;
+    }
+    w.append(&Line::End(StepEnd {
+        step,
+        success: true,
+        duration_ms: 1.0,
+        snapshot: snapshot.to_string(),
+        skills_used: Vec::new(),
+        skills_created: Vec::new(),
+        inexact: None,
+    }))
+    .map_err(fail)
+}
+
 /// One recorded step (no events) over `ws`: the snapshot and its durability.
 fn timed_step(recorder: &mut Recorder) -> Result<f64, CliError> {
     let started = Instant::now();
@@ -259,30 +286,7 @@ async fn bench_in(
     )
     .map_err(fail)?;
     for step in 1..=args.index_steps {
-        writer
-            .append(&Line::Step(StepBegin {
-                step,
-                parent: step - 1,
-                kind: StepKind::Cell,
-                task: None,
-                startup: None,
-                started: crate::record::log::now(),
-            }))
-            .map_err(fail)?;
-        for e in cell_events(step, step as usize) {
-            writer.append_event(step, &e).map_err(fail)?;
-        }
-        writer
-            .append(&Line::End(StepEnd {
-                step,
-                success: true,
-                duration_ms: 1.0,
-                snapshot: base.clone(),
-                skills_used: Vec::new(),
-                skills_created: Vec::new(),
-                inexact: None,
-            }))
-            .map_err(fail)?;
+        cell_step(&mut writer, step, &base)?;
     }
     writer.sync().map_err(fail)?;
     drop(writer);

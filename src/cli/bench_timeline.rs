@@ -11,7 +11,7 @@ use super::bench::{fail, row, stats};
 use crate::engine::query::NodeRef;
 use crate::engine::{Context, Op, SessionSpec, Start};
 use crate::event::Event;
-use crate::record::log::{Line, LogWriter, Secrets, SessionHeader, StepBegin, StepEnd, StepKind};
+use crate::record::log::{LogWriter, Secrets, SessionHeader};
 use crate::record::recorder::ReplayDir;
 use crate::record::snapshot::Snapshotter;
 use crate::tui::action::{Action, Effect};
@@ -53,29 +53,7 @@ fn write_long_session(
     )
     .map_err(fail)?;
     for step in 1..=steps {
-        w.append(&Line::Step(StepBegin {
-            step,
-            parent: step - 1,
-            kind: StepKind::Cell,
-            task: None,
-            startup: None,
-            started: crate::record::log::now(),
-        }))
-        .map_err(fail)?;
-        let events = super::bench_record::cell_events(step, step as usize);
-        for e in &events {
-            w.append_event(step, e).map_err(fail)?;
-        }
-        w.append(&Line::End(StepEnd {
-            step,
-            success: true,
-            duration_ms: 1.0,
-            snapshot: base.clone(),
-            skills_used: Vec::new(),
-            skills_created: Vec::new(),
-            inexact: None,
-        }))
-        .map_err(fail)?;
+        super::bench_record::cell_step(&mut w, step, &base)?;
     }
     w.sync().map_err(fail)?;
     Ok(base)
@@ -166,40 +144,14 @@ fn forget_readings(dir: &ReplayDir) -> Result<(), CliError> {
 /// Appends one more step (a cell and a tool call) to the long session's log, as the
 /// recorder would after a step: what the console's reload after each step reads.
 fn append_step(dir: &ReplayDir, step: u64, snapshot: &str) -> Result<(), CliError> {
-    use std::io::Write;
-    let mut lines = vec![Line::Step(StepBegin {
-        step,
-        parent: step - 1,
-        kind: StepKind::Cell,
-        task: None,
-        startup: None,
-        started: crate::record::log::now(),
-    })];
-    for e in super::bench_record::cell_events(step, step as usize) {
-        lines.push(Line::Event {
-            step,
-            event: serde_json::to_value(&e).map_err(fail)?,
-        });
-    }
-    lines.push(Line::End(StepEnd {
-        step,
-        success: true,
-        duration_ms: 1.0,
-        snapshot: snapshot.to_string(),
-        skills_used: Vec::new(),
-        skills_created: Vec::new(),
-        inexact: None,
-    }));
-    let mut text = String::new();
-    for line in &lines {
-        text.push_str(&serde_json::to_string(line).map_err(fail)?);
-        text.push('\n');
-    }
-    let mut log = std::fs::OpenOptions::new()
-        .append(true)
-        .open(dir.log_path("long"))
-        .map_err(fail)?;
-    log.write_all(text.as_bytes()).map_err(fail)
+    let mut w = LogWriter::open(
+        &dir.log_path("long"),
+        dir.store().clone(),
+        Secrets::default(),
+    )
+    .map_err(fail)?;
+    super::bench_record::cell_step(&mut w, step, snapshot)?;
+    w.sync().map_err(fail)
 }
 
 fn state() -> State {
