@@ -207,6 +207,43 @@ async fn json_arm_calls_a_tool_returns_its_result_and_ends_with_the_answer() {
 }
 
 #[tokio::test]
+async fn both_model_arms_end_their_system_prompt_with_the_same_body() {
+    let plan = json!([{"content": "The answer is 42."}]);
+    let (_, fake, _, _dir) = json_arm(plan, "What is 6 times 7?").await;
+    let system = |fake: &FakeOpenAi| {
+        let first = &fake.requests()[0].1["messages"][0];
+        assert_eq!(first["role"], "system");
+        first["content"].as_str().unwrap().to_string()
+    };
+    let json_system = system(&fake);
+
+    let (dir, run) = demo_task();
+    let t = task::load(&tasks_dir().join("single/single-calculate.toml")).unwrap();
+    let fake = FakeOpenAi::start(
+        dir.path(),
+        json!([{"content": "```python\nprint(6 * 7)\n```"}]),
+    );
+    let launcher = common::launcher(mcpr::sandbox::IsolationRequest::Namespaces);
+    let result = arms::code(
+        &t,
+        &run,
+        launcher,
+        Arc::new(provider(&fake)),
+        &Limits { max_turns: 2 },
+    )
+    .await;
+    assert!(result.answer.contains("42"), "{result:?}");
+    let code_system = system(&fake);
+
+    // The same words end both; what comes before is each arm's way of calling tools.
+    let body = function_calling::SHARED_BODY;
+    assert!(json_system.ends_with(body), "{json_system}");
+    assert!(code_system.ends_with(body), "{code_system}");
+    assert!(code_system.contains("```python"), "{code_system}");
+    assert!(!json_system.contains("```python"), "{json_system}");
+}
+
+#[tokio::test]
 async fn json_arm_reports_a_malformed_call_to_the_model_and_goes_on() {
     let plan = json!([
         {"tool_calls": [{"name": "get_weather", "arguments": "{city: Paris"}]},

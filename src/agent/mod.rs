@@ -45,6 +45,10 @@ pub struct AgentSettings {
     /// answer; a step that still ends without code is then not a success. Off for
     /// chat-like use, where a plain answer is the point.
     pub require_code: bool,
+    /// A paragraph ending the system prompt (the benchmark's body shared by its arms);
+    /// not a setting of mcpr.toml.
+    #[serde(skip)]
+    pub system_note: Option<String>,
 }
 
 impl Default for AgentSettings {
@@ -58,6 +62,7 @@ impl Default for AgentSettings {
             ask_llm_max_calls: 50,
             ask_llm_max_tokens: 200_000,
             require_code: true,
+            system_note: None,
         }
     }
 }
@@ -327,6 +332,7 @@ impl Agent {
             relevant_skills: &skills,
             context: self.context.as_ref().map(|c| c.description.as_str()),
             history: &self.history[keep..],
+            note: self.settings.system_note.as_deref(),
             task,
         });
         let mut summary = StepSummary {

@@ -23,6 +23,8 @@ pub struct PromptParts<'a> {
     pub context: Option<&'a str>,
     /// Earlier steps: (task, code, output excerpt).
     pub history: &'a [(String, Option<String>, String)],
+    /// A paragraph that ends the system part.
+    pub note: Option<&'a str>,
     pub task: &'a str,
 }
 
@@ -54,6 +56,10 @@ pub fn build(parts: &PromptParts<'_>) -> Vec<ChatMessage> {
         system.push_str(&format!(
             "\n\nThe input for this run is in `CONTEXT_DATA` ({c}); it is not in this prompt. Read it from code: CONTEXT_DATA.text(), .read(offset, n), .lines(), .json(), len(CONTEXT_DATA) is its size in bytes."
         ));
+    }
+    if let Some(note) = parts.note {
+        system.push_str("\n\n");
+        system.push_str(note);
     }
     let mut messages = vec![ChatMessage::system(system.trim_end())];
     for (task, code, output) in parts.history {

@@ -174,6 +174,7 @@ pub async fn code(
     let provider: Arc<dyn Provider> = provider;
     let settings = AgentSettings {
         max_attempts: limits.max_turns,
+        system_note: Some(function_calling::SHARED_BODY.to_string()),
         ..AgentSettings::default()
     };
     let ask = AskState::new(

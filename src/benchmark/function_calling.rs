@@ -19,8 +19,17 @@ pub struct Limits {
     pub max_turns: u32,
 }
 
-/// The system prompt of the json arm: the code arm's rules, said for tool calls.
-pub const JSON_SYSTEM_PROMPT: &str = "You complete tasks by calling the tools you are given, one call per turn; each call's result comes back to you. Never state a result the tools did not give you. If a call fails you will see the error; call again with corrected arguments. When you have the answer, reply in plain words, without a tool call.";
+/// The body both model arms' system prompts end with, word for word: what a good answer
+/// is, whatever the way of calling tools.
+pub const SHARED_BODY: &str = "Get every fact the task asks about from the tools, and never state a result they did not give you. If a call fails, read the error and try again, corrected. When you have the answer, give it plainly and completely: every value the task asks for.";
+
+/// How the json arm calls tools (the code arm's agent prompt says how it does).
+pub const JSON_MECHANICS: &str = "You complete tasks by calling the tools you are given, one call per turn; each call's result comes back to you. When you have the answer, reply in plain words, without a tool call.";
+
+/// The json arm's system prompt: its mechanics, then the shared body.
+pub fn json_system_prompt() -> String {
+    format!("{JSON_MECHANICS}\n\n{SHARED_BODY}")
+}
 
 /// Bytes of one tool result shown to the model (head and tail), as the code arm's
 /// output excerpt is bounded.
@@ -81,7 +90,7 @@ pub async fn run(
     let schemas: Vec<ToolSchema> = tools.iter().map(|t| t.schema.clone()).collect();
     let mut messages = vec![
         TurnMessage::System {
-            content: JSON_SYSTEM_PROMPT.to_string(),
+            content: json_system_prompt(),
         },
         TurnMessage::User {
             content: task.to_string(),
