@@ -253,6 +253,11 @@ impl Session {
         self.kernel.take()
     }
 
+    /// The isolation this session's kernels run under.
+    pub fn isolation(&self) -> crate::sandbox::Isolation {
+        self.launcher.isolation()
+    }
+
     /// The limits this session's kernels run under.
     pub fn limits(&self) -> &crate::sandbox::Limits {
         self.launcher.limits()

@@ -765,6 +765,11 @@ impl LiveSession {
             Some(n) => n.to_string(),
             None => super::record::fork_name(&self.dir, &self.name),
         };
+        // Without a sandbox the kernel knows its workspace by host path too (`HOME`), and
+        // would go on writing into the parent's folder.
+        if self.agent.session().isolation() == crate::sandbox::Isolation::None {
+            return None;
+        }
         crate::project::validate_session_name(&fork).ok()?;
         if !super::live_fork::vacant(&self.ctx.project.workspace_root().join(&fork)) {
             return None;

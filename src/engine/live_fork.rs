@@ -12,7 +12,9 @@
 //! confined reads and writes.
 //!
 //! Never hand the fork a copy of a step that is not on its own path: later steps of the
-//! fork get new ids that a copy on another branch of the parent may hold.
+//! fork get new ids that a copy on another branch of the parent may hold. Never adopt a
+//! kernel running without isolation: it knows its workspace by host path (`HOME`), so it
+//! would go on writing into the parent's folder.
 
 use std::io;
 use std::path::Path;
