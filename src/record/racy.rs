@@ -4,14 +4,15 @@
 //! seem unchanged. Files modified less than the window before a snapshot started are
 //! hashed again next time instead.
 //!
-//! The window is sized from the filesystem holding the workspace: its timestamp
-//! granularity (probed once by setting an mtime with nanoseconds on a scratch file in the
-//! record's own folder, on the same filesystem, and reading back what was kept) plus the
-//! kernel's coarse clock tick (file times are stamped from it, and may trail the clock a
-//! snapshot reads by up to a tick). A write after the snapshot started is stamped no
-//! earlier than start − granularity − tick, so with the window covering both it is never
-//! trusted. Network and FUSE filesystems (stamped by another clock), a record on another
-//! filesystem, or a probe that fails keep a conservative two seconds beyond the tick.
+//! The start of a scan is read from the clock file times are stamped from, the kernel's
+//! coarse clock ([`now_ns`]; a fine-grained stamp is never earlier), not the precise
+//! clock, which the coarse one may trail by a tick or more on a busy virtual machine.
+//! The window is then the filesystem's timestamp granularity (probed once by setting an
+//! mtime with nanoseconds on a scratch file in the record's own folder, on the same
+//! filesystem, and reading back what was kept) plus one tick as a margin: a write after
+//! the scan started is stamped no earlier than start − granularity, so it is never
+//! trusted. Network and FUSE filesystems (stamped by another machine's clock), a record
+//! on another filesystem, or a probe that fails keep a conservative two seconds.
 //!
 //! This module writes only the scratch file, in the object store's folder (never mounted
 //! into a sandbox), and removes it.
@@ -20,7 +21,7 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 /// What a filesystem whose granularity cannot be trusted gets (FAT stamps in two-second
 /// steps).
@@ -48,7 +49,27 @@ const REMOTE: [i64; 10] = [
 pub fn window_ns(workspace: &Path, scratch_dir: &Path) -> i64 {
     let tick = coarse_tick_ns();
     let granularity = granularity_ns(workspace, scratch_dir, tick).unwrap_or(COARSE_NS);
-    granularity.saturating_add(tick.saturating_mul(2))
+    granularity.saturating_add(tick)
+}
+
+/// Now on the coarse clock file times are stamped from (ns since the epoch; 0 if it
+/// cannot be read, which only makes every file racy).
+pub fn now_ns() -> i64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) };
+    if rc != 0 {
+        return 0;
+    }
+    // `time_t` and the nanoseconds are narrower on some 32-bit targets.
+    #[allow(clippy::unnecessary_cast)]
+    let ns = (ts.tv_sec as i64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as i64);
+    ns
 }
 
 /// The resolution of `CLOCK_REALTIME_COARSE`: the tick file times are stamped at.
@@ -85,11 +106,10 @@ fn granularity_ns(workspace: &Path, scratch_dir: &Path, tick: i64) -> Option<i64
     if ws.dev() != scratch.dev() {
         return None;
     }
-    let path = scratch_dir.join(format!(
-        ".mcpr-tmp-racy-{}-{}",
-        std::process::id(),
-        now_ns()
-    ));
+    // Snapshotters of one process may probe at once (within one tick of the clock).
+    static PROBES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = scratch_dir.join(format!(".mcpr-tmp-racy-{}-{n}", std::process::id()));
     let probed = probe(&path, tick);
     let _ = std::fs::remove_file(&path);
     probed.ok().flatten()
@@ -118,7 +138,7 @@ fn probe(path: &Path, tick: i64) -> io::Result<Option<i64>> {
             None => return Ok(None),
         }
     };
-    // Stamped by this machine's clock: within a tick and the granularity of now.
+    // Stamped by this machine's coarse clock, between the two readings of it.
     let slack = granularity.saturating_add(tick).saturating_add(1_000_000);
     if natural < before.saturating_sub(slack) || natural > after.saturating_add(slack) {
         return Ok(None);
@@ -132,14 +152,6 @@ fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
         .saturating_add(meta.mtime_nsec())
 }
 
-fn now_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .ok()
-        .and_then(|d| i64::try_from(d.as_nanos()).ok())
-        .unwrap_or(0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,8 +163,8 @@ mod tests {
         std::fs::create_dir(&ws).unwrap();
         let window = window_ns(&ws, dir.path());
         let tick = coarse_tick_ns();
-        // Never narrower than the tick it must cover.
-        assert!(window >= 2 * tick, "{window} ns");
+        // Never narrower than the margin of a tick.
+        assert!(window > tick, "{window} ns");
         // tmpfs and ext4 keep nanoseconds: far below the conservative two seconds.
         assert!(window < COARSE_NS, "{window} ns");
         // The scratch file is gone.

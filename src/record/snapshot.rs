@@ -20,7 +20,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsStr;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
@@ -174,7 +173,7 @@ impl Snapshotter {
             .racy_windows
             .entry(key)
             .or_insert_with(|| super::racy::window_ns(workspace, store.root()));
-        now_ns().saturating_sub(window)
+        super::racy::now_ns().saturating_sub(window)
     }
 
     /// Snapshots `workspace` into `store`; returns the manifest's object hash. The
@@ -826,23 +825,13 @@ fn utf8<'a>(path: &'a Path, entry: &Path) -> io::Result<&'a str> {
     })
 }
 
-/// Nanoseconds since the epoch; a clock set before 1970 gives 0, which only makes every
-/// file count as racy (hashed again), never wrongly trusted.
-fn now_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .ok()
-        .and_then(|d| i64::try_from(d.as_nanos()).ok())
-        .unwrap_or(0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::fs::{self, File};
     use std::os::unix::fs::PermissionsExt;
     use std::os::unix::fs::symlink;
-    use std::time::Duration;
+    use std::time::{Duration, SystemTime};
 
     struct Fixture {
         _dir: tempfile::TempDir,
