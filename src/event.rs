@@ -239,16 +239,17 @@ pub enum Event {
         duration_ms: f64,
     },
     /// What was kept of the state after `step`: a saved checkpoint in the record, and the
-    /// steps with a live checkpoint now (with the memory their copies hold on their own,
-    /// as last measured, and the copies just ended to stay within the bounds).
+    /// steps with a live checkpoint now (with the memory their copies hold: the sum of
+    /// their proportional set sizes, as last measured; and the copies just ended to stay
+    /// within the bounds).
     CheckpointKept {
         session: String,
         step: u64,
         saved: bool,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         live: Vec<u64>,
-        #[serde(default)]
-        live_private_bytes: u64,
+        #[serde(default, alias = "live_private_bytes")]
+        live_bytes: u64,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         evicted: Vec<u64>,
     },

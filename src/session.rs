@@ -247,6 +247,17 @@ impl Session {
         self.kernel.as_mut()
     }
 
+    /// Takes the running kernel away from this session (a fork adopting it); the next
+    /// cell here starts a fresh one.
+    pub(crate) fn take_kernel(&mut self) -> Option<Kernel> {
+        self.kernel.take()
+    }
+
+    /// The isolation this session's kernels run under.
+    pub fn isolation(&self) -> crate::sandbox::Isolation {
+        self.launcher.isolation()
+    }
+
     /// The limits this session's kernels run under.
     pub fn limits(&self) -> &crate::sandbox::Limits {
         self.launcher.limits()

@@ -109,6 +109,61 @@ fn code_runs_and_tokens_stream() {
     );
 }
 
+/// `mcpr run` keeps a live checkpoint of its step as the console does, and says so.
+#[test]
+fn a_run_keeps_a_live_checkpoint_of_its_step() {
+    let dir = project("");
+    let server = FakeOpenAi::start(
+        dir.path(),
+        json!([
+            {"content": "```python\nimport random\nr = random.random()\nprint(1 / 0)\n```"},
+            {"content": "```python\nprint(r < 1)\n```"}
+        ]),
+    );
+    let r = mcpr_run(
+        dir.path(),
+        &server,
+        &["--session", "long"],
+        "a task of two attempts",
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let kept = r
+        .events
+        .iter()
+        .find_map(|e| match e {
+            Event::CheckpointKept {
+                session,
+                step,
+                live,
+                live_bytes,
+                ..
+            } => Some((session.clone(), *step, live.clone(), *live_bytes)),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no checkpoint_kept; stderr: {}", r.stderr));
+    assert_eq!(
+        (kept.0.as_str(), kept.1, kept.2.clone()),
+        ("long", 1, vec![1])
+    );
+    assert!(kept.3 > 0, "the copy's memory is measured: {kept:?}");
+    // Turned off in mcpr.toml, none is kept.
+    std::fs::write(
+        dir.path().join("mcpr.toml"),
+        "[checkpoints]\nlive = false\n",
+    )
+    .unwrap();
+    let server = FakeOpenAi::start(dir.path(), json!([{"content": "```python\nprint(r)\n```"}]));
+    let r = mcpr_run(dir.path(), &server, &["--session", "long"], "again");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.events
+            .iter()
+            .any(|e| matches!(e, Event::CheckpointKept { step: 2, live, .. } if live.is_empty())),
+        "{:?}",
+        r.events
+    );
+}
+
 #[test]
 fn errors_feed_back_until_the_code_works() {
     let dir = project("");

@@ -429,6 +429,16 @@ const HOST_ONLY: &[(&str, &str)] = &[
         ".replay/, never mounted into a sandbox",
     ),
     (
+        "src/record/racy.rs",
+        "a scratch file in .replay/objects (never mounted) to probe timestamp granularity; \
+         only stats the workspace folder itself",
+    ),
+    (
+        "src/engine/live_fork.rs",
+        "renames session folders within the project's workspace root (never mounted); \
+         their contents are read and written through the snapshotter's confined handles",
+    ),
+    (
         "src/record/bundle.rs",
         ".replay/ and the user's bundle files",
     ),

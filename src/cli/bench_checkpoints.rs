@@ -2,7 +2,9 @@
 //! work 20 ms and make a 20 ms host call each, through a live checkpoint (a frozen copy
 //! woken), a saved checkpoint (a fresh kernel loading the state from the record) and
 //! replay only (a fresh kernel re-running every cell); continuing a session whose history
-//! holds one 3 s cell; the memory a live checkpoint of a 100 MB session holds.
+//! holds one 3 s cell; the memory a live checkpoint of a 100 MB session holds. The saved
+//! checkpoint is also loaded into a warm kernel taken from a kernel pool, as a process
+//! that keeps a pool (a console or server opening sessions) would.
 
 use std::path::Path;
 use std::time::Instant;
@@ -14,6 +16,7 @@ use crate::engine::checkpoint::{Live, Via, from_live, restore, save};
 use crate::engine::frozen::FrozenCopies;
 use crate::event::Event;
 use crate::hostcall::HostCalls;
+use crate::pool::KernelPool;
 use crate::project::CheckpointSettings;
 use crate::record::log::{Detail, Secrets, StepKind};
 use crate::record::recorder::{Recorder, ReplayDir};
@@ -58,8 +61,8 @@ fn history(dir: &ReplayDir, name: &str, at: u64) -> Result<(Vec<HistoryStep>, St
     dir.history(&log, Some(at)).map_err(fail)
 }
 
-/// A fresh kernel brought to the last step of `history`: the whole time, the time after
-/// the kernel started, and the cells re-run.
+/// A fresh kernel (or, with `pool`, a warm one taken from it) brought to the last step
+/// of `history`: the whole time, the time after the kernel started, and the cells re-run.
 async fn continue_fresh(
     launcher: &Launcher,
     name: &str,
@@ -67,16 +70,27 @@ async fn continue_fresh(
     dir: &ReplayDir,
     (history, base): &(Vec<HistoryStep>, String),
     saved: bool,
+    pool: Option<&KernelPool>,
 ) -> Result<(f64, f64, usize), CliError> {
+    if let Some(pool) = pool {
+        // The pool refills between continuations, as it would between sessions.
+        pool.wait_full().await.map_err(fail)?;
+    }
     let started = Instant::now();
-    let mut fresh = Session::start(
-        launcher.clone(),
-        HostCalls::default(),
-        name.into(),
-        ws.into(),
-    )
-    .await
-    .map_err(fail)?;
+    let mut fresh = match pool {
+        Some(pool) => pool
+            .session(HostCalls::default(), name.into(), ws.into())
+            .await
+            .map_err(fail)?,
+        None => Session::start(
+            launcher.clone(),
+            HostCalls::default(),
+            name.into(),
+            ws.into(),
+        )
+        .await
+        .map_err(fail)?,
+    };
     let loading = Instant::now();
     let out = Emitter::new(|_| {});
     let via = Via {
@@ -111,9 +125,9 @@ pub(super) async fn bench(
 ) -> Result<(), CliError> {
     outln!();
     outln!(
-        "| rewind to step N (20 ms cells + 20 ms tool call) | live checkpoint | saved checkpoint: fresh kernel + load (load alone) | replay only: fresh kernel + re-run (re-run alone) |"
+        "| rewind to step N (20 ms cells + 20 ms tool call) | live checkpoint | saved checkpoint: fresh kernel + load (load alone) | saved checkpoint: pooled kernel + load | replay only: fresh kernel + re-run (re-run alone) |"
     );
-    outln!("|---|---|---|---|");
+    outln!("|---|---|---|---|---|");
     for &n in steps {
         rewind_row(launcher, root, n).await?;
     }
@@ -167,13 +181,23 @@ async fn rewind_row(launcher: &Launcher, root: &Path, n: usize) -> Result<(), Cl
     session.close().await;
     let (mut saved, mut saved_load) = (Vec::new(), Vec::new());
     for _ in 0..5 {
-        let (took, loaded, _) = continue_fresh(launcher, &name, &ws, &dir, &target, true).await?;
+        let (took, loaded, _) =
+            continue_fresh(launcher, &name, &ws, &dir, &target, true, None).await?;
         saved.push(took);
         saved_load.push(loaded);
     }
+    let pool = KernelPool::new(launcher.clone(), root.join(format!("{name}/pool")), 1);
+    let mut pooled = Vec::new();
+    for _ in 0..5 {
+        let (took, _, _) =
+            continue_fresh(launcher, &name, &ws, &dir, &target, true, Some(&pool)).await?;
+        pooled.push(took);
+    }
+    drop(pool);
     let (mut replay, mut replay_run) = (Vec::new(), Vec::new());
     for _ in 0..if n >= 500 { 1 } else { 3 } {
-        let (took, ran, cells) = continue_fresh(launcher, &name, &ws, &dir, &target, false).await?;
+        let (took, ran, cells) =
+            continue_fresh(launcher, &name, &ws, &dir, &target, false, None).await?;
         if cells != n {
             return Err(fail(format!("replay re-ran {cells} cells, not {n}")));
         }
@@ -182,10 +206,11 @@ async fn rewind_row(launcher: &Launcher, root: &Path, n: usize) -> Result<(), Cl
     }
     let med = |v: Vec<f64>| stats(v).median;
     outln!(
-        "| N = {n} | {:.1} ms | {:.0} ms ({:.0} ms) | {:.0} ms ({:.0} ms) |",
+        "| N = {n} | {:.1} ms | {:.0} ms ({:.0} ms) | {:.0} ms | {:.0} ms ({:.0} ms) |",
         med(live),
         med(saved),
         med(saved_load),
+        med(pooled),
         med(replay),
         med(replay_run)
     );
@@ -212,16 +237,26 @@ async fn long_cell(launcher: &Launcher, root: &Path) -> Result<(), CliError> {
     let target = history(&dir, &name, at)?;
     let (mut saved, mut saved_load) = (Vec::new(), Vec::new());
     for _ in 0..5 {
-        let (took, loaded, _) = continue_fresh(launcher, &name, &ws, &dir, &target, true).await?;
+        let (took, loaded, _) =
+            continue_fresh(launcher, &name, &ws, &dir, &target, true, None).await?;
         saved.push(took);
         saved_load.push(loaded);
     }
-    let (replay, _, _) = continue_fresh(launcher, &name, &ws, &dir, &target, false).await?;
+    let pool = KernelPool::new(launcher.clone(), root.join(format!("{name}/pool")), 1);
+    let mut pooled = Vec::new();
+    for _ in 0..5 {
+        let (took, _, _) =
+            continue_fresh(launcher, &name, &ws, &dir, &target, true, Some(&pool)).await?;
+        pooled.push(took);
+    }
+    drop(pool);
+    let (replay, _, _) = continue_fresh(launcher, &name, &ws, &dir, &target, false, None).await?;
     outln!();
     outln!(
-        "| continue a session holding one 3 s cell (fresh kernel) | saved checkpoint {:.0} ms (load alone {:.0} ms) | replay only {:.0} ms |",
+        "| continue a session holding one 3 s cell | saved checkpoint, fresh kernel {:.0} ms (load alone {:.0} ms) | saved checkpoint, pooled kernel {:.0} ms | replay only {:.0} ms |",
         stats(saved).median,
         stats(saved_load).median,
+        stats(pooled).median,
         replay
     );
     Ok(())
@@ -257,24 +292,18 @@ async fn memory(launcher: &Launcher, root: &Path) -> Result<(), CliError> {
     .await?;
     let kernel = session.kernel_mut().ok_or_else(|| fail("no kernel"))?;
     let started = Instant::now();
-    let (first, _) = kernel.freeze(1, Vec::new()).await.map_err(fail)?;
+    // The copy's PSS comes back with the freeze: it shares every page with the kernel.
+    let (first, shared) = kernel.freeze(1, Vec::new()).await.map_err(fail)?;
     let freeze_ms = ms(started);
-    run(&mut session, "x = 1").await?;
-    let kernel = session.kernel_mut().ok_or_else(|| fail("no kernel"))?;
-    let (_, shared) = kernel.freeze(2, vec![first.pid]).await.map_err(fail)?;
-    // Copy 2 would share the old pages with copy 1 (pages of two copies are private to
-    // neither): end it, so copy 1 alone keeps what the kernel overwrites.
-    let kernel = session.kernel_mut().ok_or_else(|| fail("no kernel"))?;
-    kernel.drop_frozen(vec![2]).await.map_err(fail)?;
     run(&mut session, fill).await?;
     let kernel = session.kernel_mut().ok_or_else(|| fail("no kernel"))?;
-    let (_, replaced) = kernel.freeze(3, vec![first.pid]).await.map_err(fail)?;
-    let _ = kernel.drop_frozen(vec![1, 3]).await;
+    let (_, replaced) = kernel.freeze(2, vec![first.pid]).await.map_err(fail)?;
+    let _ = kernel.drop_frozen(vec![1, 2]).await;
     session.close().await;
     let mb = |v: &[Option<u64>]| v.first().copied().flatten().unwrap_or(0) as f64 / 1e6;
     outln!();
     outln!(
-        "| live checkpoint of a session holding 100 MB | freeze {freeze_ms:.1} ms | private memory of the copy while the kernel keeps the data: {:.1} MB | after the kernel overwrote the 100 MB: {:.1} MB |",
+        "| live checkpoint of a session holding 100 MB | freeze {freeze_ms:.1} ms | memory (PSS) of the copy while the kernel keeps the data: {:.1} MB | after the kernel overwrote the 100 MB: {:.1} MB |",
         mb(&shared),
         mb(&replaced)
     );

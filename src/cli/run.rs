@@ -29,7 +29,11 @@ pub async fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         None => Start::New,
     };
     let project = super::discover_project()?;
-    let mut client = Client::open(project, args.flags.spec(start, true), args.flags.json).await?;
+    let mut spec = args.flags.spec(start, true);
+    // A task may take many attempts and long cells: its step keeps a live checkpoint
+    // like the console's (`[checkpoints] live` turns it off), reported in `--json`.
+    spec.live_checkpoints = true;
+    let mut client = Client::open(project, spec, args.flags.json).await?;
     let outcome = client.run(Op::RunTask(args.task)).await;
     client.close().await;
     let success = outcome?.summary.is_some_and(|s| s.success);

@@ -1,10 +1,15 @@
 //! The live checkpoints of one running session: which steps have a frozen copy of the
-//! kernel, how much memory those copies hold on their own, and which to end when the
-//! bounds are passed.
+//! kernel, how much memory those copies hold, and which to end when the bounds are
+//! passed.
 //!
 //! Bounds: a count (`[checkpoints] live_count`, and never more than the sandbox's process
 //! limit leaves room for: the copies count against it), and memory (`live_memory_mb`:
-//! the pages the copies no longer share with the kernel, measured at each freeze).
+//! the sum of the copies' proportional set sizes). PSS gives each page to the processes
+//! sharing it in equal parts, so the sum counts every page only a copy holds, every page
+//! copies share among themselves, and a part of what they share with the kernel: never
+//! less than what ending all copies would free. All copies are measured again at each
+//! freeze, and again after each eviction (a page left to fewer sharers weighs more), until
+//! the sum is within the bound.
 //! Eviction ends the oldest copy first, but keeps the newest and a few spread over the
 //! history, so that a rewind far back still lands near a copy and replays little.
 
@@ -22,9 +27,12 @@ const SPREAD: usize = 3;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Copy {
     pid: u32,
-    /// Bytes only this copy holds (0 until measured).
-    private: u64,
+    /// Its proportional set size in bytes, as last measured.
+    pss: u64,
 }
+
+/// Evictions and re-measures after one freeze: each round ends at least one copy.
+const EVICTION_ROUNDS: usize = 64;
 
 /// The frozen copies of one kernel (the launched process they all belong to).
 #[derive(Debug, Default)]
@@ -36,8 +44,8 @@ pub struct FrozenCopies {
     max_bytes: u64,
 }
 
-/// Which copies to end so that at most `max_count` remain and their private bytes stay
-/// within `max_bytes`: oldest first, sparing the newest and `SPREAD` copies nearest to
+/// Which copies to end so that at most `max_count` remain and their bytes stay within
+/// `max_bytes`: oldest first, sparing the newest and `SPREAD` copies nearest to
 /// evenly spaced points of the history.
 pub fn evictions(copies: &[(u64, u64)], max_count: usize, max_bytes: u64) -> Vec<u64> {
     let mut kept: Vec<(u64, u64)> = copies.to_vec();
@@ -94,9 +102,26 @@ impl FrozenCopies {
         self.copies.keys().copied().collect()
     }
 
-    /// The private bytes of all copies, as last measured.
-    pub fn private_bytes(&self) -> u64 {
-        self.copies.values().map(|c| c.private).sum()
+    /// The memory of all copies (the sum of their PSS, as last measured).
+    pub fn bytes(&self) -> u64 {
+        self.copies.values().map(|c| c.pss).sum()
+    }
+
+    /// Takes the measures of the copies `steps` (same order; None: the copy is gone).
+    fn measured(&mut self, steps: &[u64], pss: &[Option<u64>]) {
+        for (s, bytes) in steps.iter().zip(pss) {
+            match bytes {
+                Some(b) => {
+                    if let Some(c) = self.copies.get_mut(s) {
+                        c.pss = *b;
+                    }
+                }
+                // The copy is gone (killed from inside the sandbox): forget it.
+                None => {
+                    self.copies.remove(s);
+                }
+            }
+        }
     }
 
     /// Forgets copies that belonged to a kernel since replaced (restarted, died).
@@ -118,7 +143,7 @@ impl FrozenCopies {
         let steps: Vec<u64> = self.steps();
         let pids: Vec<u32> = steps.iter().map(|s| self.copies[s].pid).collect();
         let frozen = kernel.freeze(step, pids).await;
-        let (copy, private) = match frozen {
+        let (copy, pss) = match frozen {
             Ok(done) => done,
             Err(e) => {
                 // Likely the process limit: make room for the next step's copy.
@@ -130,37 +155,38 @@ impl FrozenCopies {
                 return Err(e.to_string());
             }
         };
-        for (s, bytes) in steps.iter().zip(private) {
-            match bytes {
-                Some(b) => {
-                    if let Some(c) = self.copies.get_mut(s) {
-                        c.private = b;
-                    }
-                }
-                // The copy is gone (killed from inside the sandbox): forget it.
-                None => {
-                    self.copies.remove(s);
-                }
-            }
-        }
         self.copies.insert(
             step,
             Copy {
                 pid: copy.pid,
-                private: 0,
+                pss: 0,
             },
         );
-        let list: Vec<(u64, u64)> = self.copies.iter().map(|(s, c)| (*s, c.private)).collect();
-        let evicted = evictions(&list, self.max_count, self.max_bytes);
-        if !evicted.is_empty() {
-            for s in &evicted {
+        let mut all = steps;
+        all.push(step);
+        self.measured(&all, &pss);
+        let mut evicted = Vec::new();
+        for _ in 0..EVICTION_ROUNDS {
+            let list: Vec<(u64, u64)> = self.copies.iter().map(|(s, c)| (*s, c.pss)).collect();
+            let ended = evictions(&list, self.max_count, self.max_bytes);
+            if ended.is_empty() {
+                break;
+            }
+            for s in &ended {
                 self.copies.remove(s);
             }
-            if let Some(k) = session.kernel_mut() {
-                k.drop_frozen(evicted.clone())
-                    .await
-                    .map_err(|e| e.to_string())?;
-            }
+            let (left, pids): (Vec<u64>, Vec<u32>) =
+                self.copies.iter().map(|(s, c)| (*s, c.pid)).unzip();
+            let Some(k) = session.kernel_mut() else {
+                break;
+            };
+            let pss = k
+                .drop_and_measure(ended.clone(), pids)
+                .await
+                .map_err(|e| e.to_string())?;
+            evicted.extend(ended);
+            // The pages the ended copies shared now weigh more on the ones left.
+            self.measured(&left, &pss);
         }
         Ok(evicted)
     }
@@ -187,6 +213,23 @@ impl FrozenCopies {
                 self.copies.remove(&step);
                 Err(e.to_string())
             }
+        }
+    }
+
+    /// Ends the copies of steps not on `path` (a fork keeps only its own history's).
+    pub async fn retain_path(&mut self, session: &mut Session, path: &[u64]) {
+        self.check_anchor(session);
+        let others: Vec<u64> = self
+            .copies
+            .keys()
+            .filter(|s| !path.contains(s))
+            .copied()
+            .collect();
+        for s in &others {
+            self.copies.remove(s);
+        }
+        if let Some(k) = session.kernel_mut() {
+            let _ = k.drop_frozen(others).await;
         }
     }
 

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use super::EngineError;
 use super::approvals::{Approvals, AskFrontEnd};
 use super::emit::Emitter;
+use super::live_fork::Adopted;
 use super::manual::{ChannelManual, ManualAnswers, NoModel};
 use super::record::{agent_history, continue_session, history_to};
 use super::spec::{SessionSpec, Start};
@@ -190,6 +191,17 @@ impl LiveSession {
         spec: SessionSpec,
         out: Emitter,
     ) -> Result<LiveSession, EngineError> {
+        Self::open_adopting(ctx, spec, out, None).await
+    }
+
+    /// [`LiveSession::open`], for a fork that takes over its parent's kernel (see
+    /// [`super::live_fork`]).
+    async fn open_adopting(
+        ctx: Context,
+        spec: SessionSpec,
+        out: Emitter,
+        mut adopt: Option<Adopted>,
+    ) -> Result<LiveSession, EngineError> {
         spec.check()?;
         let project = &ctx.project;
         for (level, notice) in project_notices(project, &ctx.cwd) {
@@ -244,7 +256,17 @@ impl LiveSession {
             }
             Start::Rewind { name, .. } => (name.clone(), true),
             Start::Fork { from, step, name } => {
-                let name = super::record::fork(project, from, *step, name.as_deref())?;
+                let name = match adopt.as_mut() {
+                    Some(adopted) => super::live_fork::fork_moving_workspace(
+                        project,
+                        &dir,
+                        from,
+                        *step,
+                        name.as_deref(),
+                        adopted,
+                    )?,
+                    None => super::record::fork(project, from, *step, name.as_deref())?,
+                };
                 out.send(Event::Forked {
                     from: from.clone(),
                     step: *step,
@@ -288,8 +310,22 @@ impl LiveSession {
         if provider.is_none() {
             ask_llm_without_model(&mut calls);
         }
-        let session =
-            Session::start(launcher.clone(), calls, name.clone(), workspace.clone()).await?;
+        let (session, mut adopted_frozen) = match adopt.take() {
+            Some(a) => (
+                Session::with_kernel(
+                    launcher.clone(),
+                    calls,
+                    name.clone(),
+                    workspace.clone(),
+                    a.kernel,
+                ),
+                Some(a.frozen),
+            ),
+            None => (
+                Session::start(launcher.clone(), calls, name.clone(), workspace.clone()).await?,
+                None,
+            ),
+        };
         if launcher.isolation() == crate::sandbox::Isolation::None
             && spec.isolation != Some(IsolationRequest::None)
         {
@@ -323,11 +359,27 @@ impl LiveSession {
         }
         let at = match &spec.start {
             Start::Rewind { step, .. } => Some(*step),
+            // An adopted kernel's workspace is the parent's until the step's is restored.
+            Start::Fork { step, .. } if adopted_frozen.is_some() => Some(*step),
             _ => None,
         };
+        if let (Some(frozen), Some(step)) = (adopted_frozen.as_mut(), at) {
+            let (history, _) = history_to(&dir, &name, step)?;
+            let path: Vec<u64> = history.iter().map(|h| h.step.id()).collect();
+            frozen.retain_path(agent.session_mut(), &path).await;
+        }
         let saved = project.config.checkpoints.saved;
-        let (recorder, earlier) =
-            continue_session(&dir, agent.session_mut(), secrets, &out, named, at, saved).await?;
+        let (recorder, earlier) = continue_session(
+            &dir,
+            agent.session_mut(),
+            secrets,
+            &out,
+            named,
+            at,
+            saved,
+            adopted_frozen.as_mut(),
+        )
+        .await?;
         agent.continue_after(
             earlier.iter().filter_map(agent_history).collect(),
             recorder.next_step(),
@@ -340,8 +392,12 @@ impl LiveSession {
             *slot = Some(recorder);
         }
         let settings = &project.config.checkpoints;
-        let frozen = (spec.live_checkpoints && settings.live)
-            .then(|| super::frozen::FrozenCopies::new(settings, agent.session().limits().processes))
+        let frozen = adopted_frozen
+            .or_else(|| {
+                (spec.live_checkpoints && settings.live).then(|| {
+                    super::frozen::FrozenCopies::new(settings, agent.session().limits().processes)
+                })
+            })
             .filter(super::frozen::FrozenCopies::enabled);
         Ok(LiveSession {
             ctx,
@@ -419,13 +475,13 @@ impl LiveSession {
                 });
                 let saved = self.save_checkpoint(step).await;
                 let evicted = self.freeze(step).await;
-                let (live, live_private_bytes) = self.live_checkpoints();
+                let (live, live_bytes) = self.live_checkpoints();
                 self.out.send(Event::CheckpointKept {
                     session: self.name.clone(),
                     step,
                     saved,
                     live,
-                    live_private_bytes,
+                    live_bytes,
                     evicted,
                 });
             }
@@ -504,11 +560,11 @@ impl LiveSession {
     }
 
     /// The steps with a live checkpoint, oldest first, and the memory their copies hold
-    /// on their own (bytes, as last measured).
+    /// (the sum of their PSS in bytes, as last measured).
     pub fn live_checkpoints(&self) -> (Vec<u64>, u64) {
         self.frozen
             .as_ref()
-            .map(|f| (f.steps(), f.private_bytes()))
+            .map(|f| (f.steps(), f.bytes()))
             .unwrap_or_default()
     }
 
@@ -650,11 +706,21 @@ impl LiveSession {
 
     /// Branches a new session off this one at `step` and continues in it (this session's
     /// record is untouched). Returns the new session.
+    ///
+    /// When a live checkpoint lies on the path to `step`, the new session takes over this
+    /// session's kernel and wakes a clone of that copy (see [`super::live_fork`]);
+    /// otherwise it starts a kernel of its own and rebuilds the state from the record.
     pub async fn fork(
-        self,
+        mut self,
         step: u64,
         name: Option<String>,
     ) -> Result<LiveSession, (Box<LiveSession>, EngineError)> {
+        let adopt = self.adoptable(step, name.as_deref());
+        let name = match &adopt {
+            Some((_, fork)) => Some(fork.clone()),
+            None => name,
+        };
+        let adopt = adopt.map(|(a, _)| a);
         let spec = SessionSpec {
             start: Start::Fork {
                 from: self.name.clone(),
@@ -663,15 +729,68 @@ impl LiveSession {
             },
             ..self.spec.clone()
         };
+        let adopting = adopt.is_some();
         // The new session records through a recorder of its own.
         let fresh = self.out.fresh();
-        match LiveSession::open(self.ctx.clone(), spec, fresh).await {
+        match LiveSession::open_adopting(self.ctx.clone(), spec, fresh, adopt).await {
             Ok(forked) => {
                 self.close().await;
                 Ok(forked)
             }
+            Err(e) if adopting => {
+                // The kernel went to the failed fork: rebuild this session's state.
+                let head = self.out.with_recorder(|r| r.head()).unwrap_or_default();
+                if head > 0
+                    && let Err(again) = self.rewind(head).await
+                {
+                    self.out.notice(
+                        NoticeLevel::Warning,
+                        format!(
+                            "warning: session {} lost its kernel to the failed fork and could not rebuild it ({again}); the next cell starts a fresh one",
+                            self.name
+                        ),
+                    );
+                }
+                Err((Box::new(self), e))
+            }
             Err(e) => Err((Box::new(self), e)),
         }
+    }
+
+    /// This session's kernel and frozen copies, taken for a fork at `step` named `name`
+    /// (or the next free fork name, returned) when a copy lies on the path to the step
+    /// and the fork's workspace folder is free to take the moved one.
+    fn adoptable(&mut self, step: u64, name: Option<&str>) -> Option<(Adopted, String)> {
+        let fork = match name {
+            Some(n) => n.to_string(),
+            None => super::record::fork_name(&self.dir, &self.name),
+        };
+        // Without a sandbox the kernel knows its workspace by host path too (`HOME`), and
+        // would go on writing into the parent's folder.
+        if self.agent.session().isolation() == crate::sandbox::Isolation::None {
+            return None;
+        }
+        crate::project::validate_session_name(&fork).ok()?;
+        if !super::live_fork::vacant(&self.ctx.project.workspace_root().join(&fork)) {
+            return None;
+        }
+        let (history, _) = history_to(&self.dir, &self.name, step).ok()?;
+        let path: Vec<u64> = history.iter().map(|h| h.step.id()).collect();
+        let frozen = self.frozen.as_mut()?;
+        frozen.nearest(self.agent.session(), &path)?;
+        let frozen = self.frozen.take()?;
+        let kernel = self.agent.session_mut().take_kernel()?;
+        let snapshots = self
+            .out
+            .with_recorder(|r| std::mem::take(r.snapshots_mut()))
+            .unwrap_or_default();
+        let adopted = Adopted {
+            kernel,
+            frozen,
+            parent_workspace: self.workspace.clone(),
+            snapshots,
+        };
+        Some((adopted, fork))
     }
 
     /// Ends the session: the kernel and the tool servers stop; the record stays.

@@ -17,6 +17,7 @@ pub mod error;
 pub mod frozen;
 pub mod inspect;
 pub mod live;
+pub mod live_fork;
 pub mod manual;
 pub mod owner;
 pub mod query;

@@ -27,6 +27,11 @@ pub fn replay_dir(project: &Project) -> Result<ReplayDir, EngineError> {
 /// `at`: continue from this step instead of the head (a rewind as the session opens:
 /// the workspace becomes the step's, the head moves there once the replay succeeded, and
 /// the later steps stay as a branch). None keeps files changed by hand since the head.
+///
+/// `live`: frozen copies of the kernel the session adopted (a fork of a live session):
+/// the nearest on the path is woken first, and only when that fails is a fresh kernel
+/// rebuilt from the record.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn continue_session(
     dir: &ReplayDir,
     session: &mut Session,
@@ -35,6 +40,7 @@ pub(crate) async fn continue_session(
     named: bool,
     at: Option<u64>,
     saved: bool,
+    live: Option<&mut super::frozen::FrozenCopies>,
 ) -> Result<(Recorder, Vec<HistoryStep>), EngineError> {
     let name = session.name().to_string();
     let (mut recorder, log) = Recorder::open(dir, &name, session.workspace(), secrets)?;
@@ -67,20 +73,44 @@ pub(crate) async fn continue_session(
                 .0,
         ),
     };
-    let restored = super::checkpoint::restore(
-        session,
-        &history,
-        &base,
-        recorder.snapshots_mut(),
-        dir,
-        out,
-        super::checkpoint::Via {
-            saved,
-            live_fallback: None,
-        },
-    )
-    .await
-    .map_err(|e| EngineError::replay(&name, e))?;
+    let adopted = live.is_some();
+    let woken = match live {
+        Some(frozen) => {
+            super::checkpoint::from_live(
+                session,
+                frozen,
+                &history,
+                recorder.snapshots_mut(),
+                dir,
+                out,
+            )
+            .await
+        }
+        None => Ok(super::checkpoint::Live::NotUsed(None)),
+    };
+    let restored = match woken.map_err(|e| EngineError::replay(&name, e))? {
+        super::checkpoint::Live::Restored(r) => r,
+        super::checkpoint::Live::NotUsed(why) => {
+            if adopted {
+                // The adopted kernel holds another state: start from a fresh one.
+                session.restart_kernel().await;
+            }
+            super::checkpoint::restore(
+                session,
+                &history,
+                &base,
+                recorder.snapshots_mut(),
+                dir,
+                out,
+                super::checkpoint::Via {
+                    saved,
+                    live_fallback: why,
+                },
+            )
+            .await
+            .map_err(|e| EngineError::replay(&name, e))?
+        }
+    };
     let head = history
         .last()
         .and_then(|h| h.step.end.as_ref())

@@ -68,9 +68,9 @@ pub struct SessionSpec {
     pub tool_policy: Vec<String>,
     /// Someone can answer approval requests and typed-code requests.
     pub interactive: bool,
-    /// Keep live checkpoints (frozen copies of the kernel) for fast rewinds: front ends
-    /// that stay open and rewind (the console, `mcpr serve`). `[checkpoints] live` in
-    /// mcpr.toml can turn them off.
+    /// Keep live checkpoints (frozen copies of the kernel) for fast rewinds and forks:
+    /// the console, `mcpr serve` and `mcpr run`. `[checkpoints] live` in mcpr.toml can
+    /// turn them off.
     #[serde(default)]
     pub live_checkpoints: bool,
 }

@@ -63,7 +63,8 @@ impl Kernel {
     }
 
     /// Keeps a frozen copy of the kernel as it is now, for `step`. `measure`: pids of
-    /// earlier copies whose private memory (bytes not shared) to report, in order.
+    /// earlier copies whose memory (PSS, see `mcpr/_live.py`) to report, in order; the
+    /// new copy's comes last.
     pub async fn freeze(
         &mut self,
         step: u64,
@@ -72,9 +73,9 @@ impl Kernel {
         match self.ask(HostMsg::Freeze { step, measure }).await? {
             KernelMsg::Frozen {
                 pid: Some(pid),
-                private,
+                pss,
                 ..
-            } => Ok((Frozen { pid }, private)),
+            } => Ok((Frozen { pid }, pss)),
             KernelMsg::Frozen { error, .. } => Err(LiveError::Refused(
                 error.unwrap_or_else(|| "the kernel kept no copy".into()),
             )),
@@ -102,6 +103,19 @@ impl Kernel {
         if steps.is_empty() {
             return Ok(());
         }
-        self.ask(HostMsg::Drop { steps }).await.map(drop)
+        self.drop_and_measure(steps, Vec::new()).await.map(drop)
+    }
+
+    /// Ends the copies frozen at `steps`, then reports the memory (PSS) of the copies
+    /// `measure` (pids, in order; None: gone), which the ended ones no longer share.
+    pub async fn drop_and_measure(
+        &mut self,
+        steps: Vec<u64>,
+        measure: Vec<u32>,
+    ) -> Result<Vec<Option<u64>>, LiveError> {
+        match self.ask(HostMsg::Drop { steps, measure }).await? {
+            KernelMsg::Dropped { pss, .. } => Ok(pss),
+            other => Err(LiveError::Refused(format!("unexpected answer {other:?}"))),
+        }
     }
 }

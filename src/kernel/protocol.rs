@@ -40,7 +40,7 @@ pub enum HostMsg {
     },
     Shutdown,
     /// Keep a frozen copy of the kernel for `step` (a live checkpoint); `measure`: pids of
-    /// the copies whose private memory to report.
+    /// the copies whose memory (PSS) to report, besides the new one's.
     Freeze {
         step: u64,
         #[serde(default)]
@@ -50,9 +50,11 @@ pub enum HostMsg {
     Thaw {
         step: u64,
     },
-    /// End the frozen copies of `steps`.
+    /// End the frozen copies of `steps`; then report the memory (PSS) of `measure`.
     Drop {
         steps: Vec<u64>,
+        #[serde(default)]
+        measure: Vec<u32>,
     },
 }
 
@@ -102,8 +104,9 @@ pub enum KernelMsg {
         cell: u64,
         status: String,
     },
-    /// Answer to `freeze`: the copy's pid, or why there is none; `private` holds the
-    /// private bytes of the copies asked about (null: gone).
+    /// Answer to `freeze`: the copy's pid, or why there is none; `pss` holds the
+    /// proportional set size of the copies asked about, then of the new copy (null:
+    /// gone or unreadable).
     Frozen {
         step: u64,
         #[serde(default)]
@@ -111,7 +114,7 @@ pub enum KernelMsg {
         #[serde(default)]
         error: Option<String>,
         #[serde(default)]
-        private: Vec<Option<u64>>,
+        pss: Vec<Option<u64>>,
     },
     /// Answer to `thaw`: sent by the woken copy (its pid), or by this kernel (why not).
     Thawed {
@@ -121,9 +124,11 @@ pub enum KernelMsg {
         #[serde(default)]
         error: Option<String>,
     },
-    /// Answer to `drop`.
+    /// Answer to `drop`: the PSS of the copies asked about (null: gone).
     Dropped {
         steps: Vec<u64>,
+        #[serde(default)]
+        pss: Vec<Option<u64>>,
     },
 }
 

@@ -12,6 +12,7 @@ pub mod index;
 pub mod log;
 pub mod objects;
 pub mod pack;
+mod racy;
 pub mod recorder;
 pub mod replay;
 pub mod snapshot;

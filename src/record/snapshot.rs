@@ -20,7 +20,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsStr;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
@@ -34,12 +33,6 @@ const SKIPPED_DIR: &str = "__pycache__";
 /// running the session (they depend on its configuration and isolation, e.g. where skills
 /// are mounted), not by the session: neither recorded nor restored.
 const GENERATED: [&str; 2] = ["tools/__init__.py", "skills/__init__.py"];
-
-/// Filesystems stamp mtimes from a coarse clock (milliseconds, whole seconds on some), so
-/// a file rewritten with the same length within one tick of being looked at would seem
-/// unchanged. A file modified this close to the start of a snapshot is hashed again next
-/// time instead of being trusted (git's "racily clean" entries).
-const RACY_WINDOW_NS: i64 = 2_000_000_000;
 
 /// Scans of a workspace that changes under them before a snapshot fails.
 const SNAPSHOT_ATTEMPTS: u32 = 3;
@@ -128,6 +121,9 @@ pub struct Snapshotter {
     /// The folders' trees of the last snapshot, by folder path, with their hashes: a
     /// folder whose tree comes out equal is not serialised nor stored again.
     trees: HashMap<(PathBuf, PathBuf), HashMap<String, (Tree, String)>>,
+    /// Per (workspace, store root): how recent an mtime makes a file racy (see
+    /// [`super::racy`]), probed once.
+    racy_windows: HashMap<(PathBuf, PathBuf), i64>,
 }
 
 struct Cached {
@@ -157,14 +153,27 @@ impl Stat {
         }
     }
 
-    fn is_racy(&self, since_ns: i64) -> bool {
-        self.mtime_ns.saturating_add(RACY_WINDOW_NS) >= since_ns
+    /// Modified at or after `racy_from_ns` (the start of the scan less the racy window):
+    /// the stat cannot vouch for the content.
+    fn is_racy(&self, racy_from_ns: i64) -> bool {
+        self.mtime_ns >= racy_from_ns
     }
 }
 
 impl Snapshotter {
     pub fn new() -> Snapshotter {
         Snapshotter::default()
+    }
+
+    /// From when on (ns since the epoch) an mtime makes a file of `workspace` racy, for
+    /// a scan starting now.
+    fn racy_from(&mut self, workspace: &Path, store: &ObjectStore) -> i64 {
+        let key = (workspace.to_path_buf(), store.root().to_path_buf());
+        let window = *self
+            .racy_windows
+            .entry(key)
+            .or_insert_with(|| super::racy::window_ns(workspace, store.root()));
+        super::racy::now_ns().saturating_sub(window)
     }
 
     /// Snapshots `workspace` into `store`; returns the manifest's object hash. The
@@ -192,7 +201,7 @@ impl Snapshotter {
         workspace: &Path,
         store: &ObjectStore,
     ) -> io::Result<(String, SnapshotStats)> {
-        let started_ns = now_ns();
+        let racy_from_ns = self.racy_from(workspace, store);
         let root = ConfinedDir::open(workspace)?;
         let key = (workspace.to_path_buf(), store.root().to_path_buf());
         let known = self.cache.remove(&key).unwrap_or_default();
@@ -205,7 +214,7 @@ impl Snapshotter {
             seen_trees: HashMap::new(),
             batch: store.batch(),
             stats: SnapshotStats::default(),
-            started_ns,
+            racy_from_ns,
         };
         let built = scan.tree(&root, "", 0);
         let TreeScan {
@@ -245,7 +254,7 @@ impl Snapshotter {
                 store.require(hash)?;
             }
         }
-        let started_ns = now_ns();
+        let racy_from_ns = self.racy_from(workspace, store);
         let root = ConfinedDir::create(workspace)?;
         let root_mode = root.meta()?.mode;
         if root_mode & 0o700 != 0o700 {
@@ -258,7 +267,7 @@ impl Snapshotter {
             store,
             manifest: &manifest,
             cache: &mut cache,
-            started_ns,
+            racy_from_ns,
             stats: RestoreStats::default(),
         };
         let result = restore.run();
@@ -349,7 +358,7 @@ struct TreeScan<'a, 's> {
     seen_trees: HashMap<String, (Tree, String)>,
     batch: super::pack::Batch<'s>,
     stats: SnapshotStats,
-    started_ns: i64,
+    racy_from_ns: i64,
 }
 
 impl TreeScan<'_, '_> {
@@ -457,7 +466,7 @@ impl TreeScan<'_, '_> {
         self.stats.files += 1;
         self.stats.bytes += size;
         // A length that moved while we read means the file changed under us.
-        if size == stat.len && !stat.is_racy(self.started_ns) {
+        if size == stat.len && !stat.is_racy(self.racy_from_ns) {
             let hash = hash.clone();
             self.seen.insert(path.to_owned(), Cached { stat, hash });
         }
@@ -480,7 +489,7 @@ struct Restore<'a> {
     store: &'a ObjectStore,
     manifest: &'a Manifest,
     cache: &'a mut HashMap<String, Cached>,
-    started_ns: i64,
+    racy_from_ns: i64,
     stats: RestoreStats,
 }
 
@@ -617,7 +626,7 @@ impl Restore<'_> {
         }
         let mut file = dir.open_file_here(name)?;
         let (actual, read) = objects::sha256_reader(&mut file, &dir.shown(name))?;
-        if read == stat.len && !stat.is_racy(self.started_ns) {
+        if read == stat.len && !stat.is_racy(self.racy_from_ns) {
             let cached = Cached {
                 stat,
                 hash: actual.clone(),
@@ -816,23 +825,13 @@ fn utf8<'a>(path: &'a Path, entry: &Path) -> io::Result<&'a str> {
     })
 }
 
-/// Nanoseconds since the epoch; a clock set before 1970 gives 0, which only makes every
-/// file count as racy (hashed again), never wrongly trusted.
-fn now_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .ok()
-        .and_then(|d| i64::try_from(d.as_nanos()).ok())
-        .unwrap_or(0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::fs::{self, File};
     use std::os::unix::fs::PermissionsExt;
     use std::os::unix::fs::symlink;
-    use std::time::Duration;
+    use std::time::{Duration, SystemTime};
 
     struct Fixture {
         _dir: tempfile::TempDir,
@@ -1120,15 +1119,66 @@ mod tests {
         let mut snapshotter = Snapshotter::new();
         write(&ws, "x.txt", "aaaa");
         let (first, _) = snapshotter.snapshot(&ws, &store).unwrap();
-        let (again, stats) = snapshotter.snapshot(&ws, &store).unwrap();
-        assert_eq!(again, first);
-        assert_eq!(stats.hashed_files, 1);
-
+        // Rewritten at once: in the same tick when the scan ran within the window (so it
+        // did not vouch for the file), in a later tick (a new mtime) otherwise.
         fs::write(ws.join("x.txt"), "bbbb").unwrap();
         let (second, stats) = snapshotter.snapshot(&ws, &store).unwrap();
         assert_ne!(first, second);
         assert_eq!(stats.hashed_files, 1);
         assert_matches(&ws, &store, &second);
+    }
+
+    /// The racy rule with the stat kept whole: a file stamped no earlier than the scan's
+    /// start (a coarse clock trailing, a tick not yet passed) is rewritten with the same
+    /// length and its mtime put back, as a rewrite in the same tick would leave it.
+    #[test]
+    fn a_same_size_rewrite_within_the_window_is_still_seen() {
+        let Fixture {
+            _dir,
+            workspace: ws,
+            store,
+        } = fixture();
+        let mut snapshotter = Snapshotter::new();
+        write(&ws, "x.txt", "aaaa");
+        let stamp = SystemTime::now() + Duration::from_millis(500);
+        File::options()
+            .write(true)
+            .open(ws.join("x.txt"))
+            .unwrap()
+            .set_modified(stamp)
+            .unwrap();
+        let (first, _) = snapshotter.snapshot(&ws, &store).unwrap();
+        let file = File::options().write(true).open(ws.join("x.txt")).unwrap();
+        std::io::Write::write_all(&mut &file, b"bbbb").unwrap();
+        file.set_modified(stamp).unwrap();
+        let (second, stats) = snapshotter.snapshot(&ws, &store).unwrap();
+        assert_ne!(first, second);
+        assert_eq!(stats.hashed_files, 1);
+        assert_matches(&ws, &store, &second);
+    }
+
+    /// The window is the filesystem's granularity and the clock's tick, not seconds: a
+    /// file written a second before a snapshot on a local filesystem is trusted after it.
+    #[test]
+    fn a_file_older_than_the_window_is_trusted() {
+        let Fixture {
+            _dir,
+            workspace: ws,
+            store,
+        } = fixture();
+        write(&ws, "x.txt", "aaaa");
+        File::options()
+            .write(true)
+            .open(ws.join("x.txt"))
+            .unwrap()
+            .set_modified(SystemTime::now() - Duration::from_secs(1))
+            .unwrap();
+        let mut snapshotter = Snapshotter::new();
+        let (first, stats) = snapshotter.snapshot(&ws, &store).unwrap();
+        assert_eq!(stats.hashed_files, 1);
+        let (again, stats) = snapshotter.snapshot(&ws, &store).unwrap();
+        assert_eq!(again, first);
+        assert_eq!(stats.hashed_files, 0);
     }
 
     #[test]

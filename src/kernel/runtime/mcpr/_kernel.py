@@ -713,8 +713,9 @@ class Kernel:
             return
         if pid is None:
             return  # a woken copy: it has greeted the host already
-        private = [_live.private_bytes(p) for p in msg.get("measure", [])]
-        self.channel.send({"t": "frozen", "step": step, "pid": pid, "private": private})
+        # Measured after the fork: the new copy's share is counted with the others'.
+        pss = [_live.pss_bytes(p) for p in msg.get("measure", []) + [pid]]
+        self.channel.send({"t": "frozen", "step": step, "pid": pid, "pss": pss})
 
     def _thaw(self, msg):
         from mcpr import _live
@@ -731,7 +732,8 @@ class Kernel:
 
         steps = msg.get("steps", [])
         _live.drop(steps)
-        self.channel.send({"t": "dropped", "steps": steps})
+        pss = [_live.pss_bytes(p) for p in msg.get("measure", [])]
+        self.channel.send({"t": "dropped", "steps": steps, "pss": pss})
 
     def serve(self):
         self.start_threads()

@@ -48,20 +48,21 @@ def _setup():
             pass
 
 
-def private_bytes(pid):
-    """Memory only this process holds (pages not shared with the others); 0 when it
-    cannot be read; None when the process is gone."""
+def pss_bytes(pid):
+    """The process's proportional share of memory (PSS: its private pages, plus each
+    page it shares divided by the number of processes sharing it), so that the copies'
+    sum never leaves out pages they share only among themselves. None when the process
+    is gone or has exited (a zombie has no memory left); 0 when it cannot be read."""
     if not os.path.exists(f"/proc/{pid}"):
         return None
     try:
         with open(f"/proc/{pid}/smaps_rollup") as f:
-            total = 0
             for line in f:
-                if line.startswith(("Private_Clean:", "Private_Dirty:")):
-                    total += int(line.split()[1]) * 1024
-            return total
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
     except (OSError, ValueError):
         return 0
+    return None
 
 
 def freeze(kernel, step):
@@ -162,7 +163,8 @@ def thaw(kernel, step):
 
 
 def drop(steps):
-    """Ends the frozen copies of `steps` (those already gone are skipped)."""
+    """Ends the frozen copies of `steps` (those already gone are skipped) and waits for
+    the ones this process forked, so that a measure taken next no longer counts them."""
     if _token is None:
         return
     for step in steps:
