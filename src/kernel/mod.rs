@@ -400,6 +400,7 @@ impl Kernel {
                 duration_ms: ms(t.elapsed()),
             });
         }
+        self.sync_workspace(cell, sink).await;
         let (overflow, problems) = spill.finish();
         for problem in problems {
             sink(Event::Output {
@@ -415,6 +416,29 @@ impl Kernel {
             overflow,
         });
         status
+    }
+
+    /// At the step boundary, brings a copied workspace (a container on another engine)
+    /// back to the host before anything records it; what could not be copied is said on
+    /// the cell's stderr.
+    async fn sync_workspace(&mut self, cell: u64, sink: &mut (dyn FnMut(Event) + Send)) {
+        if !self.is_alive() {
+            return;
+        }
+        let Some(sync) = self.process.sync_workspace() else {
+            return;
+        };
+        let problems = match sync.await {
+            Ok(refused) => refused,
+            Err(e) => vec![e],
+        };
+        for problem in problems {
+            sink(Event::Output {
+                cell,
+                stream: Stream::Stderr,
+                text: format!("[mcpr] workspace copy from the container: {problem}\n"),
+            });
+        }
     }
 
     #[allow(clippy::too_many_arguments)]

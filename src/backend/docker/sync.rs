@@ -1,0 +1,189 @@
+//! The workspace of a container that cannot bind this host's folder (a remote engine, or
+//! `[docker] workspace = "sync"`): packed into a tarball for the engine's archive API at
+//! start, and the engine's tarball of `/workspace` unpacked back at each step boundary.
+//!
+//! Both directions go through [`ConfinedDir`]: packing never follows a symlink out of the
+//! workspace (a link is packed as a link), and unpacking — of a tarball made from what
+//! untrusted code left in the container — writes only beneath the workspace: names with
+//! `..` or a root are refused, a link in the tarball becomes a link on the host and is
+//! never written through, and a folder where the host has a link (or the other way
+//! round) replaces it. After unpacking, names the container no longer has are removed
+//! from the host, so the host's copy is the container's; mcpr's own output overflow
+//! folder, which only the host writes, is left alone. Hard links, fifos and devices are
+//! skipped.
+
+use std::collections::HashSet;
+use std::ffi::OsStr;
+use std::io::{self, Read};
+use std::path::{Component, Path, PathBuf};
+
+use crate::sandbox::confined::{ConfinedDir, Kind};
+
+/// The folder of the workspace only the host writes (the output overflow).
+const HOST_ONLY: &str = ".mcpr";
+
+/// What an unpack did, for the step's diagnostics.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Unpacked {
+    pub written: usize,
+    pub removed: u64,
+    /// Entries not taken, with why.
+    pub refused: Vec<String>,
+}
+
+/// A tarball of the tree under `root`, its entries owned by `uid:gid` (the kernel's).
+pub fn pack(root: &ConfinedDir, uid: u32, gid: u32) -> io::Result<Vec<u8>> {
+    let mut tar = tar::Builder::new(Vec::new());
+    pack_dir(&mut tar, root, Path::new(""), (uid, gid))?;
+    tar.into_inner()
+}
+
+fn pack_dir(
+    tar: &mut tar::Builder<Vec<u8>>,
+    dir: &ConfinedDir,
+    rel: &Path,
+    owner: (u32, u32),
+) -> io::Result<()> {
+    for name in dir.names()? {
+        let Some(meta) = dir.stat(&name)? else {
+            continue;
+        };
+        let path = rel.join(&name);
+        let mut header = tar::Header::new_gnu();
+        header.set_uid(owner.0.into());
+        header.set_gid(owner.1.into());
+        header.set_mode(meta.mode);
+        header.set_mtime(u64::try_from(meta.mtime_ns / 1_000_000_000).unwrap_or(0));
+        match meta.kind {
+            Kind::Dir => {
+                header.set_entry_type(tar::EntryType::Directory);
+                header.set_size(0);
+                tar.append_data(&mut header, &path, io::empty())?;
+                pack_dir(tar, &dir.child_dir(&name)?, &path, owner)?;
+            }
+            Kind::File => {
+                let file = dir.open_file_here(&name)?;
+                // The length read now, so a file that grows meanwhile cannot make the
+                // entry's size wrong.
+                let len = file.metadata()?.len();
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_size(len);
+                tar.append_data(&mut header, &path, file.take(len))?;
+            }
+            Kind::Symlink => {
+                header.set_entry_type(tar::EntryType::Symlink);
+                header.set_size(0);
+                let target = dir.read_link(&name)?;
+                tar.append_link(&mut header, &path, &target)?;
+            }
+            Kind::Fifo | Kind::Special => {}
+        }
+    }
+    Ok(())
+}
+
+/// Unpacks `tarball` (the engine's archive of the container's `/workspace`, whose
+/// entries start with `workspace/`) into `root`, then removes what it did not hold.
+pub fn unpack(root: &ConfinedDir, tarball: &[u8]) -> io::Result<Unpacked> {
+    let mut done = Unpacked::default();
+    let mut kept: HashSet<PathBuf> = HashSet::new();
+    let mut archive = tar::Archive::new(tarball);
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let raw = entry.path()?.into_owned();
+        // Drop the archive's own top folder (`workspace/`).
+        let rel: PathBuf = raw.components().skip(1).collect();
+        if rel.as_os_str().is_empty() {
+            continue;
+        }
+        if !rel.components().all(|c| matches!(c, Component::Normal(_))) {
+            done.refused.push(format!(
+                "{}: not a plain path below the workspace",
+                raw.display()
+            ));
+            continue;
+        }
+        let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
+            continue;
+        };
+        let mode = entry.header().mode().unwrap_or(0o644) & 0o7777;
+        let kind = match entry.header().entry_type() {
+            tar::EntryType::Directory => Kind::Dir,
+            tar::EntryType::Regular | tar::EntryType::Continuous => Kind::File,
+            tar::EntryType::Symlink => Kind::Symlink,
+            other => {
+                done.refused.push(format!(
+                    "{}: a {other:?} entry is not copied",
+                    rel.display()
+                ));
+                continue;
+            }
+        };
+        let dir = root.create_dirs(parent, 0o755)?;
+        // A name of another kind on the host (a link where a folder comes, …) goes first.
+        if let Some(there) = dir.stat(name)?
+            && (there.kind != kind || kind == Kind::Symlink)
+        {
+            dir.remove_tree(name)?;
+        }
+        match kind {
+            Kind::Dir => {
+                dir.make_dir(name, 0o700)?;
+                dir.set_mode(name, mode & 0o777)?;
+            }
+            Kind::File => {
+                let mut bytes = Vec::with_capacity(usize::try_from(entry.size()).unwrap_or(0));
+                entry.read_to_end(&mut bytes)?;
+                if !same_content(&dir, name, &bytes, mode)? {
+                    dir.write(name, &bytes, mode & 0o777)?;
+                    done.written += 1;
+                }
+            }
+            _ => {
+                let Some(target) = entry.link_name()? else {
+                    continue;
+                };
+                dir.symlink(&target, name)?;
+                done.written += 1;
+            }
+        }
+        kept.insert(rel);
+    }
+    done.removed = prune(root, Path::new(""), &kept)?;
+    Ok(done)
+}
+
+/// Whether the regular file `name` of `dir` already holds `bytes` with `mode`.
+fn same_content(dir: &ConfinedDir, name: &OsStr, bytes: &[u8], mode: u32) -> io::Result<bool> {
+    let Some(meta) = dir.stat(name)? else {
+        return Ok(false);
+    };
+    if meta.kind != Kind::File
+        || meta.len != bytes.len() as u64
+        || meta.mode & 0o777 != mode & 0o777
+    {
+        return Ok(false);
+    }
+    let mut there = Vec::with_capacity(bytes.len());
+    dir.open_file_here(name)?.read_to_end(&mut there)?;
+    Ok(there == bytes)
+}
+
+/// Removes every name under `dir` (at `rel`) that is not in `kept`; returns how many.
+fn prune(dir: &ConfinedDir, rel: &Path, kept: &HashSet<PathBuf>) -> io::Result<u64> {
+    let mut removed = 0;
+    for name in dir.names()? {
+        let path = rel.join(&name);
+        if rel.as_os_str().is_empty() && name == HOST_ONLY {
+            continue;
+        }
+        if !kept.contains(&path) {
+            removed += dir.remove_tree(&name)?;
+            continue;
+        }
+        if dir.stat(&name)?.is_some_and(|m| m.kind == Kind::Dir) {
+            removed += prune(&dir.child_dir(&name)?, &path, kept)?;
+        }
+    }
+    Ok(removed)
+}
