@@ -111,6 +111,31 @@ async fn round_trip(launcher: Launcher) {
         std::fs::read_to_string(ws.join("out.txt")).unwrap(),
         "from the kernel again"
     );
+    // What the host changes between steps (a rewind restoring files, a hand-made edit)
+    // is in the container before the next cell: new files, changed ones, removed ones.
+    std::fs::write(ws.join("made/host-new.txt"), "new on the host").unwrap();
+    std::fs::write(ws.join("in.txt"), "changed on the host").unwrap();
+    std::fs::remove_dir_all(ws.join("made/deeper")).unwrap();
+    let (status, value, stderr) = s
+        .run("[open('made/host-new.txt').read(), open('in.txt').read(), os.path.exists('made/deeper')]")
+        .await;
+    assert_eq!(status, CellStatus::Ok, "{stderr}");
+    assert_eq!(
+        value,
+        Some(json!(["new on the host", "changed on the host", false]))
+    );
+    // A host call in the middle of a cell brings the host's changes in, never the
+    // host's older copy of what the kernel just changed.
+    let (status, value, stderr) = s
+        .run(
+            "open('out.txt', 'w').write('changed in the cell')
+import mcpr
+mcpr.host_call('echo', x=1)
+open('out.txt').read()",
+        )
+        .await;
+    assert_eq!(status, CellStatus::Ok, "{stderr}");
+    assert_eq!(value, Some(json!("changed in the cell")));
     s.session.close().await;
 }
 

@@ -62,6 +62,12 @@ pub trait KernelProcess: Send + Sync {
     fn sync_workspace(&self) -> Option<SyncFuture> {
         None
     }
+    /// For such a kernel, the copy of what the host changed in the workspace since the
+    /// last copy (a hand-over from a pool, a rewind, hand-made changes), run before each
+    /// cell; None when the kernel sees the host's workspace itself.
+    fn refresh_workspace(&self) -> Option<SyncFuture> {
+        None
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

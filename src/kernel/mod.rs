@@ -306,6 +306,7 @@ impl Kernel {
             let message = format!("the kernel is gone ({death}); start a new session");
             return finish_early(sink, cell, started, "KernelDied", message);
         }
+        self.refresh_workspace(cell, sink).await;
         self.send(&exec).await;
 
         let mut spill = OutputSpill::new(opts.output, workspace, cell);
@@ -416,6 +417,21 @@ impl Kernel {
             overflow,
         });
         status
+    }
+
+    /// For a kernel with a copied workspace, copies in what the host changed there since
+    /// the last copy; a failure is said on the cell's stderr.
+    async fn refresh_workspace(&mut self, cell: u64, sink: &mut (dyn FnMut(Event) + Send)) {
+        let Some(refresh) = self.process.refresh_workspace() else {
+            return;
+        };
+        if let Err(e) = refresh.await {
+            sink(Event::Output {
+                cell,
+                stream: Stream::Stderr,
+                text: format!("[mcpr] workspace copy into the container: {e}\n"),
+            });
+        }
     }
 
     /// At the step boundary, brings a copied workspace (a container on another engine)
@@ -553,6 +569,9 @@ impl Kernel {
     }
 
     async fn reply(&mut self, cell: u64, done: CallDone, sink: &mut (dyn FnMut(Event) + Send)) {
+        // A host call may have written the workspace (a tools module, a large result)
+        // for the kernel to read as soon as it has the reply.
+        self.refresh_workspace(cell, sink).await;
         let (id, name, args, result, took) = done;
         let (msg, outcome) = match result {
             Ok(value) => (

@@ -132,6 +132,7 @@ impl Backend for DockerBackend {
         let (exit_tx, exit_rx) = watch::channel(None);
         let stop = CancellationToken::new();
         let container = Arc::new(Mutex::new(None));
+        let seen = Arc::new(Mutex::new(None));
         let run = ContainerRun {
             pool: self.pool.clone(),
             spec: spec.clone(),
@@ -139,6 +140,7 @@ impl Backend for DockerBackend {
             runtime_dir: self.runtime_dir.clone(),
             user,
             workspace: workspace.clone(),
+            seen: seen.clone(),
             container: container.clone(),
             stdin: stdin_task,
             stdout: stdout_task,
@@ -158,6 +160,8 @@ impl Backend for DockerBackend {
                 exit: exit_rx,
                 container,
                 workspace,
+                seen,
+                user,
             }),
             description: self.describe(user),
             host_pid: None,

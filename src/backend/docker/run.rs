@@ -50,6 +50,8 @@ pub struct ContainerRun {
     pub runtime_dir: PathBuf,
     pub user: (u32, u32),
     pub workspace: Arc<ConfinedDir>,
+    /// The host's workspace as of the last copy in either direction (sync mode).
+    pub seen: Arc<Mutex<Option<sync::Fingerprint>>>,
     /// The container once created, for removal and sync when the task cannot finish.
     pub container: Arc<Mutex<Option<Placed>>>,
     pub stdin: DuplexStream,
@@ -190,19 +192,14 @@ impl ContainerRun {
 
     /// Copies the workspace and the read-only folders into the running container.
     async fn fill(&self, here: &Placed) -> Result<(), String> {
-        let user = self.user;
-        let workspace = self.workspace.clone();
-        let tarball = tokio::task::spawn_blocking(move || sync::pack(&workspace, user.0, user.1))
+        push(here, &self.workspace, self.user, &self.seen).await?;
+        for (host, inside) in container::read_only_folders(&self.spec) {
+            let tarball = tokio::task::spawn_blocking(move || {
+                sync::pack(&ConfinedDir::open(&host)?, 0, 0, None)
+            })
             .await
             .map_err(|e| e.to_string())?
-            .map_err(|e| format!("packing the workspace: {e}"))?;
-        upload(here, crate::sandbox::INSIDE_WORKSPACE, tarball).await?;
-        for (host, inside) in container::read_only_folders(&self.spec) {
-            let tarball =
-                tokio::task::spawn_blocking(move || sync::pack(&ConfinedDir::open(&host)?, 0, 0))
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .map_err(|e| format!("packing a read-only folder: {e}"))?;
+            .map_err(|e| format!("packing a read-only folder: {e}"))?;
             upload(here, &inside.to_string_lossy(), tarball).await?;
         }
         Ok(())
@@ -215,6 +212,81 @@ impl ContainerRun {
         let _ = self.stdout.shutdown().await;
         ExitInfo::unknown(why)
     }
+}
+
+/// Copies the host's workspace into the container (after removing there what the host
+/// removed since the last copy) and remembers its fingerprint.
+async fn push(
+    here: &Placed,
+    workspace: &Arc<ConfinedDir>,
+    user: (u32, u32),
+    seen: &Arc<Mutex<Option<sync::Fingerprint>>>,
+) -> Result<(), String> {
+    let before = lock(seen).clone();
+    let root = workspace.clone();
+    let (now, tarball) = tokio::task::spawn_blocking(move || {
+        let now = sync::fingerprint(&root)?;
+        if before.as_ref() == Some(&now) {
+            return Ok((now, None));
+        }
+        let tarball = sync::pack(&root, user.0, user.1, before.as_ref())?;
+        Ok::<_, std::io::Error>((now, Some(tarball)))
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| format!("reading the workspace: {e}"))?;
+    let Some(tarball) = tarball else {
+        return Ok(());
+    };
+    let last = lock(seen).clone();
+    if let Some(before) = last {
+        let gone = sync::gone(&before, &now);
+        if !gone.is_empty() {
+            remove_inside(here, user, &gone).await?;
+        }
+    }
+    upload(here, crate::sandbox::INSIDE_WORKSPACE, tarball).await?;
+    *lock(seen) = Some(now);
+    Ok(())
+}
+
+/// Removes `paths` (relative to /workspace) in the container, as the kernel's uid: the
+/// archive API only adds.
+async fn remove_inside(here: &Placed, user: (u32, u32), paths: &[PathBuf]) -> Result<(), String> {
+    use bollard::exec::{CreateExecOptions, StartExecResults};
+    const REMOVE: &str = "import os, shutil, sys\nfor p in sys.argv[1:]:\n    if os.path.isdir(p) and not os.path.islink(p):\n        shutil.rmtree(p, ignore_errors=True)\n    elif os.path.lexists(p):\n        os.remove(p)";
+    for chunk in paths.chunks(500) {
+        let mut cmd = vec![
+            "python3".to_string(),
+            "-I".into(),
+            "-c".into(),
+            REMOVE.into(),
+        ];
+        cmd.extend(chunk.iter().map(|p| p.to_string_lossy().into_owned()));
+        let exec = here
+            .docker
+            .create_exec(
+                &here.id,
+                CreateExecOptions {
+                    cmd: Some(cmd),
+                    user: Some(format!("{}:{}", user.0, user.1)),
+                    working_dir: Some(crate::sandbox::INSIDE_WORKSPACE.to_string()),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| format!("removing files in the container: {e}"))?;
+        match here.docker.start_exec(&exec.id, None).await {
+            Ok(StartExecResults::Attached { mut output, .. }) => {
+                while output.next().await.is_some() {}
+            }
+            Ok(StartExecResults::Detached) => {}
+            Err(e) => return Err(format!("removing files in the container: {e}")),
+        }
+    }
+    Ok(())
 }
 
 async fn upload(here: &Placed, path: &str, tarball: Vec<u8>) -> Result<(), String> {
@@ -280,6 +352,8 @@ pub struct ContainerProcess {
     pub exit: watch::Receiver<Option<ExitInfo>>,
     pub container: Arc<Mutex<Option<Placed>>>,
     pub workspace: Arc<ConfinedDir>,
+    pub seen: Arc<Mutex<Option<sync::Fingerprint>>>,
+    pub user: (u32, u32),
 }
 
 impl KernelProcess for ContainerProcess {
@@ -291,9 +365,19 @@ impl KernelProcess for ContainerProcess {
         self.exit.clone()
     }
 
+    fn refresh_workspace(&self) -> Option<SyncFuture> {
+        let here = lock(&self.container).clone().filter(|p| p.sync)?;
+        let (workspace, seen, user) = (self.workspace.clone(), self.seen.clone(), self.user);
+        Some(Box::pin(async move {
+            push(&here, &workspace, user, &seen).await?;
+            Ok(Vec::new())
+        }))
+    }
+
     fn sync_workspace(&self) -> Option<SyncFuture> {
         let here = lock(&self.container).clone().filter(|p| p.sync)?;
         let workspace = self.workspace.clone();
+        let seen = self.seen.clone();
         Some(Box::pin(async move {
             let options = DownloadFromContainerOptionsBuilder::default()
                 .path(crate::sandbox::INSIDE_WORKSPACE)
@@ -309,10 +393,16 @@ impl KernelProcess for ContainerProcess {
                 })?;
                 tarball.extend_from_slice(&chunk);
             }
-            let done = tokio::task::spawn_blocking(move || sync::unpack(&workspace, &tarball))
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| format!("the workspace could not be written back: {e}"))?;
+            let before = lock(&seen).clone();
+            let (done, now) = tokio::task::spawn_blocking(move || {
+                let done = sync::unpack(&workspace, &tarball)?;
+                let host = sync::fingerprint(&workspace)?;
+                Ok::<_, std::io::Error>((done, sync::as_in_container(host, before.as_ref())))
+            })
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("the workspace could not be written back: {e}"))?;
+            *lock(&seen) = Some(now);
             Ok(done.refused)
         }))
     }

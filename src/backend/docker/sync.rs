@@ -8,11 +8,16 @@
 //! `..` or a root are refused, a link in the tarball becomes a link on the host and is
 //! never written through, and a folder where the host has a link (or the other way
 //! round) replaces it. After unpacking, names the container no longer has are removed
-//! from the host, so the host's copy is the container's; mcpr's own output overflow
-//! folder, which only the host writes, is left alone. Hard links, fifos and devices are
-//! skipped.
+//! from the host, so the host's copy is the container's. mcpr's own output overflow
+//! folder, which only the host writes, goes in (cells read it back) but never comes
+//! back. Hard links, fifos and devices are skipped.
+//!
+//! Between steps the host may change the workspace itself (a pooled kernel handed to a
+//! session's folder, a rewind restoring files, hand-made changes): a [`Fingerprint`] of
+//! the tree taken after each copy tells whether anything changed before the next cell,
+//! and which names went.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::ffi::OsStr;
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
@@ -31,10 +36,79 @@ pub struct Unpacked {
     pub refused: Vec<String>,
 }
 
-/// A tarball of the tree under `root`, its entries owned by `uid:gid` (the kernel's).
-pub fn pack(root: &ConfinedDir, uid: u32, gid: u32) -> io::Result<Vec<u8>> {
+/// Every name of a tree with what identifies its content: kind, length, mtime, mode,
+/// inode.
+pub type Fingerprint = BTreeMap<PathBuf, (u8, u64, i64, u32, u64)>;
+
+/// The fingerprint of the tree under `root`.
+pub fn fingerprint(root: &ConfinedDir) -> io::Result<Fingerprint> {
+    let mut seen = Fingerprint::new();
+    walk(root, Path::new(""), &mut seen)?;
+    Ok(seen)
+}
+
+fn walk(dir: &ConfinedDir, rel: &Path, seen: &mut Fingerprint) -> io::Result<()> {
+    for name in dir.names()? {
+        let Some(meta) = dir.stat(&name)? else {
+            continue;
+        };
+        let path = rel.join(&name);
+        seen.insert(path.clone(), ident(&meta));
+        if meta.kind == Kind::Dir {
+            walk(&dir.child_dir(&name)?, &path, seen)?;
+        }
+    }
+    Ok(())
+}
+
+fn ident(meta: &crate::sandbox::confined::Meta) -> (u8, u64, i64, u32, u64) {
+    (
+        meta.kind as u8,
+        meta.len,
+        meta.mtime_ns,
+        meta.mode,
+        meta.ino,
+    )
+}
+
+/// What the container holds after an unpack that left the host with `host`: the host's
+/// tree, except mcpr's own folder, which the container has as of the last copy in
+/// (`before`), so output overflow written since then goes in before the next cell.
+pub fn as_in_container(mut host: Fingerprint, before: Option<&Fingerprint>) -> Fingerprint {
+    host.retain(|path, _| !path.starts_with(HOST_ONLY));
+    if let Some(before) = before {
+        host.extend(
+            before
+                .iter()
+                .filter(|(path, _)| path.starts_with(HOST_ONLY))
+                .map(|(path, id)| (path.clone(), *id)),
+        );
+    }
+    host
+}
+
+/// The names of `before` that `now` lacks, parents before children.
+pub fn gone(before: &Fingerprint, now: &Fingerprint) -> Vec<PathBuf> {
+    let mut gone: Vec<PathBuf> = Vec::new();
+    for path in before.keys() {
+        if !now.contains_key(path) && !gone.last().is_some_and(|g| path.starts_with(g)) {
+            gone.push(path.clone());
+        }
+    }
+    gone
+}
+
+/// A tarball of the tree under `root`, its entries owned by `uid:gid` (the kernel's);
+/// with `since`, only the names that are new or changed since that fingerprint (so a
+/// copy in never overwrites what the kernel changed in the meantime and the host did not).
+pub fn pack(
+    root: &ConfinedDir,
+    uid: u32,
+    gid: u32,
+    since: Option<&Fingerprint>,
+) -> io::Result<Vec<u8>> {
     let mut tar = tar::Builder::new(Vec::new());
-    pack_dir(&mut tar, root, Path::new(""), (uid, gid))?;
+    pack_dir(&mut tar, root, Path::new(""), (uid, gid), since)?;
     tar.into_inner()
 }
 
@@ -43,12 +117,19 @@ fn pack_dir(
     dir: &ConfinedDir,
     rel: &Path,
     owner: (u32, u32),
+    since: Option<&Fingerprint>,
 ) -> io::Result<()> {
     for name in dir.names()? {
         let Some(meta) = dir.stat(&name)? else {
             continue;
         };
         let path = rel.join(&name);
+        if since.is_some_and(|s| s.get(&path) == Some(&ident(&meta))) {
+            if meta.kind == Kind::Dir {
+                pack_dir(tar, &dir.child_dir(&name)?, &path, owner, since)?;
+            }
+            continue;
+        }
         let mut header = tar::Header::new_gnu();
         header.set_uid(owner.0.into());
         header.set_gid(owner.1.into());
@@ -59,7 +140,7 @@ fn pack_dir(
                 header.set_entry_type(tar::EntryType::Directory);
                 header.set_size(0);
                 tar.append_data(&mut header, &path, io::empty())?;
-                pack_dir(tar, &dir.child_dir(&name)?, &path, owner)?;
+                pack_dir(tar, &dir.child_dir(&name)?, &path, owner, since)?;
             }
             Kind::File => {
                 let file = dir.open_file_here(&name)?;
@@ -94,6 +175,9 @@ pub fn unpack(root: &ConfinedDir, tarball: &[u8]) -> io::Result<Unpacked> {
         // Drop the archive's own top folder (`workspace/`).
         let rel: PathBuf = raw.components().skip(1).collect();
         if rel.as_os_str().is_empty() {
+            continue;
+        }
+        if rel.starts_with(HOST_ONLY) {
             continue;
         }
         if !rel.components().all(|c| matches!(c, Component::Normal(_))) {
