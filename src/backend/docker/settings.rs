@@ -185,4 +185,32 @@ mod tests {
         };
         assert_eq!(s.engine_address(), "unix:///run/other.sock");
     }
+
+    #[test]
+    fn the_workspace_is_bound_on_a_local_socket_and_synced_elsewhere() {
+        let auto = DockerSettings::default();
+        assert!(!auto.syncs("unix:///var/run/docker.sock"));
+        assert!(auto.syncs("tcp://10.0.0.2:2376"));
+        let forced = DockerSettings {
+            workspace: WorkspaceMode::Sync,
+            ..DockerSettings::default()
+        };
+        assert!(forced.syncs("unix:///var/run/docker.sock"));
+        let pool = DockerSettings {
+            host: Some("unix:///not/used.sock".into()),
+            engines: vec!["unix:///a.sock".into(), "tcp://b:2376".into()],
+            ..DockerSettings::default()
+        };
+        assert_eq!(pool.engine_addresses(), ["unix:///a.sock", "tcp://b:2376"]);
+        let empty = DockerSettings {
+            engines: vec![" ".into()],
+            ..DockerSettings::default()
+        };
+        assert!(empty.check().unwrap_err().contains("[docker] engines"));
+        let big = DockerSettings {
+            pool_size: 65,
+            ..DockerSettings::default()
+        };
+        assert!(big.check().unwrap_err().contains("[docker] pool_size"));
+    }
 }

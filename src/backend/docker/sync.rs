@@ -271,3 +271,112 @@ fn prune(dir: &ConfinedDir, rel: &Path, kept: &HashSet<PathBuf>) -> io::Result<u
     }
     Ok(removed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tarball as the engine sends it, with entries whose names are written raw (the
+    /// tar crate refuses to build `..` names, untrusted tarballs are not so polite).
+    fn tarball(entries: &[(&str, tar::EntryType, &[u8], Option<&str>)]) -> Vec<u8> {
+        let mut tar = tar::Builder::new(Vec::new());
+        for (name, kind, data, link) in entries {
+            let mut header = tar::Header::new_old();
+            let raw = &mut header.as_old_mut().name;
+            raw[..name.len()].copy_from_slice(name.as_bytes());
+            header.set_entry_type(*kind);
+            header.set_mode(0o644);
+            header.set_size(data.len() as u64);
+            if let Some(link) = link {
+                header.as_old_mut().linkname[..link.len()].copy_from_slice(link.as_bytes());
+            }
+            header.set_cksum();
+            tar.append(&header, *data).unwrap();
+        }
+        tar.into_inner().unwrap()
+    }
+
+    #[test]
+    fn unpacking_stays_in_the_workspace_and_mirrors_the_container() {
+        let root = tempfile::tempdir().unwrap();
+        let ws = root.path().join("ws");
+        std::fs::create_dir_all(ws.join(".mcpr/output")).unwrap();
+        std::fs::write(ws.join(".mcpr/output/cell-1.stdout.txt"), "host only").unwrap();
+        std::fs::write(ws.join("stale.txt"), "gone in the container").unwrap();
+        std::os::unix::fs::symlink(root.path(), ws.join("dir")).unwrap();
+        let dir = ConfinedDir::open(&ws).unwrap();
+        use tar::EntryType::{Directory, Regular, Symlink};
+        let done = unpack(
+            &dir,
+            &tarball(&[
+                ("workspace/", Directory, b"", None),
+                ("workspace/../escape.txt", Regular, b"x", None),
+                ("workspace/dir/", Directory, b"", None),
+                ("workspace/dir/inside.txt", Regular, b"in", None),
+                ("workspace/link", Symlink, b"", Some("/etc/passwd")),
+                (
+                    "workspace/.mcpr/output/cell-1.stdout.txt",
+                    Regular,
+                    b"kernel",
+                    None,
+                ),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(done.refused.len(), 1, "{:?}", done.refused);
+        assert!(done.refused[0].contains("escape.txt"));
+        assert!(!root.path().join("escape.txt").exists());
+        assert!(
+            !root.path().join("inside.txt").exists(),
+            "not through the link"
+        );
+        assert!(ws.join("dir").is_dir() && !ws.join("dir").is_symlink());
+        assert_eq!(
+            std::fs::read_to_string(ws.join("dir/inside.txt")).unwrap(),
+            "in"
+        );
+        assert_eq!(
+            std::fs::read_link(ws.join("link")).unwrap(),
+            Path::new("/etc/passwd")
+        );
+        assert!(
+            !ws.join("stale.txt").exists(),
+            "removed as in the container"
+        );
+        assert_eq!(
+            std::fs::read_to_string(ws.join(".mcpr/output/cell-1.stdout.txt")).unwrap(),
+            "host only",
+            "mcpr's own folder never comes back"
+        );
+    }
+
+    #[test]
+    fn a_copy_in_since_a_fingerprint_holds_only_what_changed() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("d")).unwrap();
+        std::fs::write(root.path().join("d/same.txt"), "same").unwrap();
+        std::fs::write(root.path().join("old.txt"), "old").unwrap();
+        let dir = ConfinedDir::open(root.path()).unwrap();
+        let before = fingerprint(&dir).unwrap();
+        std::fs::write(root.path().join("d/new.txt"), "new").unwrap();
+        std::fs::remove_file(root.path().join("old.txt")).unwrap();
+        let now = fingerprint(&dir).unwrap();
+        let names = |bytes: Vec<u8>| -> Vec<String> {
+            tar::Archive::new(bytes.as_slice())
+                .entries()
+                .unwrap()
+                .map(|e| e.unwrap().path().unwrap().display().to_string())
+                .collect()
+        };
+        // The folder changed (it has a new name), so it comes with its new file only.
+        assert_eq!(
+            names(pack(&dir, 1, 1, Some(&before)).unwrap()),
+            ["d", "d/new.txt"]
+        );
+        assert_eq!(gone(&before, &now), [PathBuf::from("old.txt")]);
+        assert_eq!(
+            names(pack(&dir, 1, 1, None).unwrap()),
+            ["d", "d/new.txt", "d/same.txt"]
+        );
+    }
+}
