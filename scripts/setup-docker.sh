@@ -58,6 +58,17 @@ start_dockerd() {
   need_root "starting dockerd"
   local log="/var/log/mcpr-dockerd-$name.log" pidfile="/run/mcpr-dockerd-$name.pid"
   mkdir -p "$data" "$exec_root" "$(dirname "$socket")"
+  # An engine that was killed leaves pid files of itself and its containerd (and they may
+  # linger as zombies, which dockerd would take for running): each goes once its
+  # process is dead.
+  local file old
+  for file in "$pidfile" "$exec_root/containerd/containerd.pid"; do
+    [ -s "$file" ] || continue
+    old=$(cat "$file")
+    if ! kill -0 "$old" 2>/dev/null || [ "$(ps -o stat= -p "$old" | cut -c1)" = Z ]; then
+      rm -f "$file"
+    fi
+  done
   say "starting dockerd ($name) on unix://$socket, log $log"
   # setsid: the engine outlives this script and the shell that ran it.
   setsid dockerd "${dockerd_flags[@]}" --host "unix://$socket" --data-root "$data" \

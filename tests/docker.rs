@@ -395,10 +395,32 @@ async fn two_engines_as_one_pool_survive_the_death_of_one() {
     }
     let now_on_a = common::engines::workspaces_on(&a).await;
     assert_eq!(now_on_a.len(), 4, "every session now runs on {a}");
+    // Engine b comes back (removing what its death left running); once its back-off is
+    // over it is tried again, and as the emptier engine it gets the next kernels.
+    common::engines::local("pool-b");
+    let mut later = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while common::engines::workspaces_on(&b).await.is_empty() {
+        assert!(Instant::now() < deadline, "{b} was never tried again");
+        let ws = root.path().join(format!("later{}", later.len()));
+        std::fs::create_dir_all(&ws).unwrap();
+        later.push(
+            mcpr::session::Session::start(
+                launcher.clone(),
+                mcpr::hostcall::HostCalls::with_builtins(),
+                "later".into(),
+                ws,
+            )
+            .await
+            .expect("a session starts while one engine is down"),
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    for s in later {
+        s.close().await;
+    }
     for (_, s, _) in survivors {
         s.close().await;
     }
-    // Engine b starts again (and removes what its death left running), then stops.
-    common::engines::local("pool-b");
     common::engines::stop("pool-b");
 }

@@ -69,6 +69,24 @@ pub fn kill(name: &str) {
         nix::sys::signal::Signal::SIGKILL,
     )
     .expect("kill dockerd");
+    // Dead once gone or a zombie (its parent may be slow to reap it).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok();
+        let dead = state.as_deref().is_none_or(|s| {
+            s.rfind(')')
+                .and_then(|i| s[i + 1..].split_whitespace().next())
+                == Some("Z")
+        });
+        if dead {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "dockerd {pid} did not die"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 /// A Docker launcher with `docker` settings and the tests' short limits.

@@ -214,12 +214,22 @@ pub async fn connect_with(address: &str, tls: Option<&Path>) -> Result<Docker, E
         },
         e => bad(e.to_string()),
     })?;
-    let unreachable = |e: bollard::errors::Error| EngineError::Unreachable {
+    let unreachable = |reason: String| EngineError::Unreachable {
         address: address.to_string(),
-        reason: e.to_string(),
+        reason,
     };
-    docker.negotiate_version().await.map_err(unreachable)
+    match tokio::time::timeout(CONNECT_TIMEOUT, docker.negotiate_version()).await {
+        Ok(answer) => answer.map_err(|e| unreachable(e.to_string())),
+        Err(_) => Err(unreachable(format!(
+            "it did not answer within {} s",
+            CONNECT_TIMEOUT.as_secs()
+        ))),
+    }
 }
+
+/// How long an engine may take to answer the first request of a connection (the long
+/// request timeout is for attachments and waits, which last as long as sessions).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// This process as the owner label names it.
 pub fn owner_label() -> String {
