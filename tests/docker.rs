@@ -293,9 +293,12 @@ async fn two_engines_as_one_pool_survive_the_death_of_one() {
     ) else {
         return;
     };
+    // Bound workspaces: the test finds each session's engine by its container's bind
+    // source and talks to the running cells through the host's folders.
     let settings = mcpr::backend::docker::DockerSettings {
         engines: vec![a.clone(), b.clone()],
-        ..common::test_docker_settings()
+        workspace: mcpr::backend::docker::settings::WorkspaceMode::Bind,
+        ..mcpr::backend::docker::DockerSettings::default()
     };
     let launcher = common::engines::launcher(settings);
     let root = tempfile::tempdir().unwrap();
