@@ -255,7 +255,10 @@ fn a_remote_engine_in_bind_mode_is_refused_with_what_to_do() {
         err.contains("needs an engine on this host") && err.contains("tcp://203.0.113.1:2376"),
         "{err}"
     );
-    assert!(err.contains("docs/REMOTE-ENGINES.md"), "{err}");
+    assert!(
+        err.contains("workspace = \"sync\"") && err.contains("docs/REMOTE-ENGINES.md"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -164,8 +164,8 @@ async fn an_engine_over_tcp_with_tls_gets_a_synced_workspace() {
     assert!(settings.syncs(&address));
     round_trip(common::engines::launcher(settings)).await;
 
-    // Without the client files the engine refuses the connection, and the error says
-    // which engine and what the TLS setting is.
+    // Without the client files there is no TLS to speak: the error says which engine and
+    // which setting names the files.
     let settings = DockerSettings {
         host: Some(address.clone()),
         cert_path: Some(PathBuf::from("/nonexistent-certs")),

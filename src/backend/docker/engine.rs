@@ -26,11 +26,13 @@ pub enum EngineError {
     )]
     Unreachable { address: String, reason: String },
     #[error(
-        "the Docker backend needs an engine on this host (a unix:// socket), not {address}: kernels bind the workspace and the runtime from this host's folders, which a remote engine cannot see. Use a local engine (scripts/setup-docker.sh) or unset [docker] host / DOCKER_HOST; docs/REMOTE-ENGINES.md says what remote engines need"
+        "[docker] workspace = \"bind\" needs an engine on this host (a unix:// socket), not {address}: a bound workspace comes from this host's folders, which a remote engine cannot see. Set [docker] workspace = \"sync\" (or \"auto\") to copy the workspace in and out, or use a local engine (scripts/setup-docker.sh); docs/REMOTE-ENGINES.md says what remote engines need"
     )]
     Remote { address: String },
     #[error("{address} is not an engine address mcpr can use: {reason}")]
     BadAddress { address: String, reason: String },
+    #[error("mcpr cannot speak TLS to the engine at {address}: {reason}")]
+    Tls { address: String, reason: String },
     #[error(
         "mcpr does not speak ssh to engines ({address}). Forward the engine's socket instead: `ssh -NL /run/mcpr-engine.sock:/var/run/docker.sock {target}` and use unix:///run/mcpr-engine.sock with [docker] workspace = \"sync\" (the engine is on the other host, so its containers cannot see this host's folders)"
     )]
@@ -166,6 +168,10 @@ pub async fn connect_with(address: &str, tls: Option<&Path>) -> Result<Docker, E
         address: address.to_string(),
         reason,
     };
+    let tls_error = |reason: String| EngineError::Tls {
+        address: address.to_string(),
+        reason,
+    };
     let version = bollard::API_DEFAULT_VERSION;
     let docker = if address.starts_with("unix://") {
         Docker::connect_with_unix(address, REQUEST_TIMEOUT_S, version)
@@ -179,7 +185,7 @@ pub async fn connect_with(address: &str, tls: Option<&Path>) -> Result<Docker, E
             Some(dir) => {
                 for file in ["ca.pem", "cert.pem", "key.pem"] {
                     if !dir.join(file).is_file() {
-                        return Err(bad(format!(
+                        return Err(tls_error(format!(
                             "TLS needs {} (set [docker] cert_path or DOCKER_CERT_PATH to the folder with ca.pem, cert.pem and key.pem)",
                             dir.join(file).display()
                         )));
@@ -195,7 +201,7 @@ pub async fn connect_with(address: &str, tls: Option<&Path>) -> Result<Docker, E
                 )
             }
             None if address.starts_with("https://") => {
-                return Err(bad(
+                return Err(tls_error(
                     "https:// needs TLS client files: set [docker] cert_path or DOCKER_CERT_PATH to the folder with ca.pem, cert.pem and key.pem".into(),
                 ));
             }
