@@ -18,6 +18,7 @@ pub mod placement;
 mod run;
 pub mod settings;
 pub mod sync;
+mod transfer;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

@@ -1,14 +1,13 @@
 //! One kernel container's life, in the task `DockerBackend::launch` spawns: placed on an
 //! engine, created, attached, started, its workspace filled in sync mode, the pipes
 //! pumped, and at the end how it ended (or that its engine is gone), then removed.
-//! Also the handle the kernel holds: kill, exit, and the copy back of a synced workspace
-//! at each step boundary.
+//! Also the handle the kernel holds: kill, exit, and the copies of a synced workspace
+//! (done by `transfer`).
 
 use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::query_parameters::{
-    AttachContainerOptionsBuilder, DownloadFromContainerOptionsBuilder,
-    KillContainerOptionsBuilder, RemoveContainerOptionsBuilder, UploadToContainerOptionsBuilder,
+    AttachContainerOptionsBuilder, KillContainerOptionsBuilder, RemoveContainerOptionsBuilder,
     WaitContainerOptionsBuilder,
 };
 use futures::StreamExt;
@@ -24,6 +23,7 @@ use super::engine::{self, Engine};
 use super::placement::EnginePool;
 use super::settings::DockerSettings;
 use super::sync;
+use super::transfer;
 use crate::backend::{KernelProcess, LaunchSpec, SyncFuture};
 use crate::kernel::ExitInfo;
 use crate::sandbox::confined::ConfinedDir;
@@ -36,10 +36,10 @@ const PING_TIMEOUT: Duration = Duration::from_secs(5);
 /// is synchronised.
 #[derive(Clone)]
 pub struct Placed {
-    engine: Arc<Engine>,
-    docker: Docker,
-    id: String,
-    sync: bool,
+    pub engine: Arc<Engine>,
+    pub docker: Docker,
+    pub id: String,
+    pub sync: bool,
 }
 
 /// Everything one container's life needs, moved into its task.
@@ -192,7 +192,7 @@ impl ContainerRun {
 
     /// Copies the workspace and the read-only folders into the running container.
     async fn fill(&self, here: &Placed) -> Result<(), String> {
-        push(here, &self.workspace, self.user, &self.seen).await?;
+        transfer::push(here, &self.workspace, self.user, &self.seen).await?;
         for (host, inside) in container::read_only_folders(&self.spec) {
             let tarball = tokio::task::spawn_blocking(move || {
                 sync::pack(&ConfinedDir::open(&host)?, 0, 0, None)
@@ -200,7 +200,7 @@ impl ContainerRun {
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| format!("packing a read-only folder: {e}"))?;
-            upload(here, &inside.to_string_lossy(), tarball).await?;
+            transfer::upload(here, &inside.to_string_lossy(), tarball).await?;
         }
         Ok(())
     }
@@ -212,91 +212,6 @@ impl ContainerRun {
         let _ = self.stdout.shutdown().await;
         ExitInfo::unknown(why)
     }
-}
-
-/// Copies the host's workspace into the container (after removing there what the host
-/// removed since the last copy) and remembers its fingerprint.
-async fn push(
-    here: &Placed,
-    workspace: &Arc<ConfinedDir>,
-    user: (u32, u32),
-    seen: &Arc<Mutex<Option<sync::Fingerprint>>>,
-) -> Result<(), String> {
-    let before = lock(seen).clone();
-    let root = workspace.clone();
-    let (now, tarball) = tokio::task::spawn_blocking(move || {
-        let now = sync::fingerprint(&root)?;
-        if before.as_ref() == Some(&now) {
-            return Ok((now, None));
-        }
-        let tarball = sync::pack(&root, user.0, user.1, before.as_ref())?;
-        Ok::<_, std::io::Error>((now, Some(tarball)))
-    })
-    .await
-    .map_err(|e| e.to_string())?
-    .map_err(|e| format!("reading the workspace: {e}"))?;
-    let Some(tarball) = tarball else {
-        return Ok(());
-    };
-    let last = lock(seen).clone();
-    if let Some(before) = last {
-        let gone = sync::gone(&before, &now);
-        if !gone.is_empty() {
-            remove_inside(here, user, &gone).await?;
-        }
-    }
-    upload(here, crate::sandbox::INSIDE_WORKSPACE, tarball).await?;
-    *lock(seen) = Some(now);
-    Ok(())
-}
-
-/// Removes `paths` (relative to /workspace) in the container, as the kernel's uid: the
-/// archive API only adds.
-async fn remove_inside(here: &Placed, user: (u32, u32), paths: &[PathBuf]) -> Result<(), String> {
-    use bollard::exec::{CreateExecOptions, StartExecResults};
-    const REMOVE: &str = "import os, shutil, sys\nfor p in sys.argv[1:]:\n    if os.path.isdir(p) and not os.path.islink(p):\n        shutil.rmtree(p, ignore_errors=True)\n    elif os.path.lexists(p):\n        os.remove(p)";
-    for chunk in paths.chunks(500) {
-        let mut cmd = vec![
-            "python3".to_string(),
-            "-I".into(),
-            "-c".into(),
-            REMOVE.into(),
-        ];
-        cmd.extend(chunk.iter().map(|p| p.to_string_lossy().into_owned()));
-        let exec = here
-            .docker
-            .create_exec(
-                &here.id,
-                CreateExecOptions {
-                    cmd: Some(cmd),
-                    user: Some(format!("{}:{}", user.0, user.1)),
-                    working_dir: Some(crate::sandbox::INSIDE_WORKSPACE.to_string()),
-                    attach_stdout: Some(true),
-                    attach_stderr: Some(true),
-                    ..Default::default()
-                },
-            )
-            .await
-            .map_err(|e| format!("removing files in the container: {e}"))?;
-        match here.docker.start_exec(&exec.id, None).await {
-            Ok(StartExecResults::Attached { mut output, .. }) => {
-                while output.next().await.is_some() {}
-            }
-            Ok(StartExecResults::Detached) => {}
-            Err(e) => return Err(format!("removing files in the container: {e}")),
-        }
-    }
-    Ok(())
-}
-
-async fn upload(here: &Placed, path: &str, tarball: Vec<u8>) -> Result<(), String> {
-    let options = UploadToContainerOptionsBuilder::default()
-        .path(path)
-        .build();
-    here.docker
-        .upload_to_container(&here.id, Some(options), bollard::body_full(tarball.into()))
-        .await
-        .map_err(|e| format!("uploading to {path}: {e}"))
 }
 
 /// How the container ended, once it has: its exit code (128+N for a signal, as tini
@@ -369,7 +284,7 @@ impl KernelProcess for ContainerProcess {
         let here = lock(&self.container).clone().filter(|p| p.sync)?;
         let (workspace, seen, user) = (self.workspace.clone(), self.seen.clone(), self.user);
         Some(Box::pin(async move {
-            push(&here, &workspace, user, &seen).await?;
+            transfer::push(&here, &workspace, user, &seen).await?;
             Ok(Vec::new())
         }))
     }
@@ -379,31 +294,7 @@ impl KernelProcess for ContainerProcess {
         let workspace = self.workspace.clone();
         let seen = self.seen.clone();
         Some(Box::pin(async move {
-            let options = DownloadFromContainerOptionsBuilder::default()
-                .path(crate::sandbox::INSIDE_WORKSPACE)
-                .build();
-            let mut stream = here.docker.download_from_container(&here.id, Some(options));
-            let mut tarball = Vec::new();
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|e| {
-                    format!(
-                        "the engine at {} did not hand the workspace over: {e}",
-                        here.engine.address()
-                    )
-                })?;
-                tarball.extend_from_slice(&chunk);
-            }
-            let before = lock(&seen).clone();
-            let (done, now) = tokio::task::spawn_blocking(move || {
-                let done = sync::unpack(&workspace, &tarball)?;
-                let host = sync::fingerprint(&workspace)?;
-                Ok::<_, std::io::Error>((done, sync::as_in_container(host, before.as_ref())))
-            })
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("the workspace could not be written back: {e}"))?;
-            *lock(&seen) = Some(now);
-            Ok(done.refused)
+            transfer::pull(&here, &workspace, &seen).await
         }))
     }
 }
@@ -442,6 +333,6 @@ fn remove_now(engine: &Engine, id: &str) {
     });
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
