@@ -6,6 +6,11 @@
 #   scripts/setup-docker.sh --engine NAME   an extra local engine with its own socket
 #                                           (/run/mcpr-docker-NAME.sock) and data root, e.g.
 #                                           for the several-engines tests; prints its DOCKER_HOST
+#   scripts/setup-docker.sh --engine NAME --tls PORT
+#                                           the same, also listening on tcp://127.0.0.1:PORT
+#                                           with TLS (a CA, server and client certificates
+#                                           made with openssl); prints the tcp:// address
+#                                           and the folder to use as DOCKER_CERT_PATH
 #   scripts/setup-docker.sh --stop NAME     stops such an extra engine
 #
 # No registry is needed: the image is built with debootstrap (Debian minbase + python3)
@@ -45,17 +50,29 @@ install_packages() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# start_dockerd NAME SOCKET DATA_ROOT EXEC_ROOT: starts an engine in the background, logs to
-# /var/log/mcpr-dockerd-NAME.log, and waits for it to answer (60 s at most).
+# start_dockerd NAME SOCKET DATA_ROOT EXEC_ROOT [EXTRA FLAGS...]: starts an engine in the
+# background, logs to /var/log/mcpr-dockerd-NAME.log, and waits for it to answer (60 s at most).
 start_dockerd() {
   local name=$1 socket=$2 data=$3 exec_root=$4
+  shift 4
   need_root "starting dockerd"
   local log="/var/log/mcpr-dockerd-$name.log" pidfile="/run/mcpr-dockerd-$name.pid"
   mkdir -p "$data" "$exec_root" "$(dirname "$socket")"
+  # An engine that was killed leaves pid files of itself and its containerd (and they may
+  # linger as zombies, which dockerd would take for running): each goes once its
+  # process is dead.
+  local file old
+  for file in "$pidfile" "$exec_root/containerd/containerd.pid"; do
+    [ -s "$file" ] || continue
+    old=$(cat "$file")
+    if ! kill -0 "$old" 2>/dev/null || [ "$(ps -o stat= -p "$old" | cut -c1)" = Z ]; then
+      rm -f "$file"
+    fi
+  done
   say "starting dockerd ($name) on unix://$socket, log $log"
   # setsid: the engine outlives this script and the shell that ran it.
   setsid dockerd "${dockerd_flags[@]}" --host "unix://$socket" --data-root "$data" \
-    --exec-root "$exec_root" --pidfile "$pidfile" >"$log" 2>&1 </dev/null &
+    --exec-root "$exec_root" --pidfile "$pidfile" "$@" >"$log" 2>&1 </dev/null &
   local deadline=$((SECONDS + 60))
   until DOCKER_HOST="unix://$socket" engine_answers; do
     if [ $SECONDS -ge $deadline ]; then
@@ -108,17 +125,56 @@ main_engine() {
   say "engine $(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})') ready with image $image"
 }
 
+# make_tls_files DIR: a CA, a server certificate for 127.0.0.1/localhost and a client
+# certificate, named as Docker expects (ca.pem, cert.pem, key.pem for the client).
+make_tls_files() {
+  local dir=$1
+  [ -s "$dir/key.pem" ] && [ -s "$dir/server-key.pem" ] && return
+  command -v openssl >/dev/null || die "openssl is needed for --tls (apt-get install openssl)"
+  mkdir -p "$dir"
+  chmod 700 "$dir"
+  (
+    cd "$dir"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=mcpr-test-ca \
+      -keyout ca-key.pem -out ca.pem 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout server-key.pem \
+      -out server.csr 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >server.ext
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 3650 \
+      -extfile server.ext -out server-cert.pem 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj /CN=mcpr-client -keyout key.pem -out client.csr 2>/dev/null
+    printf 'extendedKeyUsage=clientAuth\n' >client.ext
+    openssl x509 -req -in client.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 3650 \
+      -extfile client.ext -out cert.pem 2>/dev/null
+    rm -f server.csr client.csr server.ext client.ext
+    chmod 600 ./*key.pem
+    chmod 644 ca.pem cert.pem server-cert.pem
+  ) || die "making the TLS files in $dir failed"
+}
+
 extra_engine() {
-  local name=$1
+  local name=$1 tls_port=${2:-}
   [[ $name =~ ^[a-z0-9-]+$ ]] || die "engine names are lower-case letters, digits and dashes: $name"
-  local socket="/run/mcpr-docker-$name.sock"
+  [ -z "$tls_port" ] || [[ $tls_port =~ ^[0-9]+$ ]] || die "--tls needs a port number: $tls_port"
+  local socket="/run/mcpr-docker-$name.sock" data="/var/lib/mcpr-docker-$name"
   export DOCKER_HOST="unix://$socket"
   if ! engine_answers; then
     install_packages
-    start_dockerd "$name" "$socket" "/var/lib/mcpr-docker-$name" "/run/mcpr-docker-$name"
+    local extra=()
+    if [ -n "$tls_port" ]; then
+      need_root "making TLS files"
+      make_tls_files "$data-tls"
+      extra=(--host "tcp://127.0.0.1:$tls_port" --tlsverify --tlscacert "$data-tls/ca.pem"
+             --tlscert "$data-tls/server-cert.pem" --tlskey "$data-tls/server-key.pem")
+    fi
+    start_dockerd "$name" "$socket" "$data" "/run/mcpr-docker-$name" "${extra[@]}"
   fi
   ensure_image
-  echo "$DOCKER_HOST"
+  if [ -n "$tls_port" ]; then
+    echo "tcp://127.0.0.1:$tls_port $data-tls"
+  else
+    echo "$DOCKER_HOST"
+  fi
 }
 
 stop_engine() {
@@ -133,7 +189,12 @@ stop_engine() {
 
 case "${1:-}" in
   "") main_engine ;;
-  --engine) extra_engine "${2:?--engine needs a name}" ;;
+  --engine)
+    if [ "${3:-}" = --tls ]; then
+      extra_engine "${2:?--engine needs a name}" "${4:?--tls needs a port}"
+    else
+      extra_engine "${2:?--engine needs a name}"
+    fi ;;
   --stop) stop_engine "${2:?--stop needs a name}" ;;
   *) die "unknown argument: $1 (see the comment at the top of this script)" ;;
 esac

@@ -392,11 +392,13 @@ fn a_setting_that_does_nothing_is_accepted_with_a_warning() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let err = text(&out.stderr);
     assert!(err.contains("[kernel] pool_size is ignored"), "{err}");
-    // `mcpr init` no longer writes it.
+    // `mcpr init` no longer writes it (the warm pool's size is `[docker] pool_size`).
     let fresh = tempfile::tempdir().unwrap();
     assert!(mcpr(fresh.path(), &["init"]).status.success());
     let toml = std::fs::read_to_string(fresh.path().join("mcpr.toml")).unwrap();
-    assert!(!toml.contains("pool_size"), "{toml}");
+    let config: toml::Table = toml.parse().unwrap();
+    assert!(config["kernel"].get("pool_size").is_none(), "{toml}");
+    assert!(config["docker"].get("pool_size").is_some(), "{toml}");
 }
 
 #[test]

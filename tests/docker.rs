@@ -240,12 +240,12 @@ async fn doctor_checks_the_hardening_of_a_trial_container() {
 }
 
 #[test]
-fn a_remote_engine_is_refused_with_what_to_do() {
+fn a_remote_engine_in_bind_mode_is_refused_with_what_to_do() {
     // No engine is needed: the address is refused before anything is contacted.
     let dir = common::project_dir_at(mcpr::sandbox::IsolationRequest::Docker);
     std::fs::write(
         dir.path().join("mcpr.toml"),
-        "[kernel]\nisolation = \"docker\"\n[docker]\nhost = \"tcp://203.0.113.1:2376\"\n",
+        "[kernel]\nisolation = \"docker\"\n[docker]\nhost = \"tcp://203.0.113.1:2376\"\nworkspace = \"bind\"\n",
     )
     .unwrap();
     let out = common::mcpr_in(dir.path(), &["exec", "1"]);
@@ -255,5 +255,178 @@ fn a_remote_engine_is_refused_with_what_to_do() {
         err.contains("needs an engine on this host") && err.contains("tcp://203.0.113.1:2376"),
         "{err}"
     );
-    assert!(err.contains("docs/REMOTE-ENGINES.md"), "{err}");
+    assert!(
+        err.contains("workspace = \"sync\"") && err.contains("docs/REMOTE-ENGINES.md"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_ssh_engine_is_refused_with_how_to_forward_it() {
+    let dir = common::project_dir_at(mcpr::sandbox::IsolationRequest::Docker);
+    std::fs::write(
+        dir.path().join("mcpr.toml"),
+        "[kernel]\nisolation = \"docker\"\n[docker]\nengines = [\"unix:///var/run/docker.sock\", \"ssh://kernels@203.0.113.1\"]\n",
+    )
+    .unwrap();
+    let out = common::mcpr_in(dir.path(), &["exec", "1"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("ssh://kernels@203.0.113.1")
+            && err
+                .contains("ssh -NL /run/mcpr-engine.sock:/var/run/docker.sock kernels@203.0.113.1")
+            && err.contains("workspace = \"sync\""),
+        "{err}"
+    );
+}
+
+/// Two engines (dockerd each with its own socket and data root) as one pool: sessions
+/// spread over both; one engine is killed while cells run on both; the other engine's
+/// sessions carry on with their state, the lost ones say which engine went and what to
+/// do, and new kernels go to the engine that is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_engines_as_one_pool_survive_the_death_of_one() {
+    if docker_level().await.is_none() {
+        return;
+    }
+    let (Some(a), Some(b)) = (
+        common::engines::local("pool-a"),
+        common::engines::local("pool-b"),
+    ) else {
+        return;
+    };
+    // Bound workspaces: the test finds each session's engine by its container's bind
+    // source and talks to the running cells through the host's folders.
+    let settings = mcpr::backend::docker::DockerSettings {
+        engines: vec![a.clone(), b.clone()],
+        workspace: mcpr::backend::docker::settings::WorkspaceMode::Bind,
+        ..mcpr::backend::docker::DockerSettings::default()
+    };
+    let launcher = common::engines::launcher(settings);
+    let root = tempfile::tempdir().unwrap();
+    let mut sessions = Vec::new();
+    for i in 0..4 {
+        let ws = root.path().join(format!("s{i}"));
+        std::fs::create_dir_all(&ws).unwrap();
+        let ws = ws.canonicalize().unwrap();
+        let mut s = mcpr::session::Session::start(
+            launcher.clone(),
+            mcpr::hostcall::HostCalls::with_builtins(),
+            format!("s{i}"),
+            ws.clone(),
+        )
+        .await
+        .expect("session starts");
+        let mut ok = true;
+        s.run_cell(&format!("x = {i}"), &mut |e| {
+            if matches!(e, mcpr::event::Event::Error { .. }) {
+                ok = false
+            }
+        })
+        .await;
+        assert!(ok, "session {i} runs a cell");
+        sessions.push((ws, s));
+    }
+    let on_a = common::engines::workspaces_on(&a).await;
+    let on_b = common::engines::workspaces_on(&b).await;
+    assert_eq!(
+        (on_a.len(), on_b.len()),
+        (2, 2),
+        "placed by free capacity: {on_a:?} {on_b:?}"
+    );
+
+    // Every session runs a cell that waits for the host's word; engine b dies meanwhile.
+    let code = "import os, time\nopen('started', 'w').close()\nwhile not os.path.exists('go'):\n    time.sleep(0.02)\n'done'";
+    let mut running = Vec::new();
+    for (ws, mut s) in sessions {
+        running.push(tokio::spawn(async move {
+            let mut events = Vec::new();
+            let status = s.run_cell(code, &mut |e| events.push(e)).await;
+            (ws, s, status, events)
+        }));
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !on_a
+        .iter()
+        .chain(&on_b)
+        .all(|ws| ws.join("started").exists())
+    {
+        assert!(Instant::now() < deadline, "the cells did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    common::engines::kill("pool-b");
+    for ws in on_a.iter().chain(&on_b) {
+        std::fs::write(ws.join("go"), "").unwrap();
+    }
+    let mut survivors = Vec::new();
+    for task in running {
+        let (ws, s, status, events) = task.await.unwrap();
+        let error = events.iter().find_map(|e| match e {
+            mcpr::event::Event::Error { message, .. } => Some(message.clone()),
+            _ => None,
+        });
+        if on_b.contains(&ws) {
+            assert_eq!(status, CellStatus::KernelDied, "{events:?}");
+            let message = error.expect("the lost kernel says why");
+            assert!(
+                message.contains(&format!("Docker engine at {b}"))
+                    && message.contains("stopped answering")
+                    && message.contains("Start the engine again"),
+                "{message}"
+            );
+            survivors.push((ws, s, true));
+        } else {
+            assert_eq!(status, CellStatus::Ok, "{error:?}");
+            survivors.push((ws, s, false));
+        }
+    }
+    // The other engine's sessions kept their kernels; the lost ones restart on it.
+    for (ws, s, lost) in &mut survivors {
+        let mut value = None;
+        let mut restarted = None;
+        s.run_cell("x", &mut |e| match e {
+            mcpr::event::Event::Value { json, .. } => value = json,
+            mcpr::event::Event::KernelRestarted { reason } => restarted = Some(reason),
+            _ => {}
+        })
+        .await;
+        if *lost {
+            let reason = restarted.expect("told of the restart");
+            assert!(reason.contains(&b), "{reason}");
+        } else {
+            assert!(restarted.is_none(), "{ws:?} kept its kernel");
+            assert!(value.is_some(), "{ws:?} kept its state");
+        }
+    }
+    let now_on_a = common::engines::workspaces_on(&a).await;
+    assert_eq!(now_on_a.len(), 4, "every session now runs on {a}");
+    // Engine b comes back (removing what its death left running); once its back-off is
+    // over it is tried again, and as the emptier engine it gets the next kernels.
+    common::engines::local("pool-b");
+    let mut later = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while common::engines::workspaces_on(&b).await.is_empty() {
+        assert!(Instant::now() < deadline, "{b} was never tried again");
+        let ws = root.path().join(format!("later{}", later.len()));
+        std::fs::create_dir_all(&ws).unwrap();
+        later.push(
+            mcpr::session::Session::start(
+                launcher.clone(),
+                mcpr::hostcall::HostCalls::with_builtins(),
+                "later".into(),
+                ws,
+            )
+            .await
+            .expect("a session starts while one engine is down"),
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    for s in later {
+        s.close().await;
+    }
+    for (_, s, _) in survivors {
+        s.close().await;
+    }
+    common::engines::stop("pool-b");
 }

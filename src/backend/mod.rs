@@ -47,11 +47,27 @@ pub struct Launched {
     pub host_pid: Option<u32>,
 }
 
+/// Copies a kernel's workspace back to the host; `Ok` carries what was not copied.
+pub type SyncFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<String>, String>> + Send>>;
+
 pub trait KernelProcess: Send + Sync {
     /// Kills the kernel and everything it started. Idempotent.
     fn kill(&self);
     /// Becomes `Some` once the process has exited.
     fn exit(&self) -> watch::Receiver<Option<ExitInfo>>;
+    /// For a kernel whose workspace is a copy (a container on another engine), the copy
+    /// back to the host's workspace, run at each step boundary; None when the kernel
+    /// writes the host's workspace itself.
+    fn sync_workspace(&self) -> Option<SyncFuture> {
+        None
+    }
+    /// For such a kernel, the copy of what the host changed in the workspace since the
+    /// last copy (a hand-over from a pool, a rewind, hand-made changes), run before each
+    /// cell; None when the kernel sees the host's workspace itself.
+    fn refresh_workspace(&self) -> Option<SyncFuture> {
+        None
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -131,7 +131,14 @@ async fn kernel(args: KernelBenchArgs) -> Result<ExitCode, CliError> {
         let launcher = Launcher::from_config(&project.config.kernel, level).map_err(fail)?;
         let root = std::env::temp_dir().join(format!("mcpr-bench-{}-{i}", std::process::id()));
         std::fs::create_dir_all(&root).map_err(fail)?;
-        let result = kernel_in(&args, launcher, &root).await;
+        // Containers use the `[docker] pool_size` warm pool (at least one ready kernel,
+        // or there is nothing to take); the subprocess backend keeps two.
+        let pool_size = if level == Some(IsolationRequest::Docker) {
+            project.config.kernel.docker.pool_size.max(1)
+        } else {
+            2
+        };
+        let result = kernel_in(&args, launcher, &root, pool_size).await;
         let _ = std::fs::remove_dir_all(&root);
         result?;
     }
@@ -142,6 +149,7 @@ async fn kernel_in(
     args: &KernelBenchArgs,
     launcher: Launcher,
     root: &std::path::Path,
+    pool_size: usize,
 ) -> Result<ExitCode, CliError> {
     let mut opts = CellOptions {
         timeout: None,
@@ -181,7 +189,7 @@ async fn kernel_in(
     row("session start, cold", "ms", &stats(cold), "—");
 
     // Pooled starts: take a ready kernel (waiting for the refill between takes).
-    let pool = KernelPool::new(launcher.clone(), root.join("pool"), 2);
+    let pool = KernelPool::new(launcher.clone(), root.join("pool"), pool_size);
     let mut pooled = Vec::new();
     for i in 0..args.starts {
         pool.wait_full().await.map_err(fail)?;

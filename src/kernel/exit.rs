@@ -13,6 +13,9 @@ pub struct ExitInfo {
     /// The container engine reports that its out-of-memory killer ended the container.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub oom_killed: bool,
+    /// The kernel's container engine stopped answering: what happened and what to do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_lost: Option<String>,
 }
 
 impl ExitInfo {
@@ -24,12 +27,14 @@ impl ExitInfo {
                 signal: Some(c - 128),
                 wait_error: None,
                 oom_killed: false,
+                engine_lost: None,
             },
             _ => Self {
                 code,
                 signal,
                 wait_error: None,
                 oom_killed: false,
+                engine_lost: None,
             },
         }
     }
@@ -40,6 +45,7 @@ impl ExitInfo {
             signal: None,
             wait_error: Some(reason),
             oom_killed: false,
+            engine_lost: None,
         }
     }
 
@@ -47,6 +53,9 @@ impl ExitInfo {
     pub fn explain(&self, limits: &Limits, killed_by_host: Option<&str>) -> String {
         if let Some(why) = killed_by_host {
             return format!("was killed by mcpr: {why}");
+        }
+        if let Some(lost) = &self.engine_lost {
+            return lost.clone();
         }
         if self.oom_killed {
             return format!(

@@ -306,6 +306,7 @@ impl Kernel {
             let message = format!("the kernel is gone ({death}); start a new session");
             return finish_early(sink, cell, started, "KernelDied", message);
         }
+        self.refresh_workspace(cell, sink).await;
         self.send(&exec).await;
 
         let mut spill = OutputSpill::new(opts.output, workspace, cell);
@@ -400,6 +401,7 @@ impl Kernel {
                 duration_ms: ms(t.elapsed()),
             });
         }
+        self.sync_workspace(cell, sink).await;
         let (overflow, problems) = spill.finish();
         for problem in problems {
             sink(Event::Output {
@@ -415,6 +417,44 @@ impl Kernel {
             overflow,
         });
         status
+    }
+
+    /// For a kernel with a copied workspace, copies in what the host changed there since
+    /// the last copy; a failure is said on the cell's stderr.
+    async fn refresh_workspace(&mut self, cell: u64, sink: &mut (dyn FnMut(Event) + Send)) {
+        let Some(refresh) = self.process.refresh_workspace() else {
+            return;
+        };
+        if let Err(e) = refresh.await {
+            sink(Event::Output {
+                cell,
+                stream: Stream::Stderr,
+                text: format!("[mcpr] workspace copy into the container: {e}\n"),
+            });
+        }
+    }
+
+    /// At the step boundary, brings a copied workspace (a container on another engine)
+    /// back to the host before anything records it; what could not be copied is said on
+    /// the cell's stderr.
+    async fn sync_workspace(&mut self, cell: u64, sink: &mut (dyn FnMut(Event) + Send)) {
+        if !self.is_alive() {
+            return;
+        }
+        let Some(sync) = self.process.sync_workspace() else {
+            return;
+        };
+        let problems = match sync.await {
+            Ok(refused) => refused,
+            Err(e) => vec![e],
+        };
+        for problem in problems {
+            sink(Event::Output {
+                cell,
+                stream: Stream::Stderr,
+                text: format!("[mcpr] workspace copy from the container: {problem}\n"),
+            });
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -529,6 +569,9 @@ impl Kernel {
     }
 
     async fn reply(&mut self, cell: u64, done: CallDone, sink: &mut (dyn FnMut(Event) + Send)) {
+        // A host call may have written the workspace (a tools module, a large result)
+        // for the kernel to read as soon as it has the reply.
+        self.refresh_workspace(cell, sink).await;
         let (id, name, args, result, took) = done;
         let (msg, outcome) = match result {
             Ok(value) => (

@@ -27,6 +27,19 @@ pub fn boot_code(dir: &Path) -> String {
     format!("import sys;sys.path.insert(0,'{dir}');import mcpr._kernel as k;sys.exit(k.main())")
 }
 
+/// Code run by `python -c` that carries the runtime itself: it writes the files to `dir`
+/// (a private tmpfs inside a container that cannot mount the host's runtime folder),
+/// then starts the kernel from there. The sources travel as a Python dict literal (a JSON
+/// object of strings is one), about 50 KB, well under the 128 KiB limit of one argument.
+pub fn self_contained_boot_code(dir: &str) -> String {
+    let files: std::collections::BTreeMap<&str, &str> = FILES.iter().copied().collect();
+    let literal = serde_json::to_string(&files).unwrap_or_else(|_| "{}".into());
+    let dir = dir.replace('\\', "\\\\").replace('\'', "\\'");
+    format!(
+        "import os,sys\nd='{dir}'\nfor n,t in {literal}.items():\n p=os.path.join(d,n);os.makedirs(os.path.dirname(p),exist_ok=True)\n with open(p,'w') as f:f.write(t)\nsys.path.insert(0,d);import mcpr._kernel as k;sys.exit(k.main())"
+    )
+}
+
 /// Writes the runtime out if this version is not there yet; returns its folder.
 pub fn install() -> std::io::Result<PathBuf> {
     let mut hasher = std::hash::DefaultHasher::new();

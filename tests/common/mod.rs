@@ -12,6 +12,7 @@ use mcpr::project::KernelConfig;
 use mcpr::sandbox::{IsolationRequest, SandboxProbe};
 use mcpr::session::{Launcher, Session};
 
+pub mod engines;
 pub mod tmux;
 
 /// A launcher at `level` with short limits suited to tests.
@@ -26,9 +27,29 @@ pub fn launcher(level: IsolationRequest) -> Launcher {
     let config = KernelConfig {
         timeout_seconds: 20.0,
         grace_seconds: 1.0,
+        docker: test_docker_settings(),
         ..KernelConfig::default()
     };
     Launcher::from_config(&config, Some(level)).expect("launcher")
+}
+
+/// `MCPR_TEST_DOCKER_WORKSPACE=sync` runs every Docker test with the workspace copied in
+/// and out instead of bound, as on a remote engine (`[docker] workspace = "sync"`).
+pub fn docker_workspace_mode() -> Option<&'static str> {
+    match std::env::var("MCPR_TEST_DOCKER_WORKSPACE").as_deref() {
+        Ok("sync") => Some("sync"),
+        Ok("bind") => Some("bind"),
+        _ => None,
+    }
+}
+
+/// The `[docker]` settings of the tests: the defaults, in sync mode when asked.
+pub fn test_docker_settings() -> mcpr::backend::docker::DockerSettings {
+    let mut docker = mcpr::backend::docker::DockerSettings::default();
+    if docker_workspace_mode() == Some("sync") {
+        docker.workspace = mcpr::backend::docker::settings::WorkspaceMode::Sync;
+    }
+    docker
 }
 
 /// The Docker backend when an engine with the default image can be had, else None after
@@ -360,7 +381,10 @@ pub fn project_dir() -> tempfile::TempDir {
 /// A project whose kernels run at isolation `level` (`[kernel] isolation`).
 pub fn project_dir_at(level: IsolationRequest) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
-    let text = format!("[kernel]\nisolation = \"{}\"\n", level.as_str());
+    let mut text = format!("[kernel]\nisolation = \"{}\"\n", level.as_str());
+    if let Some(mode) = docker_workspace_mode() {
+        text.push_str(&format!("[docker]\nworkspace = \"{mode}\"\n"));
+    }
     std::fs::write(dir.path().join("mcpr.toml"), text).expect("mcpr.toml");
     dir
 }

@@ -5,9 +5,20 @@
 //! non-root uid, memory/CPU/process limits from `[kernel.limits]`, and tini as PID 1 so
 //! the kernel gets ordinary signal handling. The workspace is the only writable mount;
 //! the runtime and skills are bound read-only. The engine's socket is never mounted.
+//!
+//! Mounts are given as structured `Mounts` (never the `Binds` strings, which a host path
+//! holding `:` would break). In sync mode nothing of this host is bound: the workspace is
+//! a tmpfs volume owned by the kernel's uid that mcpr fills through the archive API, the
+//! read-only folders are root-owned tmpfs volumes filled the same way (the kernel cannot
+//! write them: it is neither their owner nor has capabilities), and the runtime comes in
+//! with the boot code.
 
-use bollard::models::{ContainerCreateBody, HostConfig, ResourcesUlimits};
-use std::path::Path;
+use bollard::models::{
+    ContainerCreateBody, HostConfig, Mount, MountType, MountVolumeOptions,
+    MountVolumeOptionsDriverConfig, ResourcesUlimits,
+};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 use super::settings::DockerSettings;
 use crate::backend::LaunchSpec;
@@ -18,16 +29,26 @@ pub const INSIDE_RUNTIME: &str = "/opt/mcpr-runtime";
 
 const MIB: i64 = 1024 * 1024;
 
-/// The create request for one kernel of `spec` running as `uid:gid`.
+/// Where the runtime is written by the boot code in sync mode (inside the private /tmp).
+const SYNC_RUNTIME: &str = "/tmp/.mcpr-runtime";
+
+/// The create request for one kernel of `spec` running as `uid:gid`; `sync` when the
+/// engine cannot see this host's folders.
 pub fn create_body(
     spec: &LaunchSpec,
     settings: &DockerSettings,
     runtime_dir: &Path,
     (uid, gid): (u32, u32),
+    sync: bool,
 ) -> ContainerCreateBody {
+    let mounts = if sync {
+        synced_mounts(spec, settings, (uid, gid))
+    } else {
+        bound_mounts(spec, runtime_dir)
+    };
     ContainerCreateBody {
         image: Some(settings.image.clone()),
-        cmd: Some(command(spec, settings)),
+        cmd: Some(command(spec, settings, sync)),
         user: Some(format!("{uid}:{gid}")),
         working_dir: Some(crate::sandbox::INSIDE_WORKSPACE.into()),
         env: Some(environment(spec)),
@@ -42,7 +63,7 @@ pub fn create_body(
         network_disabled: Some(true),
         hostname: Some(crate::sandbox::HOSTNAME.into()),
         labels: Some(super::engine::labels()),
-        host_config: Some(host_config(spec, settings, runtime_dir)),
+        host_config: Some(host_config(spec, settings, mounts)),
         ..Default::default()
     }
 }
@@ -50,11 +71,15 @@ pub fn create_body(
 /// `python -I -B -c BOOT --max-frame N`, with the address-space limit set first so a
 /// runaway allocation raises MemoryError in the kernel as under the subprocess backend
 /// (the container's memory limit stays as the backstop for everything it starts).
-fn command(spec: &LaunchSpec, settings: &DockerSettings) -> Vec<String> {
+fn command(spec: &LaunchSpec, settings: &DockerSettings, sync: bool) -> Vec<String> {
     let address_space = spec.limits.memory_mb.saturating_mul(MIB as u64);
-    let boot = format!(
-        "import resource as _r;_r.setrlimit(_r.RLIMIT_AS,({address_space},{address_space}));del _r;{}",
+    let boot = if sync {
+        runtime::self_contained_boot_code(SYNC_RUNTIME)
+    } else {
         runtime::boot_code(Path::new(INSIDE_RUNTIME))
+    };
+    let boot = format!(
+        "import resource as _r;_r.setrlimit(_r.RLIMIT_AS,({address_space},{address_space}));del _r;{boot}"
     );
     vec![
         settings.python.clone(),
@@ -83,7 +108,7 @@ fn environment(spec: &LaunchSpec) -> Vec<String> {
     env
 }
 
-fn host_config(spec: &LaunchSpec, settings: &DockerSettings, runtime_dir: &Path) -> HostConfig {
+fn host_config(spec: &LaunchSpec, settings: &DockerSettings, mounts: Vec<Mount>) -> HostConfig {
     let limits = &spec.limits;
     let memory = (limits.memory_mb as i64).saturating_mul(MIB);
     let ulimit = |name: &str, soft: u64, hard: u64| ResourcesUlimits {
@@ -123,28 +148,80 @@ fn host_config(spec: &LaunchSpec, settings: &DockerSettings, runtime_dir: &Path)
                 limits.cpu_seconds.saturating_add(1),
             ),
         ]),
-        binds: Some(binds(spec, runtime_dir)),
+        mounts: Some(mounts),
         auto_remove: Some(false),
         ..Default::default()
     }
 }
 
 /// The workspace read-write at /workspace; the runtime, mounts and read-only paths
-/// read-only.
-fn binds(spec: &LaunchSpec, runtime_dir: &Path) -> Vec<String> {
-    let mut binds = vec![
-        format!(
-            "{}:{}:rw",
-            spec.workspace.display(),
-            crate::sandbox::INSIDE_WORKSPACE
+/// read-only, all bound from this host's folders.
+fn bound_mounts(spec: &LaunchSpec, runtime_dir: &Path) -> Vec<Mount> {
+    let bind = |host: &Path, inside: &Path, read_only: bool| Mount {
+        target: Some(inside.to_string_lossy().into_owned()),
+        source: Some(host.to_string_lossy().into_owned()),
+        typ: Some(MountType::BIND),
+        read_only: Some(read_only),
+        ..Default::default()
+    };
+    let mut mounts = vec![
+        bind(
+            &spec.workspace,
+            Path::new(crate::sandbox::INSIDE_WORKSPACE),
+            false,
         ),
-        format!("{}:{INSIDE_RUNTIME}:ro", runtime_dir.display()),
+        bind(runtime_dir, Path::new(INSIDE_RUNTIME), true),
     ];
-    for (host, inside) in &spec.readonly_mounts {
-        binds.push(format!("{}:{}:ro", host.display(), inside.display()));
+    for (host, inside) in read_only_folders(spec) {
+        mounts.push(bind(&host, &inside, true));
     }
-    for path in &spec.readonly_paths {
-        binds.push(format!("{}:{}:ro", path.display(), path.display()));
+    mounts
+}
+
+/// Every read-only folder of `spec` as (host folder, path inside).
+pub fn read_only_folders(spec: &LaunchSpec) -> Vec<(PathBuf, PathBuf)> {
+    let mut folders = spec.readonly_mounts.clone();
+    folders.extend(spec.readonly_paths.iter().map(|p| (p.clone(), p.clone())));
+    folders
+}
+
+/// Sync mode: tmpfs volumes the host fills through the archive API once the container
+/// runs (a tmpfs volume holds its files only while mounted). The workspace's belongs to
+/// the kernel's uid; the read-only folders' to root.
+fn synced_mounts(
+    spec: &LaunchSpec,
+    settings: &DockerSettings,
+    (uid, gid): (u32, u32),
+) -> Vec<Mount> {
+    let tmpfs_volume = |inside: &Path, options: String| Mount {
+        target: Some(inside.to_string_lossy().into_owned()),
+        typ: Some(MountType::VOLUME),
+        read_only: Some(false),
+        volume_options: Some(MountVolumeOptions {
+            driver_config: Some(MountVolumeOptionsDriverConfig {
+                name: Some("local".into()),
+                options: Some(HashMap::from([
+                    ("type".to_string(), "tmpfs".to_string()),
+                    ("device".to_string(), "tmpfs".to_string()),
+                    ("o".to_string(), options),
+                ])),
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let mut mounts = vec![tmpfs_volume(
+        Path::new(crate::sandbox::INSIDE_WORKSPACE),
+        format!(
+            "size={}m,uid={uid},gid={gid},mode=0755,nosuid,nodev",
+            settings.workspace_mb
+        ),
+    )];
+    for (_, inside) in read_only_folders(spec) {
+        mounts.push(tmpfs_volume(
+            &inside,
+            format!("size={}m,mode=0755,nosuid,nodev", settings.workspace_mb),
+        ));
     }
-    binds
+    mounts
 }

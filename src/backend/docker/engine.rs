@@ -1,5 +1,6 @@
 //! One Docker engine: the connection (API version negotiated, since engines as old as
-//! 20.10 speak only API 1.41), who owns which container, and the sweep that removes
+//! 20.10 speak only API 1.41; unix sockets, plain tcp and tcp with TLS), whether it is
+//! up or marked down for a back-off, who owns which container, and the sweep that removes
 //! kernel containers left behind by an mcpr process that no longer runs.
 //!
 //! Ownership is a label `mcpr.owner = host:pid:start-time`. The start time (from /proc)
@@ -9,7 +10,9 @@
 use bollard::Docker;
 use bollard::query_parameters::{ListContainersOptionsBuilder, RemoveContainerOptionsBuilder};
 use std::collections::HashMap;
-use tokio::sync::OnceCell;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// Marks every container mcpr starts for a kernel.
 pub const KERNEL_LABEL: &str = "mcpr.kernel";
@@ -23,24 +26,57 @@ pub enum EngineError {
     )]
     Unreachable { address: String, reason: String },
     #[error(
-        "the Docker backend needs an engine on this host (a unix:// socket), not {address}: kernels bind the workspace and the runtime from this host's folders, which a remote engine cannot see. Use a local engine (scripts/setup-docker.sh) or unset [docker] host / DOCKER_HOST; docs/REMOTE-ENGINES.md says what remote engines need"
+        "[docker] workspace = \"bind\" needs an engine on this host (a unix:// socket), not {address}: a bound workspace comes from this host's folders, which a remote engine cannot see. Set [docker] workspace = \"sync\" (or \"auto\") to copy the workspace in and out, or use a local engine (scripts/setup-docker.sh); docs/REMOTE-ENGINES.md says what remote engines need"
     )]
     Remote { address: String },
     #[error("{address} is not an engine address mcpr can use: {reason}")]
     BadAddress { address: String, reason: String },
+    #[error("mcpr cannot speak TLS to the engine at {address}: {reason}")]
+    Tls { address: String, reason: String },
+    #[error(
+        "mcpr does not speak ssh to engines ({address}). Forward the engine's socket instead: `ssh -NL /run/mcpr-engine.sock:/var/run/docker.sock {target}` and use unix:///run/mcpr-engine.sock with [docker] workspace = \"sync\" (the engine is on the other host, so its containers cannot see this host's folders)"
+    )]
+    Ssh { address: String, target: String },
+    #[error(
+        "the Docker engine at {address} is marked down ({reason}); it is tried again in {retry_in_s} s. Start it again (scripts/setup-docker.sh for a local one) or remove it from [docker] engines"
+    )]
+    Down {
+        address: String,
+        reason: String,
+        retry_in_s: u64,
+    },
+    #[error("{0}")]
+    NoneUp(String),
 }
 
-/// A lazily connected engine, shared by every kernel of one backend.
+/// The first wait after an engine fails; doubled on each further failure.
+const FIRST_BACKOFF: Duration = Duration::from_secs(2);
+const LONGEST_BACKOFF: Duration = Duration::from_secs(60);
+
+/// An engine, connected on use, shared by every kernel placed on it.
 pub struct Engine {
     address: String,
-    client: OnceCell<Result<Docker, EngineError>>,
+    tls: Option<PathBuf>,
+    state: Mutex<State>,
+    /// Serialises (re)connecting, so one sweep runs per connection.
+    connecting: tokio::sync::Mutex<()>,
+}
+
+#[derive(Default)]
+struct State {
+    client: Option<Docker>,
+    /// Set while the engine is marked down: until when, why, how many failures in a row.
+    down: Option<(Instant, String)>,
+    failures: u32,
 }
 
 impl Engine {
-    pub fn new(address: String) -> Engine {
+    pub fn new(address: String, tls: Option<PathBuf>) -> Engine {
         Engine {
             address,
-            client: OnceCell::new(),
+            tls,
+            state: Mutex::new(State::default()),
+            connecting: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -48,37 +84,158 @@ impl Engine {
         &self.address
     }
 
-    /// The client, connected on first use; the first connection also sweeps orphans.
+    /// The folder of TLS client files this engine is spoken to with, if any.
+    pub fn tls(&self) -> Option<&Path> {
+        self.tls.as_deref()
+    }
+
+    /// Why the engine is down and for how much longer, or None when it may be used.
+    pub fn down(&self) -> Option<EngineError> {
+        let state = lock(&self.state);
+        let (until, reason) = state.down.as_ref()?;
+        let left = until.checked_duration_since(Instant::now())?;
+        Some(EngineError::Down {
+            address: self.address.clone(),
+            reason: reason.clone(),
+            retry_in_s: left.as_secs().max(1),
+        })
+    }
+
+    /// Marks the engine down after a failed request: it is left alone for a back-off
+    /// that doubles with each failure in a row, then tried again.
+    pub fn mark_down(&self, reason: &str) {
+        let mut state = lock(&self.state);
+        state.client = None;
+        let wait = FIRST_BACKOFF
+            .saturating_mul(1 << state.failures.min(5))
+            .min(LONGEST_BACKOFF);
+        state.failures = state.failures.saturating_add(1);
+        state.down = Some((Instant::now() + wait, reason.to_string()));
+    }
+
+    /// The client, connecting when there is none; each new connection sweeps orphans.
+    /// Fails at once while the engine is marked down.
     pub async fn client(&self) -> Result<Docker, EngineError> {
-        self.client
-            .get_or_init(|| async {
-                let docker = connect(&self.address).await?;
+        if let Some(down) = self.down() {
+            return Err(down);
+        }
+        if let Some(client) = lock(&self.state).client.clone() {
+            return Ok(client);
+        }
+        let _one = self.connecting.lock().await;
+        if let Some(client) = lock(&self.state).client.clone() {
+            return Ok(client);
+        }
+        match connect_with(&self.address, self.tls.as_deref()).await {
+            Ok(docker) => {
                 sweep_orphans(&docker).await;
+                let mut state = lock(&self.state);
+                state.client = Some(docker.clone());
+                state.down = None;
+                state.failures = 0;
                 Ok(docker)
-            })
-            .await
-            .clone()
+            }
+            Err(e @ EngineError::Unreachable { .. }) => {
+                self.mark_down(&e.to_string());
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 
-/// Connects to `address` and settles on the API version both sides speak.
-pub async fn connect(address: &str) -> Result<Docker, EngineError> {
-    let docker = if address.starts_with("unix://") {
-        // A long request timeout: attached kernels and waits last as long as sessions.
-        Docker::connect_with_unix(address, 120, bollard::API_DEFAULT_VERSION)
-    } else {
-        Docker::connect_with_host(address)
-    }
-    .map_err(|e| EngineError::BadAddress {
-        address: address.to_string(),
-        reason: e.to_string(),
-    })?;
-    let unreachable = |e: bollard::errors::Error| EngineError::Unreachable {
-        address: address.to_string(),
-        reason: e.to_string(),
-    };
-    docker.negotiate_version().await.map_err(unreachable)
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
+
+/// Connects to `address` (TLS client files from `DOCKER_CERT_PATH` for `tcp://`).
+pub async fn connect(address: &str) -> Result<Docker, EngineError> {
+    let tls = std::env::var_os("DOCKER_CERT_PATH")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from);
+    connect_with(address, tls.as_deref()).await
+}
+
+/// A request timeout long enough for attached kernels and waits, which last as long as
+/// sessions.
+const REQUEST_TIMEOUT_S: u64 = 120;
+
+/// Connects to `address` and settles on the API version both sides speak. `tls` is a
+/// folder with `ca.pem`, `cert.pem` and `key.pem`: with it a `tcp://` engine is spoken
+/// to over TLS, its certificate checked against `ca.pem`.
+pub async fn connect_with(address: &str, tls: Option<&Path>) -> Result<Docker, EngineError> {
+    let bad = |reason: String| EngineError::BadAddress {
+        address: address.to_string(),
+        reason,
+    };
+    let tls_error = |reason: String| EngineError::Tls {
+        address: address.to_string(),
+        reason,
+    };
+    let version = bollard::API_DEFAULT_VERSION;
+    let docker = if address.starts_with("unix://") {
+        Docker::connect_with_unix(address, REQUEST_TIMEOUT_S, version)
+    } else if let Some(target) = address.strip_prefix("ssh://") {
+        return Err(EngineError::Ssh {
+            address: address.to_string(),
+            target: target.to_string(),
+        });
+    } else if address.starts_with("tcp://") || address.starts_with("https://") {
+        match tls {
+            Some(dir) => {
+                for file in ["ca.pem", "cert.pem", "key.pem"] {
+                    if !dir.join(file).is_file() {
+                        return Err(tls_error(format!(
+                            "TLS needs {} (set [docker] cert_path or DOCKER_CERT_PATH to the folder with ca.pem, cert.pem and key.pem)",
+                            dir.join(file).display()
+                        )));
+                    }
+                }
+                Docker::connect_with_ssl(
+                    address,
+                    &dir.join("key.pem"),
+                    &dir.join("cert.pem"),
+                    &dir.join("ca.pem"),
+                    REQUEST_TIMEOUT_S,
+                    version,
+                )
+            }
+            None if address.starts_with("https://") => {
+                return Err(tls_error(
+                    "https:// needs TLS client files: set [docker] cert_path or DOCKER_CERT_PATH to the folder with ca.pem, cert.pem and key.pem".into(),
+                ));
+            }
+            None => Docker::connect_with_http(address, REQUEST_TIMEOUT_S, version),
+        }
+    } else {
+        return Err(bad(
+            "use unix:///path/to/docker.sock, tcp://HOST:PORT (with TLS files for a remote engine) or ssh://USER@HOST".into(),
+        ));
+    }
+    .map_err(|e| match e {
+        // A socket that is gone is an engine that is gone, not a bad address.
+        bollard::errors::Error::SocketNotFoundError(path) => EngineError::Unreachable {
+            address: address.to_string(),
+            reason: format!("no socket at {path}"),
+        },
+        e => bad(e.to_string()),
+    })?;
+    let unreachable = |reason: String| EngineError::Unreachable {
+        address: address.to_string(),
+        reason,
+    };
+    match tokio::time::timeout(CONNECT_TIMEOUT, docker.negotiate_version()).await {
+        Ok(answer) => answer.map_err(|e| unreachable(e.to_string())),
+        Err(_) => Err(unreachable(format!(
+            "it did not answer within {} s",
+            CONNECT_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
+/// How long an engine may take to answer the first request of a connection (the long
+/// request timeout is for attachments and waits, which last as long as sessions).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// This process as the owner label names it.
 pub fn owner_label() -> String {
