@@ -115,14 +115,13 @@ fn granularity_ns(workspace: &Path, scratch_dir: &Path, tick: i64) -> Option<i64
     probed.ok().flatten()
 }
 
-/// Creates `path`, checks its natural mtime against the clock, then sets an mtime of odd
+/// Creates `path`, checks that its natural mtime is not behind the clock, then sets an mtime of odd
 /// seconds and nanoseconds 123456789 and reads back what the filesystem kept.
 fn probe(path: &Path, tick: i64) -> io::Result<Option<i64>> {
     const SECONDS: u64 = 1_000_000_001;
     const NANOS: i64 = 123_456_789;
     let before = now_ns();
     let file = File::create_new(path)?;
-    let after = now_ns();
     let natural = mtime_ns(&file.metadata()?);
     file.set_modified(UNIX_EPOCH + Duration::new(SECONDS, NANOS as u32))?;
     let kept = file.metadata()?;
@@ -138,9 +137,14 @@ fn probe(path: &Path, tick: i64) -> io::Result<Option<i64>> {
             None => return Ok(None),
         }
     };
-    // Stamped by this machine's coarse clock, between the two readings of it.
+    // Stamped by this machine's clock: not before the first reading of it. Only a stamp
+    // behind the clock is a danger (a write after a scan started could then look older
+    // than the window); a stamp ahead of it makes files racy longer, which is safe. And
+    // ahead is what a local filesystem does on a busy machine: with multigrain
+    // timestamps a new file may take the latest fine-grained time handed out, while the
+    // coarse clock has missed ticks.
     let slack = granularity.saturating_add(tick).saturating_add(1_000_000);
-    if natural < before.saturating_sub(slack) || natural > after.saturating_add(slack) {
+    if natural < before.saturating_sub(slack) {
         return Ok(None);
     }
     Ok(Some(granularity))
