@@ -12,6 +12,12 @@
 #                                           made with openssl); prints the tcp:// address
 #                                           and the folder to use as DOCKER_CERT_PATH
 #   scripts/setup-docker.sh --stop NAME     stops such an extra engine
+#   scripts/setup-docker.sh --ssh PORT      an sshd on 127.0.0.1:PORT that lets root in with
+#                                           a key made for it, so that the engine at
+#                                           DOCKER_HOST (default: the local socket) can be
+#                                           used as an ssh:// engine; prints the ssh://
+#                                           address and the private key's path
+#   scripts/setup-docker.sh --stop-ssh PORT stops that sshd
 #
 # No registry is needed: the image is built with debootstrap (Debian minbase + python3)
 # and `docker import`ed. The root filesystem tarball is cached, so further engines get the
@@ -187,6 +193,62 @@ stop_engine() {
   while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
 }
 
+# ssh_engine PORT: see the top of this script. The sshd has a configuration, host key
+# and authorized key of its own under /run/mcpr-sshd-PORT; nothing of the system's ssh
+# setup is changed.
+ssh_engine() {
+  local port=$1 dir="/run/mcpr-sshd-$1"
+  [[ $port =~ ^[0-9]+$ ]] || die "--ssh needs a port number: $port"
+  need_root "starting an sshd"
+  main_engine
+  if ! command -v sshd >/dev/null && [ ! -x /usr/sbin/sshd ]; then
+    say "installing openssh-server"
+    apt-get update -qq
+    # The package's own service is not wanted: only this script's sshd runs.
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      openssh-server openssh-client >/dev/null || { rm -f /usr/sbin/policy-rc.d; die "installing openssh-server failed"; }
+    rm -f /usr/sbin/policy-rc.d
+  fi
+  command -v ssh >/dev/null || die "ssh (openssh-client) is needed for ssh:// engines"
+  mkdir -p "$dir" /run/sshd
+  chmod 700 "$dir"
+  [ -s "$dir/host_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -f "$dir/host_ed25519"
+  [ -s "$dir/client_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -f "$dir/client_ed25519"
+  cp "$dir/client_ed25519.pub" "$dir/authorized_keys"
+  cat >"$dir/sshd_config" <<EOF_CONFIG
+Port $port
+ListenAddress 127.0.0.1
+HostKey $dir/host_ed25519
+AuthorizedKeysFile $dir/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+PidFile $dir/sshd.pid
+EOF_CONFIG
+  local pid=""
+  [ -s "$dir/sshd.pid" ] && pid=$(cat "$dir/sshd.pid")
+  if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
+    say "starting sshd on 127.0.0.1:$port, for the engine at ${DOCKER_HOST:-unix:///var/run/docker.sock}"
+    /usr/sbin/sshd -f "$dir/sshd_config" -E "$dir/sshd.log" || die "sshd did not start; see $dir/sshd.log"
+  fi
+  local deadline=$((SECONDS + 20))
+  until [ -s "$dir/sshd.pid" ]; do
+    [ $SECONDS -lt $deadline ] || die "sshd did not start; see $dir/sshd.log"
+    sleep 0.1
+  done
+  echo "ssh://root@127.0.0.1:$port $dir/client_ed25519"
+}
+
+stop_ssh() {
+  local pidfile="/run/mcpr-sshd-$1/sshd.pid"
+  [ -s "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null
+  rm -f "$pidfile"
+}
+
 case "${1:-}" in
   "") main_engine ;;
   --engine)
@@ -196,5 +258,7 @@ case "${1:-}" in
       extra_engine "${2:?--engine needs a name}"
     fi ;;
   --stop) stop_engine "${2:?--stop needs a name}" ;;
+  --ssh) ssh_engine "${2:?--ssh needs a port}" ;;
+  --stop-ssh) stop_ssh "${2:?--stop-ssh needs a port}" ;;
   *) die "unknown argument: $1 (see the comment at the top of this script)" ;;
 esac

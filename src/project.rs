@@ -551,6 +551,7 @@ python = "python3"
 # host = "unix:///var/run/docker.sock"   # engine address; default $DOCKER_HOST, then this
 # engines = ["unix:///var/run/docker.sock", "tcp://kernels-2:2376"]   # several as one pool (docs/REMOTE-ENGINES.md)
 # cert_path = "/etc/mcpr/docker-tls"     # ca.pem, cert.pem, key.pem for tcp:// with TLS; default $DOCKER_CERT_PATH
+# ssh_identity = "/home/me/.ssh/id_ed25519"  # key for ssh://USER@HOST engines; default: ssh's own configuration
 # capacity = 0                           # kernels per engine for placement; 0: its CPUs / cpus and memory / memory_mb
 workspace = "auto"                       # bind | sync (copied in at start, back at each step) | auto: bind on unix://, else sync
 workspace_mb = {docker_ws}                # sync mode: size of the container's /workspace (a tmpfs)

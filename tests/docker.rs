@@ -261,26 +261,6 @@ fn a_remote_engine_in_bind_mode_is_refused_with_what_to_do() {
     );
 }
 
-#[test]
-fn an_ssh_engine_is_refused_with_how_to_forward_it() {
-    let dir = common::project_dir_at(mcpr::sandbox::IsolationRequest::Docker);
-    std::fs::write(
-        dir.path().join("mcpr.toml"),
-        "[kernel]\nisolation = \"docker\"\n[docker]\nengines = [\"unix:///var/run/docker.sock\", \"ssh://kernels@203.0.113.1\"]\n",
-    )
-    .unwrap();
-    let out = common::mcpr_in(dir.path(), &["exec", "1"]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("ssh://kernels@203.0.113.1")
-            && err
-                .contains("ssh -NL /run/mcpr-engine.sock:/var/run/docker.sock kernels@203.0.113.1")
-            && err.contains("workspace = \"sync\""),
-        "{err}"
-    );
-}
-
 /// Two engines (dockerd each with its own socket and data root) as one pool: sessions
 /// spread over both; one engine is killed while cells run on both; the other engine's
 /// sessions carry on with their state, the lost ones say which engine went and what to
@@ -429,4 +409,114 @@ async fn two_engines_as_one_pool_survive_the_death_of_one() {
         s.close().await;
     }
     common::engines::stop("pool-b");
+}
+
+/// An engine that hangs (its dockerd stopped: the socket still accepts, nothing answers,
+/// as with a remote engine behind a network partition): the session on it ends its cell
+/// at the time limit with an error naming the engine instead of waiting for it, the
+/// session on the other engine carries on, and a new session is placed on the engine
+/// that answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_engine_costs_its_own_sessions_only() {
+    if docker_level().await.is_none() {
+        return;
+    }
+    let (Some(a), Some(b)) = (
+        common::engines::local("hang-a"),
+        common::engines::local("hang-b"),
+    ) else {
+        return;
+    };
+    let config = mcpr::project::KernelConfig {
+        timeout_seconds: 3.0,
+        grace_seconds: 1.0,
+        docker: mcpr::backend::docker::DockerSettings {
+            engines: vec![a.clone(), b.clone()],
+            workspace: mcpr::backend::docker::settings::WorkspaceMode::Bind,
+            ..mcpr::backend::docker::DockerSettings::default()
+        },
+        ..mcpr::project::KernelConfig::default()
+    };
+    let launcher = mcpr::session::Launcher::from_config(
+        &config,
+        Some(mcpr::sandbox::IsolationRequest::Docker),
+    )
+    .expect("launcher");
+    let root = tempfile::tempdir().unwrap();
+    let start = |name: &str| {
+        let ws = root.path().join(name);
+        std::fs::create_dir_all(&ws).unwrap();
+        let ws = ws.canonicalize().unwrap();
+        let launcher = launcher.clone();
+        let name = name.to_string();
+        async move {
+            let s = mcpr::session::Session::start(
+                launcher,
+                mcpr::hostcall::HostCalls::with_builtins(),
+                name,
+                ws.clone(),
+            )
+            .await
+            .expect("session starts");
+            (ws, s)
+        }
+    };
+    let (ws1, mut s1) = start("one").await;
+    let (ws2, mut s2) = start("two").await;
+    for s in [&mut s1, &mut s2] {
+        assert_eq!(s.run_cell("x = 1", &mut |_| {}).await, CellStatus::Ok);
+    }
+    let on_b = common::engines::workspaces_on(&b).await;
+    assert_eq!(on_b.len(), 1, "one session on each engine: {on_b:?}");
+    let (mut hung, mut healthy) = if on_b[0] == ws1 { (s1, s2) } else { (s2, s1) };
+    assert!(on_b[0] == ws1 || on_b[0] == ws2);
+
+    common::engines::hang("hang-b", true);
+    let healthy_cell = async {
+        let mut value = None;
+        let status = healthy
+            .run_cell("x + 1", &mut |e| {
+                if let mcpr::event::Event::Value { json, .. } = e {
+                    value = json
+                }
+            })
+            .await;
+        (status, value)
+    };
+    let hung_cell = async {
+        let mut errors = Vec::new();
+        let status = hung
+            .run_cell("x + 1", &mut |e| {
+                if let mcpr::event::Event::Error { message, .. } = e {
+                    errors.push(message)
+                }
+            })
+            .await;
+        (status, errors)
+    };
+    let ((status, value), (hung_status, errors)) = tokio::time::timeout(
+        Duration::from_secs(120),
+        futures::future::join(healthy_cell, hung_cell),
+    )
+    .await
+    .expect("no cell waits for the hung engine past its own limits");
+    assert_eq!(status, CellStatus::Ok);
+    assert_eq!(value, Some(json!(2)));
+    assert_ne!(hung_status, CellStatus::Ok);
+    assert!(
+        errors.iter().any(|m| m.contains(&b)),
+        "the error names the engine: {errors:?}"
+    );
+    // A new kernel goes to the engine that answers.
+    let (ws3, s3) = tokio::time::timeout(Duration::from_secs(60), start("three"))
+        .await
+        .expect("placement does not wait for the hung engine");
+    assert!(common::engines::workspaces_on(&a).await.contains(&ws3));
+
+    common::engines::hang("hang-b", false);
+    s3.close().await;
+    healthy.close().await;
+    hung.close().await;
+    common::engines::stop("hang-a");
+    common::engines::stop("hang-b");
 }

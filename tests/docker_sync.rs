@@ -186,6 +186,76 @@ async fn an_engine_over_tcp_with_tls_gets_a_synced_workspace() {
     assert!(err.contains(&address) && err.contains("cert_path"), "{err}");
 }
 
+/// An engine reached over ssh (`docker system dial-stdio` on the other side, as the
+/// Docker CLI does): the kernel protocol, the attachment and the workspace copies all go
+/// through the ssh connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_engine_over_ssh_gets_a_synced_workspace() {
+    if docker_level().await.is_none() {
+        return;
+    }
+    let Some((address, key)) = common::engines::ssh(23790) else {
+        return;
+    };
+    let settings = DockerSettings {
+        host: Some(address.clone()),
+        ssh_identity: Some(key),
+        ..DockerSettings::default()
+    };
+    assert!(settings.syncs(&address));
+    round_trip(common::engines::launcher(settings)).await;
+
+    // A key that is not there is named, with the setting that names it.
+    let settings = DockerSettings {
+        host: Some(address.clone()),
+        ssh_identity: Some(PathBuf::from("/nonexistent-key")),
+        ..DockerSettings::default()
+    };
+    let root = tempfile::tempdir().unwrap();
+    let err = Session::start(
+        common::engines::launcher(settings),
+        HostCalls::with_builtins(),
+        "t".into(),
+        workspace(root.path()),
+    )
+    .await
+    .err()
+    .expect("no session without the key")
+    .to_string();
+    assert!(
+        err.contains(&address) && err.contains("ssh_identity") && err.contains("/nonexistent-key"),
+        "{err}"
+    );
+
+    // A key the host does not let in: what ssh said reaches the user.
+    let stranger = root.path().join("stranger");
+    let made = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&stranger)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let settings = DockerSettings {
+        host: Some(address.clone()),
+        ssh_identity: Some(stranger),
+        ..DockerSettings::default()
+    };
+    let err = Session::start(
+        common::engines::launcher(settings),
+        HostCalls::with_builtins(),
+        "t".into(),
+        workspace(root.path()),
+    )
+    .await
+    .err()
+    .expect("no session with a key the host refuses")
+    .to_string();
+    assert!(
+        err.contains(&address) && err.contains("ssh said") && err.contains("Permission denied"),
+        "{err}"
+    );
+}
+
 /// A host folder outside the workspace with a file code would love to overwrite.
 const ORIGINAL: &str = "ORIGINAL host content";
 

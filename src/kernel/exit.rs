@@ -52,7 +52,10 @@ impl ExitInfo {
     /// A sentence on what happened and the likely cause.
     pub fn explain(&self, limits: &Limits, killed_by_host: Option<&str>) -> String {
         if let Some(why) = killed_by_host {
-            return format!("was killed by mcpr: {why}");
+            return match &self.engine_lost {
+                Some(lost) => format!("was killed by mcpr: {why}, and {lost}"),
+                None => format!("was killed by mcpr: {why}"),
+            };
         }
         if let Some(lost) = &self.engine_lost {
             return lost.clone();

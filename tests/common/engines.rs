@@ -51,6 +51,14 @@ pub fn tls(name: &str, port: u16) -> Option<(String, PathBuf)> {
     Some((address.to_string(), PathBuf::from(dir)))
 }
 
+/// An sshd on 127.0.0.1:`port` in front of the default engine: its `ssh://` address and
+/// the private key it lets in.
+pub fn ssh(port: u16) -> Option<(String, PathBuf)> {
+    let line = setup(&["--ssh", &port.to_string()])?;
+    let (address, key) = line.split_once(' ')?;
+    Some((address.to_string(), PathBuf::from(key)))
+}
+
 /// Stops engine `name` gracefully.
 pub fn stop(name: &str) {
     let _ = setup(&["--stop", name]);
@@ -87,6 +95,24 @@ pub fn kill(name: &str) {
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+}
+
+/// Stops (`SIGSTOP`) or continues (`SIGCONT`) engine `name`'s dockerd: a hung engine
+/// keeps its socket open and its containers running but answers nothing, as a remote
+/// engine behind a network partition does.
+pub fn hang(name: &str, hung: bool) {
+    let pidfile = format!("/run/mcpr-dockerd-{name}.pid");
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .expect("the engine's pid file")
+        .trim()
+        .parse()
+        .expect("a pid");
+    let signal = if hung {
+        nix::sys::signal::Signal::SIGSTOP
+    } else {
+        nix::sys::signal::Signal::SIGCONT
+    };
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal).expect("signal dockerd");
 }
 
 /// A Docker launcher with `docker` settings and the tests' short limits.

@@ -1,5 +1,6 @@
 //! One Docker engine: the connection (API version negotiated, since engines as old as
-//! 20.10 speak only API 1.41; unix sockets, plain tcp and tcp with TLS), whether it is
+//! 20.10 speak only API 1.41; unix sockets, plain tcp, tcp with TLS, and ssh, which runs
+//! `docker system dial-stdio` on the other host as the Docker CLI does), whether it is
 //! up or marked down for a back-off, who owns which container, and the sweep that removes
 //! kernel containers left behind by an mcpr process that no longer runs.
 //!
@@ -10,7 +11,7 @@
 use bollard::Docker;
 use bollard::query_parameters::{ListContainersOptionsBuilder, RemoveContainerOptionsBuilder};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -34,10 +35,6 @@ pub enum EngineError {
     #[error("mcpr cannot speak TLS to the engine at {address}: {reason}")]
     Tls { address: String, reason: String },
     #[error(
-        "mcpr does not speak ssh to engines ({address}). Forward the engine's socket instead: `ssh -NL /run/mcpr-engine.sock:/var/run/docker.sock {target}` and use unix:///run/mcpr-engine.sock with [docker] workspace = \"sync\" (the engine is on the other host, so its containers cannot see this host's folders)"
-    )]
-    Ssh { address: String, target: String },
-    #[error(
         "the Docker engine at {address} is marked down ({reason}); it is tried again in {retry_in_s} s. Start it again (scripts/setup-docker.sh for a local one) or remove it from [docker] engines"
     )]
     Down {
@@ -56,7 +53,7 @@ const LONGEST_BACKOFF: Duration = Duration::from_secs(60);
 /// An engine, connected on use, shared by every kernel placed on it.
 pub struct Engine {
     address: String,
-    tls: Option<PathBuf>,
+    credentials: Credentials,
     state: Mutex<State>,
     /// Serialises (re)connecting, so one sweep runs per connection.
     connecting: tokio::sync::Mutex<()>,
@@ -71,10 +68,10 @@ struct State {
 }
 
 impl Engine {
-    pub fn new(address: String, tls: Option<PathBuf>) -> Engine {
+    pub fn new(address: String, credentials: Credentials) -> Engine {
         Engine {
             address,
-            tls,
+            credentials,
             state: Mutex::new(State::default()),
             connecting: tokio::sync::Mutex::new(()),
         }
@@ -84,9 +81,9 @@ impl Engine {
         &self.address
     }
 
-    /// The folder of TLS client files this engine is spoken to with, if any.
-    pub fn tls(&self) -> Option<&Path> {
-        self.tls.as_deref()
+    /// What this engine is spoken to with.
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
     }
 
     /// Why the engine is down and for how much longer, or None when it may be used.
@@ -126,7 +123,7 @@ impl Engine {
         if let Some(client) = lock(&self.state).client.clone() {
             return Ok(client);
         }
-        match connect_with(&self.address, self.tls.as_deref()).await {
+        match connect_with(&self.address, &self.credentials).await {
             Ok(docker) => {
                 sweep_orphans(&docker).await;
                 let mut state = lock(&self.state);
@@ -148,22 +145,42 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// What an engine is spoken to with besides its address.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Credentials {
+    /// A folder with `ca.pem`, `cert.pem` and `key.pem`: with it a `tcp://` engine is
+    /// spoken to over TLS, its certificate checked against `ca.pem`.
+    pub tls: Option<PathBuf>,
+    /// The private key for `ssh://` engines; without it ssh's own configuration (agent,
+    /// `~/.ssh/config`) decides.
+    pub ssh_identity: Option<PathBuf>,
+}
+
 /// Connects to `address` (TLS client files from `DOCKER_CERT_PATH` for `tcp://`).
 pub async fn connect(address: &str) -> Result<Docker, EngineError> {
     let tls = std::env::var_os("DOCKER_CERT_PATH")
         .filter(|p| !p.is_empty())
         .map(PathBuf::from);
-    connect_with(address, tls.as_deref()).await
+    let credentials = Credentials {
+        tls,
+        ssh_identity: None,
+    };
+    connect_with(address, &credentials).await
 }
 
 /// A request timeout long enough for attached kernels and waits, which last as long as
 /// sessions.
 const REQUEST_TIMEOUT_S: u64 = 120;
 
-/// Connects to `address` and settles on the API version both sides speak. `tls` is a
-/// folder with `ca.pem`, `cert.pem` and `key.pem`: with it a `tcp://` engine is spoken
-/// to over TLS, its certificate checked against `ca.pem`.
-pub async fn connect_with(address: &str, tls: Option<&Path>) -> Result<Docker, EngineError> {
+/// Connects to `address` with `credentials` and settles on the API version both sides
+/// speak.
+///
+/// An `ssh://USER@HOST[:PORT]` engine is reached by the system's `ssh` client running
+/// `docker system dial-stdio` there (so that host needs the Docker CLI, and the user
+/// access to its engine). Its host key is accepted on first use and checked from then on
+/// (`StrictHostKeyChecking=accept-new`): put it in `known_hosts` beforehand to pin it.
+pub async fn connect_with(address: &str, credentials: &Credentials) -> Result<Docker, EngineError> {
+    let tls = credentials.tls.as_deref();
     let bad = |reason: String| EngineError::BadAddress {
         address: address.to_string(),
         reason,
@@ -173,13 +190,26 @@ pub async fn connect_with(address: &str, tls: Option<&Path>) -> Result<Docker, E
         reason,
     };
     let version = bollard::API_DEFAULT_VERSION;
+    let mut ssh_dialer = None;
     let docker = if address.starts_with("unix://") {
         Docker::connect_with_unix(address, REQUEST_TIMEOUT_S, version)
-    } else if let Some(target) = address.strip_prefix("ssh://") {
-        return Err(EngineError::Ssh {
-            address: address.to_string(),
-            target: target.to_string(),
-        });
+    } else if address.starts_with("ssh://") {
+        if let Some(key) = &credentials.ssh_identity
+            && !key.is_file()
+        {
+            return Err(bad(format!(
+                "[docker] ssh_identity names {}, which is not a file: name the private key ssh should use, or unset it to let ssh's own configuration decide",
+                key.display()
+            )));
+        }
+        let target = super::ssh::parse(address).map_err(bad)?;
+        let identity = credentials.ssh_identity.as_deref();
+        super::ssh::connect(address, target, identity, REQUEST_TIMEOUT_S, version).map(
+            |(docker, dialer)| {
+                ssh_dialer = Some(dialer);
+                docker
+            },
+        )
     } else if address.starts_with("tcp://") || address.starts_with("https://") {
         match tls {
             Some(dir) => {
@@ -220,17 +250,23 @@ pub async fn connect_with(address: &str, tls: Option<&Path>) -> Result<Docker, E
         },
         e => bad(e.to_string()),
     })?;
-    let unreachable = |reason: String| EngineError::Unreachable {
-        address: address.to_string(),
-        reason,
+    let failed = match tokio::time::timeout(CONNECT_TIMEOUT, docker.negotiate_version()).await {
+        Ok(Ok(docker)) => return Ok(docker),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => format!("it did not answer within {} s", CONNECT_TIMEOUT.as_secs()),
     };
-    match tokio::time::timeout(CONNECT_TIMEOUT, docker.negotiate_version()).await {
-        Ok(answer) => answer.map_err(|e| unreachable(e.to_string())),
-        Err(_) => Err(unreachable(format!(
-            "it did not answer within {} s",
-            CONNECT_TIMEOUT.as_secs()
-        ))),
-    }
+    // What ssh said is the reason an ssh engine did not answer.
+    let said = match &ssh_dialer {
+        Some(dialer) => dialer.said().await,
+        None => None,
+    };
+    Err(EngineError::Unreachable {
+        address: address.to_string(),
+        reason: match said {
+            Some(said) => format!("{failed}; ssh said: {said}"),
+            None => failed,
+        },
+    })
 }
 
 /// How long an engine may take to answer the first request of a connection (the long

@@ -17,6 +17,7 @@ pub mod hardening;
 pub mod placement;
 mod run;
 pub mod settings;
+mod ssh;
 pub mod sync;
 mod transfer;
 
@@ -49,20 +50,13 @@ impl DockerBackend {
         settings
             .check()
             .map_err(|m| LaunchError::Prepare(std::io::Error::other(m)))?;
-        let tls = settings.tls_folder();
+        let credentials = settings.credentials();
         let mut engines = Vec::new();
         for address in settings.engine_addresses() {
-            if let Some(target) = address.strip_prefix("ssh://") {
-                return Err(EngineError::Ssh {
-                    target: target.to_string(),
-                    address,
-                }
-                .into());
-            }
             if !address.starts_with("unix://") && !settings.syncs(&address) {
                 return Err(EngineError::Remote { address }.into());
             }
-            engines.push(Arc::new(Engine::new(address, tls.clone())));
+            engines.push(Arc::new(Engine::new(address, credentials.clone())));
         }
         let runtime_dir = runtime::install()?;
         Ok(Self {
@@ -182,7 +176,7 @@ pub async fn check_ready(settings: &DockerSettings) -> Result<String, String> {
 
 async fn check_engine(settings: &DockerSettings, address: &str) -> Result<String, String> {
     let address = address.to_string();
-    let docker = engine::connect_with(&address, settings.tls_folder().as_deref())
+    let docker = engine::connect_with(&address, &settings.credentials())
         .await
         .map_err(|e| e.to_string())?;
     let version = docker

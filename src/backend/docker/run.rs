@@ -31,6 +31,9 @@ use crate::sandbox::confined::ConfinedDir;
 /// How long an engine that dropped a kernel's attachment may take to answer a ping
 /// before the kernel is reported lost with it.
 const PING_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long an engine may take to kill a container the host stopped and say how it
+/// ended, and to remove it, before the kernel's end is reported without it.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The container of one kernel, once created: where it runs and whether its workspace
 /// is synchronised.
@@ -101,11 +104,16 @@ impl ContainerRun {
         };
         *lock(&self.container) = Some(here.clone());
         let info = self.attached(&here).await;
-        let remove = RemoveContainerOptionsBuilder::default()
-            .force(true)
-            .v(true)
-            .build();
-        let _ = here.docker.remove_container(&here.id, Some(remove)).await;
+        // The kernel's end is reported without waiting for an engine that hangs: the
+        // removal goes on in the background (and the engine's next start sweeps it).
+        let removal = tokio::spawn(async move {
+            let remove = RemoveContainerOptionsBuilder::default()
+                .force(true)
+                .v(true)
+                .build();
+            let _ = here.docker.remove_container(&here.id, Some(remove)).await;
+        });
+        let _ = tokio::time::timeout(STOP_TIMEOUT, removal).await;
         info
     }
 
@@ -181,13 +189,29 @@ impl ContainerRun {
             _ = pump_out => false,
             _ = self.stop.cancelled() => true,
         };
-        if stopped {
+        if !stopped {
+            return ended(here).await;
+        }
+        // Stopped by the host (a cell past its limits, a session closing): an engine that
+        // does not kill the container and say how it ended in time is taken for lost,
+        // so no session waits on a hung engine.
+        let kill_and_wait = async {
             let kill = KillContainerOptionsBuilder::default()
                 .signal("SIGKILL")
                 .build();
             let _ = docker.kill_container(id, Some(kill)).await;
+            ended(here).await
+        };
+        match tokio::time::timeout(STOP_TIMEOUT, kill_and_wait).await {
+            Ok(info) => info,
+            Err(_) => {
+                let why = format!(
+                    "it did not kill the container within {} s",
+                    STOP_TIMEOUT.as_secs()
+                );
+                lost_or_unknown(here, why).await
+            }
         }
-        ended(here).await
     }
 
     /// Copies the workspace and the read-only folders into the running container.
@@ -323,7 +347,7 @@ fn remove_now(engine: &Engine, id: &str) {
         return;
     };
     rt.block_on(async {
-        if let Ok(docker) = engine::connect_with(engine.address(), engine.tls()).await {
+        if let Ok(docker) = engine::connect_with(engine.address(), engine.credentials()).await {
             let force = RemoveContainerOptionsBuilder::default()
                 .force(true)
                 .v(true)

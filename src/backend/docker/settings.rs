@@ -5,6 +5,8 @@
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
+use super::engine::Credentials;
+
 /// How a kernel container gets the session's workspace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -41,6 +43,9 @@ pub struct DockerSettings {
     /// Folder with `ca.pem`, `cert.pem` and `key.pem` for `tcp://` engines with TLS; when
     /// unset, `DOCKER_CERT_PATH`. Without either, `tcp://` speaks plain HTTP.
     pub cert_path: Option<PathBuf>,
+    /// The private key for `ssh://` engines; when unset, ssh's own configuration (agent,
+    /// `~/.ssh/config`) decides.
+    pub ssh_identity: Option<PathBuf>,
     /// `bind`, `sync` or `auto` (bind on a local unix socket, sync otherwise).
     pub workspace: WorkspaceMode,
     /// Size of the workspace inside a container in sync mode (a tmpfs), in MiB.
@@ -63,6 +68,7 @@ impl Default for DockerSettings {
             engines: Vec::new(),
             capacity: 0,
             cert_path: None,
+            ssh_identity: None,
             workspace: WorkspaceMode::Auto,
             workspace_mb: 1024,
             pool_size: 2,
@@ -127,6 +133,14 @@ impl DockerSettings {
             WorkspaceMode::Bind => false,
             WorkspaceMode::Sync => true,
             WorkspaceMode::Auto => !address.starts_with("unix://"),
+        }
+    }
+
+    /// What the engines are spoken to with.
+    pub fn credentials(&self) -> Credentials {
+        Credentials {
+            tls: self.tls_folder(),
+            ssh_identity: self.ssh_identity.clone(),
         }
     }
 
