@@ -520,3 +520,64 @@ async fn a_hung_engine_costs_its_own_sessions_only() {
     common::engines::stop("hang-a");
     common::engines::stop("hang-b");
 }
+
+/// Placement by free capacity when the engines are not equally busy: kernels already
+/// running on one engine (here another pool's, as another mcpr's would be) send new
+/// sessions to the other until both have the same room left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_kernels_go_where_the_most_room_is_left() {
+    if docker_level().await.is_none() {
+        return;
+    }
+    let (Some(a), Some(b)) = (
+        common::engines::local("place-a"),
+        common::engines::local("place-b"),
+    ) else {
+        return;
+    };
+    let settings = |engines: Vec<String>| mcpr::backend::docker::DockerSettings {
+        engines,
+        capacity: 4,
+        workspace: mcpr::backend::docker::settings::WorkspaceMode::Bind,
+        ..mcpr::backend::docker::DockerSettings::default()
+    };
+    let root = tempfile::tempdir().unwrap();
+    let start = |launcher: mcpr::session::Launcher, name: String| {
+        let ws = root.path().join(&name);
+        std::fs::create_dir_all(&ws).unwrap();
+        let ws = ws.canonicalize().unwrap();
+        async move {
+            let s = mcpr::session::Session::start(
+                launcher,
+                mcpr::hostcall::HostCalls::with_builtins(),
+                name,
+                ws.clone(),
+            )
+            .await
+            .expect("session starts");
+            (ws, s)
+        }
+    };
+    // Two kernels on a alone (a launcher that knows only a).
+    let only_a = common::engines::launcher(settings(vec![a.clone()]));
+    let mut sessions = Vec::new();
+    for i in 0..2 {
+        sessions.push(start(only_a.clone(), format!("busy{i}")).await);
+    }
+    // The pool of both: a has 2 of 4 free, b 4 of 4, so two new kernels go to b, and
+    // the fifth (a tie at 2 each) to a, the first listed.
+    let both = common::engines::launcher(settings(vec![a.clone(), b.clone()]));
+    let mut placed = Vec::new();
+    for i in 0..3 {
+        let (ws, s) = start(both.clone(), format!("new{i}")).await;
+        let on_b = common::engines::workspaces_on(&b).await.contains(&ws);
+        placed.push(if on_b { "b" } else { "a" });
+        sessions.push((ws, s));
+    }
+    assert_eq!(placed, ["b", "b", "a"]);
+    for (_, s) in sessions {
+        s.close().await;
+    }
+    common::engines::stop("place-a");
+    common::engines::stop("place-b");
+}
