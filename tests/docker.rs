@@ -443,24 +443,7 @@ async fn a_hung_engine_costs_its_own_sessions_only() {
     )
     .expect("launcher");
     let root = tempfile::tempdir().unwrap();
-    let start = |name: &str| {
-        let ws = root.path().join(name);
-        std::fs::create_dir_all(&ws).unwrap();
-        let ws = ws.canonicalize().unwrap();
-        let launcher = launcher.clone();
-        let name = name.to_string();
-        async move {
-            let s = mcpr::session::Session::start(
-                launcher,
-                mcpr::hostcall::HostCalls::with_builtins(),
-                name,
-                ws.clone(),
-            )
-            .await
-            .expect("session starts");
-            (ws, s)
-        }
-    };
+    let start = |name: &'static str| common::engines::start_session(&launcher, root.path(), name);
     let (ws1, mut s1) = start("one").await;
     let (ws2, mut s2) = start("two").await;
     for s in [&mut s1, &mut s2] {
@@ -542,34 +525,19 @@ async fn new_kernels_go_where_the_most_room_is_left() {
         ..mcpr::backend::docker::DockerSettings::default()
     };
     let root = tempfile::tempdir().unwrap();
-    let start = |launcher: mcpr::session::Launcher, name: String| {
-        let ws = root.path().join(&name);
-        std::fs::create_dir_all(&ws).unwrap();
-        let ws = ws.canonicalize().unwrap();
-        async move {
-            let s = mcpr::session::Session::start(
-                launcher,
-                mcpr::hostcall::HostCalls::with_builtins(),
-                name,
-                ws.clone(),
-            )
-            .await
-            .expect("session starts");
-            (ws, s)
-        }
-    };
     // Two kernels on a alone (a launcher that knows only a).
     let only_a = common::engines::launcher(settings(vec![a.clone()]));
     let mut sessions = Vec::new();
     for i in 0..2 {
-        sessions.push(start(only_a.clone(), format!("busy{i}")).await);
+        sessions
+            .push(common::engines::start_session(&only_a, root.path(), &format!("busy{i}")).await);
     }
     // The pool of both: a has 2 of 4 free, b 4 of 4, so two new kernels go to b, and
     // the fifth (a tie at 2 each) to a, the first listed.
     let both = common::engines::launcher(settings(vec![a.clone(), b.clone()]));
     let mut placed = Vec::new();
     for i in 0..3 {
-        let (ws, s) = start(both.clone(), format!("new{i}")).await;
+        let (ws, s) = common::engines::start_session(&both, root.path(), &format!("new{i}")).await;
         let on_b = common::engines::workspaces_on(&b).await.contains(&ws);
         placed.push(if on_b { "b" } else { "a" });
         sessions.push((ws, s));

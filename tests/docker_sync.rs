@@ -212,16 +212,7 @@ async fn an_engine_over_ssh_gets_a_synced_workspace() {
         ..DockerSettings::default()
     };
     let root = tempfile::tempdir().unwrap();
-    let err = Session::start(
-        common::engines::launcher(settings),
-        HostCalls::with_builtins(),
-        "t".into(),
-        workspace(root.path()),
-    )
-    .await
-    .err()
-    .expect("no session without the key")
-    .to_string();
+    let err = start_error(settings, root.path(), "no session without the key").await;
     assert!(
         err.contains(&address) && err.contains("ssh_identity") && err.contains("/nonexistent-key"),
         "{err}"
@@ -240,20 +231,31 @@ async fn an_engine_over_ssh_gets_a_synced_workspace() {
         ssh_identity: Some(stranger),
         ..DockerSettings::default()
     };
-    let err = Session::start(
-        common::engines::launcher(settings),
-        HostCalls::with_builtins(),
-        "t".into(),
-        workspace(root.path()),
+    let err = start_error(
+        settings,
+        root.path(),
+        "no session with a key the host refuses",
     )
-    .await
-    .err()
-    .expect("no session with a key the host refuses")
-    .to_string();
+    .await;
     assert!(
         err.contains(&address) && err.contains("ssh said") && err.contains("Permission denied"),
         "{err}"
     );
+}
+
+/// Why a session on `settings` does not start (it must not).
+async fn start_error(settings: DockerSettings, root: &Path, what: &str) -> String {
+    match Session::start(
+        common::engines::launcher(settings),
+        HostCalls::with_builtins(),
+        "t".into(),
+        workspace(root),
+    )
+    .await
+    {
+        Ok(_) => panic!("{what}"),
+        Err(e) => e.to_string(),
+    }
 }
 
 /// A host folder outside the workspace with a file code would love to overwrite.

@@ -59,6 +59,36 @@ pub fn ssh(port: u16) -> Option<(String, PathBuf)> {
     Some((address.to_string(), PathBuf::from(key)))
 }
 
+/// The pid of engine `name`'s dockerd.
+fn dockerd_pid(name: &str) -> i32 {
+    std::fs::read_to_string(format!("/run/mcpr-dockerd-{name}.pid"))
+        .expect("the engine's pid file")
+        .trim()
+        .parse()
+        .expect("a pid")
+}
+
+/// A session `name` on `launcher` in a fresh folder `root/name`: the folder (canonical,
+/// as the engines report binds) and the session.
+pub async fn start_session(
+    launcher: &Launcher,
+    root: &Path,
+    name: &str,
+) -> (PathBuf, mcpr::session::Session) {
+    let ws = root.join(name);
+    std::fs::create_dir_all(&ws).unwrap();
+    let ws = ws.canonicalize().unwrap();
+    let s = mcpr::session::Session::start(
+        launcher.clone(),
+        mcpr::hostcall::HostCalls::with_builtins(),
+        name.to_string(),
+        ws.clone(),
+    )
+    .await
+    .expect("session starts");
+    (ws, s)
+}
+
 /// Stops engine `name` gracefully.
 pub fn stop(name: &str) {
     let _ = setup(&["--stop", name]);
@@ -66,12 +96,7 @@ pub fn stop(name: &str) {
 
 /// Kills engine `name`'s dockerd with SIGKILL: the engine is dead, not shut down.
 pub fn kill(name: &str) {
-    let pidfile = format!("/run/mcpr-dockerd-{name}.pid");
-    let pid: i32 = std::fs::read_to_string(&pidfile)
-        .expect("the engine's pid file")
-        .trim()
-        .parse()
-        .expect("a pid");
+    let pid = dockerd_pid(name);
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid),
         nix::sys::signal::Signal::SIGKILL,
@@ -101,12 +126,7 @@ pub fn kill(name: &str) {
 /// keeps its socket open and its containers running but answers nothing, as a remote
 /// engine behind a network partition does.
 pub fn hang(name: &str, hung: bool) {
-    let pidfile = format!("/run/mcpr-dockerd-{name}.pid");
-    let pid: i32 = std::fs::read_to_string(&pidfile)
-        .expect("the engine's pid file")
-        .trim()
-        .parse()
-        .expect("a pid");
+    let pid = dockerd_pid(name);
     let signal = if hung {
         nix::sys::signal::Signal::SIGSTOP
     } else {
