@@ -7,7 +7,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 #[macro_use]
-mod out;
+pub(crate) mod out;
 
 mod bench;
 mod bench_agents;
