@@ -12,6 +12,7 @@ pub(crate) mod out;
 mod bench;
 mod bench_agents;
 mod bench_checkpoints;
+mod bench_continue;
 mod bench_record;
 mod bench_serve;
 mod bench_timeline;
