@@ -213,6 +213,12 @@ impl Session {
         Ok(session)
     }
 
+    /// Makes `pool` this session's source of fresh kernels (a session that adopted a
+    /// kernel: its later restarts take warm ones).
+    pub(crate) fn set_pool(&mut self, pool: Option<Arc<crate::pool::KernelPool>>) {
+        self.pool = pool;
+    }
+
     /// A fresh kernel for this session: from the pool when one is ready, else cold.
     async fn fresh_kernel(&mut self) -> Result<Kernel, KernelError> {
         if let Some(kernel) = self.pool.as_ref().and_then(|p| p.take(&self.workspace)) {

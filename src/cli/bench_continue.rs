@@ -122,7 +122,12 @@ pub(super) async fn bench(
     outln!("|---|---|---|---|---|---|");
     let mut rows: Vec<(String, Vec<&str>)> = steps
         .iter()
-        .map(|n| (format!("N = {n} (20 ms cells + 20 ms tool call)"), vec![CELL; *n]))
+        .map(|n| {
+            (
+                format!("N = {n} (20 ms cells + 20 ms tool call)"),
+                vec![CELL; *n],
+            )
+        })
         .collect();
     rows.push(("one 3 s cell".into(), vec![LONG]));
     for (i, (label, cells)) in rows.into_iter().enumerate() {

@@ -339,34 +339,33 @@ impl LiveSession {
         if provider.is_none() {
             ask_llm_without_model(&mut calls);
         }
+        let pool = ctx
+            .warm
+            .as_ref()
+            .and_then(|warm| warm.for_launcher(&launcher));
         let (session, mut adopted_frozen) = match adopt.take() {
-            Some(a) => (
-                Session::with_kernel(
+            Some(a) => {
+                let mut session = Session::with_kernel(
                     launcher.clone(),
                     calls,
                     name.clone(),
                     workspace.clone(),
                     a.kernel,
-                ),
-                Some(a.frozen),
-            ),
-            None => {
-                let pool = ctx
-                    .warm
-                    .as_ref()
-                    .and_then(|warm| warm.for_launcher(&launcher));
-                (
-                    Session::start_pooled(
-                        launcher.clone(),
-                        pool,
-                        calls,
-                        name.clone(),
-                        workspace.clone(),
-                    )
-                    .await?,
-                    None,
-                )
+                );
+                session.set_pool(pool);
+                (session, Some(a.frozen))
             }
+            None => (
+                Session::start_pooled(
+                    launcher.clone(),
+                    pool,
+                    calls,
+                    name.clone(),
+                    workspace.clone(),
+                )
+                .await?,
+                None,
+            ),
         };
         if launcher.isolation() == crate::sandbox::Isolation::None
             && spec.isolation != Some(IsolationRequest::None)
