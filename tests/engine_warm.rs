@@ -183,6 +183,8 @@ async fn sessions_take_warm_kernels_and_come_back_exact(level: IsolationRequest)
         .cell("import random\nr = random.random()\nopen('a.txt', 'w').write('one')\nprint(r)")
         .await;
     assert_eq!(status, CellStatus::Ok);
+    let env = "import os, sys\nprint(sorted(os.environ.items()), os.getcwd(), sys.path)";
+    let (_, cold_env) = one.cell(env).await;
     one.cell("import os\nos.remove('a.txt')\nopen('b.txt', 'w').write('two')\nr = 0")
         .await;
     one.shutdown().await;
@@ -191,6 +193,9 @@ async fn sessions_take_warm_kernels_and_come_back_exact(level: IsolationRequest)
     warm.wait_full().await.unwrap();
     let (mut two, events) = Live::open(&ctx, Start::New).await;
     assert!(started_warm(&events), "{events:?}");
+    // Nothing differs between a pooled kernel and a cold one: environment (no secret
+    // of another session), working folder, import path.
+    assert_eq!(two.cell(env).await.1, cold_env);
     let (status, out) = two.cell("import os\nprint(sorted(os.listdir('.')))").await;
     assert_eq!(status, CellStatus::Ok);
     assert!(!out.contains("a.txt") && !out.contains(".pool"), "{out}");
