@@ -83,6 +83,9 @@ pub enum Event {
         /// The isolation in force, in words.
         isolation: String,
         python: String,
+        /// The kernel was taken ready from a warm pool (false: started cold).
+        #[serde(default)]
+        warm: bool,
     },
     /// A fresh kernel replaced one that died or timed out; earlier state is lost.
     KernelRestarted {
@@ -237,6 +240,10 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fallback: Option<String>,
         duration_ms: f64,
+        /// The state was loaded into a kernel taken ready from a warm pool (false: one
+        /// started cold, or a live copy woken).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        warm: bool,
     },
     /// What was kept of the state after `step`: a saved checkpoint in the record, and the
     /// steps with a live checkpoint now (with the memory their copies hold: the sum of

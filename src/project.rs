@@ -88,10 +88,17 @@ pub struct KernelConfig {
     pub output_inline_kb: usize,
     pub output_overflow_mb: u64,
     pub max_frame_mb: usize,
-    /// Accepted for files written by earlier versions, and ignored (with a warning): no
-    /// front end keeps warm kernels yet.
+    /// Accepted for files written by earlier versions, and ignored (with a warning): the
+    /// warm pool's size is `warm_pool`.
     #[serde(default, skip_serializing)]
     pub pool_size: Option<usize>,
+    /// Ready kernels the console and `mcpr serve` keep warm per launcher (subprocess
+    /// backend; `[docker] pool_size` for containers); 0 keeps none. One-shot commands
+    /// keep none.
+    pub warm_pool: usize,
+    /// Warm kernels nobody took for this long are shut down (the pool fills again on
+    /// the next session).
+    pub warm_pool_idle_seconds: f64,
     /// Host environment variables the kernel may see besides LANG/LC_*/TZ.
     pub env_passthrough: Vec<String>,
     /// Host paths a `namespaces` kernel may read, at the same path.
@@ -114,6 +121,8 @@ impl Default for KernelConfig {
             output_overflow_mb: 256,
             max_frame_mb: 16,
             pool_size: None,
+            warm_pool: 1,
+            warm_pool_idle_seconds: 300.0,
             env_passthrough: Vec::new(),
             readonly_paths: Vec::new(),
             limits: Limits::default(),
@@ -379,6 +388,13 @@ impl Config {
             "MiB",
         )?;
         in_range("[kernel] max_frame_mb", k.max_frame_mb, 1..=1024, "MiB")?;
+        in_range("[kernel] warm_pool", k.warm_pool, 0..=16, "ready kernels")?;
+        in_range(
+            "[kernel] warm_pool_idle_seconds",
+            k.warm_pool_idle_seconds,
+            1.0..=86_400.0,
+            "seconds",
+        )?;
         k.limits.check()?;
         self.docker.check()?;
         let t = &self.tools;
@@ -465,7 +481,7 @@ impl Config {
         let mut out = Vec::new();
         if self.kernel.pool_size.is_some() {
             out.push(
-                "[kernel] pool_size is ignored: no front end keeps warm kernels (each command starts the one kernel it needs); remove the key from mcpr.toml"
+                "[kernel] pool_size is ignored: the warm pool's size is [kernel] warm_pool (and [docker] pool_size for containers); remove the key from mcpr.toml"
                     .to_string(),
             );
         }
@@ -494,6 +510,8 @@ grace_seconds = {grace}        # interrupt first, kill after this long
 output_inline_kb = {inline}    # output beyond this goes to workspace/<session>/.mcpr/output/
 output_overflow_mb = {overflow}
 max_frame_mb = {frame}
+warm_pool = {warm}                  # console and serve: ready kernels kept per launcher (0: none; containers: [docker] pool_size)
+warm_pool_idle_seconds = {warm_idle}    # warm kernels nobody took for this long are shut down
 env_passthrough = []           # host variables the sandbox may see (never put secrets here)
 readonly_paths = []            # host paths a namespaces kernel may read, at the same path (e.g. "/usr/local/share/fonts")
 
@@ -555,7 +573,7 @@ python = "python3"
 # capacity = 0                           # kernels per engine for placement; 0: its CPUs / cpus and memory / memory_mb
 workspace = "auto"                       # bind | sync (copied in at start, back at each step) | auto: bind on unix://, else sync
 workspace_mb = {docker_ws}                # sync mode: size of the container's /workspace (a tmpfs)
-pool_size = {docker_pool}                       # ready containers front ends keep warm per image (mcpr bench kernel)
+pool_size = {docker_pool}                       # console and serve: ready containers kept warm per image (0: none)
 cpus = {docker_cpus:.1}
 tmp_mb = {docker_tmp}                    # private tmpfs at /tmp
 
@@ -575,6 +593,8 @@ live_memory_mb = 1024          # memory the frozen copies may hold on their own;
         inline = d.output_inline_kb,
         overflow = d.output_overflow_mb,
         frame = d.max_frame_mb,
+        warm = d.warm_pool,
+        warm_idle = d.warm_pool_idle_seconds,
         mem = l.memory_mb,
         cpu = l.cpu_seconds,
         fsize = l.file_size_mb,

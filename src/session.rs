@@ -40,6 +40,13 @@ pub struct Launcher {
     env_passthrough: Vec<String>,
     readonly_mounts: Vec<(PathBuf, PathBuf)>,
     readonly_paths: Vec<PathBuf>,
+    /// What fixes the backend beyond this struct's other fields (isolation asked for,
+    /// the `[docker]` settings), for [`Launcher::pool_key`].
+    backend_key: String,
+    /// Whether a kernel started in one folder can be handed to another by renaming it
+    /// (see [`crate::pool`]): not without isolation (the kernel knows its folder by host
+    /// path, `HOME`), nor for a container whose workspace is copied in at start.
+    renamable: bool,
     pub startup_timeout: Duration,
     /// Defaults for each cell (timeout, grace, output caps).
     pub cell_defaults: CellOptions,
@@ -54,9 +61,25 @@ impl Launcher {
         let python = PythonInfo::resolve(&wanted_python(config.python.as_deref()))?;
         crate::sandbox::check_readonly_paths(&config.readonly_paths)
             .map_err(crate::backend::LaunchError::from)?;
-        let backend: Arc<dyn Backend> = match isolation.unwrap_or(config.isolation) {
-            IsolationRequest::Docker => Arc::new(DockerBackend::new(config.docker.clone())?),
-            request => Arc::new(SubprocessBackend::new(request)?),
+        let request = isolation.unwrap_or(config.isolation);
+        let (backend, backend_key, renamable): (Arc<dyn Backend>, String, bool) = match request {
+            IsolationRequest::Docker => {
+                let synced = config
+                    .docker
+                    .engine_addresses()
+                    .iter()
+                    .any(|a| config.docker.syncs(a));
+                (
+                    Arc::new(DockerBackend::new(config.docker.clone())?),
+                    format!("docker {:?}", config.docker),
+                    !synced,
+                )
+            }
+            request => {
+                let backend = SubprocessBackend::new(request)?;
+                let renamable = backend.isolation() == Isolation::Namespaces;
+                (Arc::new(backend), format!("{request:?}"), renamable)
+            }
         };
         let timeout =
             (config.timeout_seconds > 0.0).then(|| Duration::from_secs_f64(config.timeout_seconds));
@@ -68,6 +91,8 @@ impl Launcher {
             env_passthrough: config.env_passthrough.clone(),
             readonly_mounts: Vec::new(),
             readonly_paths: config.readonly_paths.clone(),
+            backend_key,
+            renamable,
             startup_timeout: Duration::from_secs(20),
             cell_defaults: CellOptions {
                 timeout,
@@ -91,6 +116,28 @@ impl Launcher {
 
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// Equal for two launchers exactly when their kernels start the same way (backend,
+    /// engine and image, interpreter, limits, environment, mounts): only then may a
+    /// kernel one started serve a session of the other. Cell defaults (time limit,
+    /// output caps) are the session's own and not part of it.
+    pub fn pool_key(&self) -> String {
+        format!(
+            "{}|{}|{:?}|{}|{:?}|{:?}|{:?}",
+            self.backend_key,
+            self.python.executable.display(),
+            self.limits,
+            self.max_frame,
+            self.env_passthrough,
+            self.readonly_mounts,
+            self.readonly_paths
+        )
+    }
+
+    /// Whether this launcher's kernels can wait in a warm pool (see `renamable`).
+    pub fn poolable(&self) -> bool {
+        self.renamable
     }
 
     /// Also exposes the host folder `host` read-only at `inside` in every kernel this
@@ -125,6 +172,11 @@ pub struct Session {
     next_cell: u64,
     /// Run quietly in every kernel this session starts (e.g. to install `ask_llm`).
     startup_code: Option<String>,
+    /// Where fresh kernels come from first (a warm pool of this launcher's kernels);
+    /// a cold start when it has none ready.
+    pool: Option<Arc<crate::pool::KernelPool>>,
+    /// Whether the current kernel came ready from the pool.
+    warm: bool,
 }
 
 impl Session {
@@ -139,6 +191,47 @@ impl Session {
         Ok(Session::with_kernel(
             launcher, calls, name, workspace, kernel,
         ))
+    }
+
+    /// Starts a session whose kernels come from `pool` when it has one ready (the pool
+    /// must start kernels as `launcher` does), else cold. The pool stays this session's
+    /// source of fresh kernels: after a restart, a rewind or a death.
+    pub async fn start_pooled(
+        launcher: Launcher,
+        pool: Option<Arc<crate::pool::KernelPool>>,
+        calls: HostCalls,
+        name: String,
+        workspace: PathBuf,
+    ) -> Result<Session, KernelError> {
+        let (kernel, warm) = match pool.as_ref().and_then(|p| p.take(&workspace)) {
+            Some(kernel) => (kernel, true),
+            None => (launcher.start(&workspace).await?, false),
+        };
+        let mut session = Session::with_kernel(launcher, calls, name, workspace, kernel);
+        session.pool = pool;
+        session.warm = warm;
+        Ok(session)
+    }
+
+    /// Makes `pool` this session's source of fresh kernels (a session that adopted a
+    /// kernel: its later restarts take warm ones).
+    pub(crate) fn set_pool(&mut self, pool: Option<Arc<crate::pool::KernelPool>>) {
+        self.pool = pool;
+    }
+
+    /// A fresh kernel for this session: from the pool when one is ready, else cold.
+    async fn fresh_kernel(&mut self) -> Result<Kernel, KernelError> {
+        if let Some(kernel) = self.pool.as_ref().and_then(|p| p.take(&self.workspace)) {
+            self.warm = true;
+            return Ok(kernel);
+        }
+        self.warm = false;
+        self.launcher.start(&self.workspace).await
+    }
+
+    /// Whether the current kernel was taken ready from a warm pool (not started cold).
+    pub fn kernel_warm(&self) -> bool {
+        self.warm
     }
 
     pub(crate) fn with_kernel(
@@ -156,6 +249,8 @@ impl Session {
             kernel: Some(kernel),
             next_cell: 1,
             startup_code: None,
+            pool: None,
+            warm: false,
         }
     }
 
@@ -270,11 +365,7 @@ impl Session {
             return Ok(());
         }
         self.kernel = None;
-        let kernel = self
-            .launcher
-            .start(&self.workspace)
-            .await
-            .map_err(|e| e.to_string())?;
+        let kernel = self.fresh_kernel().await.map_err(|e| e.to_string())?;
         self.kernel = Some(kernel);
         self.run_startup_code().await.map_err(|e| e.0)
     }
@@ -290,6 +381,7 @@ impl Session {
                 .map(|k| k.info().description.clone())
                 .unwrap_or_default(),
             python: self.launcher.python().version.clone(),
+            warm: self.warm,
         }
     }
 
@@ -348,7 +440,7 @@ impl Session {
             });
             self.kernel = None;
             let started = Instant::now();
-            match self.launcher.start(&self.workspace).await {
+            match self.fresh_kernel().await {
                 Ok(k) => {
                     self.kernel = Some(k);
                     if let Err(e) = self.run_startup_code().await {

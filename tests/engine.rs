@@ -21,13 +21,7 @@ const PATIENCE: Duration = Duration::from_secs(120);
 impl Live {
     async fn open(dir: &Path, spec: SessionSpec) -> Live {
         let project = mcpr::project::Project::discover(dir).unwrap();
-        let handle = mcpr::engine::start(
-            Context {
-                project,
-                cwd: dir.to_path_buf(),
-            },
-            spec,
-        );
+        let handle = mcpr::engine::start(Context::new(project, dir.to_path_buf()), spec);
         let mut live = Live {
             handle,
             seen: Vec::new(),
@@ -461,13 +455,7 @@ async fn opening_fails_with_a_typed_error_naming_the_problem() {
         max_attempts: Some(99),
         ..SessionSpec::default()
     };
-    let mut handle = mcpr::engine::start(
-        Context {
-            project,
-            cwd: dir.path().to_path_buf(),
-        },
-        spec,
-    );
+    let mut handle = mcpr::engine::start(Context::new(project, dir.path().to_path_buf()), spec);
     let Some(Event::OpEnded {
         op, error, usage, ..
     }) = handle.events.recv().await

@@ -34,13 +34,7 @@ impl Live {
             live_checkpoints: true,
             ..SessionSpec::default()
         };
-        let handle = mcpr::engine::start(
-            Context {
-                project,
-                cwd: dir.to_path_buf(),
-            },
-            spec,
-        );
+        let handle = mcpr::engine::start(Context::new(project, dir.to_path_buf()), spec);
         let mut live = Live { handle };
         let events = live.until_ended(0).await;
         (live, events)

@@ -1036,6 +1036,9 @@ async fn http_binds_loopback_unless_allowed_and_makes_a_private_token() {
 async fn idle_sessions_are_closed_and_continued_from_their_record() {
     use rmcp::ServiceExt;
     let dir = common::project_dir();
+    // Every process below the server must be the session's: no warm kernels (those
+    // stay until the server stops, see the test after this one).
+    std::fs::write(dir.path().join("mcpr.toml"), "[kernel]\nwarm_pool = 0\n").unwrap();
     let mut command = tokio::process::Command::new(common::mcpr_bin());
     command
         .args(["serve", "--idle-minutes", "0.1"])
@@ -1071,6 +1074,113 @@ async fn idle_sessions_are_closed_and_continued_from_their_record() {
         .unwrap();
     assert_eq!(text(&r), (false, "42\n".into()));
     client.cancel().await.unwrap();
+}
+
+/// After the first session, sessions open on warm kernels (a continuation from a saved
+/// checkpoint too, with the same random number); the pool's folders are no sessions,
+/// and when the client goes the pool's kernels and folders go with the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_take_warm_kernels_and_none_outlive_the_server() {
+    use rmcp::ServiceExt;
+    use tokio::io::AsyncBufReadExt;
+    let dir = common::project_dir();
+    let mut command = tokio::process::Command::new(common::mcpr_bin());
+    command
+        .args(["serve", "--idle-minutes", "0.1"])
+        .current_dir(dir.path())
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("OPENAI_BASE_URL");
+    let (transport, stderr) = rmcp::transport::TokioChildProcess::builder(command)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = transport.id().unwrap() as i32;
+    let mut lines = tokio::io::BufReader::new(stderr.unwrap()).lines();
+    let client = ().serve(transport).await.unwrap();
+    let patience = std::time::Duration::from_secs(120);
+    // The server's next stderr line containing `needle`.
+    let mut line_with = async |needle: String| -> String {
+        loop {
+            let line = tokio::time::timeout(patience, lines.next_line())
+                .await
+                .expect("a line within the patience")
+                .unwrap()
+                .unwrap_or_else(|| panic!("the server ended before saying {needle}"));
+            if line.contains(&needle) {
+                return line;
+            }
+        }
+    };
+    let call = async |code: &str, session: &str| {
+        let r = client
+            .peer()
+            .call_tool(run(code, Some(session)))
+            .await
+            .unwrap();
+        let (error, out) = text(&r);
+        assert!(!error, "{out}");
+        out
+    };
+
+    let r = call("import random\nr = random.random()\nprint(r)", "s0").await;
+    let opened = line_with("opened session s0 ".into()).await;
+    assert!(opened.ends_with("on a cold kernel"), "{opened}");
+    // The pool was made by that first session; a later one takes its kernel as soon as
+    // it is ready.
+    let deadline = std::time::Instant::now() + patience;
+    let mut k = 1;
+    loop {
+        let name = format!("s{k}");
+        assert_eq!(call("print(6 * 7)", &name).await, "42\n");
+        let opened = line_with(format!("opened session {name} ")).await;
+        if opened.ends_with("on a warm kernel") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no session got a warm kernel"
+        );
+        k += 1;
+    }
+    // Closed when idle, then continued from its saved checkpoint on a warm kernel.
+    line_with("closed idle session s0".into()).await;
+    assert_eq!(call("print(r)", "s0").await, r);
+    let opened = line_with("opened session s0 ".into()).await;
+    assert!(opened.ends_with("on a warm kernel"), "{opened}");
+
+    let listed = client
+        .peer()
+        .call_tool(rmcp::model::CallToolRequestParams::new("list_sessions"))
+        .await
+        .unwrap();
+    let (_, listed) = text(&listed);
+    assert!(
+        listed.contains("s0") && !listed.contains(".pool"),
+        "{listed}"
+    );
+
+    let root = dir.path().join("workspace");
+    let pool_folders = || {
+        std::fs::read_dir(&root)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".pool-"))
+            .count()
+    };
+    assert!(pool_folders() > 0, "a warm kernel waits");
+    let children = descendants(pid);
+    client.cancel().await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while alive(pid) || children.iter().any(|c| alive(*c)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "30 s after the client left: server running {}, still running {:?}",
+            alive(pid),
+            children.iter().filter(|c| alive(**c)).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(pool_folders(), 0, "the pool's folders are removed at exit");
 }
 
 /// Whether `pid` runs (a zombie does not).

@@ -91,6 +91,19 @@ pub(super) fn row(name: &str, unit: &str, s: &Stats, target: &str) {
     );
 }
 
+/// The 1, 5 and 15 minute load averages, as /proc/loadavg has them.
+pub(super) fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(", "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// An empty mcpr project (default settings) in the benchmark's scratch folder `dir`.
+pub(super) fn scratch_project(dir: &std::path::Path) -> Result<(), CliError> {
+    std::fs::create_dir_all(dir).map_err(fail)?;
+    std::fs::write(dir.join("mcpr.toml"), "").map_err(fail)
+}
+
 pub(super) fn fail(e: impl std::fmt::Display) -> CliError {
     CliError::failed(format!("benchmark failed: {e}"))
 }

@@ -1,7 +1,8 @@
 //! `mcpr bench record`: what the session record costs. Append cost per step (snapshot
 //! and fsync included), opening the index and listing over a 10,000-step session,
 //! rewind time against the original cells' execution time, and rewinds and
-//! continuations through checkpoints ([`super::bench_checkpoints`]).
+//! continuations through checkpoints ([`super::bench_checkpoints`]), and continuations
+//! through the engine with and without a warm pool ([`super::bench_continue`]).
 
 use clap::Args;
 use serde_json::json;
@@ -39,6 +40,9 @@ pub struct RecordBenchArgs {
     /// Steps N to time rewinds to with live and saved checkpoints and replay only
     #[arg(long, value_delimiter = ',', default_value = "5,50,500")]
     checkpoint_steps: Vec<usize>,
+    /// Only continuations through the engine, warm pool against cold kernel
+    #[arg(long)]
+    continue_only: bool,
 }
 
 pub async fn run(args: RecordBenchArgs) -> Result<ExitCode, CliError> {
@@ -46,7 +50,13 @@ pub async fn run(args: RecordBenchArgs) -> Result<ExitCode, CliError> {
     let launcher = Launcher::from_config(&project.config.kernel, args.isolation).map_err(fail)?;
     let root = std::env::temp_dir().join(format!("mcpr-bench-record-{}", std::process::id()));
     std::fs::create_dir_all(&root).map_err(fail)?;
-    let result = bench_in(&args, launcher, &root).await;
+    let result = if args.continue_only {
+        super::bench_continue::bench(&root, args.isolation, &args.checkpoint_steps)
+            .await
+            .map(|()| ExitCode::SUCCESS)
+    } else {
+        bench_in(&args, launcher, &root).await
+    };
     let _ = std::fs::remove_dir_all(&root);
     result
 }
@@ -408,5 +418,6 @@ async fn bench_in(
         );
     }
     super::bench_checkpoints::bench(&launcher, root, &args.checkpoint_steps).await?;
+    super::bench_continue::bench(root, args.isolation, &args.checkpoint_steps).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -296,10 +296,7 @@ async fn rewind_frames(root: &Path) -> Result<(), CliError> {
         skills: false,
         ..SessionSpec::default()
     };
-    let ctx = Context {
-        project,
-        cwd: root.to_path_buf(),
-    };
+    let ctx = Context::new(project, root.to_path_buf());
     let mut h = crate::engine::start(ctx, spec);
     wait_op(&mut h, 0, |_| {}).await?;
     for i in 0..REWIND_CELLS {

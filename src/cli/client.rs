@@ -101,7 +101,7 @@ impl Client {
         json: bool,
     ) -> Result<Client, CliError> {
         spec.check().map_err(|e| CliError::usage(e.to_string()))?;
-        let handle = crate::engine::start(Context { project, cwd }, spec);
+        let handle = crate::engine::start(Context::new(project, cwd), spec);
         // Ctrl-C cancels the step running (the model's answer, a cell, a tool call); the
         // step is recorded as cancelled and the session stays usable.
         let watcher = {

@@ -7,11 +7,12 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 #[macro_use]
-mod out;
+pub(crate) mod out;
 
 mod bench;
 mod bench_agents;
 mod bench_checkpoints;
+mod bench_continue;
 mod bench_record;
 mod bench_serve;
 mod bench_timeline;

@@ -82,7 +82,7 @@ pub async fn run(mut args: ServeArgs) -> Result<ExitCode, CliError> {
     let scratch = std::env::temp_dir().join(format!("mcpr-serve-{}", std::process::id()));
     let hub =
         crate::tools::hub::ToolHub::with_settings(mcp, scratch.clone(), &project.config.tools);
-    let shared = crate::serve::Shared::new(Context { project, cwd }, base, hub);
+    let shared = crate::serve::Shared::new(Context::long_lived(project, cwd), base, hub);
     let reaper = {
         let shared = Arc::clone(&shared);
         let idle = Duration::from_secs_f64(args.idle_minutes * 60.0);

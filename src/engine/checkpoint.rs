@@ -316,6 +316,7 @@ fn announce(session: &Session, target: u64, restored: &Restored, out: &Emitter) 
         recreated: restored.recreated.clone(),
         fallback: restored.fallback.clone(),
         duration_ms: restored.duration_ms,
+        warm: restored.source != RestoreSource::Live && session.kernel_warm(),
     });
 }
 

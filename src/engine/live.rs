@@ -14,6 +14,7 @@ use super::live_fork::Adopted;
 use super::manual::{ChannelManual, ManualAnswers, NoModel};
 use super::record::{agent_history, continue_session, history_to};
 use super::spec::{SessionSpec, Start};
+use super::warm::WarmPools;
 use crate::agent::ask::{AskLimits, AskState};
 use crate::agent::{Agent, ContextInput};
 use crate::event::{CellStatus, Event, NoticeLevel, StepSummary};
@@ -35,6 +36,34 @@ pub struct Context {
     pub project: Project,
     /// Where relative `--mcp-config` and `.mcp.json` lookups start.
     pub cwd: PathBuf,
+    /// Warm kernels, in a long-lived front end (see [`super::warm`]); None in one-shot
+    /// commands, whose one kernel nobody would take from a pool.
+    pub warm: Option<Arc<WarmPools>>,
+}
+
+impl Context {
+    /// For a one-shot command: every kernel starts cold.
+    pub fn new(project: Project, cwd: PathBuf) -> Context {
+        Context {
+            project,
+            cwd,
+            warm: None,
+        }
+    }
+
+    /// For a long-lived front end (the console, `mcpr serve`): sessions take ready
+    /// kernels from warm pools made on first use. Call [`Context::shutdown`] at exit.
+    pub fn long_lived(project: Project, cwd: PathBuf) -> Context {
+        let warm = Some(WarmPools::new(&project));
+        Context { project, cwd, warm }
+    }
+
+    /// Shuts the warm pools down (their kernels and folders); sessions keep theirs.
+    pub async fn shutdown(&self) {
+        if let Some(warm) = &self.warm {
+            warm.shutdown().await;
+        }
+    }
 }
 
 pub struct LiveSession {
@@ -310,19 +339,31 @@ impl LiveSession {
         if provider.is_none() {
             ask_llm_without_model(&mut calls);
         }
+        let pool = ctx
+            .warm
+            .as_ref()
+            .and_then(|warm| warm.for_launcher(&launcher));
         let (session, mut adopted_frozen) = match adopt.take() {
-            Some(a) => (
-                Session::with_kernel(
+            Some(a) => {
+                let mut session = Session::with_kernel(
                     launcher.clone(),
                     calls,
                     name.clone(),
                     workspace.clone(),
                     a.kernel,
-                ),
-                Some(a.frozen),
-            ),
+                );
+                session.set_pool(pool);
+                (session, Some(a.frozen))
+            }
             None => (
-                Session::start(launcher.clone(), calls, name.clone(), workspace.clone()).await?,
+                Session::start_pooled(
+                    launcher.clone(),
+                    pool,
+                    calls,
+                    name.clone(),
+                    workspace.clone(),
+                )
+                .await?,
                 None,
             ),
         };

@@ -23,6 +23,7 @@ pub mod owner;
 pub mod query;
 pub mod record;
 pub mod spec;
+pub mod warm;
 
 pub use emit::Emitter;
 pub use error::EngineError;

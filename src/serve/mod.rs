@@ -54,9 +54,12 @@ impl Shared {
         })
     }
 
-    /// Stops every task and closes every session: kernels and tool servers stop.
+    /// Stops every task and closes every session: kernels, warm kernels and tool servers
+    /// stop.
     pub async fn shutdown(&self) {
         self.sessions.close_all().await;
+        // The warm kernels go too: no process or container outlives the server.
+        self.sessions.context().shutdown().await;
         self.tasks.shutdown();
         self.hub.shutdown().await;
     }

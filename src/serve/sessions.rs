@@ -58,8 +58,10 @@ impl Sessions {
         };
         spec.check().map_err(|e| e.to_string())?;
         let mut handle = crate::engine::start(self.ctx.clone(), spec);
+        let mut warm = false;
         loop {
             match handle.events.recv().await {
+                Some(Event::SessionStarted { warm: w, .. }) => warm = w,
                 Some(Event::OpEnded {
                     op: 0, error: None, ..
                 }) => break,
@@ -78,6 +80,10 @@ impl Sessions {
             used: std::sync::Mutex::new(Instant::now()),
         });
         open.insert(name.to_string(), slot.clone());
+        crate::cli::out::write_err(format_args!(
+            "[mcpr] opened session {name} on a {} kernel\n",
+            if warm { "warm" } else { "cold" }
+        ));
         Ok(slot)
     }
 

@@ -34,11 +34,13 @@ pub fn on_event(s: &mut State, event: Event, fx: &mut Vec<Effect>) {
             isolation,
             python,
             workspace,
+            warm,
         } => {
             s.session.workspace = Some(workspace);
+            let kernel = if warm { " · warm kernel" } else { "" };
             store.push_block(
                 LineKind::Info,
-                &format!("session {session} · Python {python} · {isolation}"),
+                &format!("session {session} · Python {python} · {isolation}{kernel}"),
             );
             s.session.name = Some(session);
             s.session.isolation = Some(isolation);
@@ -119,12 +121,14 @@ pub fn on_event(s: &mut State, event: Event, fx: &mut Vec<Effect>) {
             checkpoint,
             cells,
             recreated,
+            warm,
             ..
         } => {
             let how = source.describe(cells, checkpoint, &recreated);
+            let kernel = if warm { " into a warm kernel" } else { "" };
             store.push_block(
                 LineKind::Info,
-                &format!("── state after step {step}: {how}"),
+                &format!("── state after step {step}: {how}{kernel}"),
             );
         }
         // Nothing to show while working; a rewind says how its state came back.

@@ -55,16 +55,11 @@ pub struct Options {
 type Opened = (SessionHandle, bool, String);
 
 /// Opens a session off the loop: the model is chosen first (as `choose_model` says).
-fn spawn_open(
-    project: Project,
-    cwd: std::path::PathBuf,
-    mut spec: SessionSpec,
-    tx: mpsc::UnboundedSender<Opened>,
-) {
+fn spawn_open(ctx: Context, mut spec: SessionSpec, tx: mpsc::UnboundedSender<Opened>) {
     tokio::spawn(async move {
-        let (available, why) = choose_model(&project, &spec).await;
+        let (available, why) = choose_model(&ctx.project, &spec).await;
         spec.need_model = available;
-        let handle = crate::engine::start(Context { project, cwd }, spec);
+        let handle = crate::engine::start(ctx, spec);
         let _ = tx.send((handle, available, why));
     });
 }
@@ -174,6 +169,8 @@ pub async fn run(opts: Options) -> Result<(), String> {
     };
 
     let skills = super::skills::work::Worker::new(project.clone());
+    // Sessions opened from this console take warm kernels (shut down at exit).
+    let ctx = Context::long_lived(project.clone(), cwd.clone());
 
     // The session opens in the background: the first frame does not wait for it. In
     // browse mode none opens until a rewind or fork asks for one.
@@ -185,7 +182,7 @@ pub async fn run(opts: Options) -> Result<(), String> {
             &mut state, name, *step,
         )),
         None => {
-            spawn_open(project.clone(), cwd.clone(), spec.clone(), open_tx.clone());
+            spawn_open(ctx.clone(), spec.clone(), open_tx.clone());
             if offer_sessions {
                 state.timeline.sessions_open_at_start = true;
                 first.push(Effect::Timeline(
@@ -331,7 +328,7 @@ pub async fn run(opts: Options) -> Result<(), String> {
                         start,
                         ..spec.clone()
                     };
-                    spawn_open(project.clone(), cwd.clone(), spec, open_tx.clone());
+                    spawn_open(ctx.clone(), spec, open_tx.clone());
                 }
                 Effect::Timeline(query) => {
                     let tx = tx.clone();
@@ -360,6 +357,7 @@ pub async fn run(opts: Options) -> Result<(), String> {
         })
         .await;
     }
+    ctx.shutdown().await;
     Ok(())
 }
 

@@ -43,6 +43,7 @@ pub fn opened(w: u16, h: u16, theme: &str) -> State {
                 workspace: "/w".into(),
                 isolation: "namespaces via bubblewrap 0.8.0 (no network)".into(),
                 python: "3.12.3".into(),
+                warm: false,
             },
             Event::OpEnded {
                 op: 0,

@@ -630,6 +630,7 @@ fn a_rebuilt_state_says_how_it_was_obtained() {
             recreated: vec!["fh".into(), "gen".into()],
             fallback: None,
             duration_ms: 12.0,
+            warm: false,
         }],
     );
     let lines: Vec<String> = (0..s.output.store.len())

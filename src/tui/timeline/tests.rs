@@ -571,6 +571,7 @@ fn browse_mode_opens_a_live_session_for_a_rewind_or_a_fork() {
                 workspace: "/w".into(),
                 isolation: "none".into(),
                 python: "3.12".into(),
+                warm: false,
             },
             Event::OpEnded {
                 op: 0,
