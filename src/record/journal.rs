@@ -379,3 +379,7 @@ pub(super) fn join(rel: &str, name: &OsStr) -> String {
         format!("{rel}/{name}")
     }
 }
+
+#[cfg(test)]
+#[path = "journal_tests.rs"]
+mod tests;
