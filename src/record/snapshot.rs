@@ -128,7 +128,6 @@ pub struct RestoreStats {
 /// Takes and restores snapshots, remembering what it hashed so that unchanged files cost
 /// a `stat` and nothing more, and, through a change journal, that unchanged folders cost
 /// nothing at all.
-#[derive(Default)]
 pub struct Snapshotter {
     /// Per (workspace, store root): a cached hash is only worth reusing if the object it
     /// names is in the store being written.
@@ -137,6 +136,12 @@ pub struct Snapshotter {
     restored: HashMap<(PathBuf, PathBuf), HashMap<String, Cached>>,
     /// Whether snapshots may use a change journal.
     journal: bool,
+}
+
+impl Default for Snapshotter {
+    fn default() -> Snapshotter {
+        Snapshotter::new()
+    }
 }
 
 struct Cached {
@@ -176,15 +181,19 @@ impl Stat {
 impl Snapshotter {
     pub fn new() -> Snapshotter {
         Snapshotter {
+            workspaces: HashMap::new(),
+            restored: HashMap::new(),
             journal: true,
-            ..Snapshotter::default()
         }
     }
 
     /// A snapshotter that walks every folder at every snapshot (no change journal): what
     /// the journal's results are checked against.
     pub fn without_journal() -> Snapshotter {
-        Snapshotter::default()
+        Snapshotter {
+            journal: false,
+            ..Snapshotter::new()
+        }
     }
 
     /// From when on (ns since the epoch) an mtime makes a file of `workspace` racy, for
