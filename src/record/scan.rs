@@ -159,11 +159,8 @@ impl TreeScan<'_, '_> {
         let Some(mut folder) = self.folders.remove(rel) else {
             return self.list(dir, rel, depth, Mode::Whole { fresh: true });
         };
-        let result = self.on_path_children(dir, rel, depth, &mut folder);
-        let changed = match result {
-            Ok(changed) => changed,
-            Err(e) => return Err(e),
-        };
+        // On an error the folder stays out of the state: the failed scan is forgotten.
+        let changed = self.on_path_children(dir, rel, depth, &mut folder)?;
         self.stats.folders_on_path += 1;
         if changed {
             folder.hash = self.store_tree(&folder.tree, dir)?;
