@@ -405,6 +405,10 @@ const HOST_ONLY: &[(&str, &str)] = &[
         "reads the user's --context file (copied in through ConfinedDir)",
     ),
     (
+        "src/record/journal_tests.rs",
+        "unit tests of the change journal (all of it test code): they make their own trees",
+    ),
+    (
         "src/record/objects.rs",
         ".replay/, never mounted into a sandbox",
     ),

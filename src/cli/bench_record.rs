@@ -148,6 +148,8 @@ fn tree_bytes(dir: &Path) -> u64 {
 fn workspace_scale(root: &Path) -> Result<(), CliError> {
     let mut create = Vec::new();
     let mut change = Vec::new();
+    let mut walked = Vec::new();
+    let mut journalled = Vec::new();
     for rep in 0..3 {
         let base = root.join(format!("many-{rep}"));
         let dir = ReplayDir::open(&base.join(".replay")).map_err(fail)?;
@@ -171,6 +173,20 @@ fn workspace_scale(root: &Path) -> Result<(), CliError> {
             std::fs::write(ws.join("d3/f3333.txt"), format!("changed {i}")).map_err(fail)?;
             change.push(timed_step(&mut recorder)?);
         }
+        // The same change, snapshotted alone (no log line, no log fsync), by the
+        // journal and by a full walk (no change journal): what the journal saves.
+        for (mut snapshotter, samples) in [
+            (Snapshotter::new(), &mut journalled),
+            (Snapshotter::without_journal(), &mut walked),
+        ] {
+            snapshotter.snapshot(&ws, dir.store()).map_err(fail)?;
+            for i in 0..10 {
+                std::fs::write(ws.join("d3/f3333.txt"), format!("again {i}")).map_err(fail)?;
+                let started = Instant::now();
+                snapshotter.snapshot(&ws, dir.store()).map_err(fail)?;
+                samples.push(started.elapsed().as_secs_f64() * 1000.0);
+            }
+        }
     }
     row(
         "a step that created 20,000 small files (snapshot, one pack, fsync)",
@@ -183,6 +199,18 @@ fn workspace_scale(root: &Path) -> Result<(), CliError> {
         "ms",
         &stats(change),
         "target ≤ 20 ms",
+    );
+    row(
+        "that step's snapshot alone (pack fsync included, no log line)",
+        "ms",
+        &stats(journalled),
+        "",
+    );
+    row(
+        "that step's snapshot alone by a full walk (no change journal)",
+        "ms",
+        &stats(walked),
+        "",
     );
 
     let base = root.join("grow");

@@ -9,12 +9,14 @@ pub mod bundle;
 pub mod checkpoint;
 pub mod gc;
 pub mod index;
+mod journal;
 pub mod log;
 pub mod objects;
 pub mod pack;
 mod racy;
 pub mod recorder;
 pub mod replay;
+mod scan;
 pub mod snapshot;
 
 /// `text` cut to `max` characters, with `…` when something was cut.

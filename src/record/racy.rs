@@ -44,6 +44,12 @@ const REMOTE: [i64; 10] = [
     0x0BD0_0BD0,            // Lustre
 ];
 
+/// Whether a filesystem (`statfs` magic) stamps times or changes files from another
+/// machine or a user-space server.
+pub fn is_remote(magic: i64) -> bool {
+    REMOTE.contains(&magic)
+}
+
 /// The racy window for snapshots of `workspace`, probing in `scratch_dir` (a folder of
 /// mcpr's own).
 pub fn window_ns(workspace: &Path, scratch_dir: &Path) -> i64 {
@@ -96,7 +102,7 @@ fn granularity_ns(workspace: &Path, scratch_dir: &Path, tick: i64) -> Option<i64
     let fs = nix::sys::statfs::statfs(workspace).ok()?;
     #[allow(clippy::unnecessary_cast)] // the magic's type differs between libcs
     let magic = fs.filesystem_type().0 as i64;
-    if REMOTE.contains(&magic) {
+    if is_remote(magic) {
         return None;
     }
     let (ws, scratch) = (

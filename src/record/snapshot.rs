@@ -23,7 +23,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use rustc_hash::FxHashMap;
+
+use super::journal::Journal;
 use super::objects::{self, ObjectStore};
+use super::scan::{Folder, TreeScan, Workspace, is_rewalk};
 use crate::sandbox::confined::{ConfinedDir, Kind, Meta};
 
 /// Bytecode caches are rebuilt by Python at will; recording them would only add noise.
@@ -68,17 +72,17 @@ pub enum Entry {
 /// One folder of a snapshot as stored: see the module documentation. An old flat manifest
 /// is a root tree whose `entries` hold every path and whose `dirs` are empty.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-struct Tree {
+pub(super) struct Tree {
     /// Declared first, so that every manifest object starts with `{"entries":`.
-    entries: BTreeMap<String, Entry>,
+    pub(super) entries: BTreeMap<String, Entry>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    dirs: BTreeMap<String, Subtree>,
+    pub(super) dirs: BTreeMap<String, Subtree>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Subtree {
-    hash: String,
-    mode: u32,
+pub(super) struct Subtree {
+    pub(super) hash: String,
+    pub(super) mode: u32,
 }
 
 /// How every manifest object begins (its first field).
@@ -88,7 +92,7 @@ pub const MANIFEST_START: &[u8] = b"{\"entries\":";
 /// without end (through folder handles, past the 4096-byte path limit); the snapshot
 /// recurses once per level, so it refuses instead of running out of stack. No real
 /// workspace comes near.
-const MAX_TREE_DEPTH: usize = 256;
+pub(super) const MAX_TREE_DEPTH: usize = 256;
 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SnapshotStats {
@@ -100,6 +104,16 @@ pub struct SnapshotStats {
     /// Folders' trees serialised and stored (the others were equal to the last
     /// snapshot's).
     pub trees_written: u64,
+    /// Folders listed and stat'ed.
+    pub folders_listed: u64,
+    /// Folders not listed, only taking a subfolder's new hash (the change journal saw
+    /// nothing happen to their own names).
+    pub folders_on_path: u64,
+    /// Folders (with everything below them) taken whole from the last snapshot, unread:
+    /// the change journal saw nothing happen in them.
+    pub folders_reused: u64,
+    /// Whether the change journal planned this snapshot (false: a full walk).
+    pub journalled: bool,
 }
 
 /// `removed` counts every path deleted, a directory's contents included. A file whose
@@ -112,18 +126,22 @@ pub struct RestoreStats {
 }
 
 /// Takes and restores snapshots, remembering what it hashed so that unchanged files cost
-/// a `stat` and nothing more.
-#[derive(Default)]
+/// a `stat` and nothing more, and, through a change journal, that unchanged folders cost
+/// nothing at all.
 pub struct Snapshotter {
     /// Per (workspace, store root): a cached hash is only worth reusing if the object it
     /// names is in the store being written.
-    cache: HashMap<(PathBuf, PathBuf), HashMap<String, Cached>>,
-    /// The folders' trees of the last snapshot, by folder path, with their hashes: a
-    /// folder whose tree comes out equal is not serialised nor stored again.
-    trees: HashMap<(PathBuf, PathBuf), HashMap<String, (Tree, String)>>,
-    /// Per (workspace, store root): how recent an mtime makes a file racy (see
-    /// [`super::racy`]), probed once.
-    racy_windows: HashMap<(PathBuf, PathBuf), i64>,
+    workspaces: HashMap<(PathBuf, PathBuf), Workspace>,
+    /// What restores hashed, by path, for the restores that follow.
+    restored: HashMap<(PathBuf, PathBuf), HashMap<String, Cached>>,
+    /// Whether snapshots may use a change journal.
+    journal: bool,
+}
+
+impl Default for Snapshotter {
+    fn default() -> Snapshotter {
+        Snapshotter::new()
+    }
 }
 
 struct Cached {
@@ -134,16 +152,16 @@ struct Cached {
 /// The parts of a file's metadata that change whenever its content may have. ctime is
 /// included because tools that preserve mtimes (`cp -p`, `rsync -t`) still move it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stat {
+pub(super) struct Stat {
     dev: u64,
     ino: u64,
-    len: u64,
+    pub(super) len: u64,
     mtime_ns: i64,
     ctime_ns: i64,
 }
 
 impl Stat {
-    fn of(meta: &Meta) -> Stat {
+    pub(super) fn of(meta: &Meta) -> Stat {
         Stat {
             dev: meta.dev,
             ino: meta.ino,
@@ -155,24 +173,35 @@ impl Stat {
 
     /// Modified at or after `racy_from_ns` (the start of the scan less the racy window):
     /// the stat cannot vouch for the content.
-    fn is_racy(&self, racy_from_ns: i64) -> bool {
+    pub(super) fn is_racy(&self, racy_from_ns: i64) -> bool {
         self.mtime_ns >= racy_from_ns
     }
 }
 
 impl Snapshotter {
     pub fn new() -> Snapshotter {
-        Snapshotter::default()
+        Snapshotter {
+            workspaces: HashMap::new(),
+            restored: HashMap::new(),
+            journal: true,
+        }
+    }
+
+    /// A snapshotter that walks every folder at every snapshot (no change journal): what
+    /// the journal's results are checked against.
+    pub fn without_journal() -> Snapshotter {
+        Snapshotter {
+            journal: false,
+            ..Snapshotter::new()
+        }
     }
 
     /// From when on (ns since the epoch) an mtime makes a file of `workspace` racy, for
     /// a scan starting now.
-    fn racy_from(&mut self, workspace: &Path, store: &ObjectStore) -> i64 {
-        let key = (workspace.to_path_buf(), store.root().to_path_buf());
-        let window = *self
-            .racy_windows
-            .entry(key)
-            .or_insert_with(|| super::racy::window_ns(workspace, store.root()));
+    fn racy_from(state: &mut Workspace, workspace: &Path, store: &ObjectStore) -> i64 {
+        let window = *state
+            .racy_window
+            .get_or_insert_with(|| super::racy::window_ns(workspace, store.root()));
         super::racy::now_ns().saturating_sub(window)
     }
 
@@ -188,6 +217,8 @@ impl Snapshotter {
         let mut attempt = 1;
         loop {
             match self.snapshot_once(workspace, store) {
+                // Not an attempt: the journal cannot vouch, so walk whole at once.
+                Err(e) if is_rewalk(&e) => {}
                 Err(e) if attempt < SNAPSHOT_ATTEMPTS && e.kind() != io::ErrorKind::StorageFull => {
                     attempt += 1;
                 }
@@ -201,41 +232,75 @@ impl Snapshotter {
         workspace: &Path,
         store: &ObjectStore,
     ) -> io::Result<(String, SnapshotStats)> {
-        let racy_from_ns = self.racy_from(workspace, store);
-        let root = ConfinedDir::open(workspace)?;
         let key = (workspace.to_path_buf(), store.root().to_path_buf());
-        let known = self.cache.remove(&key).unwrap_or_default();
-        let known_trees = self.trees.remove(&key).unwrap_or_default();
-        // The step's new objects go into one pack, made durable once at the end.
+        self.restored.remove(&key);
+        let use_journal = self.journal;
+        let state = self.workspaces.entry(key).or_default();
+        let racy_from_ns = Self::racy_from(state, workspace, store);
+        let root = ConfinedDir::open(workspace)?;
+        let root_dev = root.meta()?.dev;
+        // The journal's plan, when it can vouch for everything since the last snapshot.
+        let mut plan = None;
+        if let Some(journal) = state.journal.as_mut()
+            && journal.is_root(&root)
+            && state.folders.contains_key("")
+        {
+            journal.drain();
+            if journal.broken().is_none() {
+                let planned = journal.plan(&root);
+                if journal.broken().is_none() {
+                    plan = Some(planned);
+                }
+            }
+        }
+        if plan.is_none() {
+            // A new journal, its watches added as the walk lists each folder; the old
+            // one's watches go with it.
+            state.journal = None;
+            state.journal = if use_journal {
+                Journal::start(&root)
+            } else {
+                None
+            };
+        }
+        let journalled = plan.is_some();
         let mut scan = TreeScan {
-            known: &known,
-            known_trees: &known_trees,
-            seen: HashMap::new(),
-            seen_trees: HashMap::new(),
+            folders: &mut state.folders,
+            journal: state.journal.as_mut(),
+            plan,
+            root_dev,
             batch: store.batch(),
-            stats: SnapshotStats::default(),
+            stats: SnapshotStats {
+                journalled,
+                ..SnapshotStats::default()
+            },
             racy_from_ns,
+            visited: Vec::new(),
         };
-        let built = scan.tree(&root, "", 0);
+        let built = scan.workspace(&root);
+        if let (Ok(_), Some(journal)) = (&built, scan.journal.as_mut()) {
+            journal.absorb();
+        }
         let TreeScan {
-            seen,
-            seen_trees,
             batch,
             stats,
+            visited,
             ..
         } = scan;
-        let finished = built.and_then(|hash| batch.finish().map(|()| hash));
-        let hash = match finished {
-            Ok(hash) => hash,
+        match built.and_then(|hash| batch.finish().map(|()| hash)) {
+            Ok(hash) => Ok((hash, stats)),
             Err(e) => {
-                self.cache.insert(key.clone(), known);
-                self.trees.insert(key, known_trees);
-                return Err(e);
+                // What this scan wrote names objects that were never made durable, and
+                // the journal's plan is spent: walk whole next time.
+                for rel in visited {
+                    state.folders.remove(&rel);
+                }
+                if !is_rewalk(&e) {
+                    state.journal = None;
+                }
+                Err(e)
             }
-        };
-        self.cache.insert(key.clone(), seen);
-        self.trees.insert(key, seen_trees);
-        Ok((hash, stats))
+        }
     }
 
     /// Makes `workspace` equal to the snapshot `manifest_hash`: removes what the manifest
@@ -254,14 +319,18 @@ impl Snapshotter {
                 store.require(hash)?;
             }
         }
-        let racy_from_ns = self.racy_from(workspace, store);
+        let key = (workspace.to_path_buf(), store.root().to_path_buf());
+        let state = self.workspaces.entry(key.clone()).or_default();
+        let racy_from_ns = Self::racy_from(state, workspace, store);
         let root = ConfinedDir::create(workspace)?;
         let root_mode = root.meta()?.mode;
         if root_mode & 0o700 != 0o700 {
             root.set_own_mode((root_mode | 0o700) & 0o7777)?;
         }
-        let key = (workspace.to_path_buf(), store.root().to_path_buf());
-        let mut cache = self.cache.remove(&key).unwrap_or_default();
+        let mut cache = RestoreCache {
+            folders: &mut state.folders,
+            restored: self.restored.entry(key).or_default(),
+        };
         let mut restore = Restore {
             root: &root,
             store,
@@ -272,7 +341,6 @@ impl Snapshotter {
         };
         let result = restore.run();
         let stats = restore.stats;
-        self.cache.insert(key, cache);
         // Put back even after a failure: the workspace's own mode is not in the manifest.
         let reset_root = if root_mode & 0o700 == 0o700 {
             Ok(())
@@ -349,131 +417,6 @@ pub fn manifest_refs(bytes: &[u8]) -> Option<Vec<String>> {
     )
 }
 
-/// One snapshot being taken: the folders' trees built bottom-up, each file hashed unless
-/// the stat cache vouches for it, each tree stored unless the last snapshot's is equal.
-struct TreeScan<'a, 's> {
-    known: &'a HashMap<String, Cached>,
-    known_trees: &'a HashMap<String, (Tree, String)>,
-    seen: HashMap<String, Cached>,
-    seen_trees: HashMap<String, (Tree, String)>,
-    batch: super::pack::Batch<'s>,
-    stats: SnapshotStats,
-    racy_from_ns: i64,
-}
-
-impl TreeScan<'_, '_> {
-    /// The hash of the tree of `dir`, at `rel` ('/'-separated, "" for the workspace).
-    fn tree(&mut self, dir: &ConfinedDir, rel: &str, depth: usize) -> io::Result<String> {
-        if depth > MAX_TREE_DEPTH {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "cannot snapshot {rel}: folders nest deeper than {MAX_TREE_DEPTH} levels; flatten them"
-                ),
-            ));
-        }
-        let mut tree = Tree::default();
-        for name in dir.names()? {
-            let shown = Path::new(rel).join(&name);
-            let key = utf8(Path::new(&name), &shown)?.to_owned();
-            let path = if rel.is_empty() {
-                key.clone()
-            } else {
-                format!("{rel}/{key}")
-            };
-            // Deleted since the listing: it is simply not part of the workspace any more.
-            let Some(meta) = dir.stat(&name)? else {
-                continue;
-            };
-            if !is_recorded(Path::new(&path), meta.kind) {
-                continue;
-            }
-            let entry = match meta.kind {
-                Kind::File => {
-                    let (hash, size) = self.file(&path, dir, &name, &meta)?;
-                    Entry::File {
-                        hash,
-                        size,
-                        mode: meta.mode,
-                    }
-                }
-                Kind::Dir => {
-                    let child = match dir.child_dir(&name) {
-                        Ok(child) => child,
-                        Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                        Err(e) => return Err(e),
-                    };
-                    let hash = self.tree(&child, &path, depth + 1)?;
-                    tree.dirs.insert(
-                        key,
-                        Subtree {
-                            hash,
-                            mode: meta.mode,
-                        },
-                    );
-                    continue;
-                }
-                Kind::Symlink => {
-                    let target = dir.read_link(&name)?;
-                    Entry::Symlink {
-                        target: utf8(&target, &shown)?.to_owned(),
-                    }
-                }
-                Kind::Fifo => Entry::Fifo { mode: meta.mode },
-                // Sockets and devices cannot be made again (a socket needs its server); a
-                // restore removes them.
-                Kind::Special => continue,
-            };
-            tree.entries.insert(key, entry);
-        }
-        let hash = match self.known_trees.get(rel) {
-            Some((known, hash)) if *known == tree => hash.clone(),
-            _ => {
-                self.stats.trees_written += 1;
-                // A folder of very many entries is chunked like a large file: one changed
-                // entry stores a chunk or two, not the whole list again.
-                let bytes = serde_json::to_vec(&tree)?;
-                let what = format!("the manifest of {}", dir.shown(OsStr::new(".")).display());
-                self.batch
-                    .put_reader(&mut bytes.as_slice(), Path::new(&what))?
-                    .0
-            }
-        };
-        self.seen_trees.insert(rel.to_owned(), (tree, hash.clone()));
-        Ok(hash)
-    }
-
-    /// A regular file's (hash, size): from the stat cache when it vouches for the file,
-    /// else read and stored.
-    fn file(
-        &mut self,
-        path: &str,
-        dir: &ConfinedDir,
-        name: &OsStr,
-        meta: &Meta,
-    ) -> io::Result<(String, u64)> {
-        let stat = Stat::of(meta);
-        let (hash, size) = match self.known.get(path) {
-            Some(cached) if cached.stat == stat => (cached.hash.clone(), stat.len),
-            _ => {
-                let mut file = dir.open_file_here(name)?;
-                let (hash, size) = self.batch.put_reader(&mut file, &dir.shown(name))?;
-                self.stats.hashed_files += 1;
-                self.stats.hashed_bytes += size;
-                (hash, size)
-            }
-        };
-        self.stats.files += 1;
-        self.stats.bytes += size;
-        // A length that moved while we read means the file changed under us.
-        if size == stat.len && !stat.is_racy(self.racy_from_ns) {
-            let hash = hash.clone();
-            self.seen.insert(path.to_owned(), Cached { stat, hash });
-        }
-        Ok((hash, size))
-    }
-}
-
 /// The manifest of the workspace as it is now, hashing every file (no store writes): for
 /// tests and checks.
 pub fn current_manifest(workspace: &Path) -> io::Result<Manifest> {
@@ -484,16 +427,57 @@ pub fn current_manifest(workspace: &Path) -> io::Result<Manifest> {
 
 /// One restore in progress. Every change goes through handles below `root` that never
 /// follow a symlink: the workspace is the sandbox's, and may change while we work.
-struct Restore<'a> {
+struct Restore<'a, 'c> {
     root: &'a ConfinedDir,
     store: &'a ObjectStore,
     manifest: &'a Manifest,
-    cache: &'a mut HashMap<String, Cached>,
+    cache: &'a mut RestoreCache<'c>,
     racy_from_ns: i64,
     stats: RestoreStats,
 }
 
-impl Restore<'_> {
+/// The stat cache as a restore sees it: the last snapshot's, by path, and what restores
+/// hashed since.
+struct RestoreCache<'a> {
+    folders: &'a mut FxHashMap<String, Folder>,
+    restored: &'a mut HashMap<String, Cached>,
+}
+
+impl RestoreCache<'_> {
+    fn split(path: &str) -> (&str, &str) {
+        path.rsplit_once('/').unwrap_or(("", path))
+    }
+
+    /// The hash the cache holds for `path` if `stat` is what it vouched for.
+    fn hash(&self, path: &str, stat: &Stat) -> Option<&str> {
+        if let Some(cached) = self.restored.get(path) {
+            return (cached.stat == *stat).then_some(cached.hash.as_str());
+        }
+        let (folder, name) = Self::split(path);
+        let folder = self.folders.get(folder)?;
+        if folder.stats.get(name) != Some(stat) {
+            return None;
+        }
+        match folder.tree.entries.get(name) {
+            Some(Entry::File { hash, .. }) => Some(hash),
+            _ => None,
+        }
+    }
+
+    fn insert(&mut self, path: &str, cached: Cached) {
+        self.restored.insert(path.to_owned(), cached);
+    }
+
+    fn remove(&mut self, path: &str) {
+        self.restored.remove(path);
+        let (folder, name) = Self::split(path);
+        if let Some(folder) = self.folders.get_mut(folder) {
+            folder.stats.remove(name);
+        }
+    }
+}
+
+impl Restore<'_, '_> {
     fn run(&mut self) -> io::Result<()> {
         self.remove_unwanted()?;
         let manifest = self.manifest;
@@ -619,10 +603,8 @@ impl Restore<'_> {
             return Ok(false);
         }
         let stat = Stat::of(meta);
-        if let Some(cached) = self.cache.get(path)
-            && cached.stat == stat
-        {
-            return Ok(cached.hash == hash);
+        if let Some(known) = self.cache.hash(path, &stat) {
+            return Ok(known == hash);
         }
         let mut file = dir.open_file_here(name)?;
         let (actual, read) = objects::sha256_reader(&mut file, &dir.shown(name))?;
@@ -631,7 +613,7 @@ impl Restore<'_> {
                 stat,
                 hash: actual.clone(),
             };
-            self.cache.insert(path.to_owned(), cached);
+            self.cache.insert(path, cached);
         }
         Ok(actual == hash)
     }
@@ -779,6 +761,17 @@ fn is_recorded(rel: &Path, kind: Kind) -> bool {
     }
 }
 
+/// As [`is_recorded`], for the name `name` of the folder `folder` ('/'-separated).
+pub(super) fn is_recorded_in(folder: &str, name: &str, kind: Kind) -> bool {
+    match kind {
+        Kind::File => !GENERATED
+            .iter()
+            .any(|g| g.split_once('/') == Some((folder, name))),
+        Kind::Dir => name != SKIPPED_DIR,
+        Kind::Symlink | Kind::Fifo | Kind::Special => true,
+    }
+}
+
 fn walk_under<F>(dir: &ConfinedDir, rel: &Path, visit: &mut F) -> io::Result<()>
 where
     F: FnMut(&Path, &ConfinedDir, &OsStr, &Meta) -> io::Result<bool>,
@@ -813,7 +806,7 @@ fn make_owner_rwx(dir: &ConfinedDir, name: &OsStr, mode: u32) -> io::Result<()> 
 
 /// Manifest keys and symlink targets are JSON strings, so a name that is not UTF-8 cannot
 /// be recorded faithfully; refusing beats restoring a different name.
-fn utf8<'a>(path: &'a Path, entry: &Path) -> io::Result<&'a str> {
+pub(super) fn utf8<'a>(path: &'a Path, entry: &Path) -> io::Result<&'a str> {
     path.to_str().ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::InvalidData,

@@ -51,6 +51,8 @@ pub struct Meta {
     pub ino: u64,
     pub mtime_ns: i64,
     pub ctime_ns: i64,
+    /// Hard links to it: a file with more than one name changes under every name at once.
+    pub nlink: u64,
 }
 
 impl Meta {
@@ -74,6 +76,8 @@ impl Meta {
             mtime_ns: ns(st.st_mtime as i64, st.st_mtime_nsec as i64),
             #[allow(clippy::unnecessary_cast)]
             ctime_ns: ns(st.st_ctime as i64, st.st_ctime_nsec as i64),
+            #[allow(clippy::unnecessary_cast)] // u64 on x86_64, u32 on some targets
+            nlink: st.st_nlink as u64,
         }
     }
 }
