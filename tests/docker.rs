@@ -8,12 +8,9 @@
 
 mod common;
 
-use bollard::query_parameters::ListContainersOptionsBuilder;
 use common::{TestSession, docker_level, mcpr_bin};
-use mcpr::backend::docker::engine::{KERNEL_LABEL, OWNER_LABEL};
 use mcpr::event::CellStatus;
 use serde_json::json;
-use std::collections::HashMap;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -114,34 +111,6 @@ time.sleep(60)
     assert!(r.restarted().is_some(), "the next cell is told");
 }
 
-/// Kernel containers whose owner label names process `pid` of this host.
-async fn containers_of(pid: u32) -> Vec<String> {
-    let docker = mcpr::backend::docker::engine::connect(
-        &mcpr::backend::docker::DockerSettings::default().engine_address(),
-    )
-    .await
-    .expect("engine");
-    let filters = HashMap::from([("label", vec![KERNEL_LABEL])]);
-    let options = ListContainersOptionsBuilder::default()
-        .all(true)
-        .filters(&filters)
-        .build();
-    let needle = format!(":{pid}:");
-    docker
-        .list_containers(Some(options))
-        .await
-        .expect("list")
-        .into_iter()
-        .filter(|c| {
-            c.labels
-                .as_ref()
-                .and_then(|l| l.get(OWNER_LABEL))
-                .is_some_and(|o| o.contains(&needle))
-        })
-        .filter_map(|c| c.id)
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn containers_of_a_killed_mcpr_are_swept_at_the_next_start() {
     if docker_level().await.is_none() {
@@ -158,7 +127,7 @@ async fn containers_of_a_killed_mcpr_are_swept_at_the_next_start() {
         .expect("mcpr starts");
     let pid = child.id();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while containers_of(pid).await.is_empty() {
+    while common::engines::containers_of(pid).await.is_empty() {
         assert!(
             Instant::now() < deadline,
             "no container of mcpr {pid} appeared"
@@ -168,10 +137,13 @@ async fn containers_of_a_killed_mcpr_are_swept_at_the_next_start() {
     child.kill().expect("kill -9");
     child.wait().expect("reaped");
     // Nothing of the killed process removed its container...
-    assert_eq!(containers_of(pid).await.len(), 1);
+    assert_eq!(common::engines::containers_of(pid).await.len(), 1);
     // ...until the next mcpr talks to the engine.
     common::mcpr_ok(dir.path(), &["exec", "--session", "n", "1"]);
-    assert_eq!(containers_of(pid).await, Vec::<String>::new());
+    assert_eq!(
+        common::engines::containers_of(pid).await,
+        Vec::<String>::new()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -122,36 +122,6 @@ async fn poll(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-/// Kernel containers this test process owns.
-async fn own_containers() -> Vec<String> {
-    use bollard::query_parameters::ListContainersOptionsBuilder;
-    use mcpr::backend::docker::engine::{KERNEL_LABEL, OWNER_LABEL};
-    let docker = mcpr::backend::docker::engine::connect(
-        &mcpr::backend::docker::DockerSettings::default().engine_address(),
-    )
-    .await
-    .expect("engine");
-    let filters = std::collections::HashMap::from([("label", vec![KERNEL_LABEL])]);
-    let options = ListContainersOptionsBuilder::default()
-        .all(true)
-        .filters(&filters)
-        .build();
-    let needle = format!(":{}:", std::process::id());
-    docker
-        .list_containers(Some(options))
-        .await
-        .expect("list")
-        .into_iter()
-        .filter(|c| {
-            c.labels
-                .as_ref()
-                .and_then(|l| l.get(OWNER_LABEL))
-                .is_some_and(|o| o.contains(&needle))
-        })
-        .filter_map(|c| c.id)
-        .collect()
-}
-
 async fn sessions_take_warm_kernels_and_come_back_exact(level: IsolationRequest) {
     let dir = common::project_dir_at(level);
     let root = dir.path().join("workspace");
@@ -283,7 +253,7 @@ async fn sessions_take_warm_kernels_and_come_back_exact(level: IsolationRequest)
     if level == IsolationRequest::Docker {
         let deadline = Instant::now() + PATIENCE;
         loop {
-            let left = own_containers().await;
+            let left = common::engines::containers_of(std::process::id()).await;
             if left.is_empty() {
                 break;
             }

@@ -146,6 +146,34 @@ pub fn launcher(docker: DockerSettings) -> Launcher {
     Launcher::from_config(&config, Some(IsolationRequest::Docker)).expect("launcher")
 }
 
+/// Kernel containers whose owner label names process `pid` of this host.
+pub async fn containers_of(pid: u32) -> Vec<String> {
+    let docker = mcpr::backend::docker::engine::connect(
+        &mcpr::backend::docker::DockerSettings::default().engine_address(),
+    )
+    .await
+    .expect("engine");
+    let filters = std::collections::HashMap::from([("label", vec![KERNEL_LABEL])]);
+    let options = ListContainersOptionsBuilder::default()
+        .all(true)
+        .filters(&filters)
+        .build();
+    let needle = format!(":{pid}:");
+    docker
+        .list_containers(Some(options))
+        .await
+        .expect("list")
+        .into_iter()
+        .filter(|c| {
+            c.labels
+                .as_ref()
+                .and_then(|l| l.get(OWNER_LABEL))
+                .is_some_and(|o| o.contains(&needle))
+        })
+        .filter_map(|c| c.id)
+        .collect()
+}
+
 /// The host folders bound at /workspace of this process's kernel containers on the
 /// engine at `address`: which sessions run there.
 pub async fn workspaces_on(address: &str) -> Vec<PathBuf> {
